@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * encap: error convention shared by every encap codec.
+ *
+ * Every encap function that can fail returns an int: a non-negative value on
+ * success (0, or a byte/item count where the function says so) and the
+ * negative of one of the enum encap_err values below on failure.  The codes
+ * name the reason a receiver rejects a TLP or frame; encap_strerror() turns
+ * one into a short stable name ("fmt-type", "4k-cross", ...) fit for logs,
+ * counters and trace events.
+ *
+ * Transports (encap/transport.h) are a different layer and return -errno.
+ */
+#ifndef ENCAP_ERR_H
+#define ENCAP_ERR_H
+
+enum encap_err {
+    ENCAP_OK = 0,
+    ENCAP_E_SHORT,        /* buffer shorter than the header it must hold */
+    ENCAP_E_FMT_TYPE,     /* unknown or unsupported Fmt/Type combination */
+    ENCAP_E_LENGTH,       /* Length field disagrees with the bytes present,
+                             or is illegal for the TLP type */
+    ENCAP_E_4K,           /* memory request crosses a 4 KiB boundary */
+    ENCAP_E_BE,           /* byte enables illegal for the length */
+    ENCAP_E_MPS,          /* payload larger than Max Payload Size */
+    ENCAP_E_ALIGN,        /* address not DW aligned / reserved bits set */
+    ENCAP_E_FIELD,        /* a field value out of range (TC, attr, status,
+                             byte count, message routing, ...) */
+    ENCAP_E_NOSPACE,      /* output buffer too small */
+    ENCAP_E_VERSION,      /* frame: unsupported protocol version */
+    ENCAP_E_ETHERTYPE,    /* frame: not our EtherType */
+    ENCAP_E_CRC,          /* frame: integrity check failed */
+    ENCAP_E_FRAME_TYPE,   /* frame: unknown frame type */
+    ENCAP_E_RECORD,       /* frame: TLP record malformed */
+    ENCAP_E_REASM,        /* completion does not fit the outstanding read */
+    ENCAP_E__COUNT
+};
+
+/* Short stable name of an error code; accepts either sign. */
+const char *encap_strerror(int err);
+
+#endif
