@@ -182,7 +182,12 @@ struct encap_disc {
 int encap_disc_encode(const struct encap_disc *d, uint8_t *buf, size_t size);
 int encap_disc_decode(const uint8_t *buf, size_t len, struct encap_disc *d);
 
-/* CRC-32C (Castagnoli, reflected, init and final xor 0xffffffff). */
+/*
+ * CRC-32C (Castagnoli, reflected, init and final xor 0xffffffff) of @buf,
+ * continuing from @crc (0 to start).  Uses SSE4.2 where the CPU has it.
+ */
 uint32_t encap_crc32c(uint32_t crc, const void *buf, size_t len);
+/* The same, always table-driven (for tests and benchmarks). */
+uint32_t encap_crc32c_portable(uint32_t crc, const void *buf, size_t len);
 
 #endif

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: MIT */
+/* encap (private): big-endian field access on byte buffers. */
+#ifndef ENCAP_WIRE_H
+#define ENCAP_WIRE_H
+
+#include <stdint.h>
+
+static inline void wire_put16(uint8_t *p, uint16_t v)
+{
+    p[0] = v >> 8;
+    p[1] = v;
+}
+
+static inline void wire_put32(uint8_t *p, uint32_t v)
+{
+    p[0] = v >> 24;
+    p[1] = v >> 16;
+    p[2] = v >> 8;
+    p[3] = v;
+}
+
+static inline uint16_t wire_get16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static inline uint32_t wire_get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+           (uint32_t)p[2] << 8 | p[3];
+}
+
+#endif

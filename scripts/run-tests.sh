@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Run every vrc test suite, one line per test, and end with "N passed, N failed".
+# Exits non-zero if any test failed. Logs go to build/test-logs/.
+set -uo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+B=$top/build
+logs=$B/test-logs
+rm -rf "$logs"
+mkdir -p "$logs"
+passed=0
+failed=0
+failed_names=()
+
+# run NAME COMMAND...: one test; its output goes to the log, a line to stdout.
+run() {
+    local name=$1 log="$logs/${1//\//_}.log" start rc
+    shift
+    start=$(date +%s)
+    "$@" > "$log" 2>&1
+    rc=$?
+    if [ $rc -eq 0 ]; then
+        passed=$((passed + 1))
+        printf 'PASS  %-40s %3ss\n' "$name" $(( $(date +%s) - start ))
+    else
+        failed=$((failed + 1))
+        failed_names+=("$name")
+        printf 'FAIL  %-40s %3ss (exit %d, log %s)\n' "$name" \
+            $(( $(date +%s) - start )) $rc "${log#$top/}"
+        tail -n 25 "$log" | sed 's/^/    | /'
+    fi
+}
+
+# Unit tests: one entry per test program registered with meson.
+for t in $(meson test -C "$B/host" --list --suite unit 2>/dev/null | sed -n 's/^vrc:unit \/ //p'); do
+    run "unit/$t" meson test -C "$B/host" --no-rebuild --suite unit "$t" --print-errorlogs
+done
+
+# Wire-format dissector against our encoder.
+run "dissector/tshark" bash "$top/tests/dissector/test-dissector.sh" "$B/host/tools/vrc-pcapgen"
+
+# Fuzzing the receive path: bounded number of runs, seeds from the pcap generator.
+run "fuzz/decode" bash "$top/tests/fuzz/run-fuzz.sh" "$B/fuzz/tests/fuzz/fuzz-decode" \
+    "$B/host/tools/vrc-pcapgen" "$B/fuzz-corpus"
+
+# The patched QEMU: the device is there, explains itself, refuses bad options.
+run "qemu/device-options" bash "$top/tests/qemu/test-device-options.sh" "$B/qemu-system-x86_64"
+
+echo
+if [ $failed -gt 0 ]; then
+    echo "failed: ${failed_names[*]}"
+fi
+echo "$passed passed, $failed failed"
+[ $failed -eq 0 ]

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# The patched QEMU lists the vrc device, documents its properties and refuses
+# bad options with a clear message (TAP output).
+set -uo pipefail
+
+qemu=${1:-build/qemu-system-x86_64}
+n=0
+fails=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+not_ok() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; }
+check() { if eval "$2"; then ok "$1"; else not_ok "$1"; fi; }
+
+[ -x "$qemu" ] || { echo "Bail out! no QEMU at $qemu"; exit 1; }
+
+out=$("$qemu" -device help 2>&1)
+check "-device help lists vrc" 'grep -q "name \"vrc\"" <<<"$out"'
+
+help=$("$qemu" -device vrc,help 2>&1)
+for p in peer ifname socket rc-id completion-timeout mtu mps mrrs; do
+    check "vrc,help documents $p" 'grep -qE "^  $p=<[^>]+> +- [a-zA-Z]" <<<"$help"'
+done
+
+# expect_error NAME DEVICE-OPTS REGEX: QEMU must exit non-zero, printing REGEX.
+expect_error() {
+    local out rc
+    out=$(timeout 30 "$qemu" -machine q35 -accel tcg -nodefaults -display none \
+          -S -device "$2" 2>&1 </dev/null)
+    rc=$?
+    if [ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -qE "$3" <<<"$out"; then
+        ok "$1"
+    else
+        not_ok "$1 (exit $rc: $out)"
+    fi
+}
+expect_error "no transport" "vrc" "exactly one of 'ifname'.*'socket'"
+expect_error "two transports" "vrc,ifname=lo,socket=/tmp/x,peer=02:00:00:00:00:01" \
+    "exactly one of"
+expect_error "ifname without peer" "vrc,ifname=lo" "'peer'.*required"
+expect_error "multicast peer" "vrc,ifname=lo,peer=01:00:5e:00:00:01" "unicast"
+expect_error "bad mac syntax" "vrc,ifname=lo,peer=zz:00" "peer"
+expect_error "mps not a power of two" "vrc,socket=/tmp/x,mps=300" "'mps' must be a power of two"
+expect_error "mps too big for mtu" "vrc,socket=/tmp/x,mps=4096" "does not fit in a frame of MTU 1500"
+expect_error "mrrs out of range" "vrc,socket=/tmp/x,mrrs=64" "'mrrs' must be"
+expect_error "mtu out of range" "vrc,socket=/tmp/x,mtu=100" "'mtu' must be between"
+expect_error "timeout zero" "vrc,socket=/tmp/x,completion-timeout=0" "'completion-timeout'"
+
+echo "1..$n"
+[ $fails -eq 0 ]
