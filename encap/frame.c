@@ -208,6 +208,7 @@ int encap_frame_parse(const uint8_t *buf, size_t len,
         return -ENCAP_E_CRC;
     }
 
+    memset(v, 0, sizeof(*v));
     memcpy(h->dst, buf, 6);
     memcpy(h->src, buf + 6, 6);
     h->type = buf[OFF_TYPE];
@@ -280,6 +281,7 @@ int encap_ctrl_decode(const uint8_t *buf, size_t len, struct encap_ctrl *c)
     if (buf[0] < ENCAP_CTRL_HELLO || buf[0] > ENCAP_CTRL_PONG) {
         return -ENCAP_E_FIELD;
     }
+    memset(c, 0, sizeof(*c));
     c->op = buf[0];
     c->max_frame = wire_get16(buf + 2);
     c->mps = wire_get16(buf + 4);
@@ -314,6 +316,7 @@ int encap_disc_decode(const uint8_t *buf, size_t len, struct encap_disc *d)
     if (buf[0] < ENCAP_DISC_SOLICIT || buf[0] > ENCAP_DISC_RELEASE) {
         return -ENCAP_E_FIELD;
     }
+    memset(d, 0, sizeof(*d));
     d->op = buf[0];
     d->rc_id = wire_get16(buf + 2);
     memcpy(d->owner_mac, buf + 4, 6);

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: MIT */
+/* encap: names of error codes. */
+#include "encap/err.h"
+
+static const char *const err_names[ENCAP_E__COUNT] = {
+    [ENCAP_OK] = "ok",
+    [ENCAP_E_SHORT] = "short",
+    [ENCAP_E_FMT_TYPE] = "fmt-type",
+    [ENCAP_E_LENGTH] = "length",
+    [ENCAP_E_4K] = "4k-cross",
+    [ENCAP_E_BE] = "byte-enables",
+    [ENCAP_E_MPS] = "mps",
+    [ENCAP_E_ALIGN] = "align",
+    [ENCAP_E_FIELD] = "field",
+    [ENCAP_E_NOSPACE] = "nospace",
+    [ENCAP_E_VERSION] = "version",
+    [ENCAP_E_ETHERTYPE] = "ethertype",
+    [ENCAP_E_CRC] = "crc",
+    [ENCAP_E_FRAME_TYPE] = "frame-type",
+    [ENCAP_E_RECORD] = "record",
+    [ENCAP_E_REASM] = "reasm",
+};
+
+const char *encap_strerror(int err)
+{
+    if (err < 0) {
+        err = -err;
+    }
+    if (err >= ENCAP_E__COUNT || !err_names[err]) {
+        return "unknown";
+    }
+    return err_names[err];
+}
