@@ -15,7 +15,7 @@ QEMU_PATCHES := $(addprefix qemu-patches/,$(shell grep -v '^\#' qemu-patches/ser
 QEMU_CONFIGURE := --target-list=x86_64-softmmu --without-default-features \
 	--disable-install-blobs --enable-kvm --enable-tcg --enable-slirp \
 	--enable-fdt=system --disable-docs --disable-werror \
-	--python=/usr/bin/python3
+	--python=/usr/bin/python3 --firmwarepath=/usr/share/qemu:/usr/share/seabios
 # What `make` builds inside the QEMU tree.
 QEMU_TARGETS := qemu-system-x86_64
 

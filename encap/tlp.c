@@ -47,6 +47,12 @@ bool encap_tlp_has_data(enum encap_tlp_type type)
     return (unsigned)type < ENCAP_TLP__COUNT && formats[type].data;
 }
 
+/* Cpl and Msg without data: the Length field is reserved (sent as 0). */
+static bool length_reserved(enum encap_tlp_type type)
+{
+    return type == ENCAP_TLP_CPL || type == ENCAP_TLP_MSG;
+}
+
 static bool is_4dw(const struct encap_tlp *t)
 {
     enum layout l = formats[t->type].layout;
@@ -107,7 +113,11 @@ int encap_tlp_check(const struct encap_tlp *t,
     if (t->td) {
         return -ENCAP_E_FMT_TYPE;       /* no ECRC support */
     }
-    if (t->len_dw < 1 || t->len_dw > 1024) {
+    if (length_reserved(t->type)) {
+        if (t->len_dw) {
+            return -ENCAP_E_LENGTH;
+        }
+    } else if (t->len_dw < 1 || t->len_dw > 1024) {
         return -ENCAP_E_LENGTH;
     }
     if (t->tc > 7 || t->attr > 7 || t->tag > 1023) {
@@ -293,7 +303,7 @@ int encap_tlp_decode(const uint8_t *buf, size_t len,
     t->th = buf[1] & 1;
     t->td = buf[2] >> 7;
     t->ep = (buf[2] >> 6) & 1;
-    t->len_dw = ((buf[2] & 3) << 8 | buf[3]) ?: 1024;
+    t->len_dw = length_reserved(type) ? 0 : ((buf[2] & 3) << 8 | buf[3]) ?: 1024;
 
     if (len != hdr + (f->data ? t->len_dw * 4u : 0)) {
         return -ENCAP_E_LENGTH;

@@ -12,11 +12,13 @@
 #include "hw/pci/msi.h"
 #include "hw/pci/pcie.h"
 #include "hw/pci/pcie_port.h"
+#include "hw/pci/pci_bridge.h"
 #include "hw/qdev-properties.h"
 #include "migration/vmstate.h"
 #include "net/net.h"
 #include "encap/frame.h"
 #include "vrc.h"
+#include "vrc-link.h"
 #include "trace.h"
 
 #define VRC_EXP_OFFSET      0x90
@@ -91,23 +93,107 @@ static bool vrc_check_conf(VRCLinkConf *c, Error **errp)
     return true;
 }
 
+/* Receive thread. */
+static void vrc_link_request_cb(void *opaque, const struct encap_tlp *t)
+{
+    VRCState *s = opaque;
+
+    vrc_function_request(s->function, t);
+}
+
+/* Receive thread. */
+static void vrc_link_state_cb(void *opaque, bool up)
+{
+    VRCState *s = opaque;
+
+    trace_vrc_link_state(DEVICE(s)->id ?: "", up);
+}
+
+static const VRCLinkOps vrc_link_ops = {
+    .request = vrc_link_request_cb,
+    .link_state = vrc_link_state_cb,
+};
+
+/* How long realize waits for the endpoint to answer HELLO. */
+static uint32_t vrc_connect_wait_ms(VRCState *s)
+{
+    return MAX(2000, s->conf.timeout_ms * 10);
+}
+
+/* pcie-root-port's exit, which ours extends. Set once in class_init. */
+static PCIUnregisterFunc *rp_parent_exit;
+
+static void vrc_exit(PCIDevice *d)
+{
+    VRCState *s = VRC(d);
+
+    /* The function on our secondary bus is gone by now. */
+    s->function = NULL;
+    if (s->link) {
+        vrc_link_free(s->link);
+        s->link = NULL;
+    }
+    rp_parent_exit(d);
+}
+
 static void vrc_realize(DeviceState *dev, Error **errp)
 {
     ERRP_GUARD();
     VRCState *s = VRC(dev);
     PCIERootPortClass *rpc = PCIE_ROOT_PORT_GET_CLASS(dev);
     g_autofree char *peer = NULL;
+    VRCLinkConfig lc;
+    PCIDevice *fn;
 
     if (!vrc_check_conf(&s->conf, errp)) {
         error_prepend(errp, "vrc: ");
         return;
     }
-    rpc->parent_realize(dev, errp);
-    if (*errp) {
-        return;
-    }
     peer = qemu_mac_strdup_printf(s->conf.peer.a);
     trace_vrc_realize(dev->id ?: "", s->conf.ifname ? "pcap" : "unix", peer);
+
+    /* The link first: without an endpoint there is nothing to plug in. */
+    lc = (VRCLinkConfig) {
+        .name = dev->id ?: "vrc",
+        .initiator = true,
+        .ifname = s->conf.ifname,
+        .socket = s->conf.socket,
+        .peer = s->conf.peer,
+        .rc_id = s->conf.rc_id,
+        .mtu = s->conf.mtu,
+        .mps = s->conf.mps,
+        .mrrs = s->conf.mrrs,
+        .timeout_ms = s->conf.timeout_ms,
+    };
+    s->link = vrc_link_new(&lc, &vrc_link_ops, s, errp);
+    if (!s->link) {
+        error_prepend(errp, "vrc: ");
+        return;
+    }
+    if (!vrc_link_connect(s->link, vrc_connect_wait_ms(s), errp)) {
+        error_prepend(errp, "vrc: ");
+        vrc_link_free(s->link);
+        s->link = NULL;
+        return;
+    }
+
+    rpc->parent_realize(dev, errp);
+    if (*errp) {
+        vrc_link_free(s->link);
+        s->link = NULL;
+        return;
+    }
+
+    fn = pci_new(PCI_DEVFN(0, 0), TYPE_VRC_FUNCTION);
+    VRC_FUNCTION(fn)->port = s;
+    s->function = VRC_FUNCTION(fn);
+    if (!pci_realize_and_unref(fn, pci_bridge_get_sec_bus(PCI_BRIDGE(dev)),
+                               errp)) {
+        /* As pcie-root-port does when its own late setup fails. */
+        s->function = NULL;
+        error_prepend(errp, "vrc: ");
+        vrc_exit(PCI_DEVICE(dev));
+    }
 }
 
 static uint8_t vrc_aer_vector(const PCIDevice *d)
@@ -157,6 +243,8 @@ static void vrc_class_init(ObjectClass *klass, void *data)
     dc->vmsd = &vmstate_vrc;
     device_class_set_props(dc, vrc_props);
     device_class_set_parent_realize(dc, vrc_realize, &rpc->parent_realize);
+    rp_parent_exit = k->exit;
+    k->exit = vrc_exit;
 
     object_class_property_set_description(klass, "peer",
         "MAC address of the remote PCIe-over-Ethernet endpoint");

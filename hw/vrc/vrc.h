@@ -30,10 +30,44 @@ typedef struct VRCLinkConf {
     uint32_t mrrs;          /* Max Read Request Size */
 } VRCLinkConf;
 
+typedef struct VRCLink VRCLink;
+typedef struct VRCFunction VRCFunction;
+
 struct VRCState {
     PCIESlot parent_obj;
 
     VRCLinkConf conf;
+    VRCLink *link;              /* the session to the endpoint */
+    VRCFunction *function;      /* on our secondary bus, devfn 0 */
 };
+
+#define TYPE_VRC_FUNCTION "vrc-function"
+OBJECT_DECLARE_SIMPLE_TYPE(VRCFunction, VRC_FUNCTION)
+
+/* A BAR of the remote function, forwarded. */
+typedef struct VRCBar {
+    VRCFunction *fn;
+    MemoryRegion mr;
+    char *name;
+    int index;
+    bool io;
+    uint64_t size;
+} VRCBar;
+
+struct VRCFunction {
+    PCIDevice parent_obj;
+
+    VRCState *port;             /* set by the port before realize */
+    VRCBar bars[PCI_ROM_SLOT];
+
+    /* Counters, updated with atomics from the receive thread. */
+    uint64_t dma_refused;       /* DMA while Bus Master Enable was clear */
+    uint64_t dma_errors;        /* DMA to an address nothing answers */
+    uint64_t bad_requester;     /* requests with a Requester ID not ours */
+    uint64_t unsupported;       /* Cfg/IO requests from the endpoint */
+};
+
+struct encap_tlp;
+void vrc_function_request(VRCFunction *f, const struct encap_tlp *t);
 
 #endif

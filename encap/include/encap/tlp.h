@@ -92,10 +92,10 @@ struct encap_tlp {
     bool th;                /* TLP Processing Hints present */
     bool td;                /* TLP Digest present: not supported, must be 0 */
     bool ep;                /* poisoned */
-    uint16_t len_dw;        /* Length in DW, 1..1024 (1024 is 0 on the wire).
-                               For Cpl (no data) it is the Length field as
-                               sent, normally 0 is not allowed: use the
-                               request's length or 1. */
+    uint16_t len_dw;        /* Length in DW, 1..1024 (1024 is 0 on the
+                               wire).  Cpl and Msg carry no data and their
+                               Length field is reserved: len_dw is 0 and
+                               is sent as 0. */
     uint16_t requester_id;  /* requests, Cpl/CplD (DW2), Msg */
     uint16_t tag;           /* 10-bit: Tag[9] is DW0 bit 23, Tag[8] bit 19 */
     uint8_t first_be;       /* requests: First DW BE, 4 bits */

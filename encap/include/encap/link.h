@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * encap: the link layer: one session between a vrc (initiator) and an
+ * endpoint (responder) over a lossy frame transport.
+ *
+ * DATA frames are numbered per direction and acknowledged cumulatively
+ * (piggybacked on DATA going the other way, or in a CTRL ACK after a short
+ * delay).  Unacknowledged frames are kept and resent, go-back-N, on a
+ * retransmission timeout or a NAK; the receiver delivers each TLP exactly
+ * once, in order.  HELLO/HELLO_ACK open a session (a new epoch resets it).
+ *
+ * The library owns no clock and no I/O: every entry point takes the time
+ * (ns, any monotonic origin), frames leave through ops->send_frame and
+ * arrive through encap_link_input().  encap_link_poll() runs the timers and
+ * says when to call it next.
+ *
+ * Errors: negative enum encap_err.  Threads: none of this is thread-safe;
+ * the caller serialises all calls on one link (callbacks run inside them).
+ */
+#ifndef ENCAP_LINK_H
+#define ENCAP_LINK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "encap/err.h"
+#include "encap/frame.h"
+#include "encap/tlp.h"
+
+enum encap_link_state {
+    ENCAP_LINK_DOWN,
+    ENCAP_LINK_HELLO_SENT,
+    ENCAP_LINK_UP,
+};
+
+struct encap_link_config {
+    bool initiator;
+    uint8_t own_mac[6];
+    uint8_t peer_mac[6];        /* all zero: responder learns it from HELLO */
+    uint16_t rc_id;
+    uint16_t session;           /* initiator's choice */
+    uint16_t max_frame;         /* bytes, Ethernet header included */
+    uint16_t mps;
+    uint16_t mrrs;
+    unsigned window;            /* unacknowledged DATA frames; 0: 256 */
+    uint64_t rto_ns;            /* retransmission timeout; 0: 20 ms */
+    uint64_t ack_delay_ns;      /* 0: 100 us */
+    uint64_t hello_ns;          /* HELLO retry interval; 0: 100 ms */
+    unsigned max_retries;       /* then the link is down; 0: 8 */
+};
+
+struct encap_link_ops {
+    /* Send one frame. The return value is ignored: loss is recovered. */
+    int (*send_frame)(void *opaque, const uint8_t *frame, size_t len);
+    /* One TLP of an in-order DATA frame, exactly once. */
+    void (*deliver_tlp)(void *opaque, const uint8_t *tlp, size_t len);
+    /* DOWN/HELLO_SENT/UP; a peer's new session is DOWN then UP. */
+    void (*state_changed)(void *opaque, enum encap_link_state state);
+    /* Optional: a PONG came back. */
+    void (*pong)(void *opaque, uint32_t cookie);
+};
+
+struct encap_link_stats {
+    uint64_t frames_tx;
+    uint64_t frames_rx;
+    uint64_t data_tx;           /* new DATA frames */
+    uint64_t tlps_tx;
+    uint64_t tlps_rx;
+    uint64_t retransmits;       /* DATA frames sent again */
+    uint64_t duplicates;        /* DATA frames received again */
+    uint64_t out_of_order;
+    uint64_t acks_tx;           /* standalone CTRL ACKs */
+    uint64_t naks_tx;
+    uint64_t naks_rx;
+    uint64_t window_full;
+    uint64_t drops;             /* frames dropped, all reasons below */
+    uint64_t drops_bad[ENCAP_E__COUNT];   /* encap_frame_parse failures */
+    uint64_t drops_not_ours;    /* wrong destination or source MAC */
+    uint64_t drops_session;     /* wrong rc id, session or stale epoch */
+    uint64_t drops_state;       /* DATA before the session is up */
+    uint64_t ups;
+    uint64_t downs;
+};
+
+struct encap_link;
+
+struct encap_link *encap_link_new(const struct encap_link_config *cfg,
+                                  const struct encap_link_ops *ops,
+                                  void *opaque);
+void encap_link_free(struct encap_link *l);
+
+/* Initiator: open a new session (new epoch). */
+int encap_link_connect(struct encap_link *l, uint64_t now);
+/* Say BYE and go down. */
+void encap_link_close(struct encap_link *l, uint64_t now);
+
+/* A frame received. Returns 0 or the reason it was dropped. */
+int encap_link_input(struct encap_link *l, const uint8_t *frame, size_t len,
+                     uint64_t now);
+
+/*
+ * Append a TLP to the DATA frame being built, sending that frame first if
+ * the TLP does not fit.  -ENCAP_E_NOSPACE when the window is full (nothing
+ * queued: wait for acks and retry), other errors if @t does not encode.
+ */
+int encap_link_queue_tlp(struct encap_link *l, const struct encap_tlp *t,
+                         const struct encap_tlp_limits *lim, uint64_t now);
+/* Send the frame being built, if any. */
+void encap_link_flush(struct encap_link *l, uint64_t now);
+
+/* Run the timers. Returns the time of the next deadline, 0 if none. */
+uint64_t encap_link_poll(struct encap_link *l, uint64_t now);
+
+int encap_link_ping(struct encap_link *l, uint32_t cookie, uint64_t now);
+
+enum encap_link_state encap_link_state(const struct encap_link *l);
+/* Sizes agreed in HELLO/HELLO_ACK (the configured ones before). */
+uint16_t encap_link_mps(const struct encap_link *l);
+uint16_t encap_link_mrrs(const struct encap_link *l);
+unsigned encap_link_unacked(const struct encap_link *l);
+void encap_link_get_stats(const struct encap_link *l,
+                          struct encap_link_stats *s);
+
+#endif

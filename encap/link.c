@@ -1,0 +1,542 @@
+/* SPDX-License-Identifier: MIT */
+/* encap: link layer: sessions, sequence numbers, acks, retransmission. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "encap/link.h"
+
+struct tx_slot {
+    size_t len;
+    uint8_t *buf;               /* max_frame bytes */
+};
+
+struct encap_link {
+    struct encap_link_config cfg;
+    const struct encap_link_ops *ops;
+    void *opaque;
+    enum encap_link_state state;
+    bool peer_fixed;            /* peer_mac configured, not learnt */
+    uint32_t epoch;
+    uint16_t mps, mrrs, max_frame;      /* agreed */
+
+    /* Sending: frames snd_una .. snd_nxt-1 are kept in ring[seq % window]. */
+    struct tx_slot *ring;
+    uint32_t snd_una;
+    uint32_t snd_nxt;
+    struct encap_frame_builder build;
+    bool building;
+    uint64_t rto_deadline;      /* 0: no timer */
+    uint64_t rto_cur;
+    unsigned retries;
+
+    /* Receiving. */
+    uint32_t rcv_nxt;
+    unsigned unacked_rx;        /* frames received since our last ack */
+    uint64_t ack_deadline;      /* 0: nothing to acknowledge */
+    bool nak_sent;              /* for the current gap at rcv_nxt */
+
+    uint64_t hello_deadline;
+    uint8_t ctrl_buf[ENCAP_ETH_HLEN + ENCAP_HDR_LEN + 64];
+    struct encap_link_stats stats;
+};
+
+static const uint8_t zero_mac[6];
+
+/* Sequence number comparison modulo 2^32. */
+static bool seq_lt(uint32_t a, uint32_t b)
+{
+    return (int32_t)(a - b) < 0;
+}
+
+static void set_state(struct encap_link *l, enum encap_link_state s)
+{
+    if (l->state == s) {
+        return;
+    }
+    if (s == ENCAP_LINK_UP) {
+        l->stats.ups++;
+    } else if (l->state == ENCAP_LINK_UP) {
+        l->stats.downs++;
+    }
+    l->state = s;
+    if (l->ops->state_changed) {
+        l->ops->state_changed(l->opaque, s);
+    }
+}
+
+static void fill_hdr(struct encap_link *l, struct encap_frame_hdr *h,
+                     uint8_t type)
+{
+    memset(h, 0, sizeof(*h));
+    memcpy(h->dst, l->cfg.peer_mac, 6);
+    memcpy(h->src, l->cfg.own_mac, 6);
+    h->type = type;
+    h->flags = l->cfg.initiator ? 0 : ENCAP_F_RESP;
+    h->rc_id = l->cfg.rc_id;
+    h->session = l->cfg.session;
+    h->epoch = l->epoch;
+}
+
+static void send_raw(struct encap_link *l, const uint8_t *f, size_t len)
+{
+    l->stats.frames_tx++;
+    l->ops->send_frame(l->opaque, f, len);
+}
+
+static void send_ctrl(struct encap_link *l, uint8_t op, uint32_t cookie)
+{
+    struct encap_frame_builder b;
+    struct encap_frame_hdr h;
+    struct encap_ctrl c = {
+        .op = op, .max_frame = l->max_frame, .mps = l->mps,
+        .mrrs = l->mrrs, .cookie = cookie,
+    };
+    uint8_t body[ENCAP_CTRL_LEN];
+
+    fill_hdr(l, &h, ENCAP_FRAME_CTRL);
+    if (l->state == ENCAP_LINK_UP) {
+        h.flags |= ENCAP_F_ACK;
+        h.ack = l->rcv_nxt;
+    }
+    encap_ctrl_encode(&c, body, sizeof(body));
+    encap_frame_begin(&b, l->ctrl_buf, sizeof(l->ctrl_buf), &h);
+    encap_frame_add_payload(&b, body, sizeof(body));
+    send_raw(l, l->ctrl_buf, encap_frame_finish(&b));
+    if (h.flags & ENCAP_F_ACK) {
+        l->unacked_rx = 0;
+        l->ack_deadline = 0;
+    }
+}
+
+static void reset_seq(struct encap_link *l)
+{
+    l->snd_una = l->snd_nxt = 0;
+    l->rcv_nxt = 0;
+    l->building = false;
+    l->rto_deadline = 0;
+    l->rto_cur = l->cfg.rto_ns;
+    l->retries = 0;
+    l->unacked_rx = 0;
+    l->ack_deadline = 0;
+    l->nak_sent = false;
+}
+
+struct encap_link *encap_link_new(const struct encap_link_config *cfg,
+                                  const struct encap_link_ops *ops,
+                                  void *opaque)
+{
+    struct encap_link *l;
+
+    if (cfg->max_frame < ENCAP_FRAME_OVERHEAD + 64 || !ops->send_frame ||
+        !ops->deliver_tlp) {
+        return NULL;
+    }
+    l = calloc(1, sizeof(*l));
+    if (!l) {
+        return NULL;
+    }
+    l->cfg = *cfg;
+    l->cfg.window = cfg->window ?: 256;
+    l->cfg.rto_ns = cfg->rto_ns ?: 20000000;
+    l->cfg.ack_delay_ns = cfg->ack_delay_ns ?: 100000;
+    l->cfg.hello_ns = cfg->hello_ns ?: 100000000;
+    l->cfg.max_retries = cfg->max_retries ?: 8;
+    l->ops = ops;
+    l->opaque = opaque;
+    l->peer_fixed = memcmp(cfg->peer_mac, zero_mac, 6) != 0;
+    l->mps = cfg->mps;
+    l->mrrs = cfg->mrrs;
+    l->max_frame = cfg->max_frame;
+    l->ring = calloc(l->cfg.window, sizeof(*l->ring));
+    if (!l->ring) {
+        free(l);
+        return NULL;
+    }
+    for (unsigned i = 0; i < l->cfg.window; i++) {
+        l->ring[i].buf = malloc(cfg->max_frame);
+        if (!l->ring[i].buf) {
+            encap_link_free(l);
+            return NULL;
+        }
+    }
+    reset_seq(l);
+    return l;
+}
+
+void encap_link_free(struct encap_link *l)
+{
+    if (!l) {
+        return;
+    }
+    for (unsigned i = 0; i < l->cfg.window; i++) {
+        free(l->ring[i].buf);
+    }
+    free(l->ring);
+    free(l);
+}
+
+int encap_link_connect(struct encap_link *l, uint64_t now)
+{
+    if (!l->cfg.initiator) {
+        return -ENCAP_E_FIELD;
+    }
+    set_state(l, ENCAP_LINK_DOWN);
+    l->epoch++;
+    reset_seq(l);
+    l->mps = l->cfg.mps;
+    l->mrrs = l->cfg.mrrs;
+    l->max_frame = l->cfg.max_frame;
+    l->retries = 0;
+    set_state(l, ENCAP_LINK_HELLO_SENT);
+    send_ctrl(l, ENCAP_CTRL_HELLO, 0);
+    l->hello_deadline = now + l->cfg.hello_ns;
+    return 0;
+}
+
+void encap_link_close(struct encap_link *l, uint64_t now)
+{
+    if (l->state != ENCAP_LINK_DOWN && memcmp(l->cfg.peer_mac, zero_mac, 6)) {
+        send_ctrl(l, ENCAP_CTRL_BYE, 0);
+    }
+    set_state(l, ENCAP_LINK_DOWN);
+}
+
+int encap_link_ping(struct encap_link *l, uint32_t cookie, uint64_t now)
+{
+    if (!memcmp(l->cfg.peer_mac, zero_mac, 6)) {
+        return -ENCAP_E_FIELD;
+    }
+    send_ctrl(l, ENCAP_CTRL_PING, cookie);
+    return 0;
+}
+
+/* ---- sending DATA ---- */
+
+static void arm_rto(struct encap_link *l, uint64_t now)
+{
+    l->rto_deadline = l->snd_una == l->snd_nxt ? 0 : now + l->rto_cur;
+}
+
+void encap_link_flush(struct encap_link *l, uint64_t now)
+{
+    struct tx_slot *s;
+
+    if (!l->building) {
+        return;
+    }
+    l->building = false;
+    l->build.hdr.seq = l->snd_nxt;
+    l->build.hdr.ack = l->rcv_nxt;
+    l->build.hdr.flags |= ENCAP_F_ACK;
+    s = &l->ring[l->snd_nxt % l->cfg.window];
+    s->len = encap_frame_finish(&l->build);
+    l->unacked_rx = 0;
+    l->ack_deadline = 0;
+    l->stats.data_tx++;
+    l->stats.tlps_tx += l->build.count;
+    if (l->snd_una == l->snd_nxt) {
+        l->snd_nxt++;
+        arm_rto(l, now);
+    } else {
+        l->snd_nxt++;
+    }
+    send_raw(l, s->buf, s->len);
+}
+
+int encap_link_queue_tlp(struct encap_link *l, const struct encap_tlp *t,
+                         const struct encap_tlp_limits *lim, uint64_t now)
+{
+    for (int attempt = 0; attempt < 2; attempt++) {
+        int r;
+
+        if (!l->building) {
+            struct encap_frame_hdr h;
+
+            if (l->state != ENCAP_LINK_UP) {
+                return -ENCAP_E_FIELD;
+            }
+            if (l->snd_nxt - l->snd_una >= l->cfg.window) {
+                l->stats.window_full++;
+                return -ENCAP_E_NOSPACE;
+            }
+            fill_hdr(l, &h, ENCAP_FRAME_DATA);
+            h.flags |= ENCAP_F_SEQ;
+            encap_frame_begin(&l->build,
+                              l->ring[l->snd_nxt % l->cfg.window].buf,
+                              l->max_frame, &h);
+            l->building = true;
+        }
+        r = encap_frame_add_tlp(&l->build, t, lim);
+        if (r != -ENCAP_E_NOSPACE) {
+            return r;
+        }
+        if (l->build.count == 0) {
+            return r;           /* does not fit even an empty frame */
+        }
+        encap_link_flush(l, now);
+    }
+    return -ENCAP_E_NOSPACE;
+}
+
+static void retransmit_all(struct encap_link *l, uint64_t now)
+{
+    for (uint32_t seq = l->snd_una; seq != l->snd_nxt; seq++) {
+        struct tx_slot *s = &l->ring[seq % l->cfg.window];
+
+        encap_frame_restamp_ack(s->buf, s->len, l->rcv_nxt);
+        l->stats.retransmits++;
+        send_raw(l, s->buf, s->len);
+    }
+    l->unacked_rx = 0;
+    l->ack_deadline = 0;
+}
+
+static void process_ack(struct encap_link *l, uint32_t ack, uint64_t now)
+{
+    if (seq_lt(l->snd_una, ack) && !seq_lt(l->snd_nxt, ack)) {
+        l->snd_una = ack;
+        l->retries = 0;
+        l->rto_cur = l->cfg.rto_ns;
+        arm_rto(l, now);
+    }
+}
+
+/* ---- receiving ---- */
+
+static void ack_soon(struct encap_link *l, uint64_t now)
+{
+    l->unacked_rx++;
+    if (l->unacked_rx >= l->cfg.window / 4) {
+        send_ctrl(l, ENCAP_CTRL_ACK, 0);
+    } else if (!l->ack_deadline) {
+        l->ack_deadline = now + l->cfg.ack_delay_ns;
+    }
+}
+
+static void input_data(struct encap_link *l, const struct encap_frame_view *v,
+                       uint64_t now)
+{
+    struct encap_rec_iter it;
+    const uint8_t *tlp;
+    size_t len;
+
+    if (v->hdr.seq != l->rcv_nxt) {
+        if (seq_lt(v->hdr.seq, l->rcv_nxt)) {
+            /* Our ack was lost: say again where we are. */
+            l->stats.duplicates++;
+            send_ctrl(l, ENCAP_CTRL_ACK, 0);
+        } else {
+            l->stats.out_of_order++;
+            if (!l->nak_sent) {
+                l->nak_sent = true;
+                l->stats.naks_tx++;
+                send_ctrl(l, ENCAP_CTRL_NAK, 0);
+            }
+        }
+        return;
+    }
+    l->rcv_nxt++;
+    l->nak_sent = false;
+    encap_frame_records(v, &it);
+    while (encap_frame_next_tlp(&it, &tlp, &len)) {
+        l->stats.tlps_rx++;
+        l->ops->deliver_tlp(l->opaque, tlp, len);
+    }
+    ack_soon(l, now);
+}
+
+static void input_hello(struct encap_link *l, const struct encap_frame_view *v,
+                        const struct encap_ctrl *c)
+{
+    bool same = l->state == ENCAP_LINK_UP &&
+                v->hdr.session == l->cfg.session && v->hdr.epoch == l->epoch &&
+                !memcmp(v->hdr.src, l->cfg.peer_mac, 6);
+
+    if (!same) {
+        /* A new session, or the initiator restarted: start afresh. */
+        set_state(l, ENCAP_LINK_DOWN);
+        memcpy(l->cfg.peer_mac, v->hdr.src, 6);
+        l->cfg.session = v->hdr.session;
+        l->cfg.rc_id = v->hdr.rc_id;
+        l->epoch = v->hdr.epoch;
+        reset_seq(l);
+        l->mps = c->mps < l->cfg.mps ? c->mps : l->cfg.mps;
+        l->mrrs = c->mrrs < l->cfg.mrrs ? c->mrrs : l->cfg.mrrs;
+        l->max_frame = c->max_frame < l->cfg.max_frame ? c->max_frame
+                                                       : l->cfg.max_frame;
+        set_state(l, ENCAP_LINK_UP);
+    }
+    send_ctrl(l, ENCAP_CTRL_HELLO_ACK, 0);
+}
+
+/*
+ * Addressed to us, from our peer.  A responder without a configured peer
+ * takes the first initiator that says HELLO, and then only that one until
+ * the session goes down.
+ */
+static bool frame_is_ours(struct encap_link *l, const struct encap_frame_view *v)
+{
+    bool hello = v->hdr.type == ENCAP_FRAME_CTRL && v->payload[0] == ENCAP_CTRL_HELLO;
+
+    if (memcmp(v->hdr.dst, l->cfg.own_mac, 6)) {
+        return false;
+    }
+    if (!memcmp(v->hdr.src, l->cfg.peer_mac, 6)) {
+        return true;
+    }
+    return hello && !l->cfg.initiator && !l->peer_fixed &&
+           l->state != ENCAP_LINK_UP;
+}
+
+int encap_link_input(struct encap_link *l, const uint8_t *frame, size_t len,
+                     uint64_t now)
+{
+    struct encap_frame_view v;
+    struct encap_ctrl c;
+    int r = encap_frame_parse(frame, len, &v);
+
+    l->stats.frames_rx++;
+    if (r < 0) {
+        l->stats.drops++;
+        l->stats.drops_bad[-r]++;
+        return r;
+    }
+    if (v.hdr.type == ENCAP_FRAME_DISC) {
+        return 0;               /* configd's business, not the session's */
+    }
+    if (!frame_is_ours(l, &v)) {
+        l->stats.drops++;
+        l->stats.drops_not_ours++;
+        return -ENCAP_E_FIELD;
+    }
+    if (v.hdr.type == ENCAP_FRAME_CTRL) {
+        r = encap_ctrl_decode(v.payload, v.payload_len, &c);
+        if (r < 0) {
+            l->stats.drops++;
+            l->stats.drops_bad[-r]++;
+            return r;
+        }
+        if (c.op == ENCAP_CTRL_HELLO && !l->cfg.initiator) {
+            input_hello(l, &v, &c);
+            return 0;
+        }
+        if (c.op == ENCAP_CTRL_PING) {
+            send_ctrl(l, ENCAP_CTRL_PONG, c.cookie);
+            return 0;
+        }
+        if (c.op == ENCAP_CTRL_PONG) {
+            if (l->ops->pong) {
+                l->ops->pong(l->opaque, c.cookie);
+            }
+            return 0;
+        }
+    }
+    if (v.hdr.session != l->cfg.session || v.hdr.epoch != l->epoch ||
+        v.hdr.rc_id != l->cfg.rc_id) {
+        l->stats.drops++;
+        l->stats.drops_session++;
+        return -ENCAP_E_FIELD;
+    }
+    if (v.hdr.type == ENCAP_FRAME_CTRL && c.op == ENCAP_CTRL_HELLO_ACK) {
+        if (l->cfg.initiator && l->state == ENCAP_LINK_HELLO_SENT) {
+            l->mps = c.mps < l->mps ? c.mps : l->mps;
+            l->mrrs = c.mrrs < l->mrrs ? c.mrrs : l->mrrs;
+            l->max_frame = c.max_frame < l->max_frame ? c.max_frame
+                                                      : l->max_frame;
+            l->hello_deadline = 0;
+            set_state(l, ENCAP_LINK_UP);
+        }
+        return 0;
+    }
+    if (l->state != ENCAP_LINK_UP) {
+        l->stats.drops++;
+        l->stats.drops_state++;
+        return -ENCAP_E_FIELD;
+    }
+    if (v.hdr.flags & ENCAP_F_ACK) {
+        process_ack(l, v.hdr.ack, now);
+    }
+    if (v.hdr.type == ENCAP_FRAME_DATA) {
+        input_data(l, &v, now);
+        return 0;
+    }
+    switch (c.op) {
+    case ENCAP_CTRL_NAK:
+        l->stats.naks_rx++;
+        retransmit_all(l, now);
+        arm_rto(l, now);
+        break;
+    case ENCAP_CTRL_BYE:
+        set_state(l, ENCAP_LINK_DOWN);
+        break;
+    default:
+        break;                  /* ACK: done above */
+    }
+    return 0;
+}
+
+uint64_t encap_link_poll(struct encap_link *l, uint64_t now)
+{
+    uint64_t next = 0;
+
+    if (l->state == ENCAP_LINK_HELLO_SENT && now >= l->hello_deadline) {
+        if (++l->retries > l->cfg.max_retries) {
+            set_state(l, ENCAP_LINK_DOWN);
+        } else {
+            send_ctrl(l, ENCAP_CTRL_HELLO, 0);
+            l->hello_deadline = now + l->cfg.hello_ns;
+        }
+    }
+    if (l->state == ENCAP_LINK_UP && l->rto_deadline && now >= l->rto_deadline) {
+        if (++l->retries > l->cfg.max_retries) {
+            set_state(l, ENCAP_LINK_DOWN);
+        } else {
+            retransmit_all(l, now);
+            l->rto_cur = l->rto_cur * 2 < 1000000000 ? l->rto_cur * 2
+                                                     : 1000000000;
+            arm_rto(l, now);
+        }
+    }
+    if (l->state == ENCAP_LINK_UP && l->ack_deadline && now >= l->ack_deadline) {
+        l->stats.acks_tx++;
+        send_ctrl(l, ENCAP_CTRL_ACK, 0);
+    }
+    if (l->state == ENCAP_LINK_HELLO_SENT) {
+        next = l->hello_deadline;
+    }
+    if (l->state == ENCAP_LINK_UP) {
+        if (l->rto_deadline) {
+            next = l->rto_deadline;
+        }
+        if (l->ack_deadline && (!next || l->ack_deadline < next)) {
+            next = l->ack_deadline;
+        }
+    }
+    return next;
+}
+
+enum encap_link_state encap_link_state(const struct encap_link *l)
+{
+    return l->state;
+}
+
+uint16_t encap_link_mps(const struct encap_link *l)
+{
+    return l->mps;
+}
+
+uint16_t encap_link_mrrs(const struct encap_link *l)
+{
+    return l->mrrs;
+}
+
+unsigned encap_link_unacked(const struct encap_link *l)
+{
+    return l->snd_nxt - l->snd_una;
+}
+
+void encap_link_get_stats(const struct encap_link *l,
+                          struct encap_link_stats *s)
+{
+    *s = l->stats;
+}

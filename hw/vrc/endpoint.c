@@ -1,0 +1,596 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * vrc endpoint: a CPU-less machine that hosts PCI device models for a
+ * remote vrc and executes the TLPs it receives against them.
+ *
+ *   qemu-system-x86_64 -machine vrc-endpoint,ifname=eth1 -nodefaults \
+ *       -device e1000e,netdev=n0,romfile= -netdev user,id=n0
+ *
+ * The hosted device sits at slot 0 of a PCIe root bus.  Its config space and
+ * BARs are reached by the CfgRd0/CfgWr0, MRd/MWr and IORd/IOWr TLPs that
+ * arrive; the BAR addresses are the ones the guest programmed, so no
+ * translation is needed.  Its bus-master address space is an I/O region
+ * whose accesses become MRd/MWr TLPs to the VM side (DMA, and MSI/MSI-X,
+ * which are memory writes); its INTx pin becomes Assert/Deassert messages.
+ *
+ * Threads: TLPs from the link arrive on the link's receive thread and are
+ * queued (ep->lock protects the queue) for a bottom half that executes them
+ * in order in the main loop, with the BQL, as device models require.  DMA
+ * issued by a device waits for its completions with the BQL dropped (see
+ * vrc-link.h); the completions are matched on the receive thread, which
+ * never waits for the main loop.
+ */
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "qapi/visitor.h"
+#include "qemu/error-report.h"
+#include "qemu/log.h"
+#include "qemu/main-loop.h"
+#include "qemu/queue.h"
+#include "qemu/lockable.h"
+#include "qemu/bswap.h"
+#include "hw/boards.h"
+#include "hw/pci/pci.h"
+#include "hw/pci/pci_bus.h"
+#include "hw/pci/pci_host.h"
+#include "hw/pci/pci_device.h"
+#include "hw/qdev-core.h"
+#include "hw/sysbus.h"
+#include "exec/address-spaces.h"
+#include "encap/split.h"
+#include "vrc.h"
+#include "vrc-link.h"
+#include "trace.h"
+
+#define TYPE_VRC_ENDPOINT_MACHINE MACHINE_TYPE_NAME("vrc-endpoint")
+OBJECT_DECLARE_SIMPLE_TYPE(VRCEndpointState, VRC_ENDPOINT_MACHINE)
+
+#define TYPE_VRC_EP_HOST "vrc-endpoint-host"
+
+typedef struct VRCEpReq {
+    struct encap_tlp tlp;
+    QSIMPLEQ_ENTRY(VRCEpReq) next;
+    uint8_t data[];
+} VRCEpReq;
+
+struct VRCEndpointState {
+    MachineState parent_obj;
+
+    VRCLinkConf conf;
+    char *peer_str;
+
+    MemoryRegion pci_mem;       /* where the hosted BARs are mapped */
+    MemoryRegion pci_io;
+    MemoryRegion dma_mr;        /* the VM's memory, over the link */
+    AddressSpace mem_as;
+    AddressSpace io_as;
+    AddressSpace dma_as;
+    PCIBus *bus;
+    VRCLink *link;
+
+    /* Bus/Device Number captured from Type 0 config writes. */
+    uint16_t bdf_base;
+    bool link_was_up;
+
+    QemuMutex lock;             /* protects queue */
+    QSIMPLEQ_HEAD(, VRCEpReq) queue;
+    QEMUBH *bh;
+    QEMUBH *reset_bh;
+};
+
+/* The hosted function's Requester/Completer ID. */
+static uint16_t ep_bdf(VRCEndpointState *s, int fn)
+{
+    return s->bdf_base | (fn & 7);
+}
+
+static PCIDevice *ep_function(VRCEndpointState *s, uint16_t target)
+{
+    return pci_find_device(s->bus, 0, PCI_DEVFN(0, target & 7));
+}
+
+/* ---- the VM's memory, reached over the link ---- */
+
+/* Main loop (device code), BQL held; dropped while waiting. */
+static MemTxResult ep_dma_read_buf(void *opaque, hwaddr addr, void *buf,
+                                   hwaddr size, MemTxAttrs attrs)
+{
+    VRCEndpointState *s = opaque;
+
+    trace_vrc_ep_dma("read", addr, size);
+    return vrc_link_mem_read(s->link, ep_bdf(s, 0), addr, buf, size) < 0 ?
+           MEMTX_ERROR : MEMTX_OK;
+}
+
+static MemTxResult ep_dma_write_buf(void *opaque, hwaddr addr,
+                                    const void *buf, hwaddr size,
+                                    MemTxAttrs attrs)
+{
+    VRCEndpointState *s = opaque;
+
+    trace_vrc_ep_dma("write", addr, size);
+    vrc_link_mem_write(s->link, ep_bdf(s, 0), addr, buf, size);
+    return MEMTX_OK;
+}
+
+static MemTxResult ep_dma_read(void *opaque, hwaddr addr, uint64_t *data,
+                               unsigned size, MemTxAttrs attrs)
+{
+    uint8_t buf[8];
+    MemTxResult r = ep_dma_read_buf(opaque, addr, buf, size, attrs);
+
+    *data = r == MEMTX_OK ? ldn_le_p(buf, size) : UINT64_MAX;
+    return r;
+}
+
+static MemTxResult ep_dma_write(void *opaque, hwaddr addr, uint64_t data,
+                                unsigned size, MemTxAttrs attrs)
+{
+    uint8_t buf[8];
+
+    stn_le_p(buf, size, data);
+    return ep_dma_write_buf(opaque, addr, buf, size, attrs);
+}
+
+static const MemoryRegionOps ep_dma_ops = {
+    .read_with_attrs = ep_dma_read,
+    .write_with_attrs = ep_dma_write,
+    .read_buf = ep_dma_read_buf,
+    .write_buf = ep_dma_write_buf,
+    .endianness = DEVICE_LITTLE_ENDIAN,
+    .valid = { .min_access_size = 1, .max_access_size = 8, .unaligned = true },
+    .impl = { .min_access_size = 1, .max_access_size = 8, .unaligned = true },
+};
+
+static AddressSpace *ep_dma_as(PCIBus *bus, void *opaque, int devfn)
+{
+    VRCEndpointState *s = opaque;
+
+    return &s->dma_as;
+}
+
+static const PCIIOMMUOps ep_iommu_ops = {
+    .get_address_space = ep_dma_as,
+};
+
+/* INTx of the hosted function: Assert/Deassert messages. BQL held. */
+static void ep_set_irq(void *opaque, int pin, int level)
+{
+    VRCEndpointState *s = opaque;
+    struct encap_tlp t = {
+        .type = ENCAP_TLP_MSG,
+        .requester_id = ep_bdf(s, 0),
+        .msg_routing = ENCAP_MSG_ROUTE_LOCAL,
+        .msg_code = (level ? ENCAP_MSG_ASSERT_INTA : ENCAP_MSG_DEASSERT_INTA) +
+                    (pin & 3),
+    };
+
+    trace_vrc_ep_intx(pin, level);
+    vrc_link_post(s->link, &t);
+}
+
+static int ep_map_irq(PCIDevice *d, int pin)
+{
+    return pin;
+}
+
+/* ---- executing what arrives ---- */
+
+/*
+ * Call @fn for each run of enabled bytes of @t, as (offset, length) with
+ * lengths 1, 2 or 4 on natural alignment, so device models see the access
+ * sizes a real bus would give them.
+ */
+static bool ep_for_each_run(const struct encap_tlp *t,
+                            bool (*fn)(void *, uint32_t, unsigned),
+                            void *opaque)
+{
+    for (uint32_t dw = 0; dw < t->len_dw; dw++) {
+        unsigned be = dw == 0 ? t->first_be :
+                      dw == t->len_dw - 1u ? t->last_be : 0xf;
+        if (be == 0xf) {
+            if (!fn(opaque, dw * 4, 4)) {
+                return false;
+            }
+            continue;
+        }
+        for (unsigned b = 0; b < 4; b++) {
+            if (!(be & (1u << b))) {
+                continue;
+            }
+            if (!(b & 1) && (be & (2u << b))) {
+                if (!fn(opaque, dw * 4 + b, 2)) {
+                    return false;
+                }
+                b++;
+            } else if (!fn(opaque, dw * 4 + b, 1)) {
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+typedef struct EpAccess {
+    VRCEndpointState *s;
+    const struct encap_tlp *t;
+    AddressSpace *as;
+    PCIDevice *pdev;
+} EpAccess;
+
+static bool ep_write_run(void *opaque, uint32_t off, unsigned len)
+{
+    EpAccess *a = opaque;
+
+    if (a->pdev) {
+        pci_host_config_write_common(a->pdev, a->t->reg + off,
+                                     pci_config_size(a->pdev),
+                                     ldn_le_p(a->t->data + off, len), len);
+        return true;
+    }
+    return address_space_write(a->as, a->t->addr + off,
+                               MEMTXATTRS_UNSPECIFIED, a->t->data + off,
+                               len) == MEMTX_OK;
+}
+
+static void ep_exec_cfg(VRCEndpointState *s, const struct encap_tlp *t)
+{
+    PCIDevice *pdev = ep_function(s, t->target_id);
+    uint16_t cid = ep_bdf(s, t->target_id);
+    uint8_t buf[4];
+
+    if (t->type == ENCAP_TLP_CFGRD1 || t->type == ENCAP_TLP_CFGWR1 ||
+        !pdev) {
+        /* Nothing below us, and no function by that number. */
+        vrc_link_complete(s->link, t, cid, ENCAP_CPL_UR, NULL, 0);
+        return;
+    }
+    if (t->type == ENCAP_TLP_CFGWR0) {
+        EpAccess a = { .s = s, .t = t, .pdev = pdev };
+
+        /* Like a real function: our Bus and Device Number are those of the
+         * Type 0 configuration writes we receive. */
+        s->bdf_base = t->target_id & ~7u;
+        ep_for_each_run(t, ep_write_run, &a);
+        vrc_link_complete(s->link, t, ep_bdf(s, t->target_id), ENCAP_CPL_SC,
+                          NULL, 0);
+        return;
+    }
+    stl_le_p(buf, pci_host_config_read_common(pdev, t->reg,
+                                              pci_config_size(pdev), 4));
+    vrc_link_complete(s->link, t, cid, ENCAP_CPL_SC, buf, 4);
+}
+
+static void ep_exec_mem_io(VRCEndpointState *s, const struct encap_tlp *t)
+{
+    bool io = t->type == ENCAP_TLP_IORD || t->type == ENCAP_TLP_IOWR;
+    EpAccess a = { .s = s, .t = t, .as = io ? &s->io_as : &s->mem_as };
+    uint16_t cid = ep_bdf(s, 0);
+
+    switch (t->type) {
+    case ENCAP_TLP_MWR:
+        if (!ep_for_each_run(t, ep_write_run, &a)) {
+            qemu_log_mask(LOG_GUEST_ERROR, "vrc-endpoint: MWr to 0x%" PRIx64
+                          " claimed by nothing\n", t->addr);
+        }
+        break;
+    case ENCAP_TLP_IOWR:
+        vrc_link_complete(s->link, t, cid,
+                          ep_for_each_run(t, ep_write_run, &a) ?
+                          ENCAP_CPL_SC : ENCAP_CPL_UR, NULL, 0);
+        break;
+    case ENCAP_TLP_MRD:
+    case ENCAP_TLP_IORD: {
+        uint64_t first;
+        uint32_t len;
+        g_autofree uint8_t *buf = NULL;
+
+        encap_read_req_span(t, &first, &len);
+        if (io) {
+            /* An I/O completion returns the whole DW. */
+            first = t->addr;
+            len = 4;
+        }
+        buf = g_malloc0(len);
+        if (t->first_be && address_space_read(a.as, first,
+                                              MEMTXATTRS_UNSPECIFIED,
+                                              buf, len) != MEMTX_OK) {
+            vrc_link_complete(s->link, t, cid, ENCAP_CPL_UR, NULL, 0);
+            break;
+        }
+        vrc_link_complete(s->link, t, cid, ENCAP_CPL_SC, buf, len);
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+/* Main loop, BQL held: execute queued TLPs in arrival order. */
+static void ep_bh(void *opaque)
+{
+    VRCEndpointState *s = opaque;
+    VRCEpReq *r;
+
+    for (;;) {
+        WITH_QEMU_LOCK_GUARD(&s->lock) {
+            r = QSIMPLEQ_FIRST(&s->queue);
+            if (r) {
+                QSIMPLEQ_REMOVE_HEAD(&s->queue, next);
+            }
+        }
+        if (!r) {
+            return;
+        }
+        trace_vrc_ep_exec(encap_tlp_type_name(r->tlp.type), r->tlp.addr);
+        switch (r->tlp.type) {
+        case ENCAP_TLP_CFGRD0:
+        case ENCAP_TLP_CFGWR0:
+        case ENCAP_TLP_CFGRD1:
+        case ENCAP_TLP_CFGWR1:
+            ep_exec_cfg(s, &r->tlp);
+            break;
+        case ENCAP_TLP_MSG:
+        case ENCAP_TLP_MSGD:
+            break;      /* nothing a function acts on */
+        default:
+            ep_exec_mem_io(s, &r->tlp);
+            break;
+        }
+        g_free(r);
+    }
+}
+
+/* Receive thread: queue for the main loop. */
+static void ep_request(void *opaque, const struct encap_tlp *t)
+{
+    VRCEndpointState *s = opaque;
+    size_t dlen = encap_tlp_has_data(t->type) ? t->len_dw * 4u : 0;
+    VRCEpReq *r = g_malloc(sizeof(*r) + dlen);
+
+    r->tlp = *t;
+    memcpy(r->data, t->data, dlen);
+    r->tlp.data = dlen ? r->data : NULL;
+    WITH_QEMU_LOCK_GUARD(&s->lock) {
+        QSIMPLEQ_INSERT_TAIL(&s->queue, r, next);
+    }
+    qemu_bh_schedule(s->bh);
+}
+
+/* Main loop: a new session means a new root complex: reset the function. */
+static void ep_reset_bh(void *opaque)
+{
+    VRCEndpointState *s = opaque;
+
+    s->bdf_base = 0;
+    bus_cold_reset(BUS(s->bus));
+}
+
+/* Receive thread. */
+static void ep_link_state(void *opaque, bool up)
+{
+    VRCEndpointState *s = opaque;
+
+    trace_vrc_ep_link(up);
+    if (up && s->link_was_up) {
+        qemu_bh_schedule(s->reset_bh);
+    }
+    s->link_was_up |= up;
+}
+
+static const VRCLinkOps ep_link_ops = {
+    .request = ep_request,
+    .link_state = ep_link_state,
+};
+
+/* ---- the machine ---- */
+
+static bool ep_parse_mac(const char *str, uint8_t mac[6])
+{
+    char end;
+
+    return sscanf(str, "%2hhx:%2hhx:%2hhx:%2hhx:%2hhx:%2hhx%c", &mac[0],
+                  &mac[1], &mac[2], &mac[3], &mac[4], &mac[5], &end) == 6 &&
+           !(mac[0] & 1);
+}
+
+static void ep_init(MachineState *ms)
+{
+    VRCEndpointState *s = VRC_ENDPOINT_MACHINE(ms);
+    Error *err = NULL;
+    DeviceState *host;
+    VRCLinkConfig lc;
+
+    if (!s->conf.ifname == !s->conf.socket) {
+        error_report("vrc-endpoint: exactly one of 'ifname' (raw Ethernet) "
+                     "or 'socket' (unix socket) must be given");
+        exit(1);
+    }
+    if (s->peer_str && !ep_parse_mac(s->peer_str, s->conf.peer.a)) {
+        error_report("vrc-endpoint: 'peer' is not a MAC address: %s",
+                     s->peer_str);
+        exit(1);
+    }
+
+    memory_region_init(&s->pci_mem, OBJECT(s), "vrc-ep-pci-mem", UINT64_MAX);
+    memory_region_init(&s->pci_io, OBJECT(s), "vrc-ep-pci-io", 0x10000);
+    memory_region_init_io(&s->dma_mr, OBJECT(s), &ep_dma_ops, s,
+                          "vrc-ep-dma", UINT64_MAX);
+    address_space_init(&s->mem_as, &s->pci_mem, "vrc-ep-pci-mem");
+    address_space_init(&s->io_as, &s->pci_io, "vrc-ep-pci-io");
+    address_space_init(&s->dma_as, &s->dma_mr, "vrc-ep-dma");
+
+    host = qdev_new(TYPE_VRC_EP_HOST);
+    object_property_add_child(OBJECT(ms), "host", OBJECT(host));
+    sysbus_realize_and_unref(SYS_BUS_DEVICE(host), &error_fatal);
+    s->bus = pci_root_bus_new(host, "pcie.0", &s->pci_mem, &s->pci_io, 0,
+                              TYPE_PCIE_BUS);
+    PCI_HOST_BRIDGE(host)->bus = s->bus;
+    pci_bus_irqs(s->bus, ep_set_irq, s, PCI_NUM_PINS);
+    pci_bus_map_irqs(s->bus, ep_map_irq);
+    pci_setup_iommu(s->bus, &ep_iommu_ops, s);
+
+    qemu_mutex_init(&s->lock);
+    QSIMPLEQ_INIT(&s->queue);
+    s->bh = qemu_bh_new(ep_bh, s);
+    s->reset_bh = qemu_bh_new(ep_reset_bh, s);
+
+    if (!s->conf.mps) {
+        s->conf.mps = 4096;     /* accept whatever the vrc proposes */
+    }
+    lc = (VRCLinkConfig) {
+        .name = "vrc-endpoint",
+        .initiator = false,
+        .ifname = s->conf.ifname,
+        .socket = s->conf.socket,
+        .peer = s->conf.peer,
+        .mtu = s->conf.mtu,
+        .mps = s->conf.mps,
+        .mrrs = s->conf.mrrs,
+        .timeout_ms = s->conf.timeout_ms,
+    };
+    s->link = vrc_link_new(&lc, &ep_link_ops, s, &err);
+    if (!s->link) {
+        error_reportf_err(err, "vrc-endpoint: ");
+        exit(1);
+    }
+}
+
+/* Properties: strings and uint32 fields of VRCLinkConf, by offset. */
+static void ep_get_u32(Object *obj, Visitor *v, const char *name,
+                       void *opaque, Error **errp)
+{
+    uint32_t *p = (void *)((char *)obj + (uintptr_t)opaque);
+
+    visit_type_uint32(v, name, p, errp);
+}
+
+static void ep_set_u32(Object *obj, Visitor *v, const char *name,
+                       void *opaque, Error **errp)
+{
+    uint32_t *p = (void *)((char *)obj + (uintptr_t)opaque);
+
+    visit_type_uint32(v, name, p, errp);
+}
+
+static char *ep_get_ifname(Object *obj, Error **errp)
+{
+    return g_strdup(VRC_ENDPOINT_MACHINE(obj)->conf.ifname);
+}
+
+static void ep_set_ifname(Object *obj, const char *v, Error **errp)
+{
+    VRCEndpointState *s = VRC_ENDPOINT_MACHINE(obj);
+
+    g_free(s->conf.ifname);
+    s->conf.ifname = g_strdup(v);
+}
+
+static char *ep_get_socket(Object *obj, Error **errp)
+{
+    return g_strdup(VRC_ENDPOINT_MACHINE(obj)->conf.socket);
+}
+
+static void ep_set_socket(Object *obj, const char *v, Error **errp)
+{
+    VRCEndpointState *s = VRC_ENDPOINT_MACHINE(obj);
+
+    g_free(s->conf.socket);
+    s->conf.socket = g_strdup(v);
+}
+
+static char *ep_get_peer(Object *obj, Error **errp)
+{
+    return g_strdup(VRC_ENDPOINT_MACHINE(obj)->peer_str);
+}
+
+static void ep_set_peer(Object *obj, const char *v, Error **errp)
+{
+    VRCEndpointState *s = VRC_ENDPOINT_MACHINE(obj);
+
+    g_free(s->peer_str);
+    s->peer_str = g_strdup(v);
+}
+
+static void ep_add_u32(ObjectClass *oc, const char *name, size_t offset,
+                       const char *desc)
+{
+    object_class_property_add(oc, name, "uint32", ep_get_u32, ep_set_u32,
+                              NULL, (void *)(uintptr_t)offset);
+    object_class_property_set_description(oc, name, desc);
+}
+
+static void ep_instance_init(Object *obj)
+{
+    VRCEndpointState *s = VRC_ENDPOINT_MACHINE(obj);
+
+    s->conf.mtu = VRC_DEFAULT_MTU;
+    s->conf.mrrs = VRC_DEFAULT_MRRS;
+    s->conf.timeout_ms = VRC_DEFAULT_TIMEOUT_MS;
+}
+
+static void ep_class_init(ObjectClass *oc, void *data)
+{
+    MachineClass *mc = MACHINE_CLASS(oc);
+
+    mc->desc = "vrc endpoint: hosts PCIe functions for a remote vrc (no CPU)";
+    mc->init = ep_init;
+    mc->max_cpus = 1;
+    mc->default_ram_size = 0;
+    mc->default_ram_id = "ram";
+    mc->no_serial = 1;
+    mc->no_parallel = 1;
+    mc->no_floppy = 1;
+    mc->no_cdrom = 1;
+
+    object_class_property_add_str(oc, "ifname", ep_get_ifname, ep_set_ifname);
+    object_class_property_set_description(oc, "ifname",
+        "host network interface the vrc is reached on (raw Ethernet)");
+    object_class_property_add_str(oc, "socket", ep_get_socket, ep_set_socket);
+    object_class_property_set_description(oc, "socket",
+        "unix socket path to listen on for the vrc, instead of ifname");
+    object_class_property_add_str(oc, "peer", ep_get_peer, ep_set_peer);
+    object_class_property_set_description(oc, "peer",
+        "MAC address of the vrc to serve (default: the first that says HELLO)");
+    ep_add_u32(oc, "mtu", offsetof(VRCEndpointState, conf.mtu),
+               "MTU of the Ethernet path");
+    ep_add_u32(oc, "mps", offsetof(VRCEndpointState, conf.mps),
+               "largest Max Payload Size accepted (0: 4096)");
+    ep_add_u32(oc, "mrrs", offsetof(VRCEndpointState, conf.mrrs),
+               "Max Read Request Size for DMA reads");
+    ep_add_u32(oc, "completion-timeout",
+               offsetof(VRCEndpointState, conf.timeout_ms),
+               "milliseconds a DMA read waits for its completions");
+}
+
+static const char *ep_host_root_bus_path(PCIHostState *h, PCIBus *b)
+{
+    return "0000:00";
+}
+
+static void ep_host_class_init(ObjectClass *oc, void *data)
+{
+    DeviceClass *dc = DEVICE_CLASS(oc);
+    PCIHostBridgeClass *hc = PCI_HOST_BRIDGE_CLASS(oc);
+
+    hc->root_bus_path = ep_host_root_bus_path;
+    dc->user_creatable = false;
+    dc->desc = "vrc endpoint PCIe host";
+}
+
+static const TypeInfo ep_types[] = {
+    {
+        .name = TYPE_VRC_ENDPOINT_MACHINE,
+        .parent = TYPE_MACHINE,
+        .instance_size = sizeof(VRCEndpointState),
+        .instance_init = ep_instance_init,
+        .class_init = ep_class_init,
+    }, {
+        .name = TYPE_VRC_EP_HOST,
+        .parent = TYPE_PCI_HOST_BRIDGE,
+        .instance_size = sizeof(PCIHostState),
+        .class_init = ep_host_class_init,
+    },
+};
+
+DEFINE_TYPES(ep_types)

@@ -1,0 +1,447 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * vrc: the remote PCIe function as the guest sees it, behind a vrc port.
+ *
+ * Config space accesses become CfgRd0/CfgWr0, BAR accesses MRd/MWr/IORd/IOWr;
+ * the TLPs the endpoint originates (DMA, MSI/MSI-X writes, INTx messages)
+ * are executed here against guest memory through this function's own
+ * bus-master address space, so Bus Master Enable and a vIOMMU apply.
+ *
+ * The local config space mirrors what QEMU's PCI core needs to map BARs and
+ * route INTx (header, BARs, command, interrupt pin); everything the guest
+ * reads comes from the remote function.
+ */
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "qemu/log.h"
+#include "qemu/module.h"
+#include "qemu/main-loop.h"
+#include "qemu/bswap.h"
+#include "hw/pci/pci.h"
+#include "hw/pci/pci_device.h"
+#include "hw/qdev-properties.h"
+#include "system/dma.h"
+#include "encap/split.h"
+#include "vrc.h"
+#include "vrc-link.h"
+#include "trace.h"
+
+static inline VRCLink *fn_link(VRCFunction *f)
+{
+    return f->port->link;
+}
+
+/* Requester ID of what the root complex sends: the port's own BDF. */
+static inline uint16_t fn_rc_id(VRCFunction *f)
+{
+    return pci_get_bdf(PCI_DEVICE(f->port));
+}
+
+/*
+ * One config DW of the remote function.  Returns false (and all-ones in
+ * *val) if there was no successful completion.
+ */
+static bool fn_cfg_read(VRCFunction *f, uint32_t reg, uint8_t be,
+                        uint32_t *val)
+{
+    struct encap_tlp t = {
+        .type = ENCAP_TLP_CFGRD0,
+        .len_dw = 1,
+        .requester_id = fn_rc_id(f),
+        .target_id = pci_get_bdf(PCI_DEVICE(f)),
+        .reg = reg & ~3u,
+        .first_be = be,
+    };
+    uint8_t buf[4];
+
+    if (vrc_link_request(fn_link(f), &t, buf, 4) < 0) {
+        *val = UINT32_MAX;
+        return false;
+    }
+    *val = ldl_le_p(buf);
+    return true;
+}
+
+static bool fn_cfg_write(VRCFunction *f, uint32_t reg, uint8_t be,
+                         uint32_t val)
+{
+    uint8_t buf[4];
+    struct encap_tlp t = {
+        .type = ENCAP_TLP_CFGWR0,
+        .len_dw = 1,
+        .requester_id = fn_rc_id(f),
+        .target_id = pci_get_bdf(PCI_DEVICE(f)),
+        .reg = reg & ~3u,
+        .first_be = be,
+        .data = buf,
+    };
+
+    stl_le_p(buf, val);
+    return vrc_link_request(fn_link(f), &t, NULL, 0) == 0;
+}
+
+/* vCPU or main loop, BQL held (dropped while waiting). */
+static uint32_t fn_config_read(PCIDevice *d, uint32_t addr, int len)
+{
+    VRCFunction *f = VRC_FUNCTION(d);
+    unsigned shift = (addr & 3) * 8;
+    uint32_t mask = len == 4 ? UINT32_MAX : (1u << (len * 8)) - 1;
+    uint32_t val;
+
+    fn_cfg_read(f, addr, ((1u << len) - 1) << (addr & 3), &val);
+    return (val >> shift) & mask;
+}
+
+/* vCPU or main loop, BQL held (dropped while waiting). */
+static void fn_config_write(PCIDevice *d, uint32_t addr, uint32_t val,
+                            int len)
+{
+    VRCFunction *f = VRC_FUNCTION(d);
+
+    fn_cfg_write(f, addr, ((1u << len) - 1) << (addr & 3),
+                 val << ((addr & 3) * 8));
+    /* Mirror locally: command, BARs, interrupt line drive QEMU's mappings. */
+    pci_default_write_config(d, addr, val, len);
+}
+
+/* Build the request for a BAR access of @size bytes at bus address @pa. */
+static void fn_bar_tlp(VRCBar *bar, hwaddr addr, unsigned size, bool write,
+                       struct encap_tlp *t)
+{
+    VRCFunction *f = bar->fn;
+    uint64_t pa = pci_get_bar_addr(PCI_DEVICE(f), bar->index) + addr;
+    struct encap_req_piece p;
+
+    encap_split_request(pa, size, 4096, &p, 1);
+    *t = (struct encap_tlp) {
+        .requester_id = fn_rc_id(f),
+        .addr = p.addr,
+        .addr64 = p.addr > UINT32_MAX,
+        .len_dw = p.len_dw,
+        .first_be = p.first_be,
+        .last_be = p.last_be,
+    };
+    if (bar->io) {
+        t->type = write ? ENCAP_TLP_IOWR : ENCAP_TLP_IORD;
+        t->addr64 = false;
+    } else {
+        t->type = write ? ENCAP_TLP_MWR : ENCAP_TLP_MRD;
+    }
+}
+
+/* vCPU, BQL held (dropped while waiting). */
+static MemTxResult fn_bar_read(void *opaque, hwaddr addr, uint64_t *data,
+                               unsigned size, MemTxAttrs attrs)
+{
+    VRCBar *bar = opaque;
+    struct encap_tlp t;
+    uint8_t buf[8];
+
+    fn_bar_tlp(bar, addr, size, false, &t);
+    if (vrc_link_request(fn_link(bar->fn), &t, buf, bar->io ? 4 : size) < 0) {
+        /* As a root complex does: the read completes with all-ones. */
+        *data = size == 8 ? UINT64_MAX : (1ull << (size * 8)) - 1;
+        return MEMTX_OK;
+    }
+    *data = ldn_le_p(bar->io ? buf + (t.first_be ? ctz32(t.first_be) : 0)
+                             : buf, size);
+    return MEMTX_OK;
+}
+
+/* vCPU, BQL held (dropped while waiting for an IOWr completion). */
+static MemTxResult fn_bar_write(void *opaque, hwaddr addr, uint64_t data,
+                                unsigned size, MemTxAttrs attrs)
+{
+    VRCBar *bar = opaque;
+    struct encap_tlp t;
+    uint8_t buf[12] = { 0 };
+
+    fn_bar_tlp(bar, addr, size, true, &t);
+    /* Payload DWs start at the DW address; bytes before the first enabled
+     * byte are don't-care. */
+    stn_le_p(buf + (t.first_be ? ctz32(t.first_be) : 0), size, data);
+    t.data = buf;
+    if (bar->io) {
+        vrc_link_request(fn_link(bar->fn), &t, NULL, 0);
+    } else {
+        vrc_link_post(fn_link(bar->fn), &t);
+    }
+    return MEMTX_OK;
+}
+
+static const MemoryRegionOps fn_bar_ops = {
+    .read_with_attrs = fn_bar_read,
+    .write_with_attrs = fn_bar_write,
+    .endianness = DEVICE_LITTLE_ENDIAN,
+    .valid = {
+        .min_access_size = 1,
+        .max_access_size = 8,
+    },
+    .impl = {
+        .min_access_size = 1,
+        .max_access_size = 8,
+    },
+};
+
+/*
+ * Size the remote BARs the way firmware does and register local regions
+ * that forward to them.  Realize, main loop.
+ */
+static bool fn_probe_bars(VRCFunction *f, Error **errp)
+{
+    PCIDevice *d = PCI_DEVICE(f);
+
+    for (int i = 0; i < PCI_ROM_SLOT; i++) {
+        uint32_t reg = PCI_BASE_ADDRESS_0 + i * 4;
+        uint32_t orig, probe, orig_hi = 0, probe_hi = 0;
+        uint64_t size;
+        uint8_t type;
+        VRCBar *bar = &f->bars[i];
+
+        if (!fn_cfg_read(f, reg, 0xf, &orig) ||
+            !fn_cfg_write(f, reg, 0xf, UINT32_MAX) ||
+            !fn_cfg_read(f, reg, 0xf, &probe) ||
+            !fn_cfg_write(f, reg, 0xf, orig)) {
+            error_setg(errp, "no answer while sizing BAR %d", i);
+            return false;
+        }
+        if (!probe) {
+            continue;
+        }
+        if (orig & PCI_BASE_ADDRESS_SPACE_IO) {
+            type = PCI_BASE_ADDRESS_SPACE_IO;
+            size = (uint32_t)~(probe & PCI_BASE_ADDRESS_IO_MASK) + 1;
+            size &= 0xffff;
+        } else {
+            type = orig & (PCI_BASE_ADDRESS_MEM_TYPE_MASK |
+                           PCI_BASE_ADDRESS_MEM_PREFETCH);
+            if (type & PCI_BASE_ADDRESS_MEM_TYPE_64) {
+                if (i == PCI_ROM_SLOT - 1 ||
+                    !fn_cfg_read(f, reg + 4, 0xf, &orig_hi) ||
+                    !fn_cfg_write(f, reg + 4, 0xf, UINT32_MAX) ||
+                    !fn_cfg_read(f, reg + 4, 0xf, &probe_hi) ||
+                    !fn_cfg_write(f, reg + 4, 0xf, orig_hi)) {
+                    error_setg(errp, "bad 64-bit BAR %d", i);
+                    return false;
+                }
+            }
+            size = ~(((uint64_t)probe_hi << 32) |
+                     (probe & PCI_BASE_ADDRESS_MEM_MASK)) + 1;
+            if (!(type & PCI_BASE_ADDRESS_MEM_TYPE_64)) {
+                size &= UINT32_MAX;
+            }
+        }
+        if (!size || !is_power_of_2(size)) {
+            error_setg(errp, "remote BAR %d has a bad size (0x%" PRIx64 ")",
+                       i, size);
+            return false;
+        }
+        bar->fn = f;
+        bar->index = i;
+        bar->io = type == PCI_BASE_ADDRESS_SPACE_IO;
+        bar->size = size;
+        bar->name = g_strdup_printf("vrc-bar%d", i);
+        memory_region_init_io(&bar->mr, OBJECT(f), &fn_bar_ops, bar,
+                              bar->name, size);
+        pci_register_bar(d, i, type, &bar->mr);
+        trace_vrc_bar(i, bar->io ? "io" : "mem", size);
+        if (type & PCI_BASE_ADDRESS_MEM_TYPE_64) {
+            i++;
+        }
+    }
+    return true;
+}
+
+/* True if the byte enables of @t select one contiguous run of bytes. */
+static bool be_contiguous(const struct encap_tlp *t)
+{
+    unsigned run;
+
+    if (t->len_dw == 1) {
+        run = t->first_be >> ctz32(t->first_be | 0x10);
+        return !(run & (run + 1));
+    }
+    return (t->first_be == 0xf || t->first_be == 0xe || t->first_be == 0xc ||
+            t->first_be == 0x8) &&
+           (t->last_be == 0xf || t->last_be == 0x7 || t->last_be == 0x3 ||
+            t->last_be == 0x1);
+}
+
+/* Receive thread: a DMA write from the endpoint into guest memory. */
+static void fn_dma_write(VRCFunction *f, const struct encap_tlp *t)
+{
+    PCIDevice *d = PCI_DEVICE(f);
+    uint64_t first;
+    uint32_t len;
+    MemTxResult r = MEMTX_OK;
+
+    if (encap_read_req_span(t, &first, &len) < 0 || !t->first_be) {
+        return;     /* zero-length write: nothing to do */
+    }
+    if (be_contiguous(t)) {
+        r = pci_dma_write(d, first, t->data + (first - t->addr), len);
+    } else {
+        /* Sparse byte enables: only the enabled bytes are written. */
+        for (uint32_t i = 0; i < t->len_dw * 4u; i++) {
+            unsigned be = i < 4 ? t->first_be :
+                          i >= (t->len_dw - 1) * 4u ? t->last_be : 0xf;
+            if (be & (1u << (i & 3))) {
+                r |= pci_dma_write(d, t->addr + i, t->data + i, 1);
+            }
+        }
+    }
+    if (r != MEMTX_OK) {
+        qatomic_inc(&f->dma_errors);
+        trace_vrc_dma_error("write", first, len);
+    }
+}
+
+/* Receive thread: the endpoint reads guest memory; answer with CplD. */
+static void fn_dma_read(VRCFunction *f, const struct encap_tlp *t)
+{
+    PCIDevice *d = PCI_DEVICE(f);
+    uint64_t first;
+    uint32_t len;
+    g_autofree uint8_t *buf = NULL;
+
+    if (encap_read_req_span(t, &first, &len) < 0) {
+        return;
+    }
+    buf = g_malloc(len);
+    if (pci_dma_read(d, first, buf, len) != MEMTX_OK) {
+        qatomic_inc(&f->dma_errors);
+        trace_vrc_dma_error("read", first, len);
+        vrc_link_complete(fn_link(f), t, pci_get_bdf(d), ENCAP_CPL_UR,
+                          NULL, 0);
+        return;
+    }
+    vrc_link_complete(fn_link(f), t, pci_get_bdf(d), ENCAP_CPL_SC, buf, len);
+}
+
+/* Receive thread (VRCLinkOps.request, dispatched by the port). */
+void vrc_function_request(VRCFunction *f, const struct encap_tlp *t)
+{
+    PCIDevice *d = PCI_DEVICE(f);
+    uint16_t bdf = pci_get_bdf(d);
+    bool master = pci_get_word(d->config + PCI_COMMAND) & PCI_COMMAND_MASTER;
+
+    if (t->requester_id != bdf) {
+        qatomic_inc(&f->bad_requester);
+        qemu_log_mask(LOG_GUEST_ERROR, "vrc: request from %04x, function "
+                      "is %04x: dropped\n", t->requester_id, bdf);
+        trace_vrc_bad_requester(t->requester_id, bdf);
+        if (t->type == ENCAP_TLP_MRD) {
+            vrc_link_complete(fn_link(f), t, bdf, ENCAP_CPL_UR, NULL, 0);
+        }
+        return;
+    }
+    switch (t->type) {
+    case ENCAP_TLP_MWR:
+        if (!master) {
+            qatomic_inc(&f->dma_refused);
+            trace_vrc_dma_refused("write", t->addr);
+            return;
+        }
+        fn_dma_write(f, t);
+        break;
+    case ENCAP_TLP_MRD:
+        if (!master) {
+            qatomic_inc(&f->dma_refused);
+            trace_vrc_dma_refused("read", t->addr);
+            vrc_link_complete(fn_link(f), t, bdf, ENCAP_CPL_UR, NULL, 0);
+            return;
+        }
+        fn_dma_read(f, t);
+        break;
+    case ENCAP_TLP_MSG:
+    case ENCAP_TLP_MSGD:
+        if (t->msg_code >= ENCAP_MSG_ASSERT_INTA &&
+            t->msg_code <= ENCAP_MSG_DEASSERT_INTD) {
+            bool level = t->msg_code <= ENCAP_MSG_ASSERT_INTD;
+            trace_vrc_intx(t->msg_code & 3, level);
+            bql_lock();
+            pci_set_irq(d, level);
+            bql_unlock();
+        }
+        break;
+    default:
+        /* Config and I/O requests only travel downstream. */
+        qatomic_inc(&f->unsupported);
+        trace_vrc_unsupported(encap_tlp_type_name(t->type));
+        vrc_link_complete(fn_link(f), t, bdf, ENCAP_CPL_UR, NULL, 0);
+        break;
+    }
+}
+
+static void fn_realize(PCIDevice *d, Error **errp)
+{
+    ERRP_GUARD();
+    VRCFunction *f = VRC_FUNCTION(d);
+    uint32_t id, class, pin;
+
+    if (!f->port || !f->port->link) {
+        error_setg(errp, "a vrc-function is created by its vrc port");
+        return;
+    }
+    if (!fn_cfg_read(f, PCI_VENDOR_ID, 0xf, &id) || (id & 0xffff) == 0xffff) {
+        error_setg(errp, "no function answers at the endpoint");
+        return;
+    }
+    fn_cfg_read(f, PCI_CLASS_REVISION, 0xf, &class);
+    fn_cfg_read(f, PCI_INTERRUPT_LINE, 0xf, &pin);
+    /* Local copies for QEMU's own introspection and INTx routing. */
+    pci_set_long(d->config + PCI_VENDOR_ID, id);
+    pci_set_long(d->config + PCI_CLASS_REVISION, class);
+    d->config[PCI_INTERRUPT_PIN] = (pin >> 8) & 0xff;
+    if (!fn_probe_bars(f, errp)) {
+        error_prepend(errp, "remote function %04x:%04x: ", id & 0xffff,
+                      id >> 16);
+        return;
+    }
+    trace_vrc_function_realize(id & 0xffff, id >> 16, class >> 8);
+}
+
+static void fn_exit(PCIDevice *d)
+{
+    VRCFunction *f = VRC_FUNCTION(d);
+
+    for (int i = 0; i < PCI_ROM_SLOT; i++) {
+        g_free(f->bars[i].name);
+    }
+}
+
+static void fn_class_init(ObjectClass *klass, void *data)
+{
+    DeviceClass *dc = DEVICE_CLASS(klass);
+    PCIDeviceClass *k = PCI_DEVICE_CLASS(klass);
+
+    k->realize = fn_realize;
+    k->exit = fn_exit;
+    k->config_read = fn_config_read;
+    k->config_write = fn_config_write;
+    /* Placeholder IDs; realize copies the remote function's. */
+    k->vendor_id = PCI_VENDOR_ID_REDHAT;
+    k->device_id = 0xffff;
+    k->class_id = PCI_CLASS_OTHERS;
+    dc->desc = "Remote PCIe function behind a vrc port";
+    dc->user_creatable = false;
+    set_bit(DEVICE_CATEGORY_MISC, dc->categories);
+}
+
+static const TypeInfo fn_info = {
+    .name          = TYPE_VRC_FUNCTION,
+    .parent        = TYPE_PCI_DEVICE,
+    .instance_size = sizeof(VRCFunction),
+    .class_init    = fn_class_init,
+    .interfaces = (InterfaceInfo[]) {
+        { INTERFACE_PCIE_DEVICE },
+        { }
+    },
+};
+
+static void fn_register_types(void)
+{
+    type_register_static(&fn_info);
+}
+
+type_init(fn_register_types)

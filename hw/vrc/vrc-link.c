@@ -1,0 +1,711 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * vrc link runtime: transport + encap link layer + tag table + receive
+ * thread.  See vrc-link.h for the threading and locking rules.
+ */
+#include "qemu/osdep.h"
+#include <poll.h>
+#include <glib-unix.h>
+#include "qapi/error.h"
+#include "qemu/error-report.h"
+#include "qemu/log.h"
+#include "qemu/main-loop.h"
+#include "qemu/lockable.h"
+#include "qemu/rcu.h"
+#include "qemu/thread.h"
+#include "qemu/timer.h"
+#include "qemu/bswap.h"
+#include "encap/frame.h"
+#include "encap/link.h"
+#include "encap/split.h"
+#include "encap/transport.h"
+#include "vrc-link.h"
+#include "trace.h"
+
+#define VRC_TAGS        1024            /* 10-bit tags */
+#define VRC_RCB         64              /* Read Completion Boundary */
+#define VRC_MAX_FRAME   (9000 + 14)
+/*
+ * The receive thread wakes at least this often to run the link layer's
+ * timers (retransmission, delayed acks), so senders never need to wake it.
+ */
+#define VRC_TICK_MS     5
+
+typedef struct VRCTag {
+    bool busy;
+    bool done;
+    int result;                 /* 0, -EIO */
+    enum encap_tlp_type type;   /* of the request */
+    uint8_t *buf;               /* Cfg/IO reads: the DW */
+    struct encap_reasm reasm;   /* MRd */
+    uint64_t start_ns;
+} VRCTag;
+
+/* A request TLP received, waiting to be handed to VRCLinkOps.request. */
+typedef struct VRCPending {
+    struct encap_tlp tlp;
+    QSIMPLEQ_ENTRY(VRCPending) next;
+    uint8_t data[];
+} VRCPending;
+
+struct VRCLink {
+    VRCLinkConfig cfg;
+    char *desc;
+    const VRCLinkOps *ops;
+    void *opaque;
+
+    struct encap_transport *tp;
+    struct encap_link *el;
+    struct encap_tlp_limits lim;
+
+    QemuMutex lock;             /* everything below */
+    QemuCond cond;              /* completions, window space, link state */
+    VRCTag tags[VRC_TAGS];
+    unsigned next_tag;
+    unsigned tags_busy;
+    bool up;
+    bool state_changed;
+    VRCLinkStats stats;
+    QSIMPLEQ_HEAD(, VRCPending) pending;   /* filled during input */
+
+    QemuThread thread;
+    int stop_pipe[2];
+    uint8_t rxbuf[VRC_MAX_FRAME + 64];
+};
+
+static const uint8_t zero_mac[6];
+static const uint8_t unix_listener_mac[6] = { 0x02, 0, 0, 0, 0, 0x01 };
+
+static uint64_t now_ns(void)
+{
+    return get_clock();
+}
+
+/* ---- callbacks from the encap link layer; VRCLink.lock held ---- */
+
+static int vrc_link_send_frame(void *opaque, const uint8_t *frame, size_t len)
+{
+    VRCLink *l = opaque;
+    int r = encap_transport_send(l->tp, frame, len);
+
+    if (r < 0) {
+        trace_vrc_link_send_error(l->desc, -r);
+    } else {
+        l->stats.frames_tx++;
+    }
+    return r;
+}
+
+static void vrc_link_complete_tag(VRCLink *l, VRCTag *tag, int result)
+{
+    tag->done = true;
+    tag->result = result;
+    qemu_cond_broadcast(&l->cond);
+}
+
+/* A completion: match it to its tag and wake the waiter. */
+static void vrc_link_rx_cpl(VRCLink *l, const struct encap_tlp *t)
+{
+    VRCTag *tag = &l->tags[t->tag % VRC_TAGS];
+    int r;
+
+    if (!tag->busy || tag->done) {
+        l->stats.stray_cpls++;
+        trace_vrc_cpl_stray(l->desc, t->tag);
+        return;
+    }
+    trace_vrc_tlp_cpl(l->desc, t->tag, t->status, t->byte_count,
+                      (now_ns() - tag->start_ns) / 1000);
+    if (t->status != ENCAP_CPL_SC) {
+        l->stats.cpl_errors++;
+        vrc_link_complete_tag(l, tag, -EIO);
+        return;
+    }
+    if (tag->type != ENCAP_TLP_MRD) {
+        /* Cfg/IO: one completion, one DW for reads. */
+        if (tag->buf) {
+            if (t->type != ENCAP_TLP_CPLD) {
+                l->stats.cpl_errors++;
+                vrc_link_complete_tag(l, tag, -EIO);
+                return;
+            }
+            memcpy(tag->buf, t->data, 4);
+        }
+        vrc_link_complete_tag(l, tag, 0);
+        return;
+    }
+    r = encap_reasm_feed(&tag->reasm, t);
+    if (r < 0) {
+        l->stats.cpl_errors++;
+        qemu_log_mask(LOG_GUEST_ERROR, "vrc %s: completion for tag %u does "
+                      "not fit its read (%s)\n", l->desc, t->tag,
+                      encap_strerror(r));
+        vrc_link_complete_tag(l, tag, -EIO);
+    } else if (r == 1) {
+        vrc_link_complete_tag(l, tag, 0);
+    }
+}
+
+static void vrc_link_deliver(void *opaque, const uint8_t *bytes, size_t len)
+{
+    VRCLink *l = opaque;
+    struct encap_tlp t;
+    VRCPending *p;
+    size_t dlen;
+    int r = encap_tlp_decode(bytes, len, &l->lim, &t);
+
+    if (r < 0) {
+        l->stats.bad_tlps++;
+        trace_vrc_tlp_bad(l->desc, encap_strerror(r));
+        return;
+    }
+    l->stats.tlps_rx[t.type]++;
+    dlen = encap_tlp_has_data(t.type) ? t.len_dw * 4u : 0;
+    l->stats.bytes_rx += dlen;
+    trace_vrc_tlp_rx(l->desc, encap_tlp_type_name(t.type), t.addr, t.len_dw,
+                     t.tag);
+    if (t.type == ENCAP_TLP_CPL || t.type == ENCAP_TLP_CPLD) {
+        vrc_link_rx_cpl(l, &t);
+        return;
+    }
+    p = g_malloc(sizeof(*p) + dlen);
+    p->tlp = t;
+    memcpy(p->data, t.data, dlen);
+    p->tlp.data = dlen ? p->data : NULL;
+    QSIMPLEQ_INSERT_TAIL(&l->pending, p, next);
+}
+
+static void vrc_link_state_cb(void *opaque, enum encap_link_state state)
+{
+    VRCLink *l = opaque;
+    bool up = state == ENCAP_LINK_UP;
+
+    if (up == l->up) {
+        return;
+    }
+    l->up = up;
+    l->state_changed = true;
+    trace_vrc_link_up(l->desc, up);
+    if (up) {
+        /* The sizes agreed in HELLO/HELLO_ACK. */
+        l->lim.mps = encap_link_mps(l->el);
+        l->cfg.mrrs = encap_link_mrrs(l->el);
+    }
+    if (!up) {
+        /* Fail every outstanding request now rather than at its timeout. */
+        for (unsigned i = 0; i < VRC_TAGS; i++) {
+            if (l->tags[i].busy && !l->tags[i].done) {
+                l->tags[i].done = true;
+                l->tags[i].result = -ENOTCONN;
+            }
+        }
+    }
+    qemu_cond_broadcast(&l->cond);
+}
+
+static const struct encap_link_ops vrc_encap_ops = {
+    .send_frame = vrc_link_send_frame,
+    .deliver_tlp = vrc_link_deliver,
+    .state_changed = vrc_link_state_cb,
+};
+
+/* ---- receive thread ---- */
+
+static void *vrc_link_thread(void *opaque)
+{
+    VRCLink *l = opaque;
+    struct pollfd pfd[2] = {
+        { .fd = encap_transport_fd(l->tp), .events = POLLIN },
+        { .fd = l->stop_pipe[0], .events = POLLIN },
+    };
+    uint64_t deadline = 0;
+
+    rcu_register_thread();
+    for (;;) {
+        int timeout = VRC_TICK_MS;
+        bool changed, up;
+        QSIMPLEQ_HEAD(, VRCPending) batch = QSIMPLEQ_HEAD_INITIALIZER(batch);
+        VRCPending *p;
+
+        if (deadline) {
+            uint64_t now = now_ns();
+            timeout = deadline > now ?
+                      MIN(VRC_TICK_MS, (deadline - now + 999999) / 1000000) : 0;
+        }
+        /* A listening unix transport changes fd when a peer connects. */
+        pfd[0].fd = encap_transport_fd(l->tp);
+        if (poll(pfd, 2, timeout) < 0 && errno != EINTR) {
+            error_report("vrc %s: poll: %s", l->desc, strerror(errno));
+            break;
+        }
+        if (pfd[1].revents) {
+            break;
+        }
+
+        qemu_mutex_lock(&l->lock);
+        for (;;) {
+            int n = encap_transport_recv(l->tp, l->rxbuf, sizeof(l->rxbuf));
+            if (n <= 0) {
+                break;
+            }
+            l->stats.frames_rx++;
+            encap_link_input(l->el, l->rxbuf, n, now_ns());
+        }
+        deadline = encap_link_poll(l->el, now_ns());
+        QSIMPLEQ_CONCAT(&batch, &l->pending);
+        changed = l->state_changed;
+        l->state_changed = false;
+        up = l->up;
+        qemu_mutex_unlock(&l->lock);
+
+        if (changed && l->ops->link_state) {
+            l->ops->link_state(l->opaque, up);
+        }
+        while ((p = QSIMPLEQ_FIRST(&batch))) {
+            QSIMPLEQ_REMOVE_HEAD(&batch, next);
+            l->ops->request(l->opaque, &p->tlp);
+            g_free(p);
+        }
+    }
+    rcu_unregister_thread();
+    return NULL;
+}
+
+/* ---- sending ---- */
+
+/* Queue @t and flush, waiting (bounded) for window space. Lock held. */
+static int vrc_link_queue(VRCLink *l, const struct encap_tlp *t, bool flush)
+{
+    int64_t deadline = now_ns() + (int64_t)l->cfg.timeout_ms * SCALE_MS;
+    int r;
+
+    for (;;) {
+        if (!l->up) {
+            l->stats.link_down_fails++;
+            return -ENOTCONN;
+        }
+        r = encap_link_queue_tlp(l->el, t, &l->lim, now_ns());
+        if (r != -ENCAP_E_NOSPACE) {
+            break;
+        }
+        l->stats.window_waits++;
+        if (now_ns() >= deadline) {
+            l->stats.timeouts++;
+            return -ETIMEDOUT;
+        }
+        qemu_cond_timedwait(&l->cond, &l->lock,
+                            MAX(1, (deadline - now_ns()) / SCALE_MS));
+    }
+    if (r < 0) {
+        error_report_once("vrc %s: cannot send %s: %s", l->desc,
+                          encap_tlp_type_name(t->type), encap_strerror(r));
+        return -EINVAL;
+    }
+    l->stats.tlps_tx[t->type]++;
+    l->stats.bytes_tx += encap_tlp_has_data(t->type) ? t->len_dw * 4u : 0;
+    trace_vrc_tlp_tx(l->desc, encap_tlp_type_name(t->type), t->addr,
+                     t->len_dw, t->tag);
+    if (flush) {
+        encap_link_flush(l->el, now_ns());
+    }
+    return 0;
+}
+
+void vrc_link_post(VRCLink *l, const struct encap_tlp *t)
+{
+    QEMU_LOCK_GUARD(&l->lock);
+    vrc_link_queue(l, t, true);
+}
+
+/* Allocate a tag for a request of @type. Lock held. -1 if none is free. */
+static int vrc_link_tag_alloc(VRCLink *l, enum encap_tlp_type type)
+{
+    for (unsigned i = 0; i < VRC_TAGS; i++) {
+        unsigned n = (l->next_tag + i) % VRC_TAGS;
+        VRCTag *tag = &l->tags[n];
+
+        if (!tag->busy) {
+            *tag = (VRCTag) {
+                .busy = true, .type = type, .start_ns = now_ns(),
+            };
+            l->next_tag = n + 1;
+            l->tags_busy++;
+            return n;
+        }
+    }
+    return -1;
+}
+
+static void vrc_link_tag_free(VRCLink *l, unsigned n)
+{
+    l->tags[n].busy = false;
+    l->tags_busy--;
+}
+
+/*
+ * Wait until every tag in @tags is done or the deadline passes.  Lock held
+ * on entry and exit; the BQL is dropped meanwhile (see vrc-link.h).
+ * Returns the first error, or 0.
+ */
+static int vrc_link_wait(VRCLink *l, const int *tags, unsigned n)
+{
+    int64_t deadline = now_ns() + (int64_t)l->cfg.timeout_ms * SCALE_MS;
+    bool had_bql = bql_locked();
+    int result = 0;
+
+    if (had_bql) {
+        /* Lock order is BQL, then VRCLink.lock: release ours first. */
+        qemu_mutex_unlock(&l->lock);
+        bql_unlock();
+        qemu_mutex_lock(&l->lock);
+    }
+    for (unsigned i = 0; i < n; i++) {
+        VRCTag *tag = &l->tags[tags[i]];
+
+        while (!tag->done) {
+            int64_t left = deadline - now_ns();
+            if (left <= 0) {
+                break;
+            }
+            qemu_cond_timedwait(&l->cond, &l->lock,
+                                MAX(1, (left + SCALE_MS - 1) / SCALE_MS));
+        }
+        if (!tag->done) {
+            l->stats.timeouts++;
+            trace_vrc_tlp_timeout(l->desc, tags[i]);
+            result = result ?: -ETIMEDOUT;
+        } else if (tag->result) {
+            if (tag->result == -ENOTCONN) {
+                l->stats.link_down_fails++;
+            }
+            result = result ?: tag->result;
+        }
+        vrc_link_tag_free(l, tags[i]);
+    }
+    if (had_bql) {
+        qemu_mutex_unlock(&l->lock);
+        bql_lock();
+        qemu_mutex_lock(&l->lock);
+    }
+    return result;
+}
+
+int vrc_link_request(VRCLink *l, struct encap_tlp *req, void *buf,
+                     uint32_t len)
+{
+    QEMU_LOCK_GUARD(&l->lock);
+    int n, r;
+
+    if (!l->up) {
+        l->stats.link_down_fails++;
+        return -ENOTCONN;
+    }
+    n = vrc_link_tag_alloc(l, req->type);
+    if (n < 0) {
+        l->stats.window_waits++;
+        return -EBUSY;
+    }
+    req->tag = n;
+    if (req->type == ENCAP_TLP_MRD) {
+        uint64_t first;
+        uint32_t span;
+
+        encap_read_req_span(req, &first, &span);
+        encap_reasm_init(&l->tags[n].reasm, first, MIN(span, len), buf);
+    } else {
+        l->tags[n].buf = buf;
+    }
+    r = vrc_link_queue(l, req, true);
+    if (r < 0) {
+        vrc_link_tag_free(l, n);
+        return r;
+    }
+    return vrc_link_wait(l, &n, 1);
+}
+
+int vrc_link_mem_read(VRCLink *l, uint16_t requester, uint64_t addr,
+                      void *buf, uint32_t len)
+{
+    uint32_t mrrs = l->cfg.mrrs;
+    unsigned max = len / mrrs + 2;
+    g_autofree struct encap_req_piece *pc = g_new(struct encap_req_piece, max);
+    g_autofree int *tags = g_new(int, max);
+    int n = encap_split_request(addr, len, mrrs, pc, max);
+    int queued = 0, r = 0;
+
+    QEMU_LOCK_GUARD(&l->lock);
+    if (!l->up) {
+        l->stats.link_down_fails++;
+        return -ENOTCONN;
+    }
+    for (int i = 0; i < n; i++) {
+        struct encap_tlp t = {
+            .type = ENCAP_TLP_MRD,
+            .requester_id = requester,
+            .addr = pc[i].addr,
+            .addr64 = pc[i].addr > UINT32_MAX,
+            .len_dw = pc[i].len_dw,
+            .first_be = pc[i].first_be,
+            .last_be = pc[i].last_be,
+        };
+        int tag = vrc_link_tag_alloc(l, ENCAP_TLP_MRD);
+
+        if (tag < 0) {
+            r = -EBUSY;
+            break;
+        }
+        t.tag = tag;
+        encap_reasm_init(&l->tags[tag].reasm, addr + pc[i].offset,
+                         pc[i].bytes, (uint8_t *)buf + pc[i].offset);
+        r = vrc_link_queue(l, &t, false);
+        if (r < 0) {
+            vrc_link_tag_free(l, tag);
+            break;
+        }
+        tags[queued++] = tag;
+    }
+    encap_link_flush(l->el, now_ns());
+    if (queued) {
+        int w = vrc_link_wait(l, tags, queued);
+        r = r ?: w;
+    }
+    return r;
+}
+
+void vrc_link_mem_write(VRCLink *l, uint16_t requester, uint64_t addr,
+                        const void *buf, uint32_t len)
+{
+    unsigned max = len / l->lim.mps + 2;
+    g_autofree struct encap_req_piece *pc = g_new(struct encap_req_piece, max);
+    int n = encap_split_request(addr, len, l->lim.mps, pc, max);
+    uint8_t dw[ENCAP_TLP_MAX_DATA];
+
+    QEMU_LOCK_GUARD(&l->lock);
+    for (int i = 0; i < n; i++) {
+        struct encap_tlp t = {
+            .type = ENCAP_TLP_MWR,
+            .requester_id = requester,
+            .addr = pc[i].addr,
+            .addr64 = pc[i].addr > UINT32_MAX,
+            .len_dw = pc[i].len_dw,
+            .first_be = pc[i].first_be,
+            .last_be = pc[i].last_be,
+            .data = dw,
+        };
+        unsigned lead = (addr + pc[i].offset) - pc[i].addr;
+
+        /* Payload DWs from the DW address; bytes outside the byte enables
+         * are don't-care. */
+        memcpy(dw + lead, (const uint8_t *)buf + pc[i].offset, pc[i].bytes);
+        if (vrc_link_queue(l, &t, false) < 0) {
+            break;
+        }
+    }
+    encap_link_flush(l->el, now_ns());
+}
+
+void vrc_link_complete(VRCLink *l, const struct encap_tlp *req,
+                       uint16_t completer, uint8_t status,
+                       const void *data, uint32_t len)
+{
+    struct encap_tlp c = {
+        .type = ENCAP_TLP_CPL,
+        .requester_id = req->requester_id,
+        .tag = req->tag,
+        .target_id = completer,
+        .status = status,
+        .tc = req->tc,
+        .attr = req->attr & (ENCAP_ATTR_RO | ENCAP_ATTR_IDO),
+        .byte_count = 4,
+    };
+    uint64_t first;
+    uint32_t span;
+
+    QEMU_LOCK_GUARD(&l->lock);
+    if (req->type != ENCAP_TLP_MRD) {
+        /* Cfg/IO: Byte Count 4 and Lower Address 0, whole DW of data. */
+        c.attr = 0;
+        c.tc = 0;
+        if (status == ENCAP_CPL_SC && data) {
+            c.type = ENCAP_TLP_CPLD;
+            c.len_dw = 1;
+            c.data = data;
+        }
+        vrc_link_queue(l, &c, true);
+        return;
+    }
+    encap_read_req_span(req, &first, &span);
+    if (status != ENCAP_CPL_SC || !data) {
+        c.byte_count = span;
+        c.lower_addr = first & 0x7f;
+        vrc_link_queue(l, &c, true);
+        return;
+    }
+    {
+        struct encap_cpl_piece pc[ENCAP_TLP_MAX_DATA / VRC_RCB + 2];
+        uint8_t pad[ENCAP_TLP_MAX_DATA + 8];
+        unsigned lead = first & 3;
+        int n = encap_split_completion(first, span, VRC_RCB, l->lim.mps, pc,
+                                       ARRAY_SIZE(pc));
+
+        /* pad[] holds the data DW-aligned: byte i of the request's DW at
+         * pad[i]. */
+        memcpy(pad + lead, data, MIN(len, span));
+        for (int i = 0; i < n; i++) {
+            c.type = ENCAP_TLP_CPLD;
+            c.len_dw = pc[i].len_dw;
+            c.byte_count = pc[i].byte_count;
+            c.lower_addr = pc[i].lower_addr;
+            c.data = pad + ((lead + pc[i].offset) & ~3u);
+            if (vrc_link_queue(l, &c, false) < 0) {
+                break;
+            }
+        }
+        encap_link_flush(l->el, now_ns());
+    }
+}
+
+/* ---- setup ---- */
+
+VRCLink *vrc_link_new(const VRCLinkConfig *cfg, const VRCLinkOps *ops,
+                      void *opaque, Error **errp)
+{
+    ERRP_GUARD();
+    VRCLink *l = g_new0(VRCLink, 1);
+    struct encap_link_config lc = { 0 };
+    char err[256] = "";
+    int r;
+
+    l->cfg = *cfg;
+    l->cfg.name = g_strdup(cfg->name);
+    l->cfg.ifname = g_strdup(cfg->ifname);
+    l->cfg.socket = g_strdup(cfg->socket);
+    l->ops = ops;
+    l->opaque = opaque;
+    l->lim.mps = cfg->mps;
+    qemu_mutex_init(&l->lock);
+    qemu_cond_init(&l->cond);
+    QSIMPLEQ_INIT(&l->pending);
+
+    if (cfg->ifname) {
+        r = encap_transport_open_pcap(cfg->ifname, &l->tp, err, sizeof(err));
+        l->desc = g_strdup_printf("%s(pcap:%s)", cfg->name, cfg->ifname);
+    } else {
+        r = encap_transport_open_unix(cfg->socket, !cfg->initiator, &l->tp,
+                                      err, sizeof(err));
+        l->desc = g_strdup_printf("%s(unix:%s)", cfg->name, cfg->socket);
+    }
+    if (r < 0) {
+        error_setg_errno(errp, -r, "cannot open %s%s%s", l->desc,
+                         *err ? ": " : "", err);
+        goto fail;
+    }
+
+    lc.initiator = cfg->initiator;
+    encap_transport_mac(l->tp, lc.own_mac);
+    memcpy(lc.peer_mac, cfg->peer.a, 6);
+    if (cfg->socket && cfg->initiator && !memcmp(lc.peer_mac, zero_mac, 6)) {
+        /* A unix socket has one peer: the listener's address. */
+        memcpy(lc.peer_mac, unix_listener_mac, 6);
+    }
+    lc.rc_id = cfg->rc_id;
+    lc.session = (uint16_t)g_random_int();
+    lc.max_frame = cfg->mtu + ENCAP_ETH_HLEN;
+    lc.mps = cfg->mps;
+    lc.mrrs = cfg->mrrs;
+    l->el = encap_link_new(&lc, &vrc_encap_ops, l);
+    if (!l->el) {
+        error_setg(errp, "%s: bad link parameters", l->desc);
+        goto fail;
+    }
+    if (!g_unix_open_pipe(l->stop_pipe, FD_CLOEXEC, NULL)) {
+        error_setg(errp, "%s: cannot create a pipe", l->desc);
+        goto fail;
+    }
+    qemu_thread_create(&l->thread, "vrc-rx", vrc_link_thread, l,
+                       QEMU_THREAD_JOINABLE);
+    return l;
+
+fail:
+    if (l->el) {
+        encap_link_free(l->el);
+    }
+    if (l->tp) {
+        encap_transport_close(l->tp);
+    }
+    g_free(l->desc);
+    g_free((char *)l->cfg.name);
+    g_free((char *)l->cfg.ifname);
+    g_free((char *)l->cfg.socket);
+    g_free(l);
+    return NULL;
+}
+
+bool vrc_link_connect(VRCLink *l, uint32_t wait_ms, Error **errp)
+{
+    int64_t deadline = now_ns() + (int64_t)wait_ms * SCALE_MS;
+
+    QEMU_LOCK_GUARD(&l->lock);
+    encap_link_connect(l->el, now_ns());
+    while (!l->up) {
+        int64_t left = deadline - now_ns();
+        if (left <= 0) {
+            error_setg(errp, "no answer from the endpoint on %s within %u ms",
+                       l->desc, wait_ms);
+            return false;
+        }
+        qemu_cond_timedwait(&l->cond, &l->lock,
+                            MAX(1, (left + SCALE_MS - 1) / SCALE_MS));
+    }
+    return true;
+}
+
+bool vrc_link_is_up(VRCLink *l)
+{
+    QEMU_LOCK_GUARD(&l->lock);
+    return l->up;
+}
+
+const char *vrc_link_describe(VRCLink *l)
+{
+    return l->desc;
+}
+
+void vrc_link_get_stats(VRCLink *l, VRCLinkStats *s)
+{
+    struct encap_link_stats es;
+
+    QEMU_LOCK_GUARD(&l->lock);
+    *s = l->stats;
+    encap_link_get_stats(l->el, &es);
+    s->retransmits = es.retransmits;
+    s->drops = es.drops;
+}
+
+void vrc_link_free(VRCLink *l)
+{
+    VRCPending *p;
+
+    qemu_mutex_lock(&l->lock);
+    encap_link_close(l->el, now_ns());
+    qemu_mutex_unlock(&l->lock);
+    if (write(l->stop_pipe[1], "x", 1) != 1) {
+        error_report("vrc %s: cannot stop the receive thread", l->desc);
+    }
+    qemu_thread_join(&l->thread);
+    close(l->stop_pipe[0]);
+    close(l->stop_pipe[1]);
+    while ((p = QSIMPLEQ_FIRST(&l->pending))) {
+        QSIMPLEQ_REMOVE_HEAD(&l->pending, next);
+        g_free(p);
+    }
+    encap_link_free(l->el);
+    encap_transport_close(l->tp);
+    qemu_cond_destroy(&l->cond);
+    qemu_mutex_destroy(&l->lock);
+    g_free(l->desc);
+    g_free((char *)l->cfg.name);
+    g_free((char *)l->cfg.ifname);
+    g_free((char *)l->cfg.socket);
+    g_free(l);
+}

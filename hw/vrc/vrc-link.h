@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * vrc link runtime: one Ethernet session to a peer, shared by the VM side
+ * (the vrc port) and the endpoint machine.
+ *
+ * Threads and locks
+ * -----------------
+ * Each link has a receive thread.  It reads frames from the transport, runs
+ * the encap link layer (sequencing, acks, retransmission) and then:
+ *  - completions (Cpl/CplD) are matched to their tag and wake the waiter;
+ *    this never needs the BQL, so a completion can always pass a thread that
+ *    holds the BQL (the PCIe rule that completions pass blocked requests);
+ *  - every other TLP is handed to VRCLinkOps.request, in arrival order,
+ *    on the receive thread, with no lock held.
+ * Sending may happen from any thread (vCPU, main loop, receive thread).
+ * VRCLink.lock protects the encap link, the transport's send side, the tag
+ * table and the counters; it is never held while waiting, nor while calling
+ * out to VRCLinkOps.
+ *
+ * A thread that waits for a completion (vrc_link_request, vrc_link_mem_read)
+ * drops the BQL while it waits if it holds it, as hw/remote/mpqemu-link.c
+ * does, and takes it again before returning.  Callers must therefore not
+ * keep pointers into state another BQL holder may change across the call.
+ */
+#ifndef HW_VRC_VRC_LINK_H
+#define HW_VRC_VRC_LINK_H
+
+#include "net/net.h"
+#include "encap/tlp.h"
+
+typedef struct VRCLink VRCLink;
+
+typedef struct VRCLinkConfig {
+    const char *name;           /* for messages and traces */
+    bool initiator;             /* VM side: opens the session */
+    const char *ifname;         /* raw Ethernet through libpcap, or ... */
+    const char *socket;         /* ... a unix SOCK_SEQPACKET socket */
+    MACAddr peer;               /* zero: learn from the first HELLO */
+    uint16_t rc_id;
+    uint32_t mtu;
+    uint32_t mps;
+    uint32_t mrrs;
+    uint32_t timeout_ms;        /* completion timeout */
+} VRCLinkConfig;
+
+typedef struct VRCLinkOps {
+    /*
+     * A request TLP from the peer (MRd, MWr, IORd/IOWr, Cfg*, Msg*),
+     * decoded and validated.  Receive thread; @t->data is valid only during
+     * the call.  Non-posted requests must be answered with
+     * vrc_link_complete(), from any thread.
+     */
+    void (*request)(void *opaque, const struct encap_tlp *t);
+    /* The session went up or down.  Receive thread. */
+    void (*link_state)(void *opaque, bool up);
+} VRCLinkOps;
+
+/* Counters, all monotonic.  Direction from this side's point of view. */
+typedef struct VRCLinkStats {
+    uint64_t tlps_tx[ENCAP_TLP__COUNT];
+    uint64_t tlps_rx[ENCAP_TLP__COUNT];
+    uint64_t bytes_tx;          /* TLP payload bytes */
+    uint64_t bytes_rx;
+    uint64_t frames_tx;
+    uint64_t frames_rx;
+    uint64_t timeouts;          /* completion timeouts */
+    uint64_t cpl_errors;        /* UR/CA/CRS completions received */
+    uint64_t link_down_fails;   /* requests failed at once: link down */
+    uint64_t bad_tlps;          /* TLPs that failed to decode */
+    uint64_t stray_cpls;        /* completions for no outstanding tag */
+    uint64_t retransmits;
+    uint64_t drops;             /* frames dropped by the link layer */
+    uint64_t window_waits;      /* senders that waited for the window */
+} VRCLinkStats;
+
+/* Main loop. Opens the transport and starts the receive thread. */
+VRCLink *vrc_link_new(const VRCLinkConfig *cfg, const VRCLinkOps *ops,
+                      void *opaque, Error **errp);
+/* Main loop. Says BYE, stops the receive thread, closes the transport. */
+void vrc_link_free(VRCLink *l);
+
+/* Initiator, main loop: open the session and wait (bounded) until it is up. */
+bool vrc_link_connect(VRCLink *l, uint32_t wait_ms, Error **errp);
+bool vrc_link_is_up(VRCLink *l);
+const char *vrc_link_describe(VRCLink *l);   /* "pcap:veth0 -> 02:..." */
+
+/* Send a posted request (MWr, Msg, MsgD) as is.  Any thread. */
+void vrc_link_post(VRCLink *l, const struct encap_tlp *t);
+
+/*
+ * Send the non-posted request @req (tag set here) and wait for its
+ * completion, at most the completion timeout.  Reads place the returned
+ * bytes in @buf: for MRd the @len bytes from the first enabled byte, for
+ * CfgRd/IORd the whole DW (@len 4).  Any thread but the receive thread.
+ * Returns 0, -ETIMEDOUT, -EIO (UR/CA/CRS or poisoned), -ENOTCONN (link down).
+ */
+int vrc_link_request(VRCLink *l, struct encap_tlp *req, void *buf,
+                     uint32_t len);
+
+/*
+ * Memory read/write of any length at @addr on behalf of @requester: split
+ * into MRd by MRRS (all in flight at once) or MWr by MPS, never crossing
+ * 4 KiB.  Read: same returns as vrc_link_request.  Write is posted.
+ */
+int vrc_link_mem_read(VRCLink *l, uint16_t requester, uint64_t addr,
+                      void *buf, uint32_t len);
+void vrc_link_mem_write(VRCLink *l, uint16_t requester, uint64_t addr,
+                        const void *buf, uint32_t len);
+
+/*
+ * Answer the non-posted request @req from the peer: Cpl with @status, or for
+ * a successful read CplD(s) carrying @len bytes of @data (the bytes from the
+ * request's first enabled byte; for Cfg/IO the whole DW), split at the Read
+ * Completion Boundary and by MPS.  Any thread.
+ */
+void vrc_link_complete(VRCLink *l, const struct encap_tlp *req,
+                       uint16_t completer, uint8_t status,
+                       const void *data, uint32_t len);
+
+void vrc_link_get_stats(VRCLink *l, VRCLinkStats *s);
+
+#endif

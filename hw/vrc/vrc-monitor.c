@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* vrc: QMP query-vrc and HMP info vrc. Main loop, BQL held. */
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "qapi/qapi-commands-vrc.h"
+#include "qapi/qapi-types-vrc.h"
+#include "monitor/hmp.h"
+#include "monitor/monitor.h"
+#include "qemu/atomic.h"
+#include "qom/object.h"
+#include "net/net.h"
+#include "encap/tlp.h"
+#include "vrc.h"
+#include "vrc-link.h"
+
+static VrcTlpCounters *vrc_counters(const uint64_t *by_type)
+{
+    VrcTlpCounters *c = g_new0(VrcTlpCounters, 1);
+
+    c->mrd = by_type[ENCAP_TLP_MRD];
+    c->mwr = by_type[ENCAP_TLP_MWR];
+    c->iord = by_type[ENCAP_TLP_IORD];
+    c->iowr = by_type[ENCAP_TLP_IOWR];
+    c->cfgrd = by_type[ENCAP_TLP_CFGRD0] + by_type[ENCAP_TLP_CFGRD1];
+    c->cfgwr = by_type[ENCAP_TLP_CFGWR0] + by_type[ENCAP_TLP_CFGWR1];
+    c->cpl = by_type[ENCAP_TLP_CPL];
+    c->cpld = by_type[ENCAP_TLP_CPLD];
+    c->msg = by_type[ENCAP_TLP_MSG] + by_type[ENCAP_TLP_MSGD];
+    return c;
+}
+
+static VrcInfo *vrc_info(VRCState *s)
+{
+    VrcInfo *info = g_new0(VrcInfo, 1);
+    DeviceState *dev = DEVICE(s);
+    VRCLinkStats st = { 0 };
+
+    info->id = dev->id ? g_strdup(dev->id)
+                       : object_get_canonical_path(OBJECT(s));
+    info->peer = qemu_mac_strdup_printf(s->conf.peer.a);
+    info->transport = s->conf.ifname ? g_strdup_printf("pcap:%s", s->conf.ifname)
+                                     : g_strdup_printf("unix:%s", s->conf.socket);
+    if (s->link) {
+        info->link_up = vrc_link_is_up(s->link);
+        vrc_link_get_stats(s->link, &st);
+    }
+    if (s->function) {
+        PCIDevice *d = PCI_DEVICE(s->function);
+        info->function = g_strdup_printf("%04x:%04x",
+                                         pci_get_word(d->config + PCI_VENDOR_ID),
+                                         pci_get_word(d->config + PCI_DEVICE_ID));
+        info->dma_refused = qatomic_read(&s->function->dma_refused);
+        info->dma_errors = qatomic_read(&s->function->dma_errors);
+        info->bad_requester = qatomic_read(&s->function->bad_requester);
+    }
+    info->tlps_tx = vrc_counters(st.tlps_tx);
+    info->tlps_rx = vrc_counters(st.tlps_rx);
+    info->bytes_tx = st.bytes_tx;
+    info->bytes_rx = st.bytes_rx;
+    info->frames_tx = st.frames_tx;
+    info->frames_rx = st.frames_rx;
+    info->timeouts = st.timeouts;
+    info->cpl_errors = st.cpl_errors;
+    info->link_down_fails = st.link_down_fails;
+    info->bad_tlps = st.bad_tlps;
+    info->stray_cpls = st.stray_cpls;
+    info->retransmits = st.retransmits;
+    info->drops = st.drops;
+    return info;
+}
+
+static int vrc_collect(Object *obj, void *opaque)
+{
+    VrcInfoList ***tail = opaque;
+
+    if (object_dynamic_cast(obj, TYPE_VRC) && DEVICE(obj)->realized) {
+        QAPI_LIST_APPEND(*tail, vrc_info(VRC(obj)));
+    }
+    return 0;
+}
+
+VrcInfoList *qmp_query_vrc(Error **errp)
+{
+    VrcInfoList *head = NULL, **tail = &head;
+
+    object_child_foreach_recursive(object_get_root(), vrc_collect, &tail);
+    return head;
+}
+
+static void hmp_counters(Monitor *mon, const char *dir, VrcTlpCounters *c)
+{
+    monitor_printf(mon, "    %s: MRd %" PRIu64 " MWr %" PRIu64 " IORd %" PRIu64
+                   " IOWr %" PRIu64 " CfgRd %" PRIu64 " CfgWr %" PRIu64
+                   " Cpl %" PRIu64 " CplD %" PRIu64 " Msg %" PRIu64 "\n",
+                   dir, c->mrd, c->mwr, c->iord, c->iowr, c->cfgrd, c->cfgwr,
+                   c->cpl, c->cpld, c->msg);
+}
+
+void hmp_info_vrc(Monitor *mon, const QDict *qdict)
+{
+    g_autoptr(VrcInfoList) list = qmp_query_vrc(NULL);
+
+    if (!list) {
+        monitor_printf(mon, "No vrc devices\n");
+        return;
+    }
+    for (VrcInfoList *l = list; l; l = l->next) {
+        VrcInfo *i = l->value;
+
+        monitor_printf(mon, "vrc %s: peer %s via %s, link %s, function %s\n",
+                       i->id, i->peer, i->transport,
+                       i->link_up ? "up" : "down",
+                       i->function ?: "none");
+        hmp_counters(mon, "tx", i->tlps_tx);
+        hmp_counters(mon, "rx", i->tlps_rx);
+        monitor_printf(mon, "    bytes tx %" PRIu64 " rx %" PRIu64
+                       ", frames tx %" PRIu64 " rx %" PRIu64 "\n",
+                       i->bytes_tx, i->bytes_rx, i->frames_tx, i->frames_rx);
+        monitor_printf(mon, "    timeouts %" PRIu64 ", completion errors %"
+                       PRIu64 ", link-down fails %" PRIu64 ", bad TLPs %"
+                       PRIu64 ", stray completions %" PRIu64 "\n",
+                       i->timeouts, i->cpl_errors, i->link_down_fails,
+                       i->bad_tlps, i->stray_cpls);
+        monitor_printf(mon, "    retransmits %" PRIu64 ", frame drops %"
+                       PRIu64 ", DMA refused %" PRIu64 ", DMA errors %"
+                       PRIu64 ", bad requester %" PRIu64 "\n",
+                       i->retransmits, i->drops, i->dma_refused,
+                       i->dma_errors, i->bad_requester);
+    }
+}

@@ -1,0 +1,48 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Two "hosts" on one machine: network namespaces joined by a veth pair.
+# Source this file; it defines:
+#   vrc_netns_up NAME      create ${NAME}-vm and ${NAME}-ep, joined by veth
+#                          vrc-vm <-> vrc-ep, up, MTU $VRC_MTU (default 1500);
+#                          sets VM_NS, EP_NS, VM_IF, EP_IF, VM_MAC, EP_MAC
+#   vrc_netns_down         delete them (idempotent; safe from a trap)
+#   vrc_netns_probe        fail loudly if namespaces cannot be made here
+# Only these namespaces ever carry the project's test traffic.
+
+vrc_netns_probe() {
+    if [ "$(id -u)" != 0 ]; then
+        echo "netns: root is needed to create network namespaces" >&2
+        return 1
+    fi
+    local probe="vrcprobe$$"
+    if ! ip netns add "$probe" 2>/dev/null; then
+        echo "netns: 'ip netns add' does not work on this machine" >&2
+        return 1
+    fi
+    ip netns del "$probe"
+}
+
+vrc_netns_up() {
+    local name=${1:?name}
+    VM_NS="${name}-vm"
+    EP_NS="${name}-ep"
+    VM_IF=vrc-vm
+    EP_IF=vrc-ep
+    vrc_netns_down
+    ip netns add "$VM_NS"
+    ip netns add "$EP_NS"
+    ip link add "$VM_IF" netns "$VM_NS" type veth peer name "$EP_IF" netns "$EP_NS"
+    for ns in "$VM_NS" "$EP_NS"; do
+        ip -n "$ns" link set lo up
+    done
+    ip -n "$VM_NS" link set "$VM_IF" mtu "${VRC_MTU:-1500}" up
+    ip -n "$EP_NS" link set "$EP_IF" mtu "${VRC_MTU:-1500}" up
+    VM_MAC=$(ip netns exec "$VM_NS" cat /sys/class/net/"$VM_IF"/address)
+    EP_MAC=$(ip netns exec "$EP_NS" cat /sys/class/net/"$EP_IF"/address)
+    export VM_NS EP_NS VM_IF EP_IF VM_MAC EP_MAC
+}
+
+vrc_netns_down() {
+    [ -n "${VM_NS:-}" ] && ip netns del "$VM_NS" 2>/dev/null
+    [ -n "${EP_NS:-}" ] && ip netns del "$EP_NS" 2>/dev/null
+    return 0
+}
