@@ -33,7 +33,11 @@ run() {
 }
 
 # Unit tests: one entry per test program registered with meson.
-for t in $(meson test -C "$B/host" --list --suite unit 2>/dev/null | sed -n 's/^vrc:unit \/ //p'); do
+unit_tests=$(meson test -C "$B/host" --list --suite unit 2>/dev/null | sed 's/^.* \/ //')
+if [ -z "$unit_tests" ]; then
+    run "unit/list" false     # nothing registered: that is a failure, not a pass
+fi
+for t in $unit_tests; do
     run "unit/$t" meson test -C "$B/host" --no-rebuild --suite unit "$t" --print-errorlogs
 done
 

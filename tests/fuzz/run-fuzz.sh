@@ -8,7 +8,7 @@ set -euo pipefail
 fuzzer=${1:?fuzzer}
 pcapgen=${2:?pcapgen}
 corpus=${3:?corpus dir}
-runs=${4:-${VRC_FUZZ_RUNS:-300000}}
+runs=${4:-${VRC_FUZZ_RUNS:-2000000}}
 
 mkdir -p "$corpus" "$corpus.seeds"
 "$pcapgen" "$corpus.seeds/frames.pcap" >/dev/null

@@ -1,0 +1,187 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vrc-pcapgen: write a pcap of known vrc frames, built with the encap
+ * encoder, one or more per TLP type, for the dissector test and as fuzzing
+ * seeds.  Usage: vrc-pcapgen OUT.pcap
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "encap/frame.h"
+#include "encap/tlp.h"
+
+static const uint8_t vm_mac[6] = { 0x02, 0x00, 0x00, 0x00, 0x00, 0x0a };
+static const uint8_t ep_mac[6] = { 0x02, 0x00, 0x00, 0x00, 0x00, 0x0b };
+static const struct encap_tlp_limits lim = { .mps = 4096 };
+static const uint8_t payload[16] = {
+    0x21, 0x40, 0x00, 0x00, 0x11, 0x22, 0x33, 0x44,
+    0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc,
+};
+
+static FILE *out;
+static unsigned seq;
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++) {
+        p[i] = v >> (8 * i);
+    }
+}
+
+static void write_record(const uint8_t *frame, size_t len)
+{
+    uint8_t h[16];
+
+    put_le32(h, 1700000000 + seq);      /* ts_sec */
+    put_le32(h + 4, 0);                 /* ts_usec */
+    put_le32(h + 8, len);               /* incl_len */
+    put_le32(h + 12, len);              /* orig_len */
+    fwrite(h, 1, 16, out);
+    fwrite(frame, 1, len, out);
+}
+
+static void header(struct encap_frame_hdr *h, uint8_t type)
+{
+    memset(h, 0, sizeof(*h));
+    memcpy(h->dst, ep_mac, 6);
+    memcpy(h->src, vm_mac, 6);
+    h->type = type;
+    h->flags = type == ENCAP_FRAME_DATA ? ENCAP_F_SEQ | ENCAP_F_ACK : 0;
+    h->rc_id = 0x0007;
+    h->session = 0xbeef;
+    h->epoch = 3;
+    h->seq = type == ENCAP_FRAME_DATA ? seq : 0;
+    h->ack = 0x100 + seq;
+}
+
+static int data_frame(const struct encap_tlp *tlps, int n, bool bad_crc)
+{
+    uint8_t buf[1514];
+    struct encap_frame_builder b;
+    struct encap_frame_hdr h;
+    int len;
+
+    header(&h, ENCAP_FRAME_DATA);
+    encap_frame_begin(&b, buf, sizeof(buf), &h);
+    for (int i = 0; i < n; i++) {
+        int r = encap_frame_add_tlp(&b, &tlps[i], &lim);
+        if (r < 0) {
+            fprintf(stderr, "vrc-pcapgen: TLP %d: %s\n", i, encap_strerror(r));
+            return -1;
+        }
+    }
+    len = encap_frame_finish(&b);
+    if (bad_crc) {
+        buf[len - 1] ^= 0xff;
+    }
+    write_record(buf, len);
+    seq++;
+    return 0;
+}
+
+static void payload_frame(uint8_t type, const uint8_t *p, size_t n)
+{
+    uint8_t buf[128];
+    struct encap_frame_builder b;
+    struct encap_frame_hdr h;
+
+    header(&h, type);
+    encap_frame_begin(&b, buf, sizeof(buf), &h);
+    encap_frame_add_payload(&b, p, n);
+    write_record(buf, encap_frame_finish(&b));
+    seq++;
+}
+
+int main(int argc, char **argv)
+{
+    /* One TLP per frame, in this order (frames 1..13). */
+    const struct encap_tlp tlps[] = {
+        { .type = ENCAP_TLP_MRD, .len_dw = 1, .requester_id = 0x0100,
+          .tag = 0x2a5, .first_be = 0xf, .addr = 0xfebc0010 },
+        { .type = ENCAP_TLP_MRD, .addr64 = true, .len_dw = 32, .tc = 3,
+          .attr = ENCAP_ATTR_RO, .requester_id = 0x0300, .tag = 0x105,
+          .first_be = 0xf, .last_be = 0xf, .addr = 0x123456789abcde00ull },
+        { .type = ENCAP_TLP_MWR, .len_dw = 1, .requester_id = 0x0300,
+          .first_be = 0xf, .addr = 0xfee00000, .data = payload },
+        { .type = ENCAP_TLP_MWR, .addr64 = true, .len_dw = 4, .ep = true,
+          .requester_id = 0x0300, .tag = 9, .first_be = 0xe, .last_be = 0x7,
+          .addr = 0x100000040ull, .data = payload },
+        { .type = ENCAP_TLP_IORD, .len_dw = 1, .requester_id = 0x0010,
+          .tag = 1, .first_be = 0x3, .addr = 0xc010 },
+        { .type = ENCAP_TLP_IOWR, .len_dw = 1, .requester_id = 0x0010,
+          .tag = 2, .first_be = 0xf, .addr = 0xc014, .data = payload },
+        { .type = ENCAP_TLP_CFGRD0, .len_dw = 1, .requester_id = 0x0010,
+          .tag = 3, .first_be = 0xf, .target_id = 0x0200, .reg = 0x10 },
+        { .type = ENCAP_TLP_CFGWR0, .len_dw = 1, .requester_id = 0x0010,
+          .tag = 4, .first_be = 0x3, .target_id = 0x0201, .reg = 0x104,
+          .data = payload },
+        { .type = ENCAP_TLP_CFGRD1, .len_dw = 1, .requester_id = 0x0010,
+          .tag = 5, .first_be = 0xf, .target_id = 0x05ff, .reg = 0xffc },
+        { .type = ENCAP_TLP_CFGWR1, .len_dw = 1, .requester_id = 0x0010,
+          .tag = 6, .first_be = 0xf, .target_id = 0x0300, .data = payload },
+        { .type = ENCAP_TLP_CPL, .target_id = 0x0200, .status = ENCAP_CPL_UR,
+          .byte_count = 4, .requester_id = 0x0010, .tag = 0x3ff },
+        { .type = ENCAP_TLP_CPLD, .len_dw = 2, .target_id = 0x0200,
+          .byte_count = 0x123, .requester_id = 0x0008, .tag = 0x2a5,
+          .lower_addr = 0x44, .data = payload },
+        { .type = ENCAP_TLP_MSG, .requester_id = 0x0300,
+          .msg_code = ENCAP_MSG_ASSERT_INTA,
+          .msg_routing = ENCAP_MSG_ROUTE_LOCAL },
+    };
+    const struct encap_ctrl hello = {
+        .op = ENCAP_CTRL_HELLO, .max_frame = 1514, .mps = 1024, .mrrs = 4096,
+    };
+    const struct encap_ctrl ping = { .op = ENCAP_CTRL_PING, .cookie = 0xcafef00d };
+    const struct encap_disc announce = {
+        .op = ENCAP_DISC_ANNOUNCE, .vendor_id = 0x8086, .device_id = 0x10d3,
+        .class_rev = 0x02000000,
+    };
+    const struct encap_disc assign = {
+        .op = ENCAP_DISC_ASSIGN, .rc_id = 7,
+        .owner_mac = { 0x02, 0, 0, 0, 0, 0x0a }, .bdf = 0x0300,
+    };
+    uint8_t p[32];
+    uint8_t gh[24] = {
+        0xd4, 0xc3, 0xb2, 0xa1,     /* magic, microseconds, little-endian */
+        0x02, 0x00, 0x04, 0x00,     /* version 2.4 */
+        0, 0, 0, 0, 0, 0, 0, 0,     /* thiszone, sigfigs */
+        0xff, 0xff, 0x00, 0x00,     /* snaplen 65535 */
+        0x01, 0x00, 0x00, 0x00,     /* LINKTYPE_ETHERNET */
+    };
+
+    if (argc != 2) {
+        fprintf(stderr, "usage: vrc-pcapgen OUT.pcap\n");
+        return 2;
+    }
+    out = fopen(argv[1], "wb");
+    if (!out) {
+        perror(argv[1]);
+        return 1;
+    }
+    fwrite(gh, 1, sizeof(gh), out);
+    for (size_t i = 0; i < sizeof(tlps) / sizeof(tlps[0]); i++) {
+        if (data_frame(&tlps[i], 1, false) < 0) {
+            return 1;
+        }
+    }
+    /* frame 14: three TLPs batched; frame 15: a corrupted CRC */
+    if (data_frame(&tlps[0], 3, false) < 0 || data_frame(&tlps[6], 1, true) < 0) {
+        return 1;
+    }
+    /* frames 16..19: CTRL HELLO, CTRL PING, DISC ANNOUNCE, DISC ASSIGN */
+    encap_ctrl_encode(&hello, p, sizeof(p));
+    payload_frame(ENCAP_FRAME_CTRL, p, ENCAP_CTRL_LEN);
+    encap_ctrl_encode(&ping, p, sizeof(p));
+    payload_frame(ENCAP_FRAME_CTRL, p, ENCAP_CTRL_LEN);
+    encap_disc_encode(&announce, p, sizeof(p));
+    payload_frame(ENCAP_FRAME_DISC, p, ENCAP_DISC_LEN);
+    encap_disc_encode(&assign, p, sizeof(p));
+    payload_frame(ENCAP_FRAME_DISC, p, ENCAP_DISC_LEN);
+    if (fclose(out) != 0) {
+        perror(argv[1]);
+        return 1;
+    }
+    printf("%u frames written to %s\n", seq, argv[1]);
+    return 0;
+}

@@ -1,0 +1,288 @@
+-- SPDX-License-Identifier: GPL-2.0-or-later
+-- Wireshark dissector for vrc frames (EtherType 0x88B5) and the PCIe TLPs they carry.
+-- Layout: docs/protocol.md.  Load with: tshark -X lua_script:tools/wireshark/vrc.lua
+
+local band, bor, bxor, rshift, lshift = bit32.band, bit32.bor, bit32.bxor, bit32.rshift, bit32.lshift
+
+local vrc = Proto("vrc", "vrc PCIe over Ethernet")
+
+local frame_types = { [1] = "DATA", [2] = "CTRL", [3] = "DISC" }
+local ctrl_ops = { [1] = "HELLO", [2] = "HELLO_ACK", [3] = "ACK", [4] = "NAK",
+                   [5] = "BYE", [6] = "PING", [7] = "PONG" }
+local disc_ops = { [1] = "SOLICIT", [2] = "ANNOUNCE", [3] = "ASSIGN", [4] = "RELEASE" }
+local cpl_status = { [0] = "SC", [1] = "UR", [2] = "CRS", [4] = "CA" }
+local msg_codes = { [0x20] = "Assert_INTA", [0x21] = "Assert_INTB", [0x22] = "Assert_INTC",
+                    [0x23] = "Assert_INTD", [0x24] = "Deassert_INTA", [0x25] = "Deassert_INTB",
+                    [0x26] = "Deassert_INTC", [0x27] = "Deassert_INTD" }
+
+local F = vrc.fields
+F.version = ProtoField.uint8("vrc.version", "Version")
+F.type = ProtoField.uint8("vrc.type", "Frame type", base.DEC, frame_types)
+F.flags = ProtoField.uint16("vrc.flags", "Flags", base.HEX)
+F.flag_ack = ProtoField.bool("vrc.flags.ack", "ACK valid", 16, nil, 0x0001)
+F.flag_seq = ProtoField.bool("vrc.flags.seq", "Sequenced", 16, nil, 0x0002)
+F.flag_resp = ProtoField.bool("vrc.flags.resp", "From endpoint", 16, nil, 0x0004)
+F.rc_id = ProtoField.uint16("vrc.rc_id", "Root complex id")
+F.session = ProtoField.uint16("vrc.session", "Session", base.HEX)
+F.epoch = ProtoField.uint32("vrc.epoch", "Epoch")
+F.seq = ProtoField.uint32("vrc.seq", "Sequence")
+F.ack = ProtoField.uint32("vrc.ack", "Acknowledgement")
+F.payload_len = ProtoField.uint16("vrc.payload_len", "Payload length")
+F.count = ProtoField.uint8("vrc.count", "Record count")
+F.rec_len = ProtoField.uint16("vrc.rec_len", "Record length")
+F.crc = ProtoField.uint32("vrc.crc", "CRC-32C", base.HEX)
+F.crc_ok = ProtoField.bool("vrc.crc_ok", "CRC-32C good")
+F.ctrl_op = ProtoField.uint8("vrc.ctrl.op", "Control op", base.DEC, ctrl_ops)
+F.ctrl_max_frame = ProtoField.uint16("vrc.ctrl.max_frame", "Max frame")
+F.ctrl_mps = ProtoField.uint16("vrc.ctrl.mps", "MPS")
+F.ctrl_mrrs = ProtoField.uint16("vrc.ctrl.mrrs", "MRRS")
+F.ctrl_features = ProtoField.uint32("vrc.ctrl.features", "Features", base.HEX)
+F.ctrl_cookie = ProtoField.uint32("vrc.ctrl.cookie", "Cookie", base.HEX)
+F.disc_op = ProtoField.uint8("vrc.disc.op", "Discovery op", base.DEC, disc_ops)
+F.disc_rc_id = ProtoField.uint16("vrc.disc.rc_id", "Root complex id")
+F.disc_owner = ProtoField.ether("vrc.disc.owner", "Owner MAC")
+F.disc_bdf = ProtoField.uint16("vrc.disc.bdf", "BDF", base.HEX)
+F.disc_vendor = ProtoField.uint16("vrc.disc.vendor", "Vendor", base.HEX)
+F.disc_device = ProtoField.uint16("vrc.disc.device", "Device", base.HEX)
+F.disc_class_rev = ProtoField.uint32("vrc.disc.class_rev", "Class/revision", base.HEX)
+F.disc_state = ProtoField.uint32("vrc.disc.state", "State")
+
+F.tlp_fmt = ProtoField.uint8("vrc.tlp.fmt", "Fmt")
+F.tlp_type = ProtoField.uint8("vrc.tlp.type", "Type", base.HEX)
+F.tlp_name = ProtoField.string("vrc.tlp.name", "TLP")
+F.tlp_tc = ProtoField.uint8("vrc.tlp.tc", "TC")
+F.tlp_attr = ProtoField.uint8("vrc.tlp.attr", "Attr", base.HEX)
+F.tlp_th = ProtoField.bool("vrc.tlp.th", "TH")
+F.tlp_td = ProtoField.bool("vrc.tlp.td", "TD")
+F.tlp_ep = ProtoField.bool("vrc.tlp.ep", "EP (poisoned)")
+F.tlp_length = ProtoField.uint16("vrc.tlp.length", "Length (DW)")
+F.tlp_tag = ProtoField.uint16("vrc.tlp.tag", "Tag", base.HEX)
+F.tlp_requester = ProtoField.uint16("vrc.tlp.requester", "Requester ID", base.HEX)
+F.tlp_first_be = ProtoField.uint8("vrc.tlp.first_be", "First DW BE", base.HEX)
+F.tlp_last_be = ProtoField.uint8("vrc.tlp.last_be", "Last DW BE", base.HEX)
+F.tlp_addr = ProtoField.uint64("vrc.tlp.addr", "Address", base.HEX)
+F.tlp_bus = ProtoField.uint8("vrc.tlp.bus", "Bus")
+F.tlp_dev = ProtoField.uint8("vrc.tlp.dev", "Device")
+F.tlp_fn = ProtoField.uint8("vrc.tlp.fn", "Function")
+F.tlp_reg = ProtoField.uint16("vrc.tlp.reg", "Register", base.HEX)
+F.tlp_completer = ProtoField.uint16("vrc.tlp.completer", "Completer ID", base.HEX)
+F.tlp_status = ProtoField.uint8("vrc.tlp.status", "Status", base.DEC, cpl_status)
+F.tlp_bcm = ProtoField.bool("vrc.tlp.bcm", "BCM")
+F.tlp_byte_count = ProtoField.uint16("vrc.tlp.byte_count", "Byte count")
+F.tlp_lower_addr = ProtoField.uint8("vrc.tlp.lower_addr", "Lower address", base.HEX)
+F.tlp_msg_code = ProtoField.uint8("vrc.tlp.msg_code", "Message code", base.HEX, msg_codes)
+F.tlp_routing = ProtoField.uint8("vrc.tlp.routing", "Routing")
+F.tlp_data = ProtoField.bytes("vrc.tlp.data", "Data")
+
+local ef_malformed = ProtoExpert.new("vrc.malformed", "Malformed vrc frame",
+                                     expert.group.MALFORMED, expert.severity.ERROR)
+local ef_crc = ProtoExpert.new("vrc.bad_crc", "Bad CRC-32C",
+                               expert.group.CHECKSUM, expert.severity.ERROR)
+vrc.experts = { ef_malformed, ef_crc }
+
+-- CRC-32C, reflected polynomial 0x82F63B78.
+local crc_table = {}
+for i = 0, 255 do
+    local c = i
+    for _ = 1, 8 do
+        if band(c, 1) ~= 0 then c = bxor(rshift(c, 1), 0x82F63B78) else c = rshift(c, 1) end
+    end
+    crc_table[i] = c
+end
+
+-- The ethertype table hands us the frame after the Ethernet header; the CRC
+-- also covers that header, which we read back through the eth fields.
+local f_eth_dst = Field.new("eth.dst")
+local f_eth_src = Field.new("eth.src")
+
+local function crc32c_update(crc, bytes)
+    for i = 0, bytes:len() - 1 do
+        crc = bxor(rshift(crc, 8), crc_table[band(bxor(crc, bytes:get_index(i)), 0xff)])
+    end
+    return crc
+end
+
+local function frame_crc(tvb, len)
+    local crc = 0xFFFFFFFF
+    crc = crc32c_update(crc, f_eth_dst().range:bytes())
+    crc = crc32c_update(crc, f_eth_src().range:bytes())
+    crc = crc32c_update(crc, ByteArray.new("88 b5"))
+    crc = crc32c_update(crc, tvb:range(0, len):bytes())
+    return bxor(crc, 0xFFFFFFFF)
+end
+
+-- Fmt/Type to name; nil if not a TLP we carry.
+local function tlp_name(fmt, typ)
+    local data = band(fmt, 2) ~= 0
+    if band(typ, 0x18) == 0x10 then
+        return data and "MsgD" or "Msg"
+    end
+    local names = { [0x00] = {"MRd", "MWr"}, [0x02] = {"IORd", "IOWr"},
+                    [0x04] = {"CfgRd0", "CfgWr0"}, [0x05] = {"CfgRd1", "CfgWr1"},
+                    [0x0a] = {"Cpl", "CplD"} }
+    local n = names[typ]
+    if not n then return nil end
+    return data and n[2] or n[1]
+end
+
+local function dissect_tlp(tvb, tree, pinfo)
+    local len = tvb:len()
+    if len < 12 then
+        tree:add_proto_expert_info(ef_malformed, "TLP shorter than a header")
+        return "?"
+    end
+    local b0, b1, b2 = tvb(0, 1):uint(), tvb(1, 1):uint(), tvb(2, 1):uint()
+    local fmt, typ = rshift(b0, 5), band(b0, 0x1f)
+    local name = tlp_name(fmt, typ) or string.format("Fmt%d/Type0x%02x", fmt, typ)
+    local t = tree:add(vrc, tvb(), "TLP: " .. name)
+    local hdr = band(fmt, 1) ~= 0 and 16 or 12
+    local length = bor(lshift(band(b2, 3), 8), tvb(3, 1):uint())
+    local has_data = band(fmt, 2) ~= 0
+    if length == 0 and has_data then length = 1024 end
+    local tag_hi = bor(lshift(rshift(b1, 7), 9), lshift(band(rshift(b1, 3), 1), 8))
+
+    t:add(F.tlp_fmt, tvb(0, 1), fmt)
+    t:add(F.tlp_type, tvb(0, 1), typ)
+    t:add(F.tlp_name, tvb(0, 1), name)
+    t:add(F.tlp_tc, tvb(1, 1), band(rshift(b1, 4), 7))
+    t:add(F.tlp_attr, tvb(1, 2), bor(lshift(band(rshift(b1, 2), 1), 2), band(rshift(b2, 4), 3)))
+    t:add(F.tlp_th, tvb(1, 1), band(b1, 1) ~= 0)
+    t:add(F.tlp_td, tvb(2, 1), band(b2, 0x80) ~= 0)
+    t:add(F.tlp_ep, tvb(2, 1), band(b2, 0x40) ~= 0)
+    t:add(F.tlp_length, tvb(2, 2), length)
+    if len < hdr then
+        t:add_proto_expert_info(ef_malformed, "TLP shorter than its header")
+        return name
+    end
+
+    if name == "Cpl" or name == "CplD" then
+        local b6 = tvb(6, 1):uint()
+        local bc = bor(lshift(band(b6, 0xf), 8), tvb(7, 1):uint())
+        if bc == 0 then bc = 4096 end
+        t:add(F.tlp_completer, tvb(4, 2))
+        t:add(F.tlp_status, tvb(6, 1), rshift(b6, 5))
+        t:add(F.tlp_bcm, tvb(6, 1), band(b6, 0x10) ~= 0)
+        t:add(F.tlp_byte_count, tvb(6, 2), bc)
+        t:add(F.tlp_requester, tvb(8, 2))
+        t:add(F.tlp_tag, tvb(10, 1), bor(tag_hi, tvb(10, 1):uint()))
+        t:add(F.tlp_lower_addr, tvb(11, 1), band(tvb(11, 1):uint(), 0x7f))
+    else
+        t:add(F.tlp_requester, tvb(4, 2))
+        t:add(F.tlp_tag, tvb(6, 1), bor(tag_hi, tvb(6, 1):uint()))
+        if name == "Msg" or name == "MsgD" then
+            t:add(F.tlp_msg_code, tvb(7, 1))
+            t:add(F.tlp_routing, tvb(0, 1), band(typ, 7))
+        else
+            local be = tvb(7, 1):uint()
+            t:add(F.tlp_last_be, tvb(7, 1), rshift(be, 4))
+            t:add(F.tlp_first_be, tvb(7, 1), band(be, 0xf))
+            if name:sub(1, 3) == "Cfg" then
+                local devfn = tvb(9, 1):uint()
+                t:add(F.tlp_bus, tvb(8, 1))
+                t:add(F.tlp_dev, tvb(9, 1), rshift(devfn, 3))
+                t:add(F.tlp_fn, tvb(9, 1), band(devfn, 7))
+                t:add(F.tlp_reg, tvb(10, 2), bor(lshift(band(tvb(10, 1):uint(), 0xf), 8),
+                                                band(tvb(11, 1):uint(), 0xfc)))
+            elseif hdr == 16 then
+                local addr = UInt64.new(band(tvb(12, 4):uint(), 0xfffffffc), tvb(8, 4):uint())
+                t:add(F.tlp_addr, tvb(8, 8), addr)
+            else
+                t:add(F.tlp_addr, tvb(8, 4), UInt64.new(band(tvb(8, 4):uint(), 0xfffffffc), 0))
+            end
+        end
+    end
+    if has_data then
+        if len ~= hdr + length * 4 then
+            t:add_proto_expert_info(ef_malformed, "Length disagrees with the record")
+        elseif len > hdr then
+            t:add(F.tlp_data, tvb(hdr, len - hdr))
+        end
+    end
+    return name
+end
+
+function vrc.dissector(tvb, pinfo, tree)
+    local len = tvb:len()
+    pinfo.cols.protocol = "VRC"
+    local root = tree:add(vrc, tvb(), "vrc PCIe over Ethernet")
+    if len < 28 then
+        root:add_proto_expert_info(ef_malformed, "Frame too short")
+        return
+    end
+    local h = tvb
+    local ftype = h(1, 1):uint()
+    local plen = h(20, 2):uint()
+    root:add(F.version, h(0, 1))
+    root:add(F.type, h(1, 1))
+    local fl = root:add(F.flags, h(2, 2))
+    fl:add(F.flag_ack, h(2, 2))
+    fl:add(F.flag_seq, h(2, 2))
+    fl:add(F.flag_resp, h(2, 2))
+    root:add(F.rc_id, h(4, 2))
+    root:add(F.session, h(6, 2))
+    root:add(F.epoch, h(8, 4))
+    root:add(F.seq, h(12, 4))
+    root:add(F.ack, h(16, 4))
+    root:add(F.payload_len, h(20, 2))
+    root:add(F.count, h(22, 1))
+
+    local body = 24 + plen
+    if body + 4 > len then
+        root:add_proto_expert_info(ef_malformed, "Payload length beyond the frame")
+        return
+    end
+    local crc = tvb(body, 4):uint()
+    local good = frame_crc(tvb, body) == crc
+    local ci = root:add(F.crc, tvb(body, 4))
+    root:add(F.crc_ok, tvb(body, 4), good)
+    if not good then
+        ci:add_proto_expert_info(ef_crc)
+    end
+
+    local info = frame_types[ftype] or ("type " .. ftype)
+    local p = plen > 0 and tvb(24, plen):tvb() or nil
+    if ftype == 1 then
+        local names = {}
+        local off = 0
+        for _ = 1, h(22, 1):uint() do
+            if off + 4 > plen then
+                root:add_proto_expert_info(ef_malformed, "Record overruns the payload")
+                break
+            end
+            local rl = p(off, 2):uint()
+            root:add(F.rec_len, p(off, 2))
+            if off + 4 + rl > plen or rl < 12 then
+                root:add_proto_expert_info(ef_malformed, "Bad record length")
+                break
+            end
+            names[#names + 1] = dissect_tlp(p(off + 4, rl):tvb(), root, pinfo)
+            off = off + 4 + rl
+        end
+        info = string.format("DATA seq=%d ack=%d: %s", h(12, 4):uint(), h(16, 4):uint(),
+                             table.concat(names, " "))
+    elseif ftype == 2 and plen >= 16 then
+        local op = p(0, 1):uint()
+        root:add(F.ctrl_op, p(0, 1))
+        root:add(F.ctrl_max_frame, p(2, 2))
+        root:add(F.ctrl_mps, p(4, 2))
+        root:add(F.ctrl_mrrs, p(6, 2))
+        root:add(F.ctrl_features, p(8, 4))
+        root:add(F.ctrl_cookie, p(12, 4))
+        info = "CTRL " .. (ctrl_ops[op] or tostring(op))
+    elseif ftype == 3 and plen >= 24 then
+        local op = p(0, 1):uint()
+        root:add(F.disc_op, p(0, 1))
+        root:add(F.disc_rc_id, p(2, 2))
+        root:add(F.disc_owner, p(4, 6))
+        root:add(F.disc_bdf, p(10, 2))
+        root:add(F.disc_vendor, p(12, 2))
+        root:add(F.disc_device, p(14, 2))
+        root:add(F.disc_class_rev, p(16, 4))
+        root:add(F.disc_state, p(20, 4))
+        info = "DISC " .. (disc_ops[op] or tostring(op))
+    end
+    if not good then info = info .. " [bad CRC]" end
+    pinfo.cols.info = info
+end
+
+DissectorTable.get("ethertype"):add(0x88B5, vrc)
