@@ -12,7 +12,7 @@ BASE_PKGS=(
     build-essential ccache ninja-build pkg-config git xz-utils cpio gzip
     libglib2.0-dev libpixman-1-dev libslirp-dev libfdt-dev libpcap-dev
     flex bison python3-venv python3 clang llvm libclang-rt-14-dev
-    iproute2 tshark seabios ipxe-qemu busybox-static
+    iproute2 tshark seabios ipxe-qemu busybox-static kmod xz-utils
     gnuplot-nox iperf3 jq
 )
 # Packages we need newer versions of, from bookworm-backports.

@@ -33,6 +33,7 @@
 #include "hw/pci/pci.h"
 #include "hw/pci/pci_bus.h"
 #include "hw/pci/pci_host.h"
+#include "hw/pci/msi.h"
 #include "hw/pci/pci_device.h"
 #include "hw/qdev-core.h"
 #include "hw/sysbus.h"
@@ -411,6 +412,14 @@ static void ep_init(MachineState *ms)
                      s->peer_str);
         exit(1);
     }
+
+    /*
+     * MSI and MSI-X are memory writes that travel to the VM's interrupt
+     * controller like any DMA: they work here although this machine has no
+     * interrupt controller of its own (device models check this flag before
+     * offering the capabilities).
+     */
+    msi_nonbroken = true;
 
     memory_region_init(&s->pci_mem, OBJECT(s), "vrc-ep-pci-mem", UINT64_MAX);
     memory_region_init(&s->pci_io, OBJECT(s), "vrc-ep-pci-io", 0x10000);

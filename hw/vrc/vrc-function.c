@@ -89,6 +89,7 @@ static uint32_t fn_config_read(PCIDevice *d, uint32_t addr, int len)
     uint32_t val;
 
     fn_cfg_read(f, addr, ((1u << len) - 1) << (addr & 3), &val);
+    trace_vrc_config_read(addr, len, (val >> shift) & mask);
     return (val >> shift) & mask;
 }
 
@@ -98,6 +99,7 @@ static void fn_config_write(PCIDevice *d, uint32_t addr, uint32_t val,
 {
     VRCFunction *f = VRC_FUNCTION(d);
 
+    trace_vrc_config_write(addr, len, val);
     fn_cfg_write(f, addr, ((1u << len) - 1) << (addr & 3),
                  val << ((addr & 3) * 8));
     /* Mirror locally: command, BARs, interrupt line drive QEMU's mappings. */
@@ -145,6 +147,7 @@ static MemTxResult fn_bar_read(void *opaque, hwaddr addr, uint64_t *data,
     }
     *data = ldn_le_p(bar->io ? buf + (t.first_be ? ctz32(t.first_be) : 0)
                              : buf, size);
+    trace_vrc_bar_read(bar->index, addr, size, *data);
     return MEMTX_OK;
 }
 
@@ -156,6 +159,7 @@ static MemTxResult fn_bar_write(void *opaque, hwaddr addr, uint64_t data,
     struct encap_tlp t;
     uint8_t buf[12] = { 0 };
 
+    trace_vrc_bar_write(bar->index, addr, size, data);
     fn_bar_tlp(bar, addr, size, true, &t);
     /* Payload DWs start at the DW address; bytes before the first enabled
      * byte are don't-care. */

@@ -10,7 +10,7 @@ pcapgen=${2:?pcapgen}
 corpus=${3:?corpus dir}
 runs=${4:-${VRC_FUZZ_RUNS:-2000000}}
 
-mkdir -p "$corpus" "$corpus.seeds"
+mkdir -p "$corpus" "$corpus.seeds" "$corpus.findings"
 "$pcapgen" "$corpus.seeds/frames.pcap" >/dev/null
 # Split the pcap into one seed per frame, mode byte 0 (as received) and 1 (CRC fixed up).
 python3 - "$corpus.seeds/frames.pcap" "$corpus.seeds" <<'PY'
@@ -26,4 +26,5 @@ while off + 16 <= len(data):
     i += 1
 PY
 exec "$fuzzer" -runs="$runs" -max_len=9100 -timeout=10 -rss_limit_mb=2048 \
+    -artifact_prefix="$corpus.findings/" \
     -print_final_stats=1 "$corpus" "$corpus.seeds"

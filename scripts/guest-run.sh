@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Boot the test guest under TCG, run a shell snippet in it, print its console
+# and exit with the snippet's exit status. Never hangs: the whole boot is
+# bounded by VRC_GUEST_TIMEOUT seconds (default 180).
+# Usage: guest-run.sh 'SHELL SNIPPET' [extra QEMU arguments...]
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cmd=${1:?usage: guest-run.sh 'SHELL SNIPPET' [QEMU args...]}
+shift
+qemu=${VRC_QEMU:-$top/build/qemu-system-x86_64}
+guest=$top/build/guest
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+b64=$(printf '%s\n' "$cmd" | base64 -w0)
+timeout --kill-after=5 "${VRC_GUEST_TIMEOUT:-180}" \
+    "$qemu" -machine q35 -accel tcg -m 512 -nodefaults -nographic -no-reboot \
+    -serial stdio -monitor none \
+    -kernel "$guest/vmlinuz" -initrd "$guest/initramfs.gz" \
+    -append "console=ttyS0 quiet panic=-1 vrc.cmd=$b64" "$@" </dev/null | tee "$log" || true
+rc=$(sed -n 's/.*VRC-GUEST-DONE rc=\([0-9]*\).*/\1/p' "$log" | tail -1)
+if [ -z "$rc" ]; then
+    echo "guest-run: the guest did not finish (no VRC-GUEST-DONE marker)" >&2
+    exit 124
+fi
+exit "$rc"
