@@ -323,7 +323,9 @@ static void ep_bh(void *opaque)
         if (!r) {
             return;
         }
-        trace_vrc_ep_exec(encap_tlp_type_name(r->tlp.type), r->tlp.addr);
+        trace_vrc_ep_exec(encap_tlp_type_name(r->tlp.type), r->tlp.addr,
+                          r->tlp.len_dw, r->tlp.first_be,
+                          r->tlp.data ? ldl_le_p(r->tlp.data) : 0);
         switch (r->tlp.type) {
         case ENCAP_TLP_CFGRD0:
         case ENCAP_TLP_CFGWR0:
@@ -429,15 +431,19 @@ static void ep_init(MachineState *ms)
     address_space_init(&s->io_as, &s->pci_io, "vrc-ep-pci-io");
     address_space_init(&s->dma_as, &s->dma_mr, "vrc-ep-dma");
 
+    /*
+     * The bus before realizing its host: realizing the host realizes the
+     * bus, which is what sets up the devices' bus-master address spaces.
+     */
     host = qdev_new(TYPE_VRC_EP_HOST);
     object_property_add_child(OBJECT(ms), "host", OBJECT(host));
-    sysbus_realize_and_unref(SYS_BUS_DEVICE(host), &error_fatal);
     s->bus = pci_root_bus_new(host, "pcie.0", &s->pci_mem, &s->pci_io, 0,
                               TYPE_PCIE_BUS);
     PCI_HOST_BRIDGE(host)->bus = s->bus;
     pci_bus_irqs(s->bus, ep_set_irq, s, PCI_NUM_PINS);
     pci_bus_map_irqs(s->bus, ep_map_irq);
     pci_setup_iommu(s->bus, &ep_iommu_ops, s);
+    sysbus_realize_and_unref(SYS_BUS_DEVICE(host), &error_fatal);
 
     qemu_mutex_init(&s->lock);
     QSIMPLEQ_INIT(&s->queue);
