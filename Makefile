@@ -21,9 +21,9 @@ QEMU_TARGETS := qemu-system-x86_64
 
 export CCACHE_DIR ?= $(HOME)/.cache/ccache
 
-.PHONY: all deps qemu host fuzz check demo bench clean distclean
+.PHONY: all deps qemu host fuzz guest check demo bench clean distclean FORCE
 
-all: qemu host
+all: qemu host guest
 
 deps: $(B)/.deps-installed
 $(B)/.deps-installed: scripts/install-deps.sh
@@ -36,7 +36,13 @@ $(B)/.qemu-patched: $(QEMU_TARBALL) qemu-patches/series $(QEMU_PATCHES) scripts/
 	bash scripts/prepare-qemu.sh $(QEMU_TARBALL) $(QSRC)
 	touch $@
 
-$(B)/.qemu-configured: $(B)/.qemu-patched Makefile
+# The configure flags, rewritten only when they change, so that editing
+# this Makefile does not reconfigure QEMU.
+$(B)/qemu-configure-flags: FORCE
+	@mkdir -p $(B)
+	@echo '$(QEMU_CONFIGURE)' | cmp -s - $@ || echo '$(QEMU_CONFIGURE)' > $@
+
+$(B)/.qemu-configured: $(B)/.qemu-patched $(B)/qemu-configure-flags
 	bash scripts/link-sources.sh $(QSRC)
 	rm -rf $(QBLD) && mkdir -p $(QBLD)
 	cd $(QBLD) && $(QSRC)/configure $(QEMU_CONFIGURE)
@@ -51,6 +57,9 @@ qemu: $(B)/.qemu-configured
 host: $(B)/.deps-installed
 	[ -f $(HOST)/build.ninja ] || meson setup $(HOST) $(TOP)
 	ninja -C $(HOST)
+
+guest: $(B)/.deps-installed
+	bash scripts/build-guest.sh $(B)/guest
 
 fuzz: $(B)/.deps-installed
 	[ -f $(FUZZ)/build.ninja ] || CC=clang meson setup $(FUZZ) $(TOP) \

@@ -10,13 +10,16 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cmd=${1:?usage: guest-run.sh 'SHELL SNIPPET' [QEMU args...]}
 shift
 qemu=${VRC_QEMU:-$top/build/qemu-system-x86_64}
+# VRC_NETNS: run QEMU inside that network namespace (the VM's "host").
+netns=()
+[ -n "${VRC_NETNS:-}" ] && netns=(ip netns exec "$VRC_NETNS")
 guest=$top/build/guest
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
 b64=$(printf '%s\n' "$cmd" | base64 -w0)
 timeout --kill-after=5 "${VRC_GUEST_TIMEOUT:-180}" \
-    "$qemu" -machine q35 -accel tcg -m 512 -nodefaults -nographic -no-reboot \
+    "${netns[@]}" "$qemu" -machine q35 -accel tcg -m 512 -nodefaults -nographic -no-reboot \
     -serial stdio -monitor none \
     -kernel "$guest/vmlinuz" -initrd "$guest/initramfs.gz" \
     -append "console=ttyS0 quiet panic=-1 vrc.cmd=$b64" "$@" </dev/null | tee "$log" || true

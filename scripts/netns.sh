@@ -42,7 +42,11 @@ vrc_netns_up() {
 }
 
 vrc_netns_down() {
-    [ -n "${VM_NS:-}" ] && ip netns del "$VM_NS" 2>/dev/null
-    [ -n "${EP_NS:-}" ] && ip netns del "$EP_NS" 2>/dev/null
+    local ns
+    for ns in "${VM_NS:-}" "${EP_NS:-}"; do
+        if [ -n "$ns" ] && [ -e "/run/netns/$ns" ]; then
+            ip netns del "$ns"
+        fi
+    done
     return 0
 }

@@ -613,6 +613,8 @@ VRCLink *vrc_link_new(const VRCLinkConfig *cfg, const VRCLinkOps *ops,
     lc.max_frame = cfg->mtu + ENCAP_ETH_HLEN;
     lc.mps = cfg->mps;
     lc.mrrs = cfg->mrrs;
+    /* HELLO every 250 ms, 8 times: covers the 2 s realize waits at least. */
+    lc.hello_ns = 250 * SCALE_MS;
     l->el = encap_link_new(&lc, &vrc_encap_ops, l);
     if (!l->el) {
         error_setg(errp, "%s: bad link parameters", l->desc);

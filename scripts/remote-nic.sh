@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# End to end: a guest uses a NIC hosted by a vrc-endpoint QEMU on another
+# "host" (network namespace), over a veth pair and libpcap. The endpoint's NIC
+# has a user-mode network on the endpoint's side; the guest pings through it
+# and fetches a file over TCP from a server on the endpoint host's loopback,
+# then checks its sha256. Prints a summary; exit status 0 only if all passed.
+#
+# Usage: remote-nic.sh [DEVICE-MODEL]      (default e1000e; virtio-net-pci, ...)
+# Environment: VRC_FILE_MB (default 4), VRC_GUEST_TIMEOUT, VRC_TRANSPORT=pcap|unix
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+model=${1:-e1000e}
+qemu=$top/build/qemu-system-x86_64
+mb=${VRC_FILE_MB:-4}
+port=5555
+transport=${VRC_TRANSPORT:-pcap}
+work=$(mktemp -d)
+ep_pid=
+srv_pid=
+# shellcheck source=netns.sh
+. "$top/scripts/netns.sh"
+
+cleanup() {
+    local p
+    for p in $ep_pid $srv_pid; do
+        if kill -0 "$p" 2>/dev/null; then
+            kill "$p"
+        fi
+    done
+    wait 2>/dev/null
+    vrc_netns_down
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+vrc_netns_probe || { echo "remote-nic: cannot create network namespaces: run as root" >&2; exit 1; }
+vrc_netns_up "vrc$$"
+
+# A file to move, and a one-shot TCP server for it on the endpoint host.
+head -c $((mb * 1024 * 1024)) /dev/urandom > "$work/file"
+want=$(sha256sum "$work/file" | cut -d' ' -f1)
+ip netns exec "$EP_NS" python3 -c '
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[2]))); s.listen(1); s.settimeout(300)
+c, _ = s.accept(); c.sendall(open(sys.argv[1], "rb").read()); c.close()
+' "$work/file" "$port" &
+srv_pid=$!
+
+if [ "$transport" = unix ]; then
+    link_ep=(socket="$work/ep.sock")
+    link_vm="socket=$work/ep.sock"
+else
+    link_ep=(ifname="$EP_IF")
+    link_vm="ifname=$VM_IF,peer=$EP_MAC"
+fi
+ip netns exec "$EP_NS" "$qemu" -machine vrc-endpoint,"${link_ep[0]}" -nodefaults \
+    -display none -device "$model",netdev=n0,romfile= -netdev user,id=n0 \
+    -monitor none > "$work/endpoint.log" 2>&1 &
+ep_pid=$!
+# The endpoint is ready when its transport is: the socket exists / a moment for pcap.
+for _ in $(seq 50); do
+    if [ "$transport" = unix ]; then [ -S "$work/ep.sock" ] && break
+    else grep -q . /proc/$ep_pid/status 2>/dev/null && ip netns exec "$EP_NS" \
+        ss -0 -p 2>/dev/null | grep -q "pid=$ep_pid" && break; fi
+    sleep 0.1
+done
+
+guest_cmd="
+set -e
+d=\$(grep -l 0x020000 /sys/bus/pci/devices/*/class | head -1); d=\${d%/class}
+echo \"VRC-LSPCI \$(basename \$d) vendor \$(cat \$d/vendor) device \$(cat \$d/device) class \$(cat \$d/class)\"
+ip link set eth0 up
+ip addr add 10.0.2.15/24 dev eth0
+i=0; while [ \"\$(cat /sys/class/net/eth0/carrier)\" != 1 ] && [ \$i -lt 200 ]; do sleep 0.1; i=\$((i+1)); done
+ping -c 10 -i 0.2 10.0.2.2 | tail -2
+t0=\$(cut -d' ' -f1 /proc/uptime)
+nc 10.0.2.2 $port > /tmp/f
+t1=\$(cut -d' ' -f1 /proc/uptime)
+echo \"VRC-XFER bytes \$(wc -c < /tmp/f) seconds \$t0 \$t1\"
+echo \"VRC-SHA256 \$(sha256sum /tmp/f | cut -d' ' -f1)\"
+"
+set +e
+VRC_NETNS=$VM_NS bash "$top/scripts/guest-run.sh" "$guest_cmd" \
+    -device vrc,id=vrc0,"$link_vm",chassis=1 \
+    -monitor unix:"$work/vm-mon.sock",server,nowait > "$work/guest.log" 2>&1
+rc=$?
+set -e
+tr -d '\r' < "$work/guest.log" > "$work/guest.txt"
+mv "$work/guest.txt" "$work/guest.log"
+
+# Pull the guest's report lines (sed: no failure when a line is missing).
+field() { sed -n "s/.*$1 //p" "$work/guest.log" | tail -1; }
+lspci=$(field VRC-LSPCI)
+rtt=$(sed -n 's/.*round-trip.* = //p' "$work/guest.log" | tail -1)
+loss=$(sed -n '/packet loss/p' "$work/guest.log" | tail -1)
+got=$(field VRC-SHA256)
+xfer=$(field VRC-XFER)
+bytes=$(awk '{print $2}' <<<"$xfer")
+secs=$(awk '{printf "%.2f", $5 - $4}' <<<"$xfer")
+
+echo "== vrc: guest using a remote $model over $transport =="
+echo "  lspci:      ${lspci:-<none>}"
+echo "  ping:       ${loss:-<none>}; rtt min/avg/max ${rtt:-?}"
+if [ -n "$bytes" ] && [ -n "$secs" ] && [ "$secs" != "0.00" ]; then
+    echo "  TCP:        $bytes bytes in ${secs}s ($(awk -v b="$bytes" -v s="$secs" 'BEGIN{printf "%.1f", b/s/1e6}') MB/s)"
+fi
+echo "  sha256:     ${got:-<none>} ($( [ "$got" = "$want" ] && echo match || echo "MISMATCH, want $want"))"
+if [ -s "$work/endpoint.log" ]; then
+    echo "  endpoint said: $(tr '\n' ' ' < "$work/endpoint.log" | cut -c1-200)"
+fi
+if [ $rc -ne 0 ] || [ "$got" != "$want" ] || ! grep -q ' 0% packet loss' <<<"$loss"; then
+    echo "remote-nic: FAILED (guest rc $rc); guest console follows" >&2
+    tail -n 40 "$work/guest.log" >&2
+    exit 1
+fi
+echo "remote-nic: OK"
