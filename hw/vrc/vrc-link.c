@@ -65,6 +65,7 @@ struct VRCLink {
     unsigned tags_busy;
     bool up;
     bool state_changed;
+    unsigned window_waiters;    /* senders waiting for acks */
     VRCLinkStats stats;
     QSIMPLEQ_HEAD(, VRCPending) pending;   /* filled during input */
 
@@ -252,6 +253,10 @@ static void *vrc_link_thread(void *opaque)
             encap_link_input(l->el, l->rxbuf, n, now_ns());
         }
         deadline = encap_link_poll(l->el, now_ns());
+        if (l->window_waiters) {
+            /* Acks may have opened the window. */
+            qemu_cond_broadcast(&l->cond);
+        }
         QSIMPLEQ_CONCAT(&batch, &l->pending);
         changed = l->state_changed;
         l->state_changed = false;
@@ -293,8 +298,10 @@ static int vrc_link_queue(VRCLink *l, const struct encap_tlp *t, bool flush)
             l->stats.timeouts++;
             return -ETIMEDOUT;
         }
+        l->window_waiters++;
         qemu_cond_timedwait(&l->cond, &l->lock,
                             MAX(1, (deadline - now_ns()) / SCALE_MS));
+        l->window_waiters--;
     }
     if (r < 0) {
         error_report_once("vrc %s: cannot send %s: %s", l->desc,
