@@ -17,7 +17,7 @@ QEMU_CONFIGURE := --target-list=x86_64-softmmu --without-default-features \
 	--enable-fdt=system --disable-docs --disable-werror \
 	--python=/usr/bin/python3 --firmwarepath=/usr/share/qemu:/usr/share/seabios
 # What `make` builds inside the QEMU tree.
-QEMU_TARGETS := qemu-system-x86_64
+QEMU_TARGETS := qemu-system-x86_64 tests/qtest/vrc-test
 
 export CCACHE_DIR ?= $(HOME)/.cache/ccache
 

@@ -51,6 +51,10 @@ run "fuzz/decode" bash "$top/tests/fuzz/run-fuzz.sh" "$B/fuzz/tests/fuzz/fuzz-de
 # The patched QEMU: the device is there, explains itself, refuses bad options.
 run "qemu/device-options" bash "$top/tests/qemu/test-device-options.sh" "$B/qemu-system-x86_64"
 
+# qtest: -device vrc against a scripted endpoint (exact TLPs, timeouts, DMA).
+run "qtest/vrc-test" env QTEST_QEMU_BINARY="$B/qemu-system-x86_64" \
+    "$B/qemu/tests/qtest/vrc-test" --tap
+
 # The guest and the remote NIC, end to end.
 run "e2e/e1000e-pcap-netns" bash "$top/tests/e2e/test-remote-nic.sh" pcap e1000e
 run "e2e/e1000e-unix" bash "$top/tests/e2e/test-remote-nic.sh" unix e1000e

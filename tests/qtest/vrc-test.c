@@ -1,0 +1,566 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * qtest for -device vrc against a scripted endpoint: the test itself speaks
+ * the wire protocol (encap link over a unix socket) in a thread, answers
+ * config and memory requests from a small function model, records every TLP
+ * it receives, and originates DMA on command.
+ */
+#include "qemu/osdep.h"
+#include <poll.h>
+#include "libqtest.h"
+#include "libqos/pci.h"
+#include "hw/pci/pci_regs.h"
+#include "qemu/bswap.h"
+#include "qobject/qdict.h"
+#include "qobject/qlist.h"
+#include "encap/link.h"
+#include "encap/split.h"
+#include "encap/transport.h"
+
+#define RP_DEVFN        QPCI_DEVFN(2, 0)
+#define FN_BDF          0x0100                  /* bus 1, device 0 */
+#define BAR0_ADDR       0xfe000000u
+#define BAR0_SIZE       0x1000
+#define BAR1_PORT       0xc000
+#define TIMEOUT_MS      50
+
+/* What the fake endpoint does with memory reads. */
+enum ep_mode { EP_ANSWER, EP_SILENT, EP_UR };
+
+typedef struct Endpoint {
+    struct encap_transport *tp;
+    struct encap_link *link;
+    GThread *thread;
+    GMutex lock;                /* cfg, regs, mode, and the lists */
+    GAsyncQueue *tlps;          /* struct encap_tlp copies received */
+    GAsyncQueue *cmds;          /* struct encap_tlp to send */
+    GAsyncQueue *cpls;          /* CplD payloads for our DMA reads */
+    volatile gint stop;
+    uint8_t cfg[256];
+    uint32_t bar0_mask, bar1_mask;
+    uint8_t regs[BAR0_SIZE];
+    uint8_t ports[32];
+    enum ep_mode mode;
+    uint16_t bdf;               /* captured from CfgWr0 */
+} Endpoint;
+
+static const struct encap_tlp_limits lim = { .mps = 4096 };
+
+static uint64_t now_ns(void)
+{
+    return g_get_monotonic_time() * 1000;
+}
+
+static int ep_send_frame(void *opaque, const uint8_t *f, size_t len)
+{
+    Endpoint *ep = opaque;
+    return encap_transport_send(ep->tp, f, len);
+}
+
+static void ep_complete(Endpoint *ep, const struct encap_tlp *req,
+                        uint8_t status, const uint8_t *data, uint32_t len)
+{
+    struct encap_tlp c = {
+        .type = data ? ENCAP_TLP_CPLD : ENCAP_TLP_CPL,
+        .len_dw = data ? (len + 3) / 4 : 0,
+        .requester_id = req->requester_id, .tag = req->tag,
+        .target_id = ep->bdf, .status = status, .byte_count = len ?: 4,
+        .data = data,
+    };
+    uint64_t first;
+    uint32_t span;
+    uint8_t pad[4104] = { 0 };
+
+    if (req->type == ENCAP_TLP_MRD && data) {
+        encap_read_req_span(req, &first, &span);
+        memcpy(pad + (first & 3), data, span);
+        c.byte_count = span;
+        c.lower_addr = first & 0x7f;
+        c.len_dw = req->len_dw;
+        c.data = pad;
+    }
+    g_assert_cmpint(encap_link_queue_tlp(ep->link, &c, &lim, now_ns()), ==, 0);
+    encap_link_flush(ep->link, now_ns());
+}
+
+/* Config space of the fake function: BAR sizing and a few writable fields. */
+static void ep_cfg(Endpoint *ep, struct encap_tlp *t)
+{
+    uint32_t v;
+
+    static const uint8_t none[4];
+
+    if (t->type == ENCAP_TLP_CFGRD0) {
+        ep_complete(ep, t, ENCAP_CPL_SC,
+                    t->reg < sizeof(ep->cfg) ? ep->cfg + t->reg : none, 4);
+        return;
+    }
+    if (t->reg >= sizeof(ep->cfg)) {
+        ep_complete(ep, t, ENCAP_CPL_SC, NULL, 0);
+        return;
+    }
+    ep->bdf = t->target_id;
+    v = ldl_le_p(ep->cfg + t->reg);
+    for (int i = 0; i < 4; i++) {
+        if (t->first_be & (1 << i)) {
+            v = (v & ~(0xffu << (8 * i))) | (t->data[i] << (8 * i));
+        }
+    }
+    if (t->reg == PCI_BASE_ADDRESS_0) {
+        v = v & ep->bar0_mask;
+    } else if (t->reg == PCI_BASE_ADDRESS_1) {
+        v = (v & ep->bar1_mask) | PCI_BASE_ADDRESS_SPACE_IO;
+    } else if (t->reg != PCI_COMMAND && t->reg != PCI_INTERRUPT_LINE) {
+        v = ldl_le_p(ep->cfg + t->reg);
+    }
+    stl_le_p(ep->cfg + t->reg, v);
+    ep_complete(ep, t, ENCAP_CPL_SC, NULL, 0);
+}
+
+static void ep_deliver(void *opaque, const uint8_t *bytes, size_t len)
+{
+    Endpoint *ep = opaque;
+    struct encap_tlp t, *copy;
+    uint64_t first;
+    uint32_t span;
+
+    g_assert_cmpint(encap_tlp_decode(bytes, len, &lim, &t), ==, 0);
+    copy = g_memdup2(&t, sizeof(t));
+    copy->data = t.data ? g_memdup2(t.data, t.len_dw * 4) : NULL;
+
+    g_mutex_lock(&ep->lock);
+    switch (t.type) {
+    case ENCAP_TLP_CFGRD0:
+    case ENCAP_TLP_CFGWR0:
+        ep_cfg(ep, &t);
+        break;
+    case ENCAP_TLP_MRD:
+        if (ep->mode == EP_SILENT) {
+            break;
+        }
+        if (ep->mode == EP_UR) {
+            ep_complete(ep, &t, ENCAP_CPL_UR, NULL, 0);
+            break;
+        }
+        encap_read_req_span(&t, &first, &span);
+        ep_complete(ep, &t, ENCAP_CPL_SC, ep->regs + (first - BAR0_ADDR), span);
+        break;
+    case ENCAP_TLP_MWR:
+        encap_read_req_span(&t, &first, &span);
+        memcpy(ep->regs + (first - BAR0_ADDR), t.data + (first & 3), span);
+        break;
+    case ENCAP_TLP_IORD:
+        ep_complete(ep, &t, ENCAP_CPL_SC, ep->ports + (t.addr - BAR1_PORT), 4);
+        break;
+    case ENCAP_TLP_IOWR:
+        for (int i = 0; i < 4; i++) {
+            if (t.first_be & (1 << i)) {
+                ep->ports[t.addr - BAR1_PORT + i] = t.data[i];
+            }
+        }
+        ep_complete(ep, &t, ENCAP_CPL_SC, NULL, 0);
+        break;
+    case ENCAP_TLP_CPLD:
+    case ENCAP_TLP_CPL: {
+        struct encap_tlp *c = g_memdup2(&t, sizeof(t));
+        c->data = t.data ? g_memdup2(t.data, t.len_dw * 4) : NULL;
+        g_async_queue_push(ep->cpls, c);
+        break;
+    }
+    default:
+        break;
+    }
+    g_mutex_unlock(&ep->lock);
+    g_async_queue_push(ep->tlps, copy);
+}
+
+static const struct encap_link_ops ep_ops = {
+    .send_frame = ep_send_frame,
+    .deliver_tlp = ep_deliver,
+};
+
+static gpointer ep_thread(gpointer opaque)
+{
+    Endpoint *ep = opaque;
+    uint8_t buf[9100];
+
+    while (!g_atomic_int_get(&ep->stop)) {
+        struct pollfd p = { .fd = encap_transport_fd(ep->tp), .events = POLLIN };
+        struct encap_tlp *cmd;
+        int n;
+
+        poll(&p, 1, 1);
+        while ((n = encap_transport_recv(ep->tp, buf, sizeof(buf))) > 0) {
+            encap_link_input(ep->link, buf, n, now_ns());
+        }
+        while ((cmd = g_async_queue_try_pop(ep->cmds))) {
+            cmd->requester_id = ep->bdf;
+            g_assert_cmpint(encap_link_queue_tlp(ep->link, cmd, &lim, now_ns()), ==, 0);
+            encap_link_flush(ep->link, now_ns());
+            g_free((void *)cmd->data);
+            g_free(cmd);
+        }
+        encap_link_poll(ep->link, now_ns());
+    }
+    return NULL;
+}
+
+static Endpoint *ep_start(const char *path)
+{
+    Endpoint *ep = g_new0(Endpoint, 1);
+    struct encap_link_config c = {
+        .initiator = false, .max_frame = 1514, .mps = 4096, .mrrs = 4096,
+    };
+    char err[128];
+
+    g_assert_cmpint(encap_transport_open_unix(path, true, &ep->tp, err,
+                                              sizeof(err)), ==, 0);
+    encap_transport_mac(ep->tp, c.own_mac);
+    ep->link = encap_link_new(&c, &ep_ops, ep);
+    g_mutex_init(&ep->lock);
+    ep->tlps = g_async_queue_new();
+    ep->cmds = g_async_queue_new();
+    ep->cpls = g_async_queue_new();
+    stw_le_p(ep->cfg + PCI_VENDOR_ID, 0x1234);
+    stw_le_p(ep->cfg + PCI_DEVICE_ID, 0x5678);
+    stl_le_p(ep->cfg + PCI_CLASS_REVISION, 0xff000001);
+    ep->cfg[PCI_INTERRUPT_PIN] = 1;
+    ep->bar0_mask = ~(BAR0_SIZE - 1u);
+    ep->bar1_mask = ~(uint32_t)(sizeof(ep->ports) - 1);
+    stl_le_p(ep->cfg + PCI_BASE_ADDRESS_1, PCI_BASE_ADDRESS_SPACE_IO);
+    for (int i = 0; i < BAR0_SIZE; i++) {
+        ep->regs[i] = i * 3 + 1;
+    }
+    ep->thread = g_thread_new("fake-endpoint", ep_thread, ep);
+    return ep;
+}
+
+static void ep_stop(Endpoint *ep)
+{
+    struct encap_tlp *t;
+
+    g_atomic_int_set(&ep->stop, 1);
+    g_thread_join(ep->thread);
+    encap_link_free(ep->link);
+    encap_transport_close(ep->tp);
+    while ((t = g_async_queue_try_pop(ep->tlps))) {
+        g_free((void *)t->data);
+        g_free(t);
+    }
+    g_async_queue_unref(ep->tlps);
+    g_async_queue_unref(ep->cmds);
+    g_async_queue_unref(ep->cpls);
+    g_free(ep);
+}
+
+/* The next TLP of @type the endpoint received (others are skipped). */
+static struct encap_tlp *ep_expect(Endpoint *ep, enum encap_tlp_type type)
+{
+    for (;;) {
+        struct encap_tlp *t = g_async_queue_timeout_pop(ep->tlps, 5 * G_USEC_PER_SEC);
+        g_assert_nonnull(t);
+        if (t->type == type) {
+            return t;
+        }
+        g_free((void *)t->data);
+        g_free(t);
+    }
+}
+
+static void ep_drain(Endpoint *ep)
+{
+    struct encap_tlp *t;
+
+    while ((t = g_async_queue_try_pop(ep->tlps))) {
+        g_free((void *)t->data);
+        g_free(t);
+    }
+}
+
+/* Config access through CF8/CFC, any bus. */
+static uint32_t cfg_read(QTestState *qts, int bus, int devfn, int reg, int len)
+{
+    qtest_outl(qts, 0xcf8, 0x80000000 | bus << 16 | devfn << 8 | (reg & ~3));
+    switch (len) {
+    case 1: return qtest_inb(qts, 0xcfc + (reg & 3));
+    case 2: return qtest_inw(qts, 0xcfc + (reg & 3));
+    default: return qtest_inl(qts, 0xcfc);
+    }
+}
+
+static void cfg_write(QTestState *qts, int bus, int devfn, int reg, int len,
+                      uint32_t v)
+{
+    qtest_outl(qts, 0xcf8, 0x80000000 | bus << 16 | devfn << 8 | (reg & ~3));
+    switch (len) {
+    case 1: qtest_outb(qts, 0xcfc + (reg & 3), v); break;
+    case 2: qtest_outw(qts, 0xcfc + (reg & 3), v); break;
+    default: qtest_outl(qts, 0xcfc, v); break;
+    }
+}
+
+typedef struct Fixture {
+    QTestState *qts;
+    Endpoint *ep;
+    char *dir, *path;
+} Fixture;
+
+/* Start the endpoint and QEMU, and do what firmware would: bus numbers,
+ * bridge windows, the function's BARs and command register. */
+static void setup(Fixture *f)
+{
+    f->dir = g_dir_make_tmp("vrc-qtest-XXXXXX", NULL);
+    f->path = g_build_filename(f->dir, "ep.sock", NULL);
+    f->ep = ep_start(f->path);
+    f->qts = qtest_initf("-machine q35 -nodefaults "
+                         "-device vrc,id=vrc0,socket=%s,chassis=1,addr=02.0,"
+                         "completion-timeout=%d", f->path, TIMEOUT_MS);
+    cfg_write(f->qts, 0, RP_DEVFN, PCI_PRIMARY_BUS, 4, 0x00010100);
+    cfg_write(f->qts, 0, RP_DEVFN, PCI_MEMORY_BASE, 4, 0xfe00fe00);
+    cfg_write(f->qts, 0, RP_DEVFN, PCI_IO_BASE, 2, 0xc0c0);
+    cfg_write(f->qts, 0, RP_DEVFN, PCI_COMMAND, 2, 0x7);
+    cfg_write(f->qts, 1, 0, PCI_BASE_ADDRESS_0, 4, BAR0_ADDR);
+    cfg_write(f->qts, 1, 0, PCI_BASE_ADDRESS_1, 4, BAR1_PORT);
+    cfg_write(f->qts, 1, 0, PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_IO);
+    ep_drain(f->ep);
+}
+
+static void teardown(Fixture *f)
+{
+    qtest_quit(f->qts);
+    ep_stop(f->ep);
+    unlink(f->path);
+    rmdir(f->dir);
+    g_free(f->path);
+    g_free(f->dir);
+}
+
+static void test_config(void)
+{
+    Fixture f;
+    struct encap_tlp *t;
+
+    setup(&f);
+    g_assert_cmphex(cfg_read(f.qts, 1, 0, PCI_VENDOR_ID, 2), ==, 0x1234);
+    t = ep_expect(f.ep, ENCAP_TLP_CFGRD0);
+    g_assert_cmphex(t->target_id, ==, FN_BDF);
+    g_assert_cmphex(t->reg, ==, 0);
+    g_assert_cmphex(t->first_be, ==, 0x3);
+    g_free(t);
+    g_assert_cmphex(cfg_read(f.qts, 1, 0, PCI_DEVICE_ID, 2), ==, 0x5678);
+    t = ep_expect(f.ep, ENCAP_TLP_CFGRD0);
+    g_assert_cmphex(t->first_be, ==, 0xc);
+    g_free(t);
+    g_assert_cmphex(cfg_read(f.qts, 1, 0, PCI_CLASS_PROG, 1), ==, 0x00);
+    g_assert_cmphex(cfg_read(f.qts, 1, 0, PCI_CLASS_REVISION, 4), ==, 0xff000001);
+    /* A byte write to the interrupt line: CfgWr0 with one byte enabled. */
+    cfg_write(f.qts, 1, 0, PCI_INTERRUPT_LINE, 1, 0x0b);
+    t = ep_expect(f.ep, ENCAP_TLP_CFGWR0);
+    g_assert_cmphex(t->reg, ==, 0x3c);
+    g_assert_cmphex(t->first_be, ==, 0x1);
+    g_assert_cmphex(t->data[0], ==, 0x0b);
+    g_free((void *)t->data);
+    g_free(t);
+    g_assert_cmphex(cfg_read(f.qts, 1, 0, PCI_INTERRUPT_LINE, 1), ==, 0x0b);
+    /* The function took its bus number from the Type 0 writes. */
+    g_assert_cmphex(f.ep->bdf, ==, FN_BDF);
+    teardown(&f);
+}
+
+static void test_mmio_widths(void)
+{
+    Fixture f;
+    struct encap_tlp *t;
+    static const struct { unsigned off, size; uint8_t fbe, lbe, len; } acc[] = {
+        { 0x10, 1, 0x1, 0, 1 }, { 0x13, 1, 0x8, 0, 1 }, { 0x12, 2, 0xc, 0, 1 },
+        { 0x20, 4, 0xf, 0, 1 }, { 0x40, 8, 0xf, 0xf, 2 },
+    };
+
+    setup(&f);
+    for (size_t i = 0; i < G_N_ELEMENTS(acc); i++) {
+        uint64_t a = BAR0_ADDR + acc[i].off, want = 0, got;
+
+        for (unsigned b = 0; b < acc[i].size; b++) {
+            want |= (uint64_t)f.ep->regs[acc[i].off + b] << (8 * b);
+        }
+        switch (acc[i].size) {
+        case 1: got = qtest_readb(f.qts, a); break;
+        case 2: got = qtest_readw(f.qts, a); break;
+        case 4: got = qtest_readl(f.qts, a); break;
+        default: got = qtest_readq(f.qts, a); break;
+        }
+        g_assert_cmphex(got, ==, want);
+        t = ep_expect(f.ep, ENCAP_TLP_MRD);
+        g_assert_cmphex(t->addr, ==, a & ~3ull);
+        g_assert_cmpuint(t->len_dw, ==, acc[i].len);
+        g_assert_cmphex(t->first_be, ==, acc[i].fbe);
+        g_assert_cmphex(t->last_be, ==, acc[i].lbe);
+        g_free(t);
+
+        /* The same access as a posted write. */
+        switch (acc[i].size) {
+        case 1: qtest_writeb(f.qts, a, 0xa5); break;
+        case 2: qtest_writew(f.qts, a, 0xa5b6); break;
+        case 4: qtest_writel(f.qts, a, 0xa5b6c7d8); break;
+        default: qtest_writeq(f.qts, a, 0x0123456789abcdefull); break;
+        }
+        t = ep_expect(f.ep, ENCAP_TLP_MWR);
+        g_assert_cmphex(t->addr, ==, a & ~3ull);
+        g_assert_cmphex(t->first_be, ==, acc[i].fbe);
+        g_assert_cmphex(t->last_be, ==, acc[i].lbe);
+        g_free((void *)t->data);
+        g_free(t);
+    }
+    /* A read after a write sees it: writes are not overtaken. */
+    qtest_writel(f.qts, BAR0_ADDR + 0x100, 0xdeadbeef);
+    g_assert_cmphex(qtest_readl(f.qts, BAR0_ADDR + 0x100), ==, 0xdeadbeef);
+    teardown(&f);
+}
+
+static void test_pio(void)
+{
+    Fixture f;
+    struct encap_tlp *t;
+
+    setup(&f);
+    qtest_outl(f.qts, BAR1_PORT + 4, 0x11223344);
+    t = ep_expect(f.ep, ENCAP_TLP_IOWR);
+    g_assert_cmphex(t->addr, ==, BAR1_PORT + 4);
+    g_assert_cmphex(t->first_be, ==, 0xf);
+    g_free((void *)t->data);
+    g_free(t);
+    g_assert_cmphex(qtest_inl(f.qts, BAR1_PORT + 4), ==, 0x11223344);
+    g_assert_cmphex(qtest_inw(f.qts, BAR1_PORT + 6), ==, 0x1122);
+    g_assert_cmphex(qtest_inb(f.qts, BAR1_PORT + 5), ==, 0x33);
+    t = ep_expect(f.ep, ENCAP_TLP_IORD);
+    g_free(t);
+    t = ep_expect(f.ep, ENCAP_TLP_IORD);
+    g_assert_cmphex(t->first_be, ==, 0xc);
+    g_free(t);
+    t = ep_expect(f.ep, ENCAP_TLP_IORD);
+    g_assert_cmphex(t->first_be, ==, 0x2);
+    g_free(t);
+    teardown(&f);
+}
+
+static int64_t vrc_counter(QTestState *qts, const char *name)
+{
+    QDict *r = qtest_qmp(qts, "{ 'execute': 'query-vrc' }");
+    QList *l = qdict_get_qlist(r, "return");
+    QDict *info = qobject_to(QDict, qlist_peek(l));
+    int64_t v = qdict_get_int(info, name);
+
+    qobject_unref(r);
+    return v;
+}
+
+static void test_timeout_and_ur(void)
+{
+    Fixture f;
+    int64_t t0, dt;
+
+    setup(&f);
+    g_mutex_lock(&f.ep->lock);
+    f.ep->mode = EP_SILENT;
+    g_mutex_unlock(&f.ep->lock);
+    t0 = g_get_monotonic_time();
+    g_assert_cmphex(qtest_readl(f.qts, BAR0_ADDR), ==, 0xffffffff);
+    dt = (g_get_monotonic_time() - t0) / 1000;
+    g_assert_cmpint(dt, >=, TIMEOUT_MS);
+    g_assert_cmpint(vrc_counter(f.qts, "timeouts"), ==, 1);
+
+    g_mutex_lock(&f.ep->lock);
+    f.ep->mode = EP_UR;
+    g_mutex_unlock(&f.ep->lock);
+    g_assert_cmphex(qtest_readw(f.qts, BAR0_ADDR + 2), ==, 0xffff);
+    g_assert_cmpint(vrc_counter(f.qts, "cpl-errors"), ==, 1);
+
+    /* The VM goes on, and so does the function once it answers again. */
+    g_mutex_lock(&f.ep->lock);
+    f.ep->mode = EP_ANSWER;
+    g_mutex_unlock(&f.ep->lock);
+    g_assert_cmphex(qtest_readb(f.qts, BAR0_ADDR), ==, f.ep->regs[0]);
+    teardown(&f);
+}
+
+/* The endpoint originates a TLP; returns once it has been sent. */
+static void ep_originate(Endpoint *ep, const struct encap_tlp *t)
+{
+    struct encap_tlp *c = g_memdup2(t, sizeof(*t));
+
+    c->data = t->data ? g_memdup2(t->data, t->len_dw * 4) : NULL;
+    g_async_queue_push(ep->cmds, c);
+}
+
+static void test_dma(void)
+{
+    Fixture f;
+    uint8_t data[256], back[256];
+    struct encap_tlp w = {
+        .type = ENCAP_TLP_MWR, .len_dw = 64, .first_be = 0xf, .last_be = 0xf,
+        .addr = 0x100000, .data = data,
+    }, r = {
+        .type = ENCAP_TLP_MRD, .len_dw = 64, .first_be = 0xf, .last_be = 0xf,
+        .addr = 0x200000, .tag = 7,
+    };
+    struct encap_tlp *cpl;
+
+    setup(&f);
+    for (int i = 0; i < 256; i++) {
+        data[i] = i ^ 0x5a;
+    }
+    /* Bus Master Enable clear: the write is refused and counted. */
+    ep_originate(f.ep, &w);
+    for (int tries = 0; vrc_counter(f.qts, "dma-refused") < 1; tries++) {
+        g_assert_cmpint(tries, <, 5000);       /* 5 s deadline */
+        g_usleep(1000);
+    }
+    qtest_memread(f.qts, 0x100000, back, sizeof(back));
+    g_assert_cmpint(memcmp(back, data, sizeof(back)), !=, 0);
+
+    /* With BME set, it lands in guest memory. */
+    cfg_write(f.qts, 1, 0, PCI_COMMAND, 2,
+              PCI_COMMAND_MEMORY | PCI_COMMAND_IO | PCI_COMMAND_MASTER);
+    ep_originate(f.ep, &w);
+    for (int tries = 0; tries < 5000; tries++) {
+        qtest_memread(f.qts, 0x100000, back, sizeof(back));
+        if (!memcmp(back, data, sizeof(back))) {
+            break;
+        }
+        g_usleep(1000);
+    }
+    g_assert_cmpmem(back, sizeof(back), data, sizeof(data));
+
+    /* A DMA read of guest memory comes back as CplDs with the bytes. */
+    qtest_memwrite(f.qts, 0x200000, data, sizeof(data));
+    ep_originate(f.ep, &r);
+    {
+        struct encap_reasm ra;
+        int done = 0;
+        encap_reasm_init(&ra, 0x200000, 256, back);
+        memset(back, 0, sizeof(back));
+        while (!done) {
+            cpl = g_async_queue_timeout_pop(f.ep->cpls, 5 * G_USEC_PER_SEC);
+            g_assert_nonnull(cpl);
+            g_assert_cmpuint(cpl->tag, ==, 7);
+            g_assert_cmphex(cpl->target_id, ==, FN_BDF);
+            done = encap_reasm_feed(&ra, cpl);
+            g_assert_cmpint(done, >=, 0);
+            g_free((void *)cpl->data);
+            g_free(cpl);
+        }
+    }
+    g_assert_cmpmem(back, sizeof(back), data, sizeof(data));
+    teardown(&f);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    qtest_add_func("/vrc/config", test_config);
+    qtest_add_func("/vrc/mmio-widths", test_mmio_widths);
+    qtest_add_func("/vrc/pio", test_pio);
+    qtest_add_func("/vrc/timeout-and-ur", test_timeout_and_ur);
+    qtest_add_func("/vrc/dma", test_dma);
+    return g_test_run();
+}
