@@ -66,6 +66,7 @@ struct VRCLink {
     bool up;
     bool state_changed;
     unsigned window_waiters;    /* senders waiting for acks */
+    bool dead;                  /* the transport failed for good */
     VRCLinkStats stats;
     QSIMPLEQ_HEAD(, VRCPending) pending;   /* filled during input */
 
@@ -234,7 +235,7 @@ static void *vrc_link_thread(void *opaque)
                       MIN(VRC_TICK_MS, (deadline - now + 999999) / 1000000) : 0;
         }
         /* A listening unix transport changes fd when a peer connects. */
-        pfd[0].fd = encap_transport_fd(l->tp);
+        pfd[0].fd = l->dead ? -1 : encap_transport_fd(l->tp);
         if (poll(pfd, 2, timeout) < 0 && errno != EINTR) {
             error_report("vrc %s: poll: %s", l->desc, strerror(errno));
             break;
@@ -246,7 +247,16 @@ static void *vrc_link_thread(void *opaque)
         qemu_mutex_lock(&l->lock);
         for (;;) {
             int n = encap_transport_recv(l->tp, l->rxbuf, sizeof(l->rxbuf));
-            if (n <= 0) {
+            if (n < 0) {
+                /* The peer is gone (a unix socket closed): the link is
+                 * down now, not after the retransmissions give up. */
+                error_report_once("vrc %s: endpoint connection lost: %s",
+                                  l->desc, strerror(-n));
+                encap_link_close(l->el, now_ns());
+                l->dead = true;
+                break;
+            }
+            if (n == 0) {
                 break;
             }
             l->stats.frames_rx++;

@@ -554,6 +554,32 @@ static void test_dma(void)
     teardown(&f);
 }
 
+/* The endpoint goes away while the guest reads: all-ones, and the VM runs on. */
+static void test_endpoint_dies(void)
+{
+    Fixture f;
+    int64_t t0, ms;
+
+    setup(&f);
+    g_assert_cmphex(qtest_readb(f.qts, BAR0_ADDR), ==, f.ep->regs[0]);
+    ep_stop(f.ep);
+    f.ep = NULL;
+    t0 = g_get_monotonic_time();
+    g_assert_cmphex(qtest_readl(f.qts, BAR0_ADDR), ==, 0xffffffff);
+    ms = (g_get_monotonic_time() - t0) / 1000;
+    g_test_message("read with the endpoint gone took %" PRId64 " ms", ms);
+    g_assert_cmpint(ms, <, 20 * TIMEOUT_MS);     /* a hang, not a timing */
+    g_assert_cmphex(cfg_read(f.qts, 1, 0, PCI_VENDOR_ID, 2), ==, 0xffff);
+    /* The VM still answers its monitor. */
+    g_assert_cmpint(vrc_counter(f.qts, "link-down-fails") +
+                    vrc_counter(f.qts, "timeouts"), >=, 2);
+    qtest_quit(f.qts);
+    unlink(f.path);
+    rmdir(f.dir);
+    g_free(f.path);
+    g_free(f.dir);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -562,5 +588,6 @@ int main(int argc, char **argv)
     qtest_add_func("/vrc/pio", test_pio);
     qtest_add_func("/vrc/timeout-and-ur", test_timeout_and_ur);
     qtest_add_func("/vrc/dma", test_dma);
+    qtest_add_func("/vrc/endpoint-dies", test_endpoint_dies);
     return g_test_run();
 }
