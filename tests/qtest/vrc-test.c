@@ -554,6 +554,40 @@ static void test_dma(void)
     teardown(&f);
 }
 
+/* INTx messages drive the function's interrupt pin into the IOAPIC. */
+static void test_intx(void)
+{
+    Fixture f;
+    struct encap_tlp m = {
+        .type = ENCAP_TLP_MSG, .msg_routing = ENCAP_MSG_ROUTE_LOCAL,
+        .msg_code = ENCAP_MSG_ASSERT_INTA,
+    };
+    int pin = -1;
+
+    setup(&f);
+    qtest_irq_intercept_in(f.qts, "ioapic");
+    ep_originate(f.ep, &m);
+    for (int tries = 0; pin < 0; tries++) {
+        g_assert_cmpint(tries, <, 5000);       /* 5 s deadline */
+        for (int i = 16; i < 24; i++) {
+            if (qtest_get_irq(f.qts, i)) {
+                pin = i;
+            }
+        }
+        if (pin < 0) {
+            g_usleep(1000);
+        }
+    }
+    m.msg_code = ENCAP_MSG_DEASSERT_INTA;
+    ep_originate(f.ep, &m);
+    for (int tries = 0; qtest_get_irq(f.qts, pin); tries++) {
+        g_assert_cmpint(tries, <, 5000);
+        g_usleep(1000);
+    }
+    g_test_message("INTA of 01:00.0 is IOAPIC input %d", pin);
+    teardown(&f);
+}
+
 /* The endpoint goes away while the guest reads: all-ones, and the VM runs on. */
 static void test_endpoint_dies(void)
 {
@@ -588,6 +622,7 @@ int main(int argc, char **argv)
     qtest_add_func("/vrc/pio", test_pio);
     qtest_add_func("/vrc/timeout-and-ur", test_timeout_and_ur);
     qtest_add_func("/vrc/dma", test_dma);
+    qtest_add_func("/vrc/intx", test_intx);
     qtest_add_func("/vrc/endpoint-dies", test_endpoint_dies);
     return g_test_run();
 }
