@@ -614,6 +614,86 @@ static void test_endpoint_dies(void)
     g_free(f.dir);
 }
 
+/*
+ * Against the real endpoint: a vrc-endpoint QEMU hosting QEMU's edu device,
+ * whose DMA engine moves up to 4 KiB between guest memory and its buffer.
+ * Its DMA reads cross the link as MRd split by Max Read Request Size (4096
+ * here), not as one TLP per 8 bytes.
+ */
+static void edu_dma(QTestState *vm, QTestState *ep, uint64_t src,
+                    uint64_t dst, uint32_t cmd)
+{
+    qtest_writeq(vm, BAR0_ADDR + 0x80, src);
+    qtest_writeq(vm, BAR0_ADDR + 0x88, dst);
+    qtest_writeq(vm, BAR0_ADDR + 0x90, 4096);
+    qtest_writeq(vm, BAR0_ADDR + 0x98, cmd);
+    /* A read flushes the posted writes (reads never pass writes), so the
+     * command is in the device before we move its clock. */
+    g_assert_cmphex(qtest_readq(vm, BAR0_ADDR + 0x98), ==, cmd);
+    /* edu runs its DMA from a 100 ms timer on the endpoint's clock. */
+    qtest_clock_step(ep, 200 * 1000 * 1000);
+    g_assert_cmphex(qtest_readq(vm, BAR0_ADDR + 0x98) & 1, ==, 0);
+}
+
+static int64_t vrc_tlp_counter(QTestState *qts, const char *dir,
+                               const char *type)
+{
+    QDict *r = qtest_qmp(qts, "{ 'execute': 'query-vrc' }");
+    QDict *info = qobject_to(QDict, qlist_peek(qdict_get_qlist(r, "return")));
+    int64_t v = qdict_get_int(qdict_get_qdict(info, dir), type);
+
+    qobject_unref(r);
+    return v;
+}
+
+static void test_real_endpoint_edu(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("vrc-qtest-XXXXXX", NULL);
+    g_autofree char *path = g_build_filename(dir, "ep.sock", NULL);
+    QTestState *ep, *vm;
+    uint8_t data[4096], back[4096];
+    int64_t mrd0, mrd1;
+
+    ep = qtest_initf("-machine vrc-endpoint,socket=%s -nodefaults -device edu",
+                     path);
+    vm = qtest_initf("-machine q35 -nodefaults -device vrc,id=vrc0,socket=%s,"
+                     "chassis=1,addr=02.0,completion-timeout=2000", path);
+    cfg_write(vm, 0, RP_DEVFN, PCI_PRIMARY_BUS, 4, 0x00010100);
+    cfg_write(vm, 0, RP_DEVFN, PCI_MEMORY_BASE, 4, 0xfe00fe00);
+    cfg_write(vm, 0, RP_DEVFN, PCI_COMMAND, 2, 0x7);
+    g_assert_cmphex(cfg_read(vm, 1, 0, PCI_VENDOR_ID, 4), ==, 0x11e81234);
+    cfg_write(vm, 1, 0, PCI_BASE_ADDRESS_0, 4, BAR0_ADDR);
+    cfg_write(vm, 1, 0, PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+
+    /* Registers of the remote device. */
+    g_assert_cmphex(qtest_readl(vm, BAR0_ADDR), ==, 0x010000ed);
+    qtest_writel(vm, BAR0_ADDR + 4, 0x12345678);
+    g_assert_cmphex(qtest_readl(vm, BAR0_ADDR + 4), ==, ~0x12345678u);
+
+    /* 16 DMA reads of 4 KiB: 64 KiB read from guest memory. */
+    for (int i = 0; i < 4096; i++) {
+        data[i] = i * 7 + 1;
+    }
+    mrd0 = vrc_tlp_counter(vm, "tlps-rx", "mrd");
+    for (int i = 0; i < 16; i++) {
+        qtest_memwrite(vm, 0x100000 + i * 4096, data, sizeof(data));
+        edu_dma(vm, ep, 0x100000 + i * 4096, 0x40000, 0x1);
+    }
+    mrd1 = vrc_tlp_counter(vm, "tlps-rx", "mrd");
+    g_test_message("64 KiB of DMA reads took %" PRId64 " MRd TLPs", mrd1 - mrd0);
+    g_assert_cmpint(mrd1 - mrd0, ==, 65536 / 4096);
+
+    /* Back out to another place in guest memory, and compare. */
+    edu_dma(vm, ep, 0x40000, 0x300000, 0x3);
+    qtest_memread(vm, 0x300000, back, sizeof(back));
+    g_assert_cmpmem(back, sizeof(back), data, sizeof(data));
+
+    qtest_quit(vm);
+    qtest_quit(ep);
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -623,6 +703,7 @@ int main(int argc, char **argv)
     qtest_add_func("/vrc/timeout-and-ur", test_timeout_and_ur);
     qtest_add_func("/vrc/dma", test_dma);
     qtest_add_func("/vrc/intx", test_intx);
+    qtest_add_func("/vrc/real-endpoint-edu", test_real_endpoint_edu);
     qtest_add_func("/vrc/endpoint-dies", test_endpoint_dies);
     return g_test_run();
 }
