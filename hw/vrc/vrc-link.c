@@ -166,10 +166,14 @@ static void vrc_link_deliver(void *opaque, const uint8_t *bytes, size_t len)
     l->stats.bytes_rx += dlen;
     trace_vrc_tlp_rx(l->desc, encap_tlp_type_name(t.type), t.addr, t.len_dw,
                      t.tag);
-    if (t.type == ENCAP_TLP_CPL || t.type == ENCAP_TLP_CPLD) {
+    if ((t.type == ENCAP_TLP_CPL || t.type == ENCAP_TLP_CPLD) &&
+        QSIMPLEQ_EMPTY(&l->pending)) {
+        /* Nothing ahead of it: complete at once, without the BQL. */
         vrc_link_rx_cpl(l, &t);
         return;
     }
+    /* Behind a request: keep the order, a completion must not pass a
+     * posted write that came before it. */
     p = g_malloc(sizeof(*p) + dlen);
     p->tlp = t;
     memcpy(p->data, t.data, dlen);
@@ -278,7 +282,13 @@ static void *vrc_link_thread(void *opaque)
         }
         while ((p = QSIMPLEQ_FIRST(&batch))) {
             QSIMPLEQ_REMOVE_HEAD(&batch, next);
-            l->ops->request(l->opaque, &p->tlp);
+            if (p->tlp.type == ENCAP_TLP_CPL || p->tlp.type == ENCAP_TLP_CPLD) {
+                WITH_QEMU_LOCK_GUARD(&l->lock) {
+                    vrc_link_rx_cpl(l, &p->tlp);
+                }
+            } else {
+                l->ops->request(l->opaque, &p->tlp);
+            }
             g_free(p);
         }
     }
@@ -440,6 +450,21 @@ int vrc_link_request(VRCLink *l, struct encap_tlp *req, void *buf,
     return vrc_link_wait(l, &n, 1);
 }
 
+/* The memory request for one piece of a split range. */
+static struct encap_tlp piece_tlp(enum encap_tlp_type type, uint16_t requester,
+                                  const struct encap_req_piece *p)
+{
+    return (struct encap_tlp) {
+        .type = type,
+        .requester_id = requester,
+        .addr = p->addr,
+        .addr64 = p->addr > UINT32_MAX,
+        .len_dw = p->len_dw,
+        .first_be = p->first_be,
+        .last_be = p->last_be,
+    };
+}
+
 int vrc_link_mem_read(VRCLink *l, uint16_t requester, uint64_t addr,
                       void *buf, uint32_t len)
 {
@@ -456,15 +481,7 @@ int vrc_link_mem_read(VRCLink *l, uint16_t requester, uint64_t addr,
         return -ENOTCONN;
     }
     for (int i = 0; i < n; i++) {
-        struct encap_tlp t = {
-            .type = ENCAP_TLP_MRD,
-            .requester_id = requester,
-            .addr = pc[i].addr,
-            .addr64 = pc[i].addr > UINT32_MAX,
-            .len_dw = pc[i].len_dw,
-            .first_be = pc[i].first_be,
-            .last_be = pc[i].last_be,
-        };
+        struct encap_tlp t = piece_tlp(ENCAP_TLP_MRD, requester, &pc[i]);
         int tag = vrc_link_tag_alloc(l, ENCAP_TLP_MRD);
 
         if (tag < 0) {
@@ -499,20 +516,12 @@ void vrc_link_mem_write(VRCLink *l, uint16_t requester, uint64_t addr,
 
     QEMU_LOCK_GUARD(&l->lock);
     for (int i = 0; i < n; i++) {
-        struct encap_tlp t = {
-            .type = ENCAP_TLP_MWR,
-            .requester_id = requester,
-            .addr = pc[i].addr,
-            .addr64 = pc[i].addr > UINT32_MAX,
-            .len_dw = pc[i].len_dw,
-            .first_be = pc[i].first_be,
-            .last_be = pc[i].last_be,
-            .data = dw,
-        };
+        struct encap_tlp t = piece_tlp(ENCAP_TLP_MWR, requester, &pc[i]);
         unsigned lead = (addr + pc[i].offset) - pc[i].addr;
 
         /* Payload DWs from the DW address; bytes outside the byte enables
          * are don't-care. */
+        t.data = dw;
         memcpy(dw + lead, (const uint8_t *)buf + pc[i].offset, pc[i].bytes);
         if (vrc_link_queue(l, &t, false) < 0) {
             break;

@@ -11,7 +11,9 @@
  *    this never needs the BQL, so a completion can always pass a thread that
  *    holds the BQL (the PCIe rule that completions pass blocked requests);
  *  - every other TLP is handed to VRCLinkOps.request, in arrival order,
- *    on the receive thread, with no lock held.
+ *    on the receive thread, with no lock held;
+ *  - a completion that arrives behind such a request waits for it: a
+ *    completion never passes a posted write received before it.
  * Sending may happen from any thread (vCPU, main loop, receive thread).
  * VRCLink.lock protects the encap link, the transport's send side, the tag
  * table and the counters; it is never held while waiting, nor while calling
