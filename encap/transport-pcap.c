@@ -1,181 +1,350 @@
 /* SPDX-License-Identifier: MIT */
-/* encap: raw Ethernet transport through libpcap. */
+/* encap: the raw Ethernet transport, through libpcap on a named interface. */
 #include <errno.h>
+#include <linux/if_packet.h>
 #include <net/if.h>
+#include <net/if_arp.h>
 #include <pcap/pcap.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "encap/frame.h"
 #include "encap/transport.h"
 
+/* Room for a jumbo frame of 9216 bytes plus VLAN tags and slack. */
+#define PCAP_RX_SNAPLEN     9280
+/* Kernel ring of the receiving handle: absorbs bursts at line rate. */
+#define PCAP_RX_BUFFER      (32 << 20)
+/* The sending handle never receives: keep its ring minimal. */
+#define PCAP_TX_SNAPLEN     64
+#define PCAP_TX_BUFFER      (64 << 10)
+
+#ifndef PACKET_IGNORE_OUTGOING
+#define PACKET_IGNORE_OUTGOING 23
+#endif
+
 /*
- * Two handles on the interface: one only receives (non-blocking, with a
- * selectable fd), one only sends, so a sender and a receiver in different
- * threads never share libpcap state.
+ * Two handles on the interface.  @rx only receives: immediate mode,
+ * incoming frames of our EtherType only, non-blocking, pollable.  @tx only
+ * sends (its kernel filter rejects every frame, so it never queues any).
+ * The receiving thread uses only @rx and the sending thread only @tx, so
+ * the two directions share no libpcap state.  @lock serialises
+ * pcap_stats() callers (any thread) and protects the drop counters.
  */
 struct pcap_transport {
-    struct encap_transport common;
     pcap_t *rx;
     pcap_t *tx;
-    unsigned last_drops;
+    int rx_fd;                  /* selectable fd of @rx */
+    int tx_fd;                  /* the AF_PACKET socket of @tx */
+    pthread_mutex_t lock;
+    uint64_t drops;             /* accumulated ps_drop */
+    unsigned last_drop;         /* ps_drop at the previous look (wraps) */
 };
 
-#define PCAP_SNAPLEN    (9000 + 14 + 64)
-#define PCAP_BUFFER     (32 << 20)
-
-static int pcap_send(struct encap_transport *tp, const uint8_t *frame,
-                     size_t len)
+static int pcap_fd(void *opaque)
 {
-    struct pcap_transport *p = (struct pcap_transport *)tp;
+    struct pcap_transport *p = opaque;
 
-    return pcap_inject(p->tx, frame, len) == (int)len ? 0 : -EIO;
+    return p->rx_fd;
 }
 
-static int pcap_recv(struct encap_transport *tp, uint8_t *buf, size_t cap)
+/*
+ * send() on the handle's own socket rather than pcap_inject(), which does
+ * the same send() without a way to not block or to tell why it failed.
+ */
+static int pcap_send(void *opaque, const uint8_t *frame, size_t len)
 {
-    struct pcap_transport *p = (struct pcap_transport *)tp;
-    struct pcap_pkthdr *h;
-    const u_char *data;
+    struct pcap_transport *p = opaque;
+    struct timespec start = { 0, 0 }, now;
 
     for (;;) {
-        int r = pcap_next_ex(p->rx, &h, &data);
+        ssize_t n = send(p->tx_fd, frame, len, MSG_DONTWAIT);
+        struct pollfd pfd = { .fd = p->tx_fd, .events = POLLOUT };
+        int left;
 
-        if (r == 0) {
+        if (n == (ssize_t)len) {
             return 0;
         }
-        if (r < 0) {
-            return -EIO;
+        if (n >= 0) {
+            return -EIO;        /* a packet socket sends all or nothing */
         }
-        if (h->caplen != h->len || h->caplen > cap) {
-            tp->stats.oversize++;
+        if (errno == EINTR) {
             continue;
         }
-        memcpy(buf, data, h->caplen);
-        return h->caplen;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            return -errno;      /* -ENOBUFS: the device queue is full */
+        }
+        /* The socket's send buffer is full: wait for room, bounded. */
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (start.tv_sec == 0 && start.tv_nsec == 0) {
+            start = now;
+        }
+        left = ENCAP_TRANSPORT_SEND_WAIT_MS -
+               ((now.tv_sec - start.tv_sec) * 1000 +
+                (now.tv_nsec - start.tv_nsec) / 1000000);
+        if (left <= 0) {
+            return -EAGAIN;
+        }
+        if (poll(&pfd, 1, left) < 0 && errno != EINTR) {
+            return -errno;
+        }
     }
 }
 
-static void pcap_close_transport(struct encap_transport *tp)
+static int pcap_recv(void *opaque, uint8_t *buf, size_t cap)
 {
-    struct pcap_transport *p = (struct pcap_transport *)tp;
+    struct pcap_transport *p = opaque;
+    struct pcap_pkthdr *h;
+    const u_char *data;
+    int r = pcap_next_ex(p->rx, &h, &data);
 
+    if (r == 0 || r == PCAP_ERROR_BREAK) {
+        return 0;
+    }
+    if (r < 0) {
+        return -EIO;
+    }
+    if (h->caplen < h->len || h->caplen > cap) {
+        /* Cut by the snapshot length, or larger than the buffer. */
+        return -EMSGSIZE;
+    }
+    memcpy(buf, data, h->caplen);
+    return h->caplen;
+}
+
+static int pcap_kernel_drops(void *opaque, uint64_t *drops)
+{
+    struct pcap_transport *p = opaque;
+    struct pcap_stat ps;
+    int r = 0;
+
+    pthread_mutex_lock(&p->lock);
+    if (pcap_stats(p->rx, &ps) < 0) {
+        r = -EIO;
+    } else {
+        p->drops += (unsigned)(ps.ps_drop - p->last_drop);
+        p->last_drop = ps.ps_drop;
+        *drops = p->drops;
+    }
+    pthread_mutex_unlock(&p->lock);
+    return r;
+}
+
+static void pcap_transport_free(struct pcap_transport *p)
+{
     if (p->rx) {
         pcap_close(p->rx);
     }
     if (p->tx) {
         pcap_close(p->tx);
     }
+    pthread_mutex_destroy(&p->lock);
     free(p);
+}
+
+static void pcap_transport_close(void *opaque)
+{
+    pcap_transport_free(opaque);
 }
 
 static const struct encap_transport_ops pcap_ops = {
     .name = "pcap",
+    .fixed_mac = true,
     .send = pcap_send,
     .recv = pcap_recv,
-    .close = pcap_close_transport,
+    .fd = pcap_fd,
+    .kernel_drops = pcap_kernel_drops,
+    .close = pcap_transport_close,
 };
 
-static pcap_t *open_handle(const char *ifname, bool rx, char *err,
-                           size_t errlen)
+static void set_err(char *err, size_t errlen, const char *ifname,
+                    const char *what, const char *why)
+{
+    if (err && errlen) {
+        snprintf(err, errlen, "%s: %s%s%s", ifname, what, *why ? ": " : "",
+                 why);
+    }
+}
+
+static int activate_errno(int status)
+{
+    switch (status) {
+    case PCAP_ERROR_NO_SUCH_DEVICE:
+        return -ENODEV;
+    case PCAP_ERROR_PERM_DENIED:
+        return -EPERM;
+    case PCAP_ERROR_IFACE_NOT_UP:
+        return -ENETDOWN;
+    default:
+        return -EIO;
+    }
+}
+
+/* A handle on @ifname, activated.  0 or -errno with @err set. */
+static int open_handle(const char *ifname, bool rx, pcap_t **out, char *err,
+                       size_t errlen)
+{
+    char ebuf[PCAP_ERRBUF_SIZE] = "";
+    pcap_t *h = pcap_create(ifname, ebuf);
+    int r;
+
+    if (!h) {
+        set_err(err, errlen, ifname, "pcap_create", ebuf);
+        return -ENOMEM;
+    }
+    pcap_set_snaplen(h, rx ? PCAP_RX_SNAPLEN : PCAP_TX_SNAPLEN);
+    pcap_set_buffer_size(h, rx ? PCAP_RX_BUFFER : PCAP_TX_BUFFER);
+    pcap_set_immediate_mode(h, 1);
+    r = pcap_activate(h);
+    if (r < 0) {
+        set_err(err, errlen, ifname, pcap_statustostr(r),
+                r == PCAP_ERROR ? pcap_geterr(h) : "");
+        pcap_close(h);
+        return activate_errno(r);
+    }
+    if (pcap_datalink(h) != DLT_EN10MB) {
+        set_err(err, errlen, ifname, "not an Ethernet interface", "");
+        pcap_close(h);
+        return -EPROTONOSUPPORT;
+    }
+    *out = h;
+    return 0;
+}
+
+/* The sending handle: a kernel filter that accepts nothing. */
+static int setup_tx(struct pcap_transport *p, const char *ifname, char *err,
+                    size_t errlen)
+{
+    struct bpf_insn reject = BPF_STMT(BPF_RET | BPF_K, 0);
+    struct bpf_program prog = { .bf_len = 1, .bf_insns = &reject };
+
+    if (pcap_setfilter(p->tx, &prog) < 0) {
+        set_err(err, errlen, ifname, "filter", pcap_geterr(p->tx));
+        return -EIO;
+    }
+    p->tx_fd = pcap_fileno(p->tx);
+    return p->tx_fd < 0 ? -EIO : 0;
+}
+
+/* The receiving handle: incoming frames of our EtherType, non-blocking. */
+static int setup_rx(struct pcap_transport *p, const char *ifname, char *err,
+                    size_t errlen)
 {
     char ebuf[PCAP_ERRBUF_SIZE] = "";
     struct bpf_program prog;
-    pcap_t *h = pcap_create(ifname, ebuf);
+    int one = 1;
+    int r;
 
-    if (!h) {
-        snprintf(err, errlen, "%s", ebuf);
-        return NULL;
+    if (pcap_setdirection(p->rx, PCAP_D_IN) < 0) {
+        set_err(err, errlen, ifname, "direction", pcap_geterr(p->rx));
+        return -EIO;
     }
-    pcap_set_snaplen(h, PCAP_SNAPLEN);
-    pcap_set_immediate_mode(h, 1);
-    pcap_set_buffer_size(h, rx ? PCAP_BUFFER : 1 << 20);
-    if (pcap_activate(h) < 0) {
-        snprintf(err, errlen, "%s", pcap_geterr(h));
-        goto fail;
-    }
-    if (pcap_datalink(h) != DLT_EN10MB) {
-        snprintf(err, errlen, "%s is not an Ethernet interface", ifname);
-        goto fail;
-    }
-    if (!rx) {
-        return h;
-    }
-    if (pcap_setdirection(h, PCAP_D_IN) < 0 ||
-        pcap_compile(h, &prog, "ether proto 0x88b5", 1,
+    /*
+     * Have the kernel itself skip outgoing frames, so our own sends do not
+     * wake the receiver (libpcap may only drop them after the wakeup).
+     * Linux 4.20 and later; harmless to do without.
+     */
+    setsockopt(pcap_fileno(p->rx), SOL_PACKET, PACKET_IGNORE_OUTGOING,
+               &one, sizeof(one));
+    if (pcap_compile(p->rx, &prog, "ether proto 0x88b5", 1,
                      PCAP_NETMASK_UNKNOWN) < 0) {
-        snprintf(err, errlen, "%s", pcap_geterr(h));
-        goto fail;
+        set_err(err, errlen, ifname, "filter", pcap_geterr(p->rx));
+        return -EIO;
     }
-    if (pcap_setfilter(h, &prog) < 0) {
-        snprintf(err, errlen, "%s", pcap_geterr(h));
-        pcap_freecode(&prog);
-        goto fail;
-    }
+    r = pcap_setfilter(p->rx, &prog);
     pcap_freecode(&prog);
-    if (pcap_setnonblock(h, 1, ebuf) < 0) {
-        snprintf(err, errlen, "%s", ebuf);
-        goto fail;
+    if (r < 0) {
+        set_err(err, errlen, ifname, "filter", pcap_geterr(p->rx));
+        return -EIO;
     }
-    return h;
-
-fail:
-    pcap_close(h);
-    return NULL;
+    if (pcap_setnonblock(p->rx, 1, ebuf) < 0) {
+        set_err(err, errlen, ifname, "non-blocking mode", ebuf);
+        return -EIO;
+    }
+    p->rx_fd = pcap_get_selectable_fd(p->rx);
+    if (p->rx_fd < 0) {
+        set_err(err, errlen, ifname, "no selectable fd", "");
+        return -EIO;
+    }
+    return 0;
 }
 
-/* MAC and MTU of @ifname. */
-static int if_info(const char *ifname, uint8_t mac[6], unsigned *mtu)
+/* MAC address and MTU of @ifname, asked through any socket @fd. */
+static int if_info(int fd, const char *ifname, uint8_t mac[6], unsigned *mtu,
+                   char *err, size_t errlen)
 {
-    struct ifreq ifr = { 0 };
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    int r = 0;
+    struct ifreq ifr;
 
-    if (fd < 0) {
-        return -errno;
-    }
-    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+    memset(&ifr, 0, sizeof(ifr));
+    memcpy(ifr.ifr_name, ifname, strlen(ifname));
     if (ioctl(fd, SIOCGIFHWADDR, &ifr) < 0) {
-        r = -errno;
-    } else {
-        memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
-        if (ioctl(fd, SIOCGIFMTU, &ifr) < 0) {
-            r = -errno;
-        } else {
-            *mtu = ifr.ifr_mtu;
-        }
+        int r = -errno;
+        set_err(err, errlen, ifname, "SIOCGIFHWADDR", strerror(-r));
+        return r;
     }
-    close(fd);
-    return r;
+    /* lo carries Ethernet frames too (with an all-zero MAC). */
+    if (ifr.ifr_hwaddr.sa_family != ARPHRD_ETHER &&
+        ifr.ifr_hwaddr.sa_family != ARPHRD_LOOPBACK) {
+        set_err(err, errlen, ifname, "not an Ethernet interface", "");
+        return -EPROTONOSUPPORT;
+    }
+    memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
+    if (ioctl(fd, SIOCGIFMTU, &ifr) < 0) {
+        int r = -errno;
+        set_err(err, errlen, ifname, "SIOCGIFMTU", strerror(-r));
+        return r;
+    }
+    /* lo has 65536; we never send or expect more than jumbo frames. */
+    *mtu = ifr.ifr_mtu < ENCAP_TRANSPORT_MAX_MTU ? ifr.ifr_mtu
+                                                 : ENCAP_TRANSPORT_MAX_MTU;
+    return 0;
 }
 
 int encap_transport_open_pcap(const char *ifname, struct encap_transport **out,
                               char *err, size_t errlen)
 {
-    struct pcap_transport *p = calloc(1, sizeof(*p));
+    struct pcap_transport *p;
+    uint8_t mac[6];
+    unsigned mtu = 0;
     int r;
 
+    if (!ifname || !*ifname || strlen(ifname) >= IFNAMSIZ) {
+        set_err(err, errlen, ifname ? ifname : "", "bad interface name", "");
+        return -EINVAL;
+    }
+    p = calloc(1, sizeof(*p));
     if (!p) {
         return -ENOMEM;
     }
-    p->common.ops = &pcap_ops;
-    r = if_info(ifname, p->common.mac, &p->common.mtu);
+    pthread_mutex_init(&p->lock, NULL);
+    r = open_handle(ifname, false, &p->tx, err, errlen);
+    if (r == 0) {
+        r = setup_tx(p, ifname, err, errlen);
+    }
+    if (r == 0) {
+        r = if_info(p->tx_fd, ifname, mac, &mtu, err, errlen);
+    }
+    if (r == 0) {
+        r = open_handle(ifname, true, &p->rx, err, errlen);
+    }
+    if (r == 0) {
+        r = setup_rx(p, ifname, err, errlen);
+    }
+    if (r == 0) {
+        r = encap_transport_new(&pcap_ops, p, mac, mtu, out);
+        if (r < 0) {
+            set_err(err, errlen, ifname, "transport", strerror(-r));
+        }
+    }
     if (r < 0) {
-        snprintf(err, errlen, "no interface %s: %s", ifname, strerror(-r));
-        free(p);
-        return r;
+        pcap_transport_free(p);
     }
-    p->rx = open_handle(ifname, true, err, errlen);
-    p->tx = p->rx ? open_handle(ifname, false, err, errlen) : NULL;
-    if (!p->tx) {
-        pcap_close_transport(&p->common);
-        return -EIO;
-    }
-    p->common.fd = pcap_get_selectable_fd(p->rx);
-    *out = &p->common;
-    return 0;
+    return r;
 }

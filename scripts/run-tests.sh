@@ -44,6 +44,9 @@ done
 # Wire-format dissector against our encoder.
 run "dissector/tshark" bash "$top/tests/dissector/test-dissector.sh" "$B/host/tools/vrc-pcapgen"
 
+# The libpcap transport between two network namespaces joined by veth.
+run "net/pcap-veth" bash "$top/tests/net/test-pcap-veth.sh" "$B/host/tools/vrc-pingpong"
+
 # Fuzzing the receive path: bounded number of runs, seeds from the pcap generator.
 run "fuzz/decode" bash "$top/tests/fuzz/run-fuzz.sh" "$B/fuzz/tests/fuzz/fuzz-decode" \
     "$B/host/tools/vrc-pcapgen" "$B/fuzz-corpus"

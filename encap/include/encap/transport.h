@@ -2,14 +2,29 @@
 /*
  * encap: moving whole Ethernet frames between a vrc and an endpoint.
  *
- * A transport is an opaque handle behind a table of operations, so the
- * link code and the tests do not care whether frames go through libpcap on
- * a real interface or through a unix SOCK_SEQPACKET socket (one message per
- * frame).
+ * A transport carries complete Ethernet frames (dst MAC, src MAC, EtherType,
+ * ...; no FCS), one frame per send and per receive.  It is an opaque handle
+ * behind a table of operations (struct encap_transport_ops), so the link
+ * code, QEMU and the tests do not care whether frames go through libpcap on
+ * a real interface or through a unix SOCK_SEQPACKET socket, and a test can
+ * plug in a transport of its own with encap_transport_new().
  *
- * Errors: negative errno values (this layer talks to the OS).
- * Threads: one thread may send while another receives on the same
- * transport; two threads must not send (or receive) at the same time.
+ * Errors: every function that can fail returns a negative errno value
+ * (this layer talks to the OS; the codecs use enum encap_err instead).
+ * Functions that open a transport also write a human-readable reason into
+ * @err (may be NULL) when they fail.
+ *
+ * Receiving never blocks: encap_transport_recv() returns 0 when nothing is
+ * waiting; poll encap_transport_fd() for POLLIN to sleep until something
+ * may be.  The fd can be readable when recv() then finds nothing (e.g. a
+ * frame the transport filtered out): treat it as a hint, not a promise.
+ * The fd stays the same for the life of the transport.
+ *
+ * Threads: a transport has no lock shared by its two directions.  One
+ * thread may send while another receives on the same transport, and
+ * encap_transport_fd/mac/mtu/name/get_stats may be called from any thread
+ * at any time.  Two threads must not send at the same time, nor receive at
+ * the same time, and close must not race with anything.
  */
 #ifndef ENCAP_TRANSPORT_H
 #define ENCAP_TRANSPORT_H
@@ -20,61 +35,160 @@
 
 struct encap_transport;
 
+/* Largest MTU a transport supports: jumbo frames of 9000 bytes. */
+#define ENCAP_TRANSPORT_MAX_MTU     9000
+/* Largest frame a transport carries: the MTU plus the Ethernet header. */
+#define ENCAP_TRANSPORT_MAX_FRAME   (ENCAP_TRANSPORT_MAX_MTU + 14)
+/*
+ * How long a send waits, at most, for room in a full kernel queue (the peer
+ * is not reading) before giving up with -EAGAIN.  Bounded so that a caller
+ * holding a lock never waits on a stuck peer for long; the link layer
+ * treats the frame as lost and retransmits it.
+ */
+#define ENCAP_TRANSPORT_SEND_WAIT_MS 50
+
 struct encap_transport_stats {
-    uint64_t frames_tx;
-    uint64_t frames_rx;
+    uint64_t frames_tx;         /* frames handed to the kernel */
     uint64_t bytes_tx;
+    uint64_t tx_errors;         /* sends that failed (frame not sent) */
+    uint64_t frames_rx;         /* frames returned by recv */
     uint64_t bytes_rx;
-    uint64_t oversize;          /* frames larger than the receive buffer */
-    uint64_t kernel_drops;      /* pcap: dropped by the kernel's buffer */
-};
-
-struct encap_transport_ops {
-    const char *name;
-    int (*send)(struct encap_transport *t, const uint8_t *frame, size_t len);
-    /* Non-blocking: length, 0 if nothing is waiting, or -errno. */
-    int (*recv)(struct encap_transport *t, uint8_t *buf, size_t cap);
-    void (*close)(struct encap_transport *t);
-};
-
-/* Common part; each transport embeds it first. */
-struct encap_transport {
-    const struct encap_transport_ops *ops;
-    int fd;                     /* readable when a frame may be waiting */
-    uint8_t mac[6];
-    unsigned mtu;
-    struct encap_transport_stats stats;
+    uint64_t rx_oversize;       /* frames dropped: larger than the buffer */
+    uint64_t rx_errors;         /* recv errors, peer resets included */
+    uint64_t kernel_drops;      /* dropped by the kernel before we saw them
+                                   (pcap: pcap_stats ps_drop) */
+    bool kernel_drops_valid;    /* false: the transport cannot tell */
 };
 
 /*
- * Raw Ethernet on interface @ifname through libpcap: immediate mode, only
- * frames of our EtherType, only incoming ones.  @err gets libpcap's message
- * on failure.
+ * The operations of a transport.  @opaque is the value given to
+ * encap_transport_new().  The common layer checks arguments and keeps the
+ * statistics (except kernel drops); the ops only move frames.
+ */
+struct encap_transport_ops {
+    const char *name;           /* "pcap", "unix", ... */
+    bool fixed_mac;             /* the MAC is the hardware's: no set_mac */
+    /* Send one frame.  0 or -errno; never a partial frame. */
+    int (*send)(void *opaque, const uint8_t *frame, size_t len);
+    /*
+     * Receive one frame into @buf, without blocking: its length, 0 if
+     * nothing is waiting, or -errno.  A frame larger than @cap is consumed
+     * and -EMSGSIZE returned, never truncated.
+     */
+    int (*recv)(void *opaque, uint8_t *buf, size_t cap);
+    /* The fd to poll for POLLIN; constant for the transport's life. */
+    int (*fd)(void *opaque);
+    /* Optional: frames the kernel dropped so far (0 or -errno). */
+    int (*kernel_drops)(void *opaque, uint64_t *drops);
+    /* Release everything, @opaque included. */
+    void (*close)(void *opaque);
+};
+
+/*
+ * A transport from a table of operations (tests, special transports).
+ * @mac is its own MAC address, @mtu the largest payload after the Ethernet
+ * header (1..ENCAP_TRANSPORT_MAX_MTU).  On success ops->close(@opaque) is
+ * called by encap_transport_close(); on failure (-EINVAL, -ENOMEM) it is not.
+ */
+int encap_transport_new(const struct encap_transport_ops *ops, void *opaque,
+                        const uint8_t mac[6], unsigned mtu,
+                        struct encap_transport **out);
+
+/*
+ * Raw Ethernet on interface @ifname through libpcap.  Two handles on the
+ * interface: one receives (immediate mode, a large kernel buffer, only
+ * incoming frames of EtherType 0x88B5, non-blocking, pollable), one only
+ * sends, so the two directions share no libpcap state.  The MAC and MTU
+ * are the interface's (the MTU capped at ENCAP_TRANSPORT_MAX_MTU).  No
+ * filtering by MAC: frames to other stations that reach the interface are
+ * returned too.  On lo (MAC 00:00:00:00:00:00) a transport also receives
+ * what it sends.  Needs CAP_NET_RAW.
  */
 int encap_transport_open_pcap(const char *ifname, struct encap_transport **out,
                               char *err, size_t errlen);
 
 /*
- * Unix SOCK_SEQPACKET socket at @path: @server binds it (removing a stale
- * socket file) and accepts the first peer when it connects; otherwise it
- * connects.  A listener whose peer goes away waits for the next one (its
- * fd changes: ask encap_transport_fd() again after each recv).  The local MAC is 02:00:00:00:00:01 for the listener and
- * ...:02 for the connecting side unless set with encap_transport_set_mac().
+ * A unix SOCK_SEQPACKET socket at @path, one frame per message.
+ *
+ * @listener true: bind @path and serve one peer at a time.  A socket file
+ * left there by a dead listener is replaced; a live one (found by
+ * connecting to it: that listener sees a peer come and go) or any other
+ * file is not: -EADDRINUSE.  The peer is accepted by
+ * encap_transport_recv() when it connects (the fd is readable then); until
+ * then send returns -ENOTCONN.  When the peer goes away, recv returns
+ * -ECONNRESET once and the transport waits for the next peer.  @path is
+ * removed on close.
+ *
+ * @listener false: connect to @path; fails (-ECONNREFUSED, -ENOENT, ...)
+ * if nobody listens, -EAGAIN if the listener is busy with another peer.
+ * When the peer goes away, recv returns -ECONNRESET, then -ENOTCONN on
+ * every later call, and the fd stops being readable.
+ *
+ * A unix transport does not look at MAC addresses.  Its own MAC is
+ * ENCAP_UNIX_LISTENER_MAC for a listener and ENCAP_UNIX_CONNECTOR_MAC
+ * otherwise, until changed with encap_transport_set_mac().  MTU:
+ * ENCAP_TRANSPORT_MAX_MTU.
  */
-int encap_transport_open_unix(const char *path, bool server,
+int encap_transport_open_unix(const char *path, bool listener,
                               struct encap_transport **out,
                               char *err, size_t errlen);
 
-/* Wrap one end of a connected SOCK_SEQPACKET socket (e.g. a socketpair). */
+/* Default MACs of unix transports: locally administered, unicast. */
+#define ENCAP_UNIX_LISTENER_MAC   { 0x02, 0x00, 0x00, 0x00, 0x00, 0x01 }
+#define ENCAP_UNIX_CONNECTOR_MAC  { 0x02, 0x00, 0x00, 0x00, 0x00, 0x02 }
+
+/*
+ * Wrap @fd, one end of a connected AF_UNIX SOCK_SEQPACKET socket (e.g. from
+ * socketpair()), as a unix transport that behaves as the connecting side
+ * (MAC ENCAP_UNIX_CONNECTOR_MAC unless changed).  On success the transport
+ * owns @fd; on failure (-ENOTSOCK, -EPROTOTYPE, -ENOTCONN, -ENOMEM) the
+ * caller still does.
+ */
 int encap_transport_from_fd(int fd, struct encap_transport **out);
 
+/*
+ * Send one frame of @len bytes (ENCAP_ETH_HLEN .. MTU + 14; -EMSGSIZE
+ * otherwise).  Returns 0 once the kernel has taken the whole frame, or
+ * -errno: -EAGAIN if the queue stayed full for ENCAP_TRANSPORT_SEND_WAIT_MS,
+ * -ENOBUFS if the device queue is full, -ENOTCONN/-EPIPE if there is no
+ * peer.  A frame that failed was not sent.
+ */
 int encap_transport_send(struct encap_transport *t, const uint8_t *frame,
                          size_t len);
+
+/*
+ * Receive one frame into @buf (@cap bytes), without blocking.  Returns its
+ * length, 0 if nothing is waiting, or -errno.  A frame larger than @cap is
+ * dropped whole, counted in rx_oversize and reported as -EMSGSIZE; the next
+ * call returns the next frame.  Use a buffer of ENCAP_TRANSPORT_MAX_FRAME
+ * (or MTU + 14) bytes to never see that.
+ */
 int encap_transport_recv(struct encap_transport *t, uint8_t *buf, size_t cap);
+
+/* The fd to poll for POLLIN (see the top of this file). */
 int encap_transport_fd(const struct encap_transport *t);
+
+/* "pcap", "unix", or the name in the ops of a custom transport. */
+const char *encap_transport_name(const struct encap_transport *t);
+
+/* Own MAC address (the source MAC for frames sent on this transport). */
 void encap_transport_mac(const struct encap_transport *t, uint8_t mac[6]);
-void encap_transport_set_mac(struct encap_transport *t, const uint8_t mac[6]);
+
+/*
+ * Change the own MAC: -EOPNOTSUPP if ops->fixed_mac (a pcap transport keeps
+ * its interface's MAC), -EINVAL for a group (multicast) address.  Call
+ * before the transport is shared between threads.
+ */
+int encap_transport_set_mac(struct encap_transport *t, const uint8_t mac[6]);
+
+/* Largest payload after the Ethernet header, in bytes. */
 unsigned encap_transport_mtu(const struct encap_transport *t);
+
+/* A snapshot of the counters (any thread). */
+void encap_transport_get_stats(struct encap_transport *t,
+                               struct encap_transport_stats *s);
+
+/* Close the transport and free it; NULL is ignored. */
 void encap_transport_close(struct encap_transport *t);
 
 #endif

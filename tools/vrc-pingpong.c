@@ -1,0 +1,607 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vrc-pingpong: measure the round trip of vrc frames over a transport.
+ *
+ * One side runs --mode=pong, the other --mode=ping.  Ping greets pong
+ * (CTRL HELLO, repeated until a HELLO_ACK comes back: no start-up order
+ * is needed), then sends --count PINGs one at a time (after --warmup ones
+ * that are not timed), each padded to --size bytes with a pattern of its
+ * own; pong checks each and answers a PONG of the same size that echoes
+ * the pattern; ping checks the answer (CRC, cookie, size, pattern) and
+ * times the round trip.  A BYE carrying the number of PINGs sent ends it;
+ * pong checks it answered exactly that many.  Both exit non-zero on any
+ * lost, damaged or missing frame.
+ *
+ *   vrc-pingpong --mode=pong --ifname=veth1 [--busy-poll]
+ *   vrc-pingpong --mode=ping --ifname=veth0 --size=64 --count=10000 --json
+ *
+ * --socket=PATH uses the unix transport instead (pong listens, ping
+ * connects).  --busy-poll spins on the non-blocking receive instead of
+ * sleeping in poll().
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "encap/frame.h"
+#include "encap/transport.h"
+
+#define MIN_SIZE   (ENCAP_FRAME_OVERHEAD + ENCAP_CTRL_LEN)
+#define SESSION    0x7070
+#define BYE_REPEAT 3            /* raw Ethernet may lose one */
+
+struct opts {
+    bool ping;
+    const char *ifname;
+    const char *socket;
+    unsigned size;
+    unsigned count;
+    unsigned warmup;
+    bool count_given;
+    bool busy_poll;
+    bool json;
+    int timeout_ms;
+    uint8_t peer[6];
+    bool peer_given;
+};
+
+struct ctx {
+    const struct opts *o;
+    struct encap_transport *t;
+    uint8_t mac[6];
+    uint8_t peer[6];
+    uint8_t tx[ENCAP_TRANSPORT_MAX_FRAME];
+    uint8_t rx[ENCAP_TRANSPORT_MAX_FRAME];
+    unsigned bad;               /* damaged or unexpected content */
+    unsigned stray;             /* well-formed but not what we waited for */
+};
+
+static const uint8_t broadcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + ts.tv_nsec;
+}
+
+/* The padding byte at frame offset @k of the frames of PING @cookie. */
+static uint8_t pattern(uint32_t cookie, size_t k)
+{
+    return (uint8_t)(cookie * 131u + k * 7u + (cookie >> 8) + 0x5a);
+}
+
+/*
+ * A CTRL frame of @op and @cookie to @dst in c->tx, padded to @size bytes
+ * with the pattern of @cookie.  Returns its length.
+ */
+static size_t build(struct ctx *c, const uint8_t *dst, uint8_t op,
+                    uint32_t cookie, size_t size)
+{
+    struct encap_frame_hdr h = {
+        .type = ENCAP_FRAME_CTRL,
+        .flags = c->o->ping ? 0 : ENCAP_F_RESP,
+        .session = SESSION,
+    };
+    struct encap_ctrl ctrl = {
+        .op = op,
+        .max_frame = encap_transport_mtu(c->t) + ENCAP_ETH_HLEN,
+        .cookie = cookie,
+    };
+    struct encap_frame_builder b;
+    uint8_t p[ENCAP_CTRL_LEN];
+    int len;
+
+    memcpy(h.dst, dst, 6);
+    memcpy(h.src, c->mac, 6);
+    encap_ctrl_encode(&ctrl, p, sizeof(p));
+    encap_frame_begin(&b, c->tx, sizeof(c->tx), &h);
+    encap_frame_add_payload(&b, p, sizeof(p));
+    len = encap_frame_finish(&b);
+    for (size_t k = len; k < size; k++) {
+        c->tx[k] = pattern(cookie, k);
+    }
+    return size > (size_t)len ? size : (size_t)len;
+}
+
+static int send_frame(struct ctx *c, size_t len)
+{
+    int r = encap_transport_send(c->t, c->tx, len);
+
+    if (r < 0) {
+        fprintf(stderr, "vrc-pingpong: send: %s\n", strerror(-r));
+    }
+    return r;
+}
+
+/*
+ * Wait for the next frame until @deadline (ns; 0: forever).  Returns its
+ * length, 0 at the deadline, or -errno.
+ */
+static int next_frame(struct ctx *c, uint64_t deadline)
+{
+    struct pollfd pfd = { .fd = encap_transport_fd(c->t), .events = POLLIN };
+
+    for (;;) {
+        int n = encap_transport_recv(c->t, c->rx, sizeof(c->rx));
+        uint64_t now;
+
+        if (n == -EMSGSIZE) {
+            c->bad++;
+            continue;
+        }
+        if (n != 0) {
+            return n;
+        }
+        now = deadline ? now_ns() : 0;
+        if (deadline && now >= deadline) {
+            return 0;
+        }
+        if (!c->o->busy_poll) {
+            int ms = deadline ? (int)((deadline - now + 999999) / 1000000) : -1;
+            if (poll(&pfd, 1, ms) < 0 && errno != EINTR) {
+                return -errno;
+            }
+        }
+    }
+}
+
+/*
+ * Parse a received CTRL frame of our session.  Returns its op (and the
+ * view in @v), or 0 if it is not one (counted as bad if damaged).
+ */
+static int parse(struct ctx *c, size_t len, struct encap_frame_view *v,
+                 struct encap_ctrl *ctrl)
+{
+    if (encap_frame_parse(c->rx, len, v) < 0 ||
+        v->hdr.type != ENCAP_FRAME_CTRL ||
+        encap_ctrl_decode(v->payload, v->payload_len, ctrl) < 0) {
+        c->bad++;
+        return 0;
+    }
+    if (v->hdr.session != SESSION) {
+        c->stray++;
+        return 0;
+    }
+    return ctrl->op;
+}
+
+/* The padding of the frame in c->rx (@len bytes) is that of @cookie. */
+static bool padding_ok(struct ctx *c, size_t len, uint32_t cookie)
+{
+    for (size_t k = MIN_SIZE; k < len; k++) {
+        if (c->rx[k] != pattern(cookie, k)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/* Value at quantile @q of the sorted @v[@n], in microseconds. */
+static double quantile_us(const uint64_t *v, size_t n, double q)
+{
+    size_t i = (size_t)(q * n + 0.999999);
+
+    i = i ? i - 1 : 0;
+    return v[i < n ? i : n - 1] / 1000.0;
+}
+
+static void print_stats(struct ctx *c)
+{
+    struct encap_transport_stats s;
+
+    encap_transport_get_stats(c->t, &s);
+    if (c->o->json) {
+        printf("\"frames_tx\":%" PRIu64 ",\"frames_rx\":%" PRIu64
+               ",\"tx_errors\":%" PRIu64 ",\"kernel_drops\":",
+               s.frames_tx, s.frames_rx, s.tx_errors);
+        if (s.kernel_drops_valid) {
+            printf("%" PRIu64, s.kernel_drops);
+        } else {
+            printf("null");
+        }
+    } else {
+        printf("transport: %" PRIu64 " frames sent, %" PRIu64
+               " received, %" PRIu64 " send errors",
+               s.frames_tx, s.frames_rx, s.tx_errors);
+        if (s.kernel_drops_valid) {
+            printf(", %" PRIu64 " dropped by the kernel", s.kernel_drops);
+        }
+        printf("\n");
+    }
+}
+
+/* Greet pong until it answers; learns its MAC.  0 or -ETIMEDOUT. */
+static int ping_hello(struct ctx *c)
+{
+    uint64_t end = now_ns() + (uint64_t)c->o->timeout_ms * 1000000;
+
+    while (now_ns() < end) {
+        uint64_t retry = now_ns() + 20 * 1000000;
+        struct encap_frame_view v;
+        struct encap_ctrl ctrl;
+        int n;
+
+        if (send_frame(c, build(c, c->peer, ENCAP_CTRL_HELLO, 0, 0)) < 0) {
+            return -EIO;
+        }
+        while ((n = next_frame(c, retry < end ? retry : end)) > 0) {
+            if (parse(c, n, &v, &ctrl) == ENCAP_CTRL_HELLO_ACK) {
+                if (!c->o->peer_given) {
+                    memcpy(c->peer, v.hdr.src, 6);
+                }
+                return 0;
+            }
+        }
+        if (n < 0) {
+            return n;
+        }
+    }
+    return -ETIMEDOUT;
+}
+
+static int run_ping(struct ctx *c)
+{
+    const struct opts *o = c->o;
+    unsigned total = o->warmup + o->count;
+    uint64_t *rtt = calloc(o->count ? o->count : 1, sizeof(*rtt));
+    unsigned lost = 0, timed = 0;
+    int r;
+
+    if (!rtt) {
+        return 1;
+    }
+    r = ping_hello(c);
+    if (r < 0) {
+        fprintf(stderr, "vrc-pingpong: no answer from pong within %d ms: %s\n",
+                o->timeout_ms, strerror(-r));
+        free(rtt);
+        return 1;
+    }
+    for (unsigned i = 0; i < total; i++) {
+        size_t len = build(c, c->peer, ENCAP_CTRL_PING, i, o->size);
+        uint64_t t0 = now_ns(), t1 = 0;
+        uint64_t end = t0 + (uint64_t)o->timeout_ms * 1000000;
+        int n;
+
+        if (send_frame(c, len) < 0) {
+            lost++;
+            continue;
+        }
+        while ((n = next_frame(c, end)) > 0) {
+            struct encap_frame_view v;
+            struct encap_ctrl ctrl;
+
+            t1 = now_ns();
+            if (parse(c, n, &v, &ctrl) != ENCAP_CTRL_PONG) {
+                continue;
+            }
+            if (ctrl.cookie != i) {
+                c->stray++;     /* a late answer to an earlier PING */
+                continue;
+            }
+            if ((size_t)n != len || !padding_ok(c, n, i)) {
+                c->bad++;
+            }
+            break;
+        }
+        if (n < 0) {
+            fprintf(stderr, "vrc-pingpong: receive: %s\n", strerror(-n));
+            free(rtt);
+            return 1;
+        }
+        if (n == 0) {
+            lost++;
+        } else if (i >= o->warmup) {
+            rtt[timed++] = t1 - t0;
+        }
+    }
+    /* Pong leaves at the first BYE: later ones may find nobody (unix). */
+    for (int k = 0; k < BYE_REPEAT; k++) {
+        encap_transport_send(c->t, c->tx,
+                             build(c, c->peer, ENCAP_CTRL_BYE, total, 0));
+    }
+
+    qsort(rtt, timed, sizeof(*rtt), cmp_u64);
+    if (o->json) {
+        double sum = 0;
+
+        for (unsigned k = 0; k < timed; k++) {
+            sum += rtt[k];
+        }
+        printf("{\"mode\":\"ping\",\"transport\":\"%s\",\"size\":%u,"
+               "\"count\":%u,\"warmup\":%u,\"busy_poll\":%s,\"answered\":%u,"
+               "\"lost\":%u,\"bad\":%u,\"stray\":%u,",
+               encap_transport_name(c->t), o->size, o->count, o->warmup,
+               o->busy_poll ? "true" : "false", timed, lost, c->bad, c->stray);
+        if (timed) {
+            printf("\"rtt_us\":{\"min\":%.2f,\"median\":%.2f,\"p90\":%.2f,"
+                   "\"p99\":%.2f,\"max\":%.2f,\"mean\":%.2f},",
+                   rtt[0] / 1000.0, quantile_us(rtt, timed, 0.5),
+                   quantile_us(rtt, timed, 0.9), quantile_us(rtt, timed, 0.99),
+                   rtt[timed - 1] / 1000.0, sum / timed / 1000.0);
+        } else {
+            printf("\"rtt_us\":null,");
+        }
+        print_stats(c);
+        printf("}\n");
+    } else {
+        printf("ping: %u frames of %u bytes over %s, %s: %u answered, "
+               "%u lost, %u bad, %u stray\n", o->count, o->size,
+               encap_transport_name(c->t),
+               o->busy_poll ? "busy polling" : "blocking", timed, lost,
+               c->bad, c->stray);
+        if (timed) {
+            printf("round trip (us): min %.2f  median %.2f  p99 %.2f  "
+                   "max %.2f\n", rtt[0] / 1000.0, quantile_us(rtt, timed, 0.5),
+                   quantile_us(rtt, timed, 0.99), rtt[timed - 1] / 1000.0);
+        }
+        print_stats(c);
+    }
+    free(rtt);
+    return lost || c->bad || timed != o->count ? 1 : 0;
+}
+
+static int run_pong(struct ctx *c)
+{
+    const struct opts *o = c->o;
+    unsigned answered = 0, expected_total = 0;
+    uint32_t next_cookie = 0;
+    bool started = false, bye = false;
+    /* Before the first HELLO, wait ten times as long: ping may start late. */
+    uint64_t wait = (uint64_t)o->timeout_ms * 1000000;
+    uint64_t end = now_ns() + 10 * wait;
+
+    for (;;) {
+        struct encap_frame_view v;
+        struct encap_ctrl ctrl;
+        int n = next_frame(c, end), op;
+
+        if (n < 0) {
+            fprintf(stderr, "vrc-pingpong: receive: %s\n", strerror(-n));
+            return 1;
+        }
+        if (n == 0) {
+            fprintf(stderr, "vrc-pingpong: %s within %d ms\n",
+                    started ? "ping went silent" : "no ping", o->timeout_ms);
+            break;
+        }
+        op = parse(c, n, &v, &ctrl);
+        if (op == ENCAP_CTRL_HELLO) {
+            memcpy(c->peer, v.hdr.src, 6);
+            started = true;
+            if (send_frame(c, build(c, c->peer, ENCAP_CTRL_HELLO_ACK, 0,
+                                    0)) < 0) {
+                return 1;
+            }
+        } else if (op == ENCAP_CTRL_PING && started) {
+            /* PINGs come one at a time, in order; each is answered once. */
+            if (ctrl.cookie != next_cookie ||
+                (o->size && (unsigned)n != o->size) ||
+                !padding_ok(c, n, ctrl.cookie)) {
+                c->bad++;
+            }
+            next_cookie = ctrl.cookie + 1;
+            if (send_frame(c, build(c, v.hdr.src, ENCAP_CTRL_PONG, ctrl.cookie,
+                                    n)) == 0) {
+                answered++;
+            }
+        } else if (op == ENCAP_CTRL_BYE && started) {
+            bye = true;
+            expected_total = ctrl.cookie;
+            break;
+        } else if (op) {
+            c->stray++;
+        }
+        end = now_ns() + wait;
+    }
+
+    if (o->json) {
+        printf("{\"mode\":\"pong\",\"transport\":\"%s\",\"busy_poll\":%s,"
+               "\"answered\":%u,\"expected\":%u,\"bye\":%s,\"bad\":%u,"
+               "\"stray\":%u,", encap_transport_name(c->t),
+               o->busy_poll ? "true" : "false", answered, expected_total,
+               bye ? "true" : "false", c->bad, c->stray);
+        print_stats(c);
+        printf("}\n");
+    } else {
+        printf("pong: answered %u PINGs (ping sent %u), %u bad, %u stray%s\n",
+               answered, expected_total, c->bad, c->stray,
+               bye ? "" : ", no BYE");
+        print_stats(c);
+    }
+    if (!bye || c->bad || answered != expected_total) {
+        return 1;
+    }
+    if (o->count_given && answered != o->count + o->warmup) {
+        fprintf(stderr, "vrc-pingpong: expected %u PINGs, got %u\n",
+                o->count + o->warmup, answered);
+        return 1;
+    }
+    return 0;
+}
+
+static int open_transport(struct ctx *c)
+{
+    const struct opts *o = c->o;
+    char err[256] = "";
+    int r;
+
+    if (o->ifname) {
+        r = encap_transport_open_pcap(o->ifname, &c->t, err, sizeof(err));
+    } else if (!o->ping) {
+        r = encap_transport_open_unix(o->socket, true, &c->t, err, sizeof(err));
+    } else {
+        /* Pong may not be listening yet: try again until the timeout. */
+        uint64_t end = now_ns() + (uint64_t)o->timeout_ms * 1000000;
+
+        while ((r = encap_transport_open_unix(o->socket, false, &c->t, err,
+                                              sizeof(err))) < 0 &&
+               (r == -ENOENT || r == -ECONNREFUSED) && now_ns() < end) {
+            poll(NULL, 0, 10);
+        }
+    }
+    if (r < 0) {
+        fprintf(stderr, "vrc-pingpong: %s\n", *err ? err : strerror(-r));
+        return r;
+    }
+    encap_transport_mac(c->t, c->mac);
+    return 0;
+}
+
+static bool parse_uint(const char *s, unsigned *v)
+{
+    char *end;
+    unsigned long x;
+
+    errno = 0;
+    x = strtoul(s, &end, 0);
+    if (errno || end == s || *end || x > UINT32_MAX) {
+        return false;
+    }
+    *v = x;
+    return true;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+"usage: vrc-pingpong --mode=ping|pong (--ifname=IF | --socket=PATH) [options]\n"
+"  --size=N        frame size in bytes, Ethernet header included (default 64;\n"
+"                  %u .. MTU+14; pong: the size to expect, 0 = any)\n"
+"  --count=N       timed PINGs (default 1000)\n"
+"  --warmup=N      untimed PINGs first (default count/10, at most 100)\n"
+"  --busy-poll     spin on the receive queue instead of sleeping in poll()\n"
+"  --json          one JSON object on stdout\n"
+"  --peer=MAC      ping: send to MAC (default: broadcast the HELLO, then\n"
+"                  use the MAC that answers)\n"
+"  --timeout-ms=N  longest wait for an answer (default 2000); pong waits ten\n"
+"                  times as long for the first HELLO\n",
+            MIN_SIZE);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "mode", required_argument, NULL, 'm' },
+        { "ifname", required_argument, NULL, 'i' },
+        { "socket", required_argument, NULL, 's' },
+        { "size", required_argument, NULL, 'S' },
+        { "count", required_argument, NULL, 'c' },
+        { "warmup", required_argument, NULL, 'w' },
+        { "busy-poll", no_argument, NULL, 'b' },
+        { "json", no_argument, NULL, 'j' },
+        { "peer", required_argument, NULL, 'p' },
+        { "timeout-ms", required_argument, NULL, 't' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    struct opts o = { .size = 64, .count = 1000, .timeout_ms = 2000 };
+    static struct ctx c;
+    bool mode_given = false, warmup_given = false, size_given = false;
+    unsigned v;
+    int opt, r;
+
+    while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'm':
+            if (strcmp(optarg, "ping") && strcmp(optarg, "pong")) {
+                fprintf(stderr, "vrc-pingpong: --mode is ping or pong\n");
+                return 2;
+            }
+            o.ping = !strcmp(optarg, "ping");
+            mode_given = true;
+            break;
+        case 'i':
+            o.ifname = optarg;
+            break;
+        case 's':
+            o.socket = optarg;
+            break;
+        case 'S':
+        case 'c':
+        case 'w':
+        case 't':
+            if (!parse_uint(optarg, &v) ||
+                (opt == 't' && (v == 0 || v > 3600000))) {
+                fprintf(stderr, "vrc-pingpong: bad number '%s'\n", optarg);
+                return 2;
+            }
+            if (opt == 'S') {
+                o.size = v;
+                size_given = true;
+            } else if (opt == 'c') {
+                o.count = v;
+                o.count_given = true;
+            } else if (opt == 'w') {
+                o.warmup = v;
+                warmup_given = true;
+            } else {
+                o.timeout_ms = v;
+            }
+            break;
+        case 'b':
+            o.busy_poll = true;
+            break;
+        case 'j':
+            o.json = true;
+            break;
+        case 'p':
+            if (sscanf(optarg, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx%n", &o.peer[0],
+                       &o.peer[1], &o.peer[2], &o.peer[3], &o.peer[4],
+                       &o.peer[5], &r) != 6 || optarg[r]) {
+                fprintf(stderr, "vrc-pingpong: bad MAC '%s'\n", optarg);
+                return 2;
+            }
+            o.peer_given = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind != argc || !mode_given || !o.ifname == !o.socket) {
+        usage(stderr);
+        return 2;
+    }
+    if (!warmup_given) {
+        o.warmup = o.count / 10 < 100 ? o.count / 10 : 100;
+    }
+    if (!o.ping && !size_given) {
+        o.size = 0;             /* pong: any size */
+    }
+    c.o = &o;
+    if (open_transport(&c) < 0) {
+        return 1;
+    }
+    if (o.size && (o.size < MIN_SIZE ||
+                   o.size > encap_transport_mtu(c.t) + ENCAP_ETH_HLEN)) {
+        fprintf(stderr, "vrc-pingpong: --size must be %u..%u on %s\n",
+                MIN_SIZE, encap_transport_mtu(c.t) + ENCAP_ETH_HLEN,
+                o.ifname ? o.ifname : o.socket);
+        encap_transport_close(c.t);
+        return 2;
+    }
+    memcpy(c.peer, o.peer_given ? o.peer : broadcast, 6);
+    r = o.ping ? run_ping(&c) : run_pong(&c);
+    encap_transport_close(c.t);
+    return r;
+}
