@@ -35,6 +35,7 @@ typedef struct Endpoint {
     GAsyncQueue *tlps;          /* struct encap_tlp copies received */
     GAsyncQueue *cmds;          /* struct encap_tlp to send */
     GAsyncQueue *cpls;          /* CplD payloads for our DMA reads */
+    GAsyncQueue *sent;          /* one token per command sent */
     volatile gint stop;
     uint8_t cfg[256];
     uint32_t bar0_mask, bar1_mask;
@@ -199,6 +200,7 @@ static gpointer ep_thread(gpointer opaque)
             encap_link_flush(ep->link, now_ns());
             g_free((void *)cmd->data);
             g_free(cmd);
+            g_async_queue_push(ep->sent, GINT_TO_POINTER(1));
         }
         encap_link_poll(ep->link, now_ns());
     }
@@ -221,6 +223,7 @@ static Endpoint *ep_start(const char *path)
     ep->tlps = g_async_queue_new();
     ep->cmds = g_async_queue_new();
     ep->cpls = g_async_queue_new();
+    ep->sent = g_async_queue_new();
     stw_le_p(ep->cfg + PCI_VENDOR_ID, 0x1234);
     stw_le_p(ep->cfg + PCI_DEVICE_ID, 0x5678);
     stl_le_p(ep->cfg + PCI_CLASS_REVISION, 0xff000001);
@@ -250,6 +253,7 @@ static void ep_stop(Endpoint *ep)
     g_async_queue_unref(ep->tlps);
     g_async_queue_unref(ep->cmds);
     g_async_queue_unref(ep->cpls);
+    g_async_queue_unref(ep->sent);
     g_free(ep);
 }
 
@@ -483,13 +487,19 @@ static void test_timeout_and_ur(void)
     teardown(&f);
 }
 
-/* The endpoint originates a TLP; returns once it has been sent. */
-static void ep_originate(Endpoint *ep, const struct encap_tlp *t)
+/*
+ * The endpoint originates a TLP.  Returns once it is on the wire and the
+ * guest has read a register of the function: that read's completion comes
+ * back behind the TLP and cannot pass it, so its effect is visible now.
+ */
+static void ep_originate(Fixture *f, const struct encap_tlp *t)
 {
     struct encap_tlp *c = g_memdup2(t, sizeof(*t));
 
     c->data = t->data ? g_memdup2(t->data, t->len_dw * 4) : NULL;
-    g_async_queue_push(ep->cmds, c);
+    g_async_queue_push(f->ep->cmds, c);
+    g_assert_nonnull(g_async_queue_timeout_pop(f->ep->sent, 5 * G_USEC_PER_SEC));
+    qtest_readl(f->qts, BAR0_ADDR);
 }
 
 static void test_dma(void)
@@ -510,30 +520,21 @@ static void test_dma(void)
         data[i] = i ^ 0x5a;
     }
     /* Bus Master Enable clear: the write is refused and counted. */
-    ep_originate(f.ep, &w);
-    for (int tries = 0; vrc_counter(f.qts, "dma-refused") < 1; tries++) {
-        g_assert_cmpint(tries, <, 5000);       /* 5 s deadline */
-        g_usleep(1000);
-    }
+    ep_originate(&f, &w);
+    g_assert_cmpint(vrc_counter(f.qts, "dma-refused"), ==, 1);
     qtest_memread(f.qts, 0x100000, back, sizeof(back));
     g_assert_cmpint(memcmp(back, data, sizeof(back)), !=, 0);
 
     /* With BME set, it lands in guest memory. */
     cfg_write(f.qts, 1, 0, PCI_COMMAND, 2,
               PCI_COMMAND_MEMORY | PCI_COMMAND_IO | PCI_COMMAND_MASTER);
-    ep_originate(f.ep, &w);
-    for (int tries = 0; tries < 5000; tries++) {
-        qtest_memread(f.qts, 0x100000, back, sizeof(back));
-        if (!memcmp(back, data, sizeof(back))) {
-            break;
-        }
-        g_usleep(1000);
-    }
+    ep_originate(&f, &w);
+    qtest_memread(f.qts, 0x100000, back, sizeof(back));
     g_assert_cmpmem(back, sizeof(back), data, sizeof(data));
 
     /* A DMA read of guest memory comes back as CplDs with the bytes. */
     qtest_memwrite(f.qts, 0x200000, data, sizeof(data));
-    ep_originate(f.ep, &r);
+    ep_originate(&f, &r);
     {
         struct encap_reasm ra;
         int done = 0;
@@ -566,24 +567,17 @@ static void test_intx(void)
 
     setup(&f);
     qtest_irq_intercept_in(f.qts, "ioapic");
-    ep_originate(f.ep, &m);
-    for (int tries = 0; pin < 0; tries++) {
-        g_assert_cmpint(tries, <, 5000);       /* 5 s deadline */
-        for (int i = 16; i < 24; i++) {
-            if (qtest_get_irq(f.qts, i)) {
-                pin = i;
-            }
-        }
-        if (pin < 0) {
-            g_usleep(1000);
+    ep_originate(&f, &m);
+    for (int i = 16; i < 24; i++) {
+        if (qtest_get_irq(f.qts, i)) {
+            g_assert_cmpint(pin, ==, -1);      /* exactly one input */
+            pin = i;
         }
     }
+    g_assert_cmpint(pin, >=, 16);
     m.msg_code = ENCAP_MSG_DEASSERT_INTA;
-    ep_originate(f.ep, &m);
-    for (int tries = 0; qtest_get_irq(f.qts, pin); tries++) {
-        g_assert_cmpint(tries, <, 5000);
-        g_usleep(1000);
-    }
+    ep_originate(&f, &m);
+    g_assert_false(qtest_get_irq(f.qts, pin));
     g_test_message("INTA of 01:00.0 is IOAPIC input %d", pin);
     teardown(&f);
 }
