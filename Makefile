@@ -73,6 +73,9 @@ check: all fuzz
 demo: all
 	bash scripts/demo.sh
 
+bench: all
+	bash scripts/bench.sh
+
 clean:
 	rm -rf $(HOST) $(FUZZ)
 	[ ! -d $(QBLD) ] || ninja -C $(QBLD) clean

@@ -7,7 +7,9 @@
 # then checks its sha256. Prints a summary; exit status 0 only if all passed.
 #
 # Usage: remote-nic.sh [DEVICE-MODEL]      (default e1000e; virtio-net-pci, ...)
-# Environment: VRC_FILE_MB (default 4), VRC_GUEST_TIMEOUT, VRC_TRANSPORT=pcap|unix
+# Environment: VRC_FILE_MB (default 4), VRC_GUEST_TIMEOUT, VRC_TRANSPORT=pcap|unix|local
+# (local: the same device model plugged into the VM itself, for comparison),
+# VRC_PINGS (default 10).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -42,7 +44,10 @@ vrc_netns_up "vrc$$"
 # A file to move, and a one-shot TCP server for it on the endpoint host.
 head -c $((mb * 1024 * 1024)) /dev/urandom > "$work/file"
 want=$(sha256sum "$work/file" | cut -d' ' -f1)
-ip netns exec "$EP_NS" python3 -c '
+# The file server lives on the host that owns the NIC's network.
+srv_ns=$EP_NS
+[ "$transport" = local ] && srv_ns=$VM_NS
+ip netns exec "$srv_ns" python3 -c '
 import socket, sys
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("127.0.0.1", int(sys.argv[2]))); s.listen(1); s.settimeout(300)
@@ -52,22 +57,26 @@ srv_pid=$!
 
 if [ "$transport" = unix ]; then
     link_ep=(socket="$work/ep.sock")
-    link_vm="socket=$work/ep.sock"
+    vm_nic=(-device vrc,id=vrc0,socket="$work/ep.sock",chassis=1)
 else
     link_ep=(ifname="$EP_IF")
-    link_vm="ifname=$VM_IF,peer=$EP_MAC"
+    vm_nic=(-device vrc,id=vrc0,ifname="$VM_IF",peer="$EP_MAC",chassis=1)
 fi
-ip netns exec "$EP_NS" "$qemu" -machine vrc-endpoint,"${link_ep[0]}" -nodefaults \
-    -display none -device "$model",netdev=n0,romfile= -netdev user,id=n0 \
-    -monitor none > "$work/endpoint.log" 2>&1 &
-ep_pid=$!
-# The endpoint is ready when its transport is: the socket exists / a moment for pcap.
-for _ in $(seq 50); do
-    if [ "$transport" = unix ]; then [ -S "$work/ep.sock" ] && break
-    else grep -q . /proc/$ep_pid/status 2>/dev/null && ip netns exec "$EP_NS" \
-        ss -0 -p 2>/dev/null | grep -q "pid=$ep_pid" && break; fi
-    sleep 0.1
-done
+if [ "$transport" = local ]; then
+    vm_nic=(-device pcie-root-port,id=rp0,chassis=1
+            -device "$model",bus=rp0,netdev=n0,romfile= -netdev user,id=n0)
+else
+    ip netns exec "$EP_NS" "$qemu" -machine vrc-endpoint,"${link_ep[0]}" -nodefaults \
+        -display none -device "$model",netdev=n0,romfile= -netdev user,id=n0 \
+        -monitor none > "$work/endpoint.log" 2>&1 &
+    ep_pid=$!
+    # Ready when its transport is: the socket exists, or its packet socket is open.
+    for _ in $(seq 50); do
+        if [ "$transport" = unix ]; then [ -S "$work/ep.sock" ] && break
+        else ip netns exec "$EP_NS" ss -0 -p 2>/dev/null | grep -q "pid=$ep_pid" && break; fi
+        sleep 0.1
+    done
+fi
 
 guest_cmd="
 set -e
@@ -76,7 +85,7 @@ echo \"VRC-LSPCI \$(basename \$d) vendor \$(cat \$d/vendor) device \$(cat \$d/de
 ip link set eth0 up
 ip addr add 10.0.2.15/24 dev eth0
 i=0; while [ \"\$(cat /sys/class/net/eth0/carrier)\" != 1 ] && [ \$i -lt 200 ]; do sleep 0.1; i=\$((i+1)); done
-ping -c 10 -i 0.2 10.0.2.2 | tail -2
+ping -c ${VRC_PINGS:-10} -i 0.2 10.0.2.2 | tail -2
 t0=\$(cut -d' ' -f1 /proc/uptime)
 nc 10.0.2.2 $port > /tmp/f
 t1=\$(cut -d' ' -f1 /proc/uptime)
@@ -84,9 +93,8 @@ echo \"VRC-XFER bytes \$(wc -c < /tmp/f) seconds \$t0 \$t1\"
 echo \"VRC-SHA256 \$(sha256sum /tmp/f | cut -d' ' -f1)\"
 "
 set +e
-VRC_NETNS=$VM_NS bash "$top/scripts/guest-run.sh" "$guest_cmd" \
-    -device vrc,id=vrc0,"$link_vm",chassis=1 \
-    -monitor unix:"$work/vm-mon.sock",server,nowait > "$work/guest.log" 2>&1
+VRC_NETNS=$VM_NS bash "$top/scripts/guest-run.sh" "$guest_cmd" "${vm_nic[@]}" \
+    > "$work/guest.log" 2>&1
 rc=$?
 set -e
 tr -d '\r' < "$work/guest.log" > "$work/guest.txt"
@@ -102,7 +110,11 @@ xfer=$(field VRC-XFER)
 bytes=$(awk '{print $2}' <<<"$xfer")
 secs=$(awk '{printf "%.2f", $5 - $4}' <<<"$xfer")
 
-echo "== vrc: guest using a remote $model over $transport =="
+if [ "$transport" = local ]; then
+    echo "== vrc: guest using a local $model (for comparison) =="
+else
+    echo "== vrc: guest using a remote $model over $transport =="
+fi
 echo "  lspci:      ${lspci:-<none>}"
 echo "  ping:       ${loss:-<none>}; rtt min/avg/max ${rtt:-?}"
 if [ -n "$bytes" ] && [ -n "$secs" ] && [ "$secs" != "0.00" ]; then
