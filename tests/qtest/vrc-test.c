@@ -23,6 +23,9 @@
 #define BAR0_SIZE       0x1000
 #define BAR1_PORT       0xc000
 #define TIMEOUT_MS      50
+#define EP_MSI_CAP      0x50                    /* fake function's MSI */
+#define EP_MSIX_CAP     0x70                    /* and MSI-X capability */
+#define EP_MSIX_TABLE   0x800                   /* in BAR0, 4 entries */
 
 /* What the fake endpoint does with memory reads. */
 enum ep_mode { EP_ANSWER, EP_SILENT, EP_UR };
@@ -111,7 +114,11 @@ static void ep_cfg(Endpoint *ep, struct encap_tlp *t)
         v = v & ep->bar0_mask;
     } else if (t->reg == PCI_BASE_ADDRESS_1) {
         v = (v & ep->bar1_mask) | PCI_BASE_ADDRESS_SPACE_IO;
-    } else if (t->reg != PCI_COMMAND && t->reg != PCI_INTERRUPT_LINE) {
+    } else if (t->reg == EP_MSI_CAP || t->reg == EP_MSIX_CAP) {
+        /* Capability ID and next pointer are read-only. */
+        v = (v & 0xffff0000) | (ldl_le_p(ep->cfg + t->reg) & 0xffff);
+    } else if (t->reg != PCI_COMMAND && t->reg != PCI_INTERRUPT_LINE &&
+               t->reg < EP_MSI_CAP) {
         v = ldl_le_p(ep->cfg + t->reg);
     }
     stl_le_p(ep->cfg + t->reg, v);
@@ -231,6 +238,15 @@ static Endpoint *ep_start(const char *path)
     ep->bar0_mask = ~(BAR0_SIZE - 1u);
     ep->bar1_mask = ~(uint32_t)(sizeof(ep->ports) - 1);
     stl_le_p(ep->cfg + PCI_BASE_ADDRESS_1, PCI_BASE_ADDRESS_SPACE_IO);
+    stw_le_p(ep->cfg + PCI_STATUS, PCI_STATUS_CAP_LIST);
+    ep->cfg[PCI_CAPABILITY_LIST] = EP_MSI_CAP;
+    ep->cfg[EP_MSI_CAP] = PCI_CAP_ID_MSI;
+    ep->cfg[EP_MSI_CAP + 1] = EP_MSIX_CAP;
+    stw_le_p(ep->cfg + EP_MSI_CAP + PCI_MSI_FLAGS, PCI_MSI_FLAGS_64BIT);
+    ep->cfg[EP_MSIX_CAP] = PCI_CAP_ID_MSIX;
+    stw_le_p(ep->cfg + EP_MSIX_CAP + PCI_MSIX_FLAGS, 3);
+    stl_le_p(ep->cfg + EP_MSIX_CAP + PCI_MSIX_TABLE, EP_MSIX_TABLE);
+    stl_le_p(ep->cfg + EP_MSIX_CAP + PCI_MSIX_PBA, EP_MSIX_TABLE + 0x100);
     for (int i = 0; i < BAR0_SIZE; i++) {
         ep->regs[i] = i * 3 + 1;
     }
@@ -582,6 +598,88 @@ static void test_intx(void)
     teardown(&f);
 }
 
+/* The vectors pending in the IRR of the (only) local APIC, as a string. */
+static char *lapic_irr(QTestState *qts)
+{
+    g_autofree char *out = qtest_hmp(qts, "info lapic");
+    char *irr = strstr(out, "IRR\t");
+
+    g_assert_nonnull(irr);
+    return g_strstrip(g_strndup(irr + 4, strcspn(irr + 4, "\n")));
+}
+
+/* The function signals: a one-DW memory write of @data to @addr. */
+static void ep_send_msg(Fixture *f, uint64_t addr, uint32_t data)
+{
+    uint8_t d[4];
+    struct encap_tlp w = {
+        .type = ENCAP_TLP_MWR, .len_dw = 1, .first_be = 0xf, .addr = addr,
+        .data = d,
+    };
+
+    stl_le_p(d, data);
+    ep_originate(f, &w);
+}
+
+/*
+ * MSI and MSI-X: the guest programs the function's capability and its
+ * MSI-X table (config writes and BAR writes that reach the endpoint), the
+ * endpoint signals with a memory write to what was programmed, and the
+ * vector lands in the local APIC.
+ */
+static void test_msi(void)
+{
+    Fixture f;
+    uint64_t addr;
+    uint32_t data;
+    g_autofree char *irr0 = NULL, *irr1 = NULL, *irr2 = NULL;
+
+    setup(&f);
+    cfg_write(f.qts, 1, 0, PCI_COMMAND, 2,
+              PCI_COMMAND_MEMORY | PCI_COMMAND_IO | PCI_COMMAND_MASTER);
+    irr0 = lapic_irr(f.qts);
+    g_assert_cmpstr(irr0, ==, "(none)");
+
+    /* MSI: what a driver writes to the capability, through to the endpoint. */
+    g_assert_cmphex(cfg_read(f.qts, 1, 0, PCI_CAPABILITY_LIST, 1), ==, EP_MSI_CAP);
+    cfg_write(f.qts, 1, 0, EP_MSI_CAP + PCI_MSI_ADDRESS_LO, 4, 0xfee00000);
+    cfg_write(f.qts, 1, 0, EP_MSI_CAP + PCI_MSI_ADDRESS_HI, 4, 0);
+    cfg_write(f.qts, 1, 0, EP_MSI_CAP + PCI_MSI_DATA_64, 2, 0x0045);
+    cfg_write(f.qts, 1, 0, EP_MSI_CAP + PCI_MSI_FLAGS, 2,
+              PCI_MSI_FLAGS_64BIT | PCI_MSI_FLAGS_ENABLE);
+    g_assert_cmphex(cfg_read(f.qts, 1, 0, EP_MSI_CAP + PCI_MSI_FLAGS, 2), ==,
+                    PCI_MSI_FLAGS_64BIT | PCI_MSI_FLAGS_ENABLE);
+    g_mutex_lock(&f.ep->lock);
+    addr = ldq_le_p(f.ep->cfg + EP_MSI_CAP + PCI_MSI_ADDRESS_LO);
+    data = lduw_le_p(f.ep->cfg + EP_MSI_CAP + PCI_MSI_DATA_64);
+    g_mutex_unlock(&f.ep->lock);
+    g_assert_cmphex(addr, ==, 0xfee00000);
+    ep_send_msg(&f, addr, data);
+    irr1 = lapic_irr(f.qts);
+    g_assert_cmpstr(irr1, ==, "69");
+
+    /* MSI-X: the table lives in the remote BAR. */
+    cfg_write(f.qts, 1, 0, EP_MSI_CAP + PCI_MSI_FLAGS, 2, PCI_MSI_FLAGS_64BIT);
+    cfg_write(f.qts, 1, 0, EP_MSIX_CAP + PCI_MSIX_FLAGS, 2,
+              PCI_MSIX_FLAGS_ENABLE);
+    qtest_writel(f.qts, BAR0_ADDR + EP_MSIX_TABLE + 16 + PCI_MSIX_ENTRY_LOWER_ADDR,
+                 0xfee00000);
+    qtest_writel(f.qts, BAR0_ADDR + EP_MSIX_TABLE + 16 + PCI_MSIX_ENTRY_UPPER_ADDR, 0);
+    qtest_writel(f.qts, BAR0_ADDR + EP_MSIX_TABLE + 16 + PCI_MSIX_ENTRY_DATA, 0x0052);
+    qtest_writel(f.qts, BAR0_ADDR + EP_MSIX_TABLE + 16 + PCI_MSIX_ENTRY_VECTOR_CTRL, 0);
+    /* A read of the entry back flushes the posted writes to the endpoint. */
+    g_assert_cmphex(qtest_readl(f.qts, BAR0_ADDR + EP_MSIX_TABLE + 16 +
+                                PCI_MSIX_ENTRY_DATA), ==, 0x52);
+    g_mutex_lock(&f.ep->lock);
+    addr = ldq_le_p(f.ep->regs + EP_MSIX_TABLE + 16 + PCI_MSIX_ENTRY_LOWER_ADDR);
+    data = ldl_le_p(f.ep->regs + EP_MSIX_TABLE + 16 + PCI_MSIX_ENTRY_DATA);
+    g_mutex_unlock(&f.ep->lock);
+    ep_send_msg(&f, addr, data);
+    irr2 = lapic_irr(f.qts);
+    g_assert_cmpstr(irr2, ==, "69 82");
+    teardown(&f);
+}
+
 /* The endpoint goes away while the guest reads: all-ones, and the VM runs on. */
 static void test_endpoint_dies(void)
 {
@@ -607,6 +705,29 @@ static void test_endpoint_dies(void)
     g_free(f.path);
     g_free(f.dir);
 }
+
+/* Offset of capability @id in the config space of bus/devfn, or 0. */
+static int find_cap(QTestState *qts, int bus, int devfn, int id)
+{
+    int pos = cfg_read(qts, bus, devfn, PCI_CAPABILITY_LIST, 1) & ~3;
+
+    for (int n = 0; pos && n < 48; n++) {
+        if (cfg_read(qts, bus, devfn, pos, 1) == id) {
+            return pos;
+        }
+        pos = cfg_read(qts, bus, devfn, pos + 1, 1) & ~3;
+    }
+    return 0;
+}
+
+/* Bus numbers and a memory window on the root port, as firmware would. */
+static void setup_root_port(QTestState *vm)
+{
+    cfg_write(vm, 0, RP_DEVFN, PCI_PRIMARY_BUS, 4, 0x00010100);
+    cfg_write(vm, 0, RP_DEVFN, PCI_MEMORY_BASE, 4, 0xfe00fe00);
+    cfg_write(vm, 0, RP_DEVFN, PCI_COMMAND, 2, 0x7);
+}
+
 
 /*
  * Against the real endpoint: a vrc-endpoint QEMU hosting QEMU's edu device,
@@ -647,14 +768,13 @@ static void test_real_endpoint_edu(void)
     QTestState *ep, *vm;
     uint8_t data[4096], back[4096];
     int64_t mrd0, mrd1;
+    int msi;
 
     ep = qtest_initf("-machine vrc-endpoint,socket=%s -nodefaults -device edu",
                      path);
     vm = qtest_initf("-machine q35 -nodefaults -device vrc,id=vrc0,socket=%s,"
                      "chassis=1,addr=02.0,completion-timeout=2000", path);
-    cfg_write(vm, 0, RP_DEVFN, PCI_PRIMARY_BUS, 4, 0x00010100);
-    cfg_write(vm, 0, RP_DEVFN, PCI_MEMORY_BASE, 4, 0xfe00fe00);
-    cfg_write(vm, 0, RP_DEVFN, PCI_COMMAND, 2, 0x7);
+    setup_root_port(vm);
     g_assert_cmphex(cfg_read(vm, 1, 0, PCI_VENDOR_ID, 4), ==, 0x11e81234);
     cfg_write(vm, 1, 0, PCI_BASE_ADDRESS_0, 4, BAR0_ADDR);
     cfg_write(vm, 1, 0, PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
@@ -682,6 +802,89 @@ static void test_real_endpoint_edu(void)
     qtest_memread(vm, 0x300000, back, sizeof(back));
     g_assert_cmpmem(back, sizeof(back), data, sizeof(data));
 
+    /* edu's MSI (raised through its interrupt register) is a memory write
+     * to the address and data the guest put in its MSI capability. */
+    msi = find_cap(vm, 1, 0, PCI_CAP_ID_MSI);
+    g_assert_cmpint(msi, !=, 0);
+    g_assert_true(cfg_read(vm, 1, 0, msi + PCI_MSI_FLAGS, 2) & PCI_MSI_FLAGS_64BIT);
+    cfg_write(vm, 1, 0, msi + PCI_MSI_ADDRESS_LO, 4, 0x180000);
+    cfg_write(vm, 1, 0, msi + PCI_MSI_ADDRESS_HI, 4, 0);
+    cfg_write(vm, 1, 0, msi + PCI_MSI_DATA_64, 2, 0x4321);
+    cfg_write(vm, 1, 0, msi + PCI_MSI_FLAGS, 2, PCI_MSI_FLAGS_ENABLE);
+    qtest_writel(vm, BAR0_ADDR + 0x60, 1);
+    g_assert_cmphex(qtest_readl(vm, BAR0_ADDR + 0x24), ==, 1);   /* status */
+    g_assert_cmphex(qtest_readl(vm, 0x180000), ==, 0x4321);
+
+    qtest_quit(vm);
+    qtest_quit(ep);
+    unlink(path);
+    rmdir(dir);
+}
+
+#define E1000E_BAR3_ADDR    0xfe080000u
+#define E1000E_MSI_ADDR     0x180000u
+
+/*
+ * Against the real endpoint hosting e1000e, the NIC of the end-to-end
+ * test: the guest sees its identity and capabilities, reads and writes its
+ * registers, and gets an MSI-X interrupt the NIC raises, as a memory write
+ * to what the guest programmed in the NIC's table (guest RAM here, so the
+ * test can see it arrive).
+ */
+static void test_real_endpoint_e1000e(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("vrc-qtest-XXXXXX", NULL);
+    g_autofree char *path = g_build_filename(dir, "ep.sock", NULL);
+    static const int caps[] = {
+        PCI_CAP_ID_PM, PCI_CAP_ID_MSI, PCI_CAP_ID_EXP, PCI_CAP_ID_MSIX,
+    };
+    QTestState *ep, *vm;
+    int msix;
+    int64_t mwr0;
+
+    ep = qtest_initf("-machine vrc-endpoint,socket=%s -nodefaults "
+                     "-device e1000e,romfile=", path);
+    vm = qtest_initf("-machine q35 -nodefaults -device vrc,id=vrc0,socket=%s,"
+                     "chassis=1,addr=02.0,completion-timeout=2000", path);
+    setup_root_port(vm);
+    g_assert_cmphex(cfg_read(vm, 1, 0, PCI_VENDOR_ID, 4), ==, 0x10d38086);
+    g_assert_cmphex(cfg_read(vm, 1, 0, PCI_CLASS_DEVICE, 2), ==, 0x0200);
+    for (size_t i = 0; i < G_N_ELEMENTS(caps); i++) {
+        g_assert_cmpint(find_cap(vm, 1, 0, caps[i]), !=, 0);
+    }
+    msix = find_cap(vm, 1, 0, PCI_CAP_ID_MSIX);
+    /* Table of 5 vectors in BAR3. */
+    g_assert_cmphex(cfg_read(vm, 1, 0, msix + PCI_MSIX_FLAGS, 2) &
+                    PCI_MSIX_FLAGS_QSIZE, ==, 4);
+    g_assert_cmphex(cfg_read(vm, 1, 0, msix + PCI_MSIX_TABLE, 4), ==, 3);
+
+    cfg_write(vm, 1, 0, PCI_BASE_ADDRESS_0, 4, BAR0_ADDR);
+    cfg_write(vm, 1, 0, PCI_BASE_ADDRESS_3, 4, E1000E_BAR3_ADDR);
+    cfg_write(vm, 1, 0, PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+    g_assert_cmphex(cfg_read(vm, 1, 0, PCI_BASE_ADDRESS_3, 4), ==,
+                    E1000E_BAR3_ADDR);
+
+    /* A register the NIC keeps: receive descriptor base. */
+    qtest_writel(vm, BAR0_ADDR + 0x2800, 0x12345600);
+    g_assert_cmphex(qtest_readl(vm, BAR0_ADDR + 0x2800), ==, 0x12345600);
+
+    /* MSI-X vector 2 to guest RAM; "other" causes (link change) on it. */
+    cfg_write(vm, 1, 0, msix + PCI_MSIX_FLAGS, 2, PCI_MSIX_FLAGS_ENABLE);
+    qtest_writel(vm, E1000E_BAR3_ADDR + 32 + PCI_MSIX_ENTRY_LOWER_ADDR,
+                 E1000E_MSI_ADDR);
+    qtest_writel(vm, E1000E_BAR3_ADDR + 32 + PCI_MSIX_ENTRY_UPPER_ADDR, 0);
+    qtest_writel(vm, E1000E_BAR3_ADDR + 32 + PCI_MSIX_ENTRY_DATA, 0xcafe0002);
+    qtest_writel(vm, E1000E_BAR3_ADDR + 32 + PCI_MSIX_ENTRY_VECTOR_CTRL, 0);
+    qtest_writel(vm, BAR0_ADDR + 0xe4, (2 | 8) << 16);        /* IVAR */
+    qtest_writel(vm, BAR0_ADDR + 0xd0, 0x01000004);           /* IMS */
+    g_assert_cmphex(qtest_readl(vm, E1000E_MSI_ADDR), ==, 0);
+    mwr0 = vrc_tlp_counter(vm, "tlps-rx", "mwr");
+    qtest_writel(vm, BAR0_ADDR + 0xc8, 0x4);                  /* ICS: LSC */
+    /* The status read's completion cannot pass the NIC's message write. */
+    qtest_readl(vm, BAR0_ADDR + 0x8);
+    g_assert_cmphex(qtest_readl(vm, E1000E_MSI_ADDR), ==, 0xcafe0002);
+    g_assert_cmpint(vrc_tlp_counter(vm, "tlps-rx", "mwr") - mwr0, ==, 1);
+
     qtest_quit(vm);
     qtest_quit(ep);
     unlink(path);
@@ -697,7 +900,9 @@ int main(int argc, char **argv)
     qtest_add_func("/vrc/timeout-and-ur", test_timeout_and_ur);
     qtest_add_func("/vrc/dma", test_dma);
     qtest_add_func("/vrc/intx", test_intx);
+    qtest_add_func("/vrc/msi", test_msi);
     qtest_add_func("/vrc/real-endpoint-edu", test_real_endpoint_edu);
+    qtest_add_func("/vrc/real-endpoint-e1000e", test_real_endpoint_e1000e);
     qtest_add_func("/vrc/endpoint-dies", test_endpoint_dies);
     return g_test_run();
 }
