@@ -61,6 +61,8 @@ run "qtest/vrc-test" env QTEST_QEMU_BINARY="$B/qemu-system-x86_64" \
 # The guest and the remote NIC, end to end.
 run "e2e/e1000e-pcap-netns" bash "$top/tests/e2e/test-remote-nic.sh" pcap e1000e
 run "e2e/e1000e-unix" bash "$top/tests/e2e/test-remote-nic.sh" unix e1000e
+run "e2e/virtio-net-pcap-netns" bash "$top/tests/e2e/test-remote-nic.sh" pcap virtio-net-pci
+run "e2e/nvme-pcap-netns" bash "$top/tests/e2e/test-remote-nvme.sh"
 
 echo
 if [ $failed -gt 0 ]; then

@@ -37,6 +37,7 @@
 #include "hw/pci/pci_device.h"
 #include "hw/qdev-core.h"
 #include "hw/sysbus.h"
+#include "system/system.h"
 #include "exec/address-spaces.h"
 #include "encap/split.h"
 #include "vrc.h"
@@ -77,6 +78,9 @@ struct VRCEndpointState {
     QSIMPLEQ_HEAD(, VRCEpReq) queue;
     QEMUBH *bh;
     QEMUBH *reset_bh;
+    bool executing;             /* ep_bh is running (BQL) */
+    Notifier machine_done;
+    VRCLinkConfig link_config;
 };
 
 /* The hosted function's Requester/Completer ID. */
@@ -313,6 +317,16 @@ static void ep_bh(void *opaque)
     VRCEndpointState *s = opaque;
     VRCEpReq *r;
 
+    /*
+     * Device code may run a nested event loop while it executes a request
+     * (a block drain does, on an NVMe controller reset): the requests
+     * behind it wait until it is done, as they would on a real link, and
+     * the device model is never entered twice.
+     */
+    if (s->executing) {
+        return;
+    }
+    s->executing = true;
     for (;;) {
         WITH_QEMU_LOCK_GUARD(&s->lock) {
             r = QSIMPLEQ_FIRST(&s->queue);
@@ -321,6 +335,7 @@ static void ep_bh(void *opaque)
             }
         }
         if (!r) {
+            s->executing = false;
             return;
         }
         trace_vrc_ep_exec(encap_tlp_type_name(r->tlp.type), r->tlp.addr,
@@ -397,12 +412,52 @@ static bool ep_parse_mac(const char *str, uint8_t mac[6])
            !(mac[0] & 1);
 }
 
+/*
+ * Virtio devices use the PCI bus-master address space (and so the link)
+ * only when they offer VIRTIO_F_ACCESS_PLATFORM; without it they would
+ * DMA to this machine's system memory, where there is nothing.  Linux
+ * drivers accept the feature and need no IOMMU for it.  Legacy virtio
+ * cannot offer it, and the guest sees the function behind a root port,
+ * where QEMU would not give it a legacy interface either: modern only.
+ */
+static GlobalProperty ep_globals[] = {
+    { "virtio-device", "iommu_platform", "on" },
+    { "virtio-pci", "disable-legacy", "on" },
+};
+
+/* A hosted function whose DMA would not reach the VM is a user error. */
+static void ep_check_function(PCIBus *bus, PCIDevice *d, void *opaque)
+{
+    Object *obj = OBJECT(d);
+
+    if (object_property_find(obj, "iommu_platform") &&
+        !object_property_get_bool(obj, "iommu_platform", NULL)) {
+        error_report("vrc-endpoint: %s: iommu_platform=off would send its DMA "
+                     "nowhere: leave it on (the default here)",
+                     object_get_typename(obj));
+        exit(1);
+    }
+}
+
+static void ep_machine_done(Notifier *n, void *unused)
+{
+    VRCEndpointState *s = container_of(n, VRCEndpointState, machine_done);
+
+    Error *err = NULL;
+
+    pci_for_each_device(s->bus, 0, ep_check_function, s);
+    /* Open the link once the functions exist: the vrc may talk at once. */
+    s->link = vrc_link_new(&s->link_config, &ep_link_ops, s, &err);
+    if (!s->link) {
+        error_reportf_err(err, "vrc-endpoint: ");
+        exit(1);
+    }
+}
+
 static void ep_init(MachineState *ms)
 {
     VRCEndpointState *s = VRC_ENDPOINT_MACHINE(ms);
-    Error *err = NULL;
     DeviceState *host;
-    VRCLinkConfig lc;
 
     if (!s->conf.ifname == !s->conf.socket) {
         error_report("vrc-endpoint: exactly one of 'ifname' (raw Ethernet) "
@@ -453,7 +508,7 @@ static void ep_init(MachineState *ms)
     if (!s->conf.mps) {
         s->conf.mps = 4096;     /* accept whatever the vrc proposes */
     }
-    lc = (VRCLinkConfig) {
+    s->link_config = (VRCLinkConfig) {
         .name = "vrc-endpoint",
         .initiator = false,
         .ifname = s->conf.ifname,
@@ -464,11 +519,8 @@ static void ep_init(MachineState *ms)
         .mrrs = s->conf.mrrs,
         .timeout_ms = s->conf.timeout_ms,
     };
-    s->link = vrc_link_new(&lc, &ep_link_ops, s, &err);
-    if (!s->link) {
-        error_reportf_err(err, "vrc-endpoint: ");
-        exit(1);
-    }
+    s->machine_done.notify = ep_machine_done;
+    qemu_add_machine_init_done_notifier(&s->machine_done);
 }
 
 /* Properties: strings and uint32 fields of VRCLinkConf, by offset. */
@@ -557,6 +609,7 @@ static void ep_class_init(ObjectClass *oc, void *data)
     mc->no_parallel = 1;
     mc->no_floppy = 1;
     mc->no_cdrom = 1;
+    compat_props_add(mc->compat_props, ep_globals, G_N_ELEMENTS(ep_globals));
 
     object_class_property_add_str(oc, "ifname", ep_get_ifname, ep_set_ifname);
     object_class_property_set_description(oc, "ifname",

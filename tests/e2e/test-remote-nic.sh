@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-or-later
-# End to end: the guest pings through a remote e1000e and moves a file over
+# End to end: the guest pings through a remote NIC (e1000e unless another
+# device model is given) and moves a file over
 # TCP through it with a matching sha256 (scripts/remote-nic.sh), over the
 # given transport. Needs root for network namespaces: fails, never skips.
 # Usage: test-remote-nic.sh pcap|unix [DEVICE-MODEL]

@@ -45,5 +45,22 @@ expect_error "mrrs out of range" "vrc,socket=/tmp/x,mrrs=64" "'mrrs' must be"
 expect_error "mtu out of range" "vrc,socket=/tmp/x,mtu=100" "'mtu' must be between"
 expect_error "timeout zero" "vrc,socket=/tmp/x,completion-timeout=0" "'completion-timeout'"
 
+# The endpoint machine refuses what could not work, before it waits for a vrc.
+ep_expect_error() {
+    local out rc
+    out=$(timeout 30 "$qemu" -machine "vrc-endpoint,$2" -nodefaults -display none \
+          -monitor none $3 2>&1 </dev/null)
+    rc=$?
+    if [ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -qE "$4" <<<"$out"; then
+        ok "$1"
+    else
+        not_ok "$1 (exit $rc: $out)"
+    fi
+}
+ep_expect_error "endpoint without transport" "" "" "exactly one of 'ifname'"
+ep_expect_error "endpoint: virtio without iommu_platform" "socket=/tmp/vrc-never.sock" \
+    "-device virtio-net-pci,iommu_platform=off,romfile=" "iommu_platform=off would send its DMA nowhere"
+check "-device help lists vrc-dma-bench" 'grep -q "name \"vrc-dma-bench\"" <<<"$out"'
+
 echo "1..$n"
 [ $fails -eq 0 ]
