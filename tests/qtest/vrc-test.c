@@ -891,6 +891,74 @@ static void test_real_endpoint_e1000e(void)
     rmdir(dir);
 }
 
+/*
+ * Against the real endpoint hosting vrc-dma-bench: one DMA read and one
+ * DMA write of 1 MiB, far more than the link's window of frames in flight.
+ * The VM side answers the read from its receive thread, which must take in
+ * the acks that open the window while it sends the completions.
+ */
+#define DB_BUF      0x400000u
+#define DB_SIZE     (1024 * 1024)
+
+static void db_run(QTestState *vm, uint32_t cmd)
+{
+    qtest_writel(vm, BAR0_ADDR + 0x18, cmd);
+    for (int i = 0; i < 5000 && qtest_readl(vm, BAR0_ADDR + 0x04) & 1; i++) {
+        g_usleep(1000);
+    }
+    g_assert_cmphex(qtest_readl(vm, BAR0_ADDR + 0x04), ==, 0);
+}
+
+static void test_real_endpoint_dma_1m(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("vrc-qtest-XXXXXX", NULL);
+    g_autofree char *path = g_build_filename(dir, "ep.sock", NULL);
+    g_autofree uint8_t *back = g_malloc(DB_SIZE);
+    QTestState *ep, *vm;
+    int64_t mrd0, mwr0;
+
+    ep = qtest_initf("-machine vrc-endpoint,socket=%s -nodefaults "
+                     "-device vrc-dma-bench", path);
+    vm = qtest_initf("-machine q35 -nodefaults -device vrc,id=vrc0,socket=%s,"
+                     "chassis=1,addr=02.0", path);
+    setup_root_port(vm);
+    cfg_write(vm, 1, 0, PCI_BASE_ADDRESS_0, 4, BAR0_ADDR);
+    cfg_write(vm, 1, 0, PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+    g_assert_cmphex(qtest_readl(vm, BAR0_ADDR), ==, 0x76726364);
+    qtest_writel(vm, BAR0_ADDR + 0x08, DB_BUF);
+    qtest_writel(vm, BAR0_ADDR + 0x0c, 0);
+    qtest_writel(vm, BAR0_ADDR + 0x10, DB_SIZE);
+    qtest_writel(vm, BAR0_ADDR + 0x14, 1);
+    qtest_writel(vm, BAR0_ADDR + 0x28, 0x3c);
+
+    /* Read: the device sums what it got. */
+    qtest_memset(vm, DB_BUF, 0xa5, DB_SIZE);
+    mrd0 = vrc_tlp_counter(vm, "tlps-rx", "mrd");
+    db_run(vm, 1);
+    g_assert_cmphex(qtest_readl(vm, BAR0_ADDR + 0x1c), ==, DB_SIZE * 0xa5u);
+    /* One MRd per Max Read Request Size (4096). */
+    g_assert_cmpint(vrc_tlp_counter(vm, "tlps-rx", "mrd") - mrd0, ==,
+                    DB_SIZE / 4096);
+
+    /* Write: the buffer fills with the device's byte. */
+    mwr0 = vrc_tlp_counter(vm, "tlps-rx", "mwr");
+    db_run(vm, 2);
+    qtest_memread(vm, DB_BUF, back, DB_SIZE);
+    for (int i = 0; i < DB_SIZE; i++) {
+        if (back[i] != 0x3c) {
+            g_assert_cmphex(back[i], ==, 0x3c);
+        }
+    }
+    g_test_message("1 MiB DMA write took %" PRId64 " MWr TLPs",
+                   vrc_tlp_counter(vm, "tlps-rx", "mwr") - mwr0);
+    g_assert_cmpint(vrc_counter(vm, "timeouts"), ==, 0);
+
+    qtest_quit(vm);
+    qtest_quit(ep);
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -903,6 +971,7 @@ int main(int argc, char **argv)
     qtest_add_func("/vrc/msi", test_msi);
     qtest_add_func("/vrc/real-endpoint-edu", test_real_endpoint_edu);
     qtest_add_func("/vrc/real-endpoint-e1000e", test_real_endpoint_e1000e);
+    qtest_add_func("/vrc/real-endpoint-dma-1m", test_real_endpoint_dma_1m);
     qtest_add_func("/vrc/endpoint-dies", test_endpoint_dies);
     return g_test_run();
 }
