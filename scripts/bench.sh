@@ -3,104 +3,106 @@
 # make bench: what a remote device costs, side by side in one run on one
 # machine. Reports figures and ratios; never fails on a timing (only when a
 # measurement could not be taken at all).
-#   1. the floor: raw frame round trips over the same veth and the same
-#      transport code (tools/vrc-pingpong), blocking and busy-polling;
-#   2. the guest's view: ping RTT and TCP throughput through a remote e1000e
-#      and through the same e1000e plugged in locally, same guest and backend.
-# Writes bench/results/<time>.json and bench/results/<time>.md.
+#   1. the floor: raw frame round trips and raw frame throughput over the
+#      same veth and the same transport code (tools/vrc-pingpong);
+#   2. DMA: vrc-dma-bench reading and writing guest memory, hosted by the
+#      endpoint (MTU 1500 and 9000) and plugged in locally
+#      (scripts/bench-dma.py), with host CPU per GB;
+#   3. per-stage cost of one register read and of DMA, from trace
+#      timestamps on both sides (scripts/bench-stages.py);
+#   4. the guest's view: register read round trip (tools/vrc-regbench in
+#      the guest), ping RTT and TCP throughput through a remote and a local
+#      e1000e, then virtio-net-pci, same guest, kernel and backend.
+# Writes bench/results/<time>.json, .md and .png plots (scripts/bench-report.py).
+# VRC_BENCH_QUICK=1 cuts repetitions (for trying the script, not for figures).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 out=$top/bench/results
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
+qemu=$top/build/qemu-system-x86_64
 pingpong=$top/build/host/tools/vrc-pingpong
 work=$(mktemp -d)
+quick=${VRC_BENCH_QUICK:-0}
 mkdir -p "$out"
 # shellcheck source=netns.sh
 . "$top/scripts/netns.sh"
 trap 'vrc_netns_down; rm -rf "$work"' EXIT
 trap 'exit 130' INT TERM
-vrc_netns_probe
+vrc_netns_probe || { echo "bench: cannot create network namespaces: run as root" >&2; exit 1; }
+for f in "$qemu" "$pingpong" "$top/build/guest/initramfs.gz"; do
+    [ -e "$f" ] || { echo "bench: $f is missing: run make first" >&2; exit 1; }
+done
+rtts=5000; streams=20000; dma_runs=20; pings=20; file_mb=16
+if [ "$quick" = 1 ]; then rtts=500; streams=2000; dma_runs=3; pings=5; file_mb=4; fi
+step() { echo "vrc bench: $*" >&2; }
 
-# floor SIZE MTU BUSY: one vrc-pingpong run, its JSON line to stdout.
+# floor SIZE MTU BUSY: one round-trip run, its JSON line to stdout.
 floor() {
     local size=$1 mtu=$2 busy=$3 args=()
     [ "$busy" = 1 ] && args=(--busy-poll)
     VRC_MTU=$mtu vrc_netns_up "vrcbench$$"
     ip netns exec "$EP_NS" "$pingpong" --mode=pong --ifname="$EP_IF" \
-        --count 5000 "${args[@]}" > /dev/null 2>&1 &
+        --count "$rtts" "${args[@]}" > /dev/null 2>&1 &
     ip netns exec "$VM_NS" "$pingpong" --mode=ping --ifname="$VM_IF" \
-        --peer="$EP_MAC" --size "$size" --count 5000 "${args[@]}" --json | tail -1
+        --peer="$EP_MAC" --size "$size" --count "$rtts" "${args[@]}" --json | tail -1
     wait
     vrc_netns_down
 }
 
-echo "vrc bench $stamp: floor (raw frames over veth + libpcap)" >&2
+# stream SIZE MTU: raw frame throughput, one direction, its JSON line.
+stream() {
+    VRC_MTU=$2 vrc_netns_up "vrcbench$$"
+    ip netns exec "$EP_NS" "$pingpong" --mode=pong --ifname="$EP_IF" --stream \
+        > /dev/null 2>&1 &
+    ip netns exec "$VM_NS" "$pingpong" --mode=ping --ifname="$VM_IF" \
+        --peer="$EP_MAC" --stream --size "$1" --count "$streams" --json | tail -1
+    wait
+    vrc_netns_down
+}
+
+step "$stamp: floor (raw frames over veth + libpcap)"
 : > "$work/floor.jsonl"
 for spec in "64 1500 0" "1500 1500 0" "9014 9000 0" "64 1500 1" "1500 1500 1" "9014 9000 1"; do
     # shellcheck disable=SC2086
     floor $spec >> "$work/floor.jsonl"
 done
-
-echo "vrc bench: guest ping and TCP, remote vs local e1000e" >&2
-for mode in pcap local; do
-    VRC_TRANSPORT=$mode VRC_PINGS=20 VRC_FILE_MB=16 \
-        bash "$top/scripts/remote-nic.sh" e1000e > "$work/guest-$mode.txt" 2>&1
+: > "$work/stream.jsonl"
+for spec in "1514 1500" "9014 9000"; do
+    for _ in 1 2 3; do
+        # shellcheck disable=SC2086
+        stream $spec >> "$work/stream.jsonl"
+    done
 done
 
-python3 - "$work" "$out/$stamp" "$top" <<'PY'
-import json, os, platform, re, subprocess, sys
-work, base, top = sys.argv[1:4]
+step "DMA: vrc-dma-bench, local and remote (MTU 1500, 9000)"
+python3 "$top/scripts/bench-dma.py" --qemu "$qemu" --mode local --runs "$dma_runs" \
+    --log "$work/dma-local.log" > "$work/dma.jsonl"
+for mtu in 1500 9000; do
+    VRC_MTU=$mtu vrc_netns_up "vrcbench$$"
+    python3 "$top/scripts/bench-dma.py" --qemu "$qemu" --mode remote --mtu "$mtu" \
+        --runs "$dma_runs" --vm-ns "$VM_NS" --ep-ns "$EP_NS" --vm-if "$VM_IF" \
+        --ep-if "$EP_IF" --ep-mac "$EP_MAC" --log "$work/dma-remote-$mtu.log" >> "$work/dma.jsonl"
+    vrc_netns_down
+done
 
-def guest(mode):
-    t = open(f"{work}/guest-{mode}.txt").read()
-    rtt = re.search(r"rtt min/avg/max ([\d.]+)/([\d.]+)/([\d.]+) ms", t)
-    tcp = re.search(r"TCP:\s+(\d+) bytes in ([\d.]+)s", t)
-    ok = "remote-nic: OK" in t
-    return {
-        "ok": ok,
-        "ping_rtt_ms": dict(zip(("min", "avg", "max"), map(float, rtt.groups()))) if rtt else None,
-        "tcp_MBps": round(int(tcp.group(1)) / float(tcp.group(2)) / 1e6, 2) if tcp else None,
-    }
+step "per-stage cost (trace timestamps on both sides)"
+vrc_netns_up "vrcbench$$"
+python3 "$top/scripts/bench-stages.py" --qemu "$qemu" --vm-ns "$VM_NS" --ep-ns "$EP_NS" \
+    --vm-if "$VM_IF" --ep-if "$EP_IF" --ep-mac "$EP_MAC" --work "$work/stages" \
+    > "$work/stages.json"
+vrc_netns_down
 
-floor = [json.loads(l) for l in open(f"{work}/floor.jsonl") if l.startswith("{")]
-res = {
-    "machine": {
-        "cpus": os.cpu_count(),
-        "cpu": next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
-                     if l.startswith("model name")), "?"),
-        "kernel": platform.release(),
-    },
-    "git": subprocess.run(["git", "-C", top, "describe", "--always", "--dirty"],
-                          capture_output=True, text=True).stdout.strip(),
-    "floor": floor,
-    "guest": {"remote_e1000e_pcap": guest("pcap"), "local_e1000e": guest("local")},
-    "not_measured_yet": ["register RTT", "DMA MB/s by size", "host CPU per GB",
-                         "per-stage cost table", "virtio-net-pci", "plots"],
-}
-json.dump(res, open(base + ".json", "w"), indent=2)
+step "guest: register reads, ping and TCP, remote vs local (e1000e, virtio-net-pci)"
+for model in e1000e virtio-net-pci; do
+    # The register: e1000e STATUS in BAR0; virtio's common configuration in BAR4.
+    regs="--bar=0 --offset=0x8"
+    [ "$model" = virtio-net-pci ] && regs="--bar=4 --offset=0x0"
+    for mode in pcap local; do
+        VRC_TRANSPORT=$mode VRC_PINGS=$pings VRC_FILE_MB=$file_mb VRC_REGBENCH="$regs" \
+            bash "$top/scripts/remote-nic.sh" "$model" > "$work/guest-$model-$mode.txt" 2>&1 || true
+    done
+done
 
-r, l = res["guest"]["remote_e1000e_pcap"], res["guest"]["local_e1000e"]
-def ratio(a, b):
-    return f"{a / b:.2f}x" if a and b else "n/a"
-lines = ["# vrc bench " + os.path.basename(base), "",
-         f"Machine: {res['machine']['cpus']} CPUs, {res['machine']['cpu']}, kernel {res['machine']['kernel']}; git {res['git']}", "",
-         "## Floor: raw frame round trip (veth + libpcap, 5000 frames)", "",
-         "| frame | mode | median µs | p99 µs |", "|---|---|---|---|"]
-for f in floor:
-    lines.append(f"| {f['size']} B | {'busy-poll' if f['busy_poll'] else 'blocking'} | "
-                 f"{f['rtt_us']['median']:.1f} | {f['rtt_us']['p99']:.1f} |")
-lines += ["", "## Guest: the same e1000e, remote vs local (TCG guest, slirp backend)", "",
-          "| figure | remote (vrc, pcap) | local | remote/local |", "|---|---|---|---|"]
-if r["ping_rtt_ms"] and l["ping_rtt_ms"]:
-    for k in ("min", "avg"):
-        lines.append(f"| ping RTT {k}, ms (64 B) | {r['ping_rtt_ms'][k]:.3f} | {l['ping_rtt_ms'][k]:.3f} | "
-                     f"{ratio(r['ping_rtt_ms'][k], l['ping_rtt_ms'][k])} |")
-lines.append(f"| TCP 16 MB, MB/s | {r['tcp_MBps']} | {l['tcp_MBps']} | {ratio(r['tcp_MBps'], l['tcp_MBps'])} |")
-lines += ["", "Not measured yet: " + ", ".join(res["not_measured_yet"]) + "."]
-open(base + ".md", "w").write("\n".join(lines) + "\n")
-print("\n".join(lines))
-if not (r["ok"] and l["ok"] and floor):
-    sys.exit("bench: a measurement could not be taken (see above)")
-PY
-echo "results: bench/results/$stamp.json, bench/results/$stamp.md" >&2
+python3 "$top/scripts/bench-report.py" "$work" "$out/$stamp" "$top"
+step "results: bench/results/$stamp.{json,md} and plots $stamp-*.png"

@@ -9,7 +9,9 @@
 # Usage: remote-nic.sh [DEVICE-MODEL]      (default e1000e; virtio-net-pci, ...)
 # Environment: VRC_FILE_MB (default 4), VRC_GUEST_TIMEOUT, VRC_TRANSPORT=pcap|unix|local
 # (local: the same device model plugged into the VM itself, for comparison),
-# VRC_PINGS (default 10).
+# VRC_PINGS (default 10), VRC_REGBENCH (options for vrc-regbench, run in the
+# guest against the NIC before the network test, e.g. "--bar=0 --offset=8";
+# its JSON line is printed after "VRC-REGBENCH").
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -78,14 +80,27 @@ else
     done
 fi
 
+# Register reads, with the driver unbound: the kernel does not let a BAR
+# that a driver claimed be mapped, and an idle device times cleanly.
+regbench_cmd=
+if [ -n "${VRC_REGBENCH:-}" ]; then
+    regbench_cmd="
+drv=/sys/bus/pci/drivers/\$(basename \$(readlink \$d/driver)); b=\$(basename \$d)
+echo \$b > \$drv/unbind
+vrc-regbench --bdf=\$b --label=$transport $VRC_REGBENCH | sed 's/^/VRC-REGBENCH /'
+echo \$b > \$drv/bind"
+fi
 guest_cmd="
 set -e
 d=\$(grep -l 0x020000 /sys/bus/pci/devices/*/class | head -1); d=\${d%/class}
 echo \"VRC-LSPCI \$(basename \$d) vendor \$(cat \$d/vendor) device \$(cat \$d/device) class \$(cat \$d/class)\"
+$regbench_cmd
 ip link set eth0 up
 ip addr add 10.0.2.15/24 dev eth0
 i=0; while [ \"\$(cat /sys/class/net/eth0/carrier)\" != 1 ] && [ \$i -lt 200 ]; do sleep 0.1; i=\$((i+1)); done
-ping -c ${VRC_PINGS:-10} -i 0.2 10.0.2.2 | tail -2
+ping -c ${VRC_PINGS:-10} -i 0.2 10.0.2.2 > /tmp/ping || true
+tail -2 /tmp/ping
+echo \"VRC-PINGTIMES \$(sed -n 's/.*time=\\([0-9.]*\\).*/\\1/p' /tmp/ping | tr '\\n' ' ')\"
 t0=\$(cut -d' ' -f1 /proc/uptime)
 nc 10.0.2.2 $port > /tmp/f
 t1=\$(cut -d' ' -f1 /proc/uptime)
@@ -97,6 +112,12 @@ VRC_NETNS=$VM_NS bash "$top/scripts/guest-run.sh" "$guest_cmd" "${vm_nic[@]}" \
     > "$work/guest.log" 2>&1
 rc=$?
 set -e
+# Host CPU the endpoint QEMU used (all its threads, the whole run).
+ep_cpu=
+if [ -n "$ep_pid" ] && [ -d "/proc/$ep_pid/task" ]; then
+    ep_cpu=$(cat /proc/"$ep_pid"/task/*/schedstat 2>/dev/null |
+             awk '{ ns += $1 } END { printf "%.2f", ns / 1e9 }')
+fi
 tr -d '\r' < "$work/guest.log" > "$work/guest.txt"
 mv "$work/guest.txt" "$work/guest.log"
 
@@ -120,6 +141,10 @@ echo "  ping:       ${loss:-<none>}; rtt min/avg/max ${rtt:-?}"
 if [ -n "$bytes" ] && [ -n "$secs" ] && [ "$secs" != "0.00" ]; then
     echo "  TCP:        $bytes bytes in ${secs}s ($(awk -v b="$bytes" -v s="$secs" 'BEGIN{printf "%.1f", b/s/1e6}') MB/s)"
 fi
+echo "  ping times: $(field VRC-PINGTIMES)"
+[ -z "$ep_cpu" ] || echo "  endpoint CPU: ${ep_cpu} s (all threads, whole run)"
+regbench=$(field VRC-REGBENCH)
+[ -z "${VRC_REGBENCH:-}" ] || echo "  registers:  ${regbench:-<none>}"
 echo "  sha256:     ${got:-<none>} ($( [ "$got" = "$want" ] && echo match || echo "MISMATCH, want $want"))"
 if [ -s "$work/endpoint.log" ]; then
     echo "  endpoint said: $(tr '\n' ' ' < "$work/endpoint.log" | cut -c1-200)"

@@ -18,6 +18,11 @@
  * --socket=PATH uses the unix transport instead (pong listens, ping
  * connects).  --busy-poll spins on the non-blocking receive instead of
  * sleeping in poll().
+ *
+ * --stream (both sides) measures throughput instead: ping keeps up to
+ * --window PINGs of --size bytes in flight, pong answers each with a
+ * minimum-size PONG, and ping reports frames and bytes per second.  A PING
+ * whose PONG does not come back is counted as lost, not waited for again.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -47,6 +52,8 @@ struct opts {
     bool count_given;
     bool busy_poll;
     bool json;
+    bool stream;
+    unsigned window;
     int timeout_ms;
     uint8_t peer[6];
     bool peer_given;
@@ -255,6 +262,99 @@ static int ping_hello(struct ctx *c)
     return -ETIMEDOUT;
 }
 
+/*
+ * Stream PINGs @first .. @first + @n - 1 with up to --window in flight.
+ * Returns the time from the first send to the last PONG in ns, and adds
+ * the PINGs that got no PONG to *@lost; 0 on a receive error.
+ */
+static uint64_t stream(struct ctx *c, uint32_t first, unsigned n,
+                       unsigned *lost)
+{
+    const struct opts *o = c->o;
+    uint32_t sent = first, acked = first, end_cookie = first + n;
+    uint64_t t0 = now_ns();
+
+    while (acked != end_cookie) {
+        uint64_t deadline = now_ns() + (uint64_t)o->timeout_ms * 1000000;
+        struct encap_frame_view v;
+        struct encap_ctrl ctrl;
+        int len;
+
+        while (sent != end_cookie && sent - acked < o->window) {
+            if (send_frame(c, build(c, c->peer, ENCAP_CTRL_PING, sent,
+                                    o->size)) < 0) {
+                return 0;
+            }
+            sent++;
+        }
+        len = next_frame(c, deadline);
+        if (len < 0) {
+            fprintf(stderr, "vrc-pingpong: receive: %s\n", strerror(-len));
+            return 0;
+        }
+        if (len == 0) {
+            *lost += sent - acked;          /* all in flight are gone */
+            acked = sent;
+            continue;
+        }
+        if (parse(c, len, &v, &ctrl) != ENCAP_CTRL_PONG) {
+            continue;
+        }
+        if (ctrl.cookie - acked >= sent - acked) {
+            c->stray++;                     /* late, or not ours */
+            continue;
+        }
+        *lost += ctrl.cookie - acked;       /* PONGs come back in order */
+        acked = ctrl.cookie + 1;
+    }
+    return now_ns() - t0;
+}
+
+static int run_stream(struct ctx *c)
+{
+    const struct opts *o = c->o;
+    unsigned lost = 0, warm_lost = 0;
+    uint64_t ns;
+    double fps, mbps;
+    int r = ping_hello(c);
+
+    if (r < 0) {
+        fprintf(stderr, "vrc-pingpong: no answer from pong within %d ms: %s\n",
+                o->timeout_ms, strerror(-r));
+        return 1;
+    }
+    if (o->warmup && !stream(c, 0, o->warmup, &warm_lost)) {
+        return 1;
+    }
+    ns = stream(c, o->warmup, o->count, &lost);
+    if (!ns) {
+        return 1;
+    }
+    for (int k = 0; k < BYE_REPEAT; k++) {
+        encap_transport_send(c->t, c->tx, build(c, c->peer, ENCAP_CTRL_BYE,
+                                                o->warmup + o->count, 0));
+    }
+    fps = (o->count - lost) / (ns / 1e9);
+    mbps = fps * o->size / 1e6;
+    if (o->json) {
+        printf("{\"mode\":\"stream\",\"transport\":\"%s\",\"size\":%u,"
+               "\"count\":%u,\"window\":%u,\"busy_poll\":%s,\"lost\":%u,"
+               "\"bad\":%u,\"stray\":%u,\"seconds\":%.6f,"
+               "\"frames_per_s\":%.0f,\"MBps\":%.2f,\"Gbps\":%.3f,",
+               encap_transport_name(c->t), o->size, o->count, o->window,
+               o->busy_poll ? "true" : "false", lost, c->bad, c->stray,
+               ns / 1e9, fps, mbps, mbps * 8 / 1000);
+        print_stats(c);
+        printf("}\n");
+    } else {
+        printf("stream: %u frames of %u bytes over %s, window %u: %.0f "
+               "frames/s, %.2f MB/s, %u lost, %u bad\n", o->count, o->size,
+               encap_transport_name(c->t), o->window, fps, mbps, lost, c->bad);
+        print_stats(c);
+    }
+    return c->bad || lost > o->count / 100 ? 1 : 0;
+}
+
 static int run_ping(struct ctx *c)
 {
     const struct opts *o = c->o;
@@ -360,7 +460,7 @@ static int run_ping(struct ctx *c)
 static int run_pong(struct ctx *c)
 {
     const struct opts *o = c->o;
-    unsigned answered = 0, expected_total = 0;
+    unsigned answered = 0, expected_total = 0, lost = 0;
     uint32_t next_cookie = 0;
     bool started = false, bye = false;
     /* Before the first HELLO, wait ten times as long: ping may start late. */
@@ -390,15 +490,19 @@ static int run_pong(struct ctx *c)
                 return 1;
             }
         } else if (op == ENCAP_CTRL_PING && started) {
-            /* PINGs come one at a time, in order; each is answered once. */
-            if (ctrl.cookie != next_cookie ||
+            /* PINGs come in order; each is answered once.  A stream may
+             * lose some on the way: a gap is a loss, going back is not. */
+            if (ctrl.cookie < next_cookie ||
+                (!o->stream && ctrl.cookie != next_cookie) ||
                 (o->size && (unsigned)n != o->size) ||
                 !padding_ok(c, n, ctrl.cookie)) {
                 c->bad++;
+            } else {
+                lost += ctrl.cookie - next_cookie;
             }
             next_cookie = ctrl.cookie + 1;
             if (send_frame(c, build(c, v.hdr.src, ENCAP_CTRL_PONG, ctrl.cookie,
-                                    n)) == 0) {
+                                    o->stream ? MIN_SIZE : (size_t)n)) == 0) {
                 answered++;
             }
         } else if (op == ENCAP_CTRL_BYE && started) {
@@ -424,6 +528,10 @@ static int run_pong(struct ctx *c)
                answered, expected_total, c->bad, c->stray,
                bye ? "" : ", no BYE");
         print_stats(c);
+    }
+    if (o->stream) {
+        /* Losses are ping's to report. */
+        return !bye || c->bad || answered + lost > expected_total;
     }
     if (!bye || c->bad || answered != expected_total) {
         return 1;
@@ -487,6 +595,8 @@ static void usage(FILE *f)
 "  --count=N       timed PINGs (default 1000)\n"
 "  --warmup=N      untimed PINGs first (default count/10, at most 100)\n"
 "  --busy-poll     spin on the receive queue instead of sleeping in poll()\n"
+"  --stream        (both sides) throughput: PINGs pipelined, small PONGs\n"
+"  --window=N      stream: PINGs in flight (default 64)\n"
 "  --json          one JSON object on stdout\n"
 "  --peer=MAC      ping: send to MAC (default: broadcast the HELLO, then\n"
 "                  use the MAC that answers)\n"
@@ -505,13 +615,16 @@ int main(int argc, char **argv)
         { "count", required_argument, NULL, 'c' },
         { "warmup", required_argument, NULL, 'w' },
         { "busy-poll", no_argument, NULL, 'b' },
+        { "stream", no_argument, NULL, 'T' },
+        { "window", required_argument, NULL, 'W' },
         { "json", no_argument, NULL, 'j' },
         { "peer", required_argument, NULL, 'p' },
         { "timeout-ms", required_argument, NULL, 't' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    struct opts o = { .size = 64, .count = 1000, .timeout_ms = 2000 };
+    struct opts o = { .size = 64, .count = 1000, .timeout_ms = 2000,
+                      .window = 64 };
     static struct ctx c;
     bool mode_given = false, warmup_given = false, size_given = false;
     unsigned v;
@@ -558,6 +671,16 @@ int main(int argc, char **argv)
         case 'b':
             o.busy_poll = true;
             break;
+        case 'T':
+            o.stream = true;
+            break;
+        case 'W':
+            if (!parse_uint(optarg, &v) || v == 0 || v > 65536) {
+                fprintf(stderr, "vrc-pingpong: bad window '%s'\n", optarg);
+                return 2;
+            }
+            o.window = v;
+            break;
         case 'j':
             o.json = true;
             break;
@@ -601,7 +724,7 @@ int main(int argc, char **argv)
         return 2;
     }
     memcpy(c.peer, o.peer_given ? o.peer : broadcast, 6);
-    r = o.ping ? run_ping(&c) : run_pong(&c);
+    r = !o.ping ? run_pong(&c) : o.stream ? run_stream(&c) : run_ping(&c);
     encap_transport_close(c.t);
     return r;
 }

@@ -102,9 +102,12 @@ static MemTxResult ep_dma_read_buf(void *opaque, hwaddr addr, void *buf,
 {
     VRCEndpointState *s = opaque;
 
+    int r;
+
     trace_vrc_ep_dma("read", addr, size);
-    return vrc_link_mem_read(s->link, ep_bdf(s, 0), addr, buf, size) < 0 ?
-           MEMTX_ERROR : MEMTX_OK;
+    r = vrc_link_mem_read(s->link, ep_bdf(s, 0), addr, buf, size);
+    trace_vrc_ep_dma_done("read", addr, size, r);
+    return r < 0 ? MEMTX_ERROR : MEMTX_OK;
 }
 
 static MemTxResult ep_dma_write_buf(void *opaque, hwaddr addr,
@@ -115,6 +118,7 @@ static MemTxResult ep_dma_write_buf(void *opaque, hwaddr addr,
 
     trace_vrc_ep_dma("write", addr, size);
     vrc_link_mem_write(s->link, ep_bdf(s, 0), addr, buf, size);
+    trace_vrc_ep_dma_done("write", addr, size, 0);
     return MEMTX_OK;
 }
 

@@ -139,6 +139,7 @@ static MemTxResult fn_bar_read(void *opaque, hwaddr addr, uint64_t *data,
     struct encap_tlp t;
     uint8_t buf[8];
 
+    trace_vrc_bar_read_start(bar->index, addr, size);
     fn_bar_tlp(bar, addr, size, false, &t);
     if (vrc_link_request(fn_link(bar->fn), &t, buf, bar->io ? 4 : size) < 0) {
         /* As a root complex does: the read completes with all-ones. */

@@ -95,6 +95,7 @@ static int vrc_link_send_frame(void *opaque, const uint8_t *frame, size_t len)
         trace_vrc_link_send_error(l->desc, -r);
     } else {
         l->stats.frames_tx++;
+        trace_vrc_frame_tx(l->desc, len);
     }
     return r;
 }
@@ -241,6 +242,7 @@ static uint64_t vrc_link_rx_locked(VRCLink *l)
             break;
         }
         l->stats.frames_rx++;
+        trace_vrc_frame_rx(l->desc, n);
         encap_link_input(l->el, l->rxbuf, n, now_ns());
     }
     deadline = encap_link_poll(l->el, now_ns());

@@ -3,7 +3,8 @@
 # The pcap transport on a real link: two network namespaces of our own,
 # joined by a veth pair (MTU 9000), exchange vrc frames ping-pong with
 # tools/vrc-pingpong, blocking and busy polling, from 64-byte to jumbo
-# frames; every frame's content and the count are checked on both sides.
+# frames, and a pipelined stream; every frame's content and the count are
+# checked on both sides.
 # Prints the round-trip times as TAP comments.  Needs root: if network
 # namespaces cannot be made here, it fails (Bail out!), it never skips.
 #
@@ -64,7 +65,7 @@ json() {
 command -v python3 >/dev/null || bail "python3 is needed to read the results"
 vrc_netns_probe || bail "cannot create network namespaces here: this test needs root and 'ip netns'"
 
-echo "1..10"
+echo "1..11"
 
 # Unique names: several runs (or other tests) may be going on at once.
 VRC_MTU=9000 vrc_netns_up "vrcpp$$-$RANDOM" 2> "$tmp/setup.err" ||
@@ -114,6 +115,24 @@ pingpong 9014 blocking
 pingpong 64 busy-poll
 pingpong 1500 busy-poll
 pingpong 9014 busy-poll
+
+# Throughput mode: jumbo PINGs pipelined, small PONGs; every frame accounted for.
+ip netns exec "$EP_NS" timeout 120 "$tool" --mode=pong --ifname="$EP_IF" --stream \
+    --json > "$tmp/pong.json" 2> "$tmp/pong.err" &
+spid=$!
+ip netns exec "$VM_NS" timeout 120 "$tool" --mode=ping --ifname="$VM_IF" --stream \
+    --size=9014 --count="$count" --json > "$tmp/ping.json" 2> "$tmp/ping.err"
+ping_rc=$?
+wait "$spid"
+pong_rc=$?
+if [ $ping_rc -eq 0 ] && [ $pong_rc -eq 0 ] &&
+   [ "$(json "$tmp/ping.json" 'j["mode"] == "stream" and j["bad"] == 0 and j["lost"] <= '"$count"' // 100 and j["MBps"] > 0')" = True ] &&
+   [ "$(json "$tmp/pong.json" 'j["bye"] and j["bad"] == 0 and j["answered"] + j["expected"] > 0')" = True ]; then
+    ok "stream of $count 9014-byte frames, window $(json "$tmp/ping.json" 'j["window"]'): $(json "$tmp/ping.json" '"%(MBps).1f MB/s, %(lost)d lost" % j')"
+else
+    not_ok "stream of 9014-byte frames: ping exit $ping_rc, pong exit $pong_rc"
+    diag "$tmp/ping.err"; diag "$tmp/ping.json"; diag "$tmp/pong.err"; diag "$tmp/pong.json"
+fi
 
 # Without a pong, ping must fail (and say so), not hang or pass.
 if ip netns exec "$VM_NS" timeout 30 "$tool" --mode=ping --ifname="$VM_IF" \

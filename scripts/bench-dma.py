@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""DMA throughput of a function that moves guest memory (vrc-dma-bench).
+
+The VM side is a QEMU without a guest (qtest accelerator): this script plays
+the driver through the qtest protocol, programs the function's BAR and
+starts runs; the function times each run itself on the host clock, so the
+qtest round trips are not in the figures.
+
+  --mode local    vrc-dma-bench plugged into the VM's own root port
+  --mode remote   vrc-dma-bench hosted by a vrc-endpoint QEMU, reached
+                  through -device vrc over --vm-if/--ep-if (two network
+                  namespaces and a veth pair set up by the caller)
+
+For each direction (read: the function reads guest memory; write: it writes
+it) and each transfer size, prints one JSON line: per-transfer time (median,
+p99), MB/s, and host CPU seconds per GB moved (all threads of both QEMU
+processes, from /proc/PID/task/*/schedstat, so user + system).  Data are checked: the sum of what a read run got, the bytes a
+write run left in guest memory.  Exits non-zero if a run fails.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from qtest_client import QTest  # noqa: E402
+
+BAR0 = 0xFE000000
+BUF = 0x1000000                 # 16 MiB into guest RAM
+REG = dict(ID=0x00, STATUS=0x04, ADDR=0x08, ADDR_HI=0x0C, SIZE=0x10,
+           COUNT=0x14, CMD=0x18, SUM=0x1C, NS=0x20, NS_HI=0x24, FILL=0x28)
+
+
+def cpu_seconds(pids):
+    """CPU time of all threads of @pids so far (ns resolution, schedstat)."""
+    total = 0
+    for pid in pids:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                    total += int(f.read().split()[0])
+            except FileNotFoundError:
+                pass                    # a thread that just ended
+    return total / 1e9
+
+
+def quantile(sorted_vals, q):
+    i = max(0, min(len(sorted_vals) - 1, int(q * len(sorted_vals) + 0.999999) - 1))
+    return sorted_vals[i]
+
+
+def run(q, pids, direction, size, runs, batch):
+    """One size in one direction: @runs runs of @batch transfers."""
+    fill = 0xA5 if direction == "read" else 0x3C
+    reg = lambda r: BAR0 + REG[r]
+    if direction == "read":
+        q.cmd(f"memset {BUF:#x} {size} {fill:#x}")
+    else:
+        q.cmd(f"memset {BUF:#x} {size} 0")
+    q.writel(reg("ADDR"), BUF)
+    q.writel(reg("ADDR_HI"), 0)
+    q.writel(reg("SIZE"), size)
+    q.writel(reg("COUNT"), batch)
+    q.writel(reg("FILL"), fill)
+    per_transfer = []
+    total_ns = 0
+    cpu0 = cpu_seconds(pids)
+    for _ in range(runs):
+        q.writel(reg("CMD"), 1 if direction == "read" else 2)
+        deadline = time.monotonic() + 60
+        while (status := q.readl(reg("STATUS"))) & 1:
+            if time.monotonic() > deadline:
+                sys.exit(f"bench-dma: {direction} of {size} B did not finish")
+            time.sleep(0.0002)
+        if status & 2 or status == 0xFFFFFFFF:
+            sys.exit(f"bench-dma: {direction} of {size} B failed (status {status:#x})")
+        ns = q.readl(reg("NS")) | q.readl(reg("NS_HI")) << 32
+        total_ns += ns
+        per_transfer.append(ns / batch)
+        if direction == "read":
+            want = size * fill & 0xFFFFFFFF
+            got = q.readl(reg("SUM"))
+            if got != want:
+                sys.exit(f"bench-dma: read of {size} B got sum {got:#x}, want {want:#x}")
+    cpu = cpu_seconds(pids) - cpu0
+    if direction == "write":
+        for off in (0, size // 2, size - 1):
+            got = int(q.cmd(f"read {BUF + off:#x} 1")[0], 16)
+            if got != fill:
+                sys.exit(f"bench-dma: write of {size} B left {got:#x} at +{off}")
+    per_transfer.sort()
+    moved = size * batch * runs
+    med = quantile(per_transfer, 0.5)
+    return {
+        "direction": direction, "size": size, "transfers": batch * runs,
+        "us_median": round(med / 1000, 2),
+        "us_p99": round(quantile(per_transfer, 0.99) / 1000, 2),
+        "MBps_median": round(size / med * 1000, 2),
+        "MBps_p99": round(size / quantile(per_transfer, 0.99) * 1000, 2),
+        "MBps_total": round(moved / total_ns * 1000, 2),
+        "cpu_s_per_GB": round(cpu / (moved / 1e9), 2),
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--qemu", required=True)
+    ap.add_argument("--mode", choices=("local", "remote"), required=True)
+    ap.add_argument("--vm-ns")
+    ap.add_argument("--ep-ns")
+    ap.add_argument("--vm-if")
+    ap.add_argument("--ep-if")
+    ap.add_argument("--ep-mac")
+    ap.add_argument("--mtu", type=int, default=1500)
+    ap.add_argument("--sizes", default="1400,14000,140000,1048576")
+    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--batch-bytes", type=int, default=1024 * 1024,
+                    help="a run moves at least this much (small sizes batch)")
+    ap.add_argument("--log", default=os.devnull)
+    a = ap.parse_args()
+
+    log = open(a.log, "ab")
+    ep = None
+    if a.mode == "local":
+        vm_args = ["-device", "pcie-root-port,id=rp0,chassis=1,addr=02.0",
+                   "-device", "vrc-dma-bench,bus=rp0"]
+        pids = []
+    else:
+        if not (a.vm_ns and a.ep_ns and a.vm_if and a.ep_if and a.ep_mac):
+            sys.exit("bench-dma: --mode remote needs --vm-ns --ep-ns --vm-if --ep-if --ep-mac")
+        ep = subprocess.Popen(
+            ["ip", "netns", "exec", a.ep_ns, a.qemu, "-machine",
+             f"vrc-endpoint,ifname={a.ep_if},mtu={a.mtu}", "-nodefaults",
+             "-display", "none", "-monitor", "none", "-device", "vrc-dma-bench"],
+            stdout=log, stderr=log)
+        vm_args = ["-device", f"vrc,id=vrc0,ifname={a.vm_if},peer={a.ep_mac},"
+                   f"mtu={a.mtu},chassis=1,addr=02.0,completion-timeout=5000"]
+        pids = [ep.pid]
+    q = QTest(a.qemu, vm_args, a.vm_ns if a.mode == "remote" else None, log)
+    pids.append(q.proc.pid)
+    try:
+        q.setup_function(BAR0)
+        ident = q.readl(BAR0 + REG["ID"])
+        if ident != 0x76726364:
+            sys.exit(f"bench-dma: no vrc-dma-bench at 01:00.0 (read {ident:#x})")
+        for size in map(int, a.sizes.split(",")):
+            batch = max(1, a.batch_bytes // size)
+            for direction in ("read", "write"):
+                r = run(q, pids, direction, size, a.runs, batch)
+                r.update(mode=a.mode, mtu=a.mtu if a.mode == "remote" else None)
+                print(json.dumps(r), flush=True)
+    finally:
+        q.quit()
+        if ep:
+            ep.terminate()
+            ep.wait()
+
+
+if __name__ == "__main__":
+    main()
