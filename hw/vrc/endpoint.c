@@ -13,12 +13,13 @@
  * whose accesses become MRd/MWr TLPs to the VM side (DMA, and MSI/MSI-X,
  * which are memory writes); its INTx pin becomes Assert/Deassert messages.
  *
- * Threads: TLPs from the link arrive on the link's receive thread and are
- * queued (ep->lock protects the queue) for a bottom half that executes them
- * in order in the main loop, with the BQL, as device models require.  DMA
- * issued by a device waits for its completions with the BQL dropped (see
- * vrc-link.h); the completions are matched on the receive thread, which
- * never waits for the main loop.
+ * Threads: one.  The link receives in the main loop (rx_in_main_loop),
+ * which executes each request as it arrives, with the BQL, as device
+ * models require; there is no hand-off between threads.  A device's DMA
+ * read waits for its completions by reading the link itself, BQL held, so
+ * no other code enters the device model meanwhile (see vrc-link.h).  If a
+ * device model runs a nested event loop inside a request, the requests
+ * that arrive meanwhile wait in a queue (ep->lock) for a bottom half.
  */
 #include "qemu/osdep.h"
 #include "qapi/error.h"
@@ -77,8 +78,7 @@ struct VRCEndpointState {
     QemuMutex lock;             /* protects queue */
     QSIMPLEQ_HEAD(, VRCEpReq) queue;
     QEMUBH *bh;
-    QEMUBH *reset_bh;
-    bool executing;             /* ep_bh is running (BQL) */
+    bool executing;             /* a request is executing (BQL) */
     Notifier machine_done;
     VRCLinkConfig link_config;
 };
@@ -315,6 +315,27 @@ static void ep_exec_mem_io(VRCEndpointState *s, const struct encap_tlp *t)
     }
 }
 
+/* Execute one request TLP against the hosted function.  BQL held. */
+static void ep_exec(VRCEndpointState *s, const struct encap_tlp *t)
+{
+    trace_vrc_ep_exec(encap_tlp_type_name(t->type), t->addr, t->len_dw,
+                      t->first_be, t->data ? ldl_le_p(t->data) : 0);
+    switch (t->type) {
+    case ENCAP_TLP_CFGRD0:
+    case ENCAP_TLP_CFGWR0:
+    case ENCAP_TLP_CFGRD1:
+    case ENCAP_TLP_CFGWR1:
+        ep_exec_cfg(s, t);
+        break;
+    case ENCAP_TLP_MSG:
+    case ENCAP_TLP_MSGD:
+        break;      /* nothing a function acts on */
+    default:
+        ep_exec_mem_io(s, t);
+        break;
+    }
+}
+
 /* Main loop, BQL held: execute queued TLPs in arrival order. */
 static void ep_bh(void *opaque)
 {
@@ -342,33 +363,34 @@ static void ep_bh(void *opaque)
             s->executing = false;
             return;
         }
-        trace_vrc_ep_exec(encap_tlp_type_name(r->tlp.type), r->tlp.addr,
-                          r->tlp.len_dw, r->tlp.first_be,
-                          r->tlp.data ? ldl_le_p(r->tlp.data) : 0);
-        switch (r->tlp.type) {
-        case ENCAP_TLP_CFGRD0:
-        case ENCAP_TLP_CFGWR0:
-        case ENCAP_TLP_CFGRD1:
-        case ENCAP_TLP_CFGWR1:
-            ep_exec_cfg(s, &r->tlp);
-            break;
-        case ENCAP_TLP_MSG:
-        case ENCAP_TLP_MSGD:
-            break;      /* nothing a function acts on */
-        default:
-            ep_exec_mem_io(s, &r->tlp);
-            break;
-        }
+        ep_exec(s, &r->tlp);
         g_free(r);
     }
 }
 
-/* Receive thread: queue for the main loop. */
+/*
+ * Main loop, BQL held (the link receives in the main loop): execute the
+ * request at once.  If one is executing already (a device model ran a
+ * nested event loop), or some are queued, queue it behind them.
+ */
 static void ep_request(void *opaque, const struct encap_tlp *t)
 {
     VRCEndpointState *s = opaque;
     size_t dlen = encap_tlp_has_data(t->type) ? t->len_dw * 4u : 0;
-    VRCEpReq *r = g_malloc(sizeof(*r) + dlen);
+    VRCEpReq *r;
+    bool idle;
+
+    WITH_QEMU_LOCK_GUARD(&s->lock) {
+        idle = !s->executing && QSIMPLEQ_EMPTY(&s->queue);
+    }
+    if (idle) {
+        s->executing = true;
+        ep_exec(s, t);
+        s->executing = false;
+        return;
+    }
+
+    r = g_malloc(sizeof(*r) + dlen);
 
     r->tlp = *t;
     memcpy(r->data, t->data, dlen);
@@ -379,23 +401,22 @@ static void ep_request(void *opaque, const struct encap_tlp *t)
     qemu_bh_schedule(s->bh);
 }
 
-/* Main loop: a new session means a new root complex: reset the function. */
-static void ep_reset_bh(void *opaque)
+/* A new session means a new root complex: reset the function.  BQL held. */
+static void ep_reset(VRCEndpointState *s)
 {
-    VRCEndpointState *s = opaque;
-
     s->bdf_base = 0;
     bus_cold_reset(BUS(s->bus));
 }
 
-/* Receive thread. */
+/* Main loop, BQL held. */
 static void ep_link_state(void *opaque, bool up)
 {
     VRCEndpointState *s = opaque;
 
     trace_vrc_ep_link(up);
     if (up && s->link_was_up) {
-        qemu_bh_schedule(s->reset_bh);
+        /* Before any request of the new session runs. */
+        ep_reset(s);
     }
     s->link_was_up |= up;
 }
@@ -507,7 +528,6 @@ static void ep_init(MachineState *ms)
     qemu_mutex_init(&s->lock);
     QSIMPLEQ_INIT(&s->queue);
     s->bh = qemu_bh_new(ep_bh, s);
-    s->reset_bh = qemu_bh_new(ep_reset_bh, s);
 
     if (!s->conf.mps) {
         s->conf.mps = 4096;     /* accept whatever the vrc proposes */
@@ -522,6 +542,7 @@ static void ep_init(MachineState *ms)
         .mps = s->conf.mps,
         .mrrs = s->conf.mrrs,
         .timeout_ms = s->conf.timeout_ms,
+        .rx_in_main_loop = true,
     };
     s->machine_done.notify = ep_machine_done;
     qemu_add_machine_init_done_notifier(&s->machine_done);

@@ -70,9 +70,12 @@ struct VRCLink {
     VRCLinkStats stats;
     QSIMPLEQ_HEAD(, VRCPending) pending;   /* filled during input */
     bool in_batch;              /* the receive thread works through requests */
+    bool self_waiting;          /* ... and reads the transport while it waits */
 
     QemuThread thread;
     int stop_pipe[2];
+    int main_fd;                /* rx_in_main_loop: the fd watched, or -1 */
+    QEMUTimer *main_timer;      /* rx_in_main_loop: link layer timers */
     uint8_t rxbuf[VRC_MAX_FRAME + 64];
 };
 
@@ -169,8 +172,13 @@ static void vrc_link_deliver(void *opaque, const uint8_t *bytes, size_t len)
     trace_vrc_tlp_rx(l->desc, encap_tlp_type_name(t.type), t.addr, t.len_dw,
                      t.tag);
     if ((t.type == ENCAP_TLP_CPL || t.type == ENCAP_TLP_CPLD) &&
-        QSIMPLEQ_EMPTY(&l->pending) && !l->in_batch) {
-        /* Nothing ahead of it: complete at once, without the BQL. */
+        (l->self_waiting || (QSIMPLEQ_EMPTY(&l->pending) && !l->in_batch))) {
+        /*
+         * Nothing ahead of it: complete at once, without the BQL.  Or the
+         * receive thread waits for it, inside a request whose device is
+         * blocked until it comes: the requests behind could not run
+         * before it anyway.
+         */
         vrc_link_rx_cpl(l, &t);
         return;
     }
@@ -253,6 +261,79 @@ static uint64_t vrc_link_rx_locked(VRCLink *l)
     return deadline;
 }
 
+/*
+ * The receive thread waits for something only the link can bring (acks
+ * that open the window, completions of a DMA read that a request it
+ * executes issued): nobody else reads the transport, so it reads it
+ * itself, for up to @ms, delivering completions at once.  Lock held.
+ */
+static void vrc_link_self_pump(VRCLink *l, int ms)
+{
+    struct pollfd pfd = {
+        .fd = l->dead ? -1 : encap_transport_fd(l->tp),
+        .events = POLLIN,
+    };
+
+    qemu_mutex_unlock(&l->lock);
+    poll(&pfd, 1, ms);
+    qemu_mutex_lock(&l->lock);
+    l->self_waiting = true;
+    vrc_link_rx_locked(l);
+    l->self_waiting = false;
+}
+
+/*
+ * One round of receiving: take in what the transport holds, run the link
+ * layer's timers, report a link state change, then hand the requests that
+ * arrived to VRCLinkOps.request in order (and the completions that queued
+ * behind them).  Returns when the link layer's next timer is due (0: none).
+ * The receiver: the receive thread, or the main loop (rx_in_main_loop).
+ */
+static uint64_t vrc_link_rx_round(VRCLink *l)
+{
+    QSIMPLEQ_HEAD(, VRCPending) batch = QSIMPLEQ_HEAD_INITIALIZER(batch);
+    VRCPending *p;
+    uint64_t deadline;
+    bool changed, up;
+
+    qemu_mutex_lock(&l->lock);
+    deadline = vrc_link_rx_locked(l);
+    QSIMPLEQ_CONCAT(&batch, &l->pending);
+    l->in_batch = !QSIMPLEQ_EMPTY(&batch);
+    changed = l->state_changed;
+    l->state_changed = false;
+    up = l->up;
+    qemu_mutex_unlock(&l->lock);
+
+    if (changed && l->ops->link_state) {
+        l->ops->link_state(l->opaque, up);
+    }
+    while ((p = QSIMPLEQ_FIRST(&batch))) {
+        QSIMPLEQ_REMOVE_HEAD(&batch, next);
+        if (p->tlp.type == ENCAP_TLP_CPL || p->tlp.type == ENCAP_TLP_CPLD) {
+            WITH_QEMU_LOCK_GUARD(&l->lock) {
+                vrc_link_rx_cpl(l, &p->tlp);
+            }
+        } else {
+            l->ops->request(l->opaque, &p->tlp);
+        }
+        g_free(p);
+        if (QSIMPLEQ_EMPTY(&batch)) {
+            /* What arrived while a request waited (it read the link
+             * itself) comes next, in order. */
+            WITH_QEMU_LOCK_GUARD(&l->lock) {
+                QSIMPLEQ_CONCAT(&batch, &l->pending);
+            }
+        }
+    }
+    if (l->in_batch) {
+        WITH_QEMU_LOCK_GUARD(&l->lock) {
+            l->in_batch = false;
+        }
+    }
+    return deadline;
+}
+
 static void *vrc_link_thread(void *opaque)
 {
     VRCLink *l = opaque;
@@ -265,9 +346,6 @@ static void *vrc_link_thread(void *opaque)
     rcu_register_thread();
     for (;;) {
         int timeout = VRC_TICK_MS;
-        bool changed, up;
-        QSIMPLEQ_HEAD(, VRCPending) batch = QSIMPLEQ_HEAD_INITIALIZER(batch);
-        VRCPending *p;
 
         if (deadline) {
             uint64_t now = now_ns();
@@ -283,38 +361,52 @@ static void *vrc_link_thread(void *opaque)
         if (pfd[1].revents) {
             break;
         }
-
-        qemu_mutex_lock(&l->lock);
-        deadline = vrc_link_rx_locked(l);
-        QSIMPLEQ_CONCAT(&batch, &l->pending);
-        l->in_batch = !QSIMPLEQ_EMPTY(&batch);
-        changed = l->state_changed;
-        l->state_changed = false;
-        up = l->up;
-        qemu_mutex_unlock(&l->lock);
-
-        if (changed && l->ops->link_state) {
-            l->ops->link_state(l->opaque, up);
-        }
-        while ((p = QSIMPLEQ_FIRST(&batch))) {
-            QSIMPLEQ_REMOVE_HEAD(&batch, next);
-            if (p->tlp.type == ENCAP_TLP_CPL || p->tlp.type == ENCAP_TLP_CPLD) {
-                WITH_QEMU_LOCK_GUARD(&l->lock) {
-                    vrc_link_rx_cpl(l, &p->tlp);
-                }
-            } else {
-                l->ops->request(l->opaque, &p->tlp);
-            }
-            g_free(p);
-        }
-        if (l->in_batch) {
-            WITH_QEMU_LOCK_GUARD(&l->lock) {
-                l->in_batch = false;
-            }
-        }
+        deadline = vrc_link_rx_round(l);
     }
     rcu_unregister_thread();
     return NULL;
+}
+
+/* ---- receiving in the main loop ---- */
+
+static void vrc_link_main_rx(void *opaque);
+
+/* Watch the transport's fd (it changes when a unix peer connects). */
+static void vrc_link_main_watch(VRCLink *l)
+{
+    int fd = l->dead ? -1 : encap_transport_fd(l->tp);
+
+    if (fd != l->main_fd) {
+        if (l->main_fd >= 0) {
+            qemu_set_fd_handler(l->main_fd, NULL, NULL, NULL);
+        }
+        if (fd >= 0) {
+            qemu_set_fd_handler(fd, vrc_link_main_rx, NULL, l);
+        }
+        l->main_fd = fd;
+    }
+}
+
+/* Main loop, BQL held: frames arrived, or a link timer is due. */
+static void vrc_link_main_rx(void *opaque)
+{
+    VRCLink *l = opaque;
+    uint64_t deadline = vrc_link_rx_round(l);
+    int64_t next = qemu_clock_get_ms(QEMU_CLOCK_REALTIME) + VRC_TICK_MS;
+
+    if (deadline) {
+        int64_t in_ms = ((int64_t)deadline - (int64_t)now_ns() + 999999) / 1000000;
+        next = qemu_clock_get_ms(QEMU_CLOCK_REALTIME) + MAX(0, MIN(in_ms, VRC_TICK_MS));
+    }
+    timer_mod(l->main_timer, next);
+    vrc_link_main_watch(l);
+}
+
+/* Is the calling thread the one that receives for @l? */
+static bool vrc_link_is_receiver(VRCLink *l)
+{
+    return l->cfg.rx_in_main_loop ? bql_locked() :
+           qemu_thread_is_self(&l->thread);
 }
 
 /* ---- sending ---- */
@@ -323,12 +415,14 @@ static void *vrc_link_thread(void *opaque)
 static int vrc_link_queue(VRCLink *l, const struct encap_tlp *t, bool flush)
 {
     int64_t deadline = now_ns() + (int64_t)l->cfg.timeout_ms * SCALE_MS;
+    bool dropped_bql = false;
     int r;
 
     for (;;) {
         if (!l->up) {
             l->stats.link_down_fails++;
-            return -ENOTCONN;
+            r = -ENOTCONN;
+            break;
         }
         r = encap_link_queue_tlp(l->el, t, &l->lim, now_ns());
         if (r != -ENCAP_E_NOSPACE) {
@@ -337,29 +431,33 @@ static int vrc_link_queue(VRCLink *l, const struct encap_tlp *t, bool flush)
         l->stats.window_waits++;
         if (now_ns() >= deadline) {
             l->stats.timeouts++;
-            return -ETIMEDOUT;
+            r = -ETIMEDOUT;
+            break;
         }
-        if (qemu_thread_is_self(&l->thread)) {
-            /*
-             * The receive thread itself, answering a request (a DMA read
-             * of guest memory): the acks that open the window are its own
-             * to read, so read them instead of waiting for them.
-             */
-            struct pollfd pfd = {
-                .fd = l->dead ? -1 : encap_transport_fd(l->tp),
-                .events = POLLIN,
-            };
-
-            qemu_mutex_unlock(&l->lock);
-            poll(&pfd, 1, 1);
-            qemu_mutex_lock(&l->lock);
-            vrc_link_rx_locked(l);
+        if (vrc_link_is_receiver(l)) {
+            vrc_link_self_pump(l, 1);
             continue;
+        }
+        if (bql_locked()) {
+            /* The receive thread may need the BQL before it reads the
+             * acks we wait for (it executes requests with it). */
+            qemu_mutex_unlock(&l->lock);
+            bql_unlock();
+            qemu_mutex_lock(&l->lock);
+            dropped_bql = true;
         }
         l->window_waiters++;
         qemu_cond_timedwait(&l->cond, &l->lock,
                             MAX(1, (deadline - now_ns()) / SCALE_MS));
         l->window_waiters--;
+    }
+    if (dropped_bql) {
+        qemu_mutex_unlock(&l->lock);
+        bql_lock();
+        qemu_mutex_lock(&l->lock);
+    }
+    if (r == -ENOTCONN || r == -ETIMEDOUT) {
+        return r;
     }
     if (r < 0) {
         error_report_once("vrc %s: cannot send %s: %s", l->desc,
@@ -415,7 +513,10 @@ static void vrc_link_tag_free(VRCLink *l, unsigned n)
 static int vrc_link_wait(VRCLink *l, const int *tags, unsigned n)
 {
     int64_t deadline = now_ns() + (int64_t)l->cfg.timeout_ms * SCALE_MS;
-    bool had_bql = bql_locked();
+    bool self = vrc_link_is_receiver(l);
+    /* The main loop as receiver keeps the BQL: it pumps the link itself,
+     * and no other thread may enter the device model meanwhile. */
+    bool had_bql = bql_locked() && !(self && l->cfg.rx_in_main_loop);
     int result = 0;
 
     if (had_bql) {
@@ -431,6 +532,10 @@ static int vrc_link_wait(VRCLink *l, const int *tags, unsigned n)
             int64_t left = deadline - now_ns();
             if (left <= 0) {
                 break;
+            }
+            if (self) {
+                vrc_link_self_pump(l, 1);
+                continue;
             }
             qemu_cond_timedwait(&l->cond, &l->lock,
                                 MAX(1, (left + SCALE_MS - 1) / SCALE_MS));
@@ -684,6 +789,14 @@ VRCLink *vrc_link_new(const VRCLinkConfig *cfg, const VRCLinkOps *ops,
         error_setg(errp, "%s: bad link parameters", l->desc);
         goto fail;
     }
+    if (cfg->rx_in_main_loop) {
+        l->main_fd = -1;
+        l->main_timer = timer_new_ms(QEMU_CLOCK_REALTIME, vrc_link_main_rx, l);
+        vrc_link_main_watch(l);
+        timer_mod(l->main_timer,
+                  qemu_clock_get_ms(QEMU_CLOCK_REALTIME) + VRC_TICK_MS);
+        return l;
+    }
     if (!g_unix_open_pipe(l->stop_pipe, FD_CLOEXEC, NULL)) {
         error_setg(errp, "%s: cannot create a pipe", l->desc);
         goto fail;
@@ -755,12 +868,19 @@ void vrc_link_free(VRCLink *l)
     qemu_mutex_lock(&l->lock);
     encap_link_close(l->el, now_ns());
     qemu_mutex_unlock(&l->lock);
-    if (write(l->stop_pipe[1], "x", 1) != 1) {
-        error_report("vrc %s: cannot stop the receive thread", l->desc);
+    if (l->cfg.rx_in_main_loop) {
+        timer_free(l->main_timer);
+        if (l->main_fd >= 0) {
+            qemu_set_fd_handler(l->main_fd, NULL, NULL, NULL);
+        }
+    } else {
+        if (write(l->stop_pipe[1], "x", 1) != 1) {
+            error_report("vrc %s: cannot stop the receive thread", l->desc);
+        }
+        qemu_thread_join(&l->thread);
+        close(l->stop_pipe[0]);
+        close(l->stop_pipe[1]);
     }
-    qemu_thread_join(&l->thread);
-    close(l->stop_pipe[0]);
-    close(l->stop_pipe[1]);
     while ((p = QSIMPLEQ_FIRST(&l->pending))) {
         QSIMPLEQ_REMOVE_HEAD(&l->pending, next);
         g_free(p);

@@ -5,13 +5,14 @@
  *
  * Threads and locks
  * -----------------
- * Each link has a receive thread.  It reads frames from the transport, runs
+ * Each link has a receive thread (or receives in the main loop, see
+ * rx_in_main_loop).  It reads frames from the transport, runs
  * the encap link layer (sequencing, acks, retransmission) and then:
  *  - completions (Cpl/CplD) are matched to their tag and wake the waiter;
  *    this never needs the BQL, so a completion can always pass a thread that
  *    holds the BQL (the PCIe rule that completions pass blocked requests);
  *  - every other TLP is handed to VRCLinkOps.request, in arrival order,
- *    on the receive thread, with no lock held;
+ *    on the receive thread, with no VRCLink lock held;
  *  - a completion that arrives behind such a request waits for it: a
  *    completion never passes a posted write received before it.
  * Sending may happen from any thread (vCPU, main loop, receive thread).
@@ -20,9 +21,16 @@
  * out to VRCLinkOps.
  *
  * A thread that waits for a completion (vrc_link_request, vrc_link_mem_read)
- * drops the BQL while it waits if it holds it, as hw/remote/mpqemu-link.c
- * does, and takes it again before returning.  Callers must therefore not
+ * or for window space (any send) drops the BQL while it waits if it holds
+ * it, as hw/remote/mpqemu-link.c does, and takes it again before returning.  Callers must therefore not
  * keep pointers into state another BQL holder may change across the call.
+ *
+ * The receiver (the receive thread, or the main loop with rx_in_main_loop)
+ * may itself send and wait inside VRCLinkOps.request: the VM side answers
+ * DMA reads there, the endpoint executes requests there and its device may
+ * DMA.  While the receiver waits (for window space or for completions), it
+ * reads the transport itself; completions are delivered at once, requests
+ * queue behind the one it executes.
  */
 #ifndef HW_VRC_VRC_LINK_H
 #define HW_VRC_VRC_LINK_H
@@ -43,6 +51,14 @@ typedef struct VRCLinkConfig {
     uint32_t mps;
     uint32_t mrrs;
     uint32_t timeout_ms;        /* completion timeout */
+    /*
+     * Receive in the main loop (with the BQL) instead of a thread of our
+     * own: for a process where the main loop is the only thread that runs
+     * device code (the endpoint).  Requests then run at once, with no
+     * hand-off, and a wait inside one keeps the BQL while it reads the
+     * link itself, so no other thread enters the device model meanwhile.
+     */
+    bool rx_in_main_loop;
 } VRCLinkConfig;
 
 typedef struct VRCLinkOps {
