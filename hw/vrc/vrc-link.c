@@ -765,8 +765,12 @@ VRCLink *vrc_link_new(const VRCLinkConfig *cfg, const VRCLinkOps *ops,
         l->desc = g_strdup_printf("%s(unix:%s)", cfg->name, cfg->socket);
     }
     if (r < 0) {
-        error_setg_errno(errp, -r, "cannot open %s%s%s", l->desc,
-                         *err ? ": " : "", err);
+        /* The transport's message, when it gives one, names the errno. */
+        if (*err) {
+            error_setg(errp, "cannot open %s: %s", l->desc, err);
+        } else {
+            error_setg_errno(errp, -r, "cannot open %s", l->desc);
+        }
         goto fail;
     }
 

@@ -44,6 +44,8 @@ expect_error "mps too big for mtu" "vrc,socket=/tmp/x,mps=4096" "does not fit in
 expect_error "mrrs out of range" "vrc,socket=/tmp/x,mrrs=64" "'mrrs' must be"
 expect_error "mtu out of range" "vrc,socket=/tmp/x,mtu=100" "'mtu' must be between"
 expect_error "timeout zero" "vrc,socket=/tmp/x,completion-timeout=0" "'completion-timeout'"
+expect_error "no endpoint at the socket" "vrc,socket=/tmp/vrc-none-$$.sock" \
+    "cannot connect to /tmp/vrc-none-$$.sock: No such file or directory$"
 
 # The endpoint machine refuses what could not work, before it waits for a vrc.
 ep_expect_error() {
