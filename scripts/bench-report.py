@@ -101,7 +101,6 @@ res = {
     "guest": g,
     "missing": missing,
 }
-json.dump(res, open(base + ".json", "w"), indent=1)
 
 # ---- Markdown ----
 md = [f"# vrc bench {os.path.basename(base)}", "",
@@ -133,6 +132,18 @@ for m in models:
                       f"{ratio(r[key]['median'], floor64)} |")
         else:
             md.append(f"| {m} | {label} | n/a | | n/a | | | |")
+
+gp = guest("e1000e", "poll")
+res["guest"]["e1000e"]["remote_poll_us_200"] = gp
+r, l = gp["registers"], g["e1000e"]["local"]["registers"]
+for key, label in (("mmio_read_us", "MMIO read"), ("cfg_read_us", "config read")):
+    if r and l:
+        md.append(f"| e1000e, poll-us=200 | {label} | {r[key]['median']:.1f} | {r[key]['p99']:.1f} | "
+                  f"{l[key]['median']:.2f} | {l[key]['p99']:.2f} | "
+                  f"{ratio(r[key]['median'], l[key]['median'], '{:.0f}x')} | "
+                  f"{ratio(r[key]['median'], floor64)} |")
+    else:
+        md.append(f"| e1000e, poll-us=200 | {label} | n/a | | n/a | | | |")
 
 md += ["", "## 3. DMA: vrc-dma-bench moving guest memory (per transfer)", "",
        "Remote: hosted by the endpoint, over veth + libpcap. Local: the same device in the "
@@ -209,6 +220,7 @@ for m in models:
     if r.get("endpoint_cpu_s_per_GB"):
         md.append(f"| {m} | endpoint QEMU CPU per GB through the NIC, s | "
                   f"{r['endpoint_cpu_s_per_GB']} | | |")
+json.dump(res, open(base + ".json", "w"), indent=1)
 if missing:
     md += ["", "Could not be measured: " + ", ".join(missing) + "."]
 open(base + ".md", "w").write("\n".join(md) + "\n")

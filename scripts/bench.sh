@@ -12,7 +12,8 @@
 #      timestamps on both sides (scripts/bench-stages.py);
 #   4. the guest's view: register read round trip (tools/vrc-regbench in
 #      the guest), ping RTT and TCP throughput through a remote and a local
-#      e1000e, then virtio-net-pci, same guest, kernel and backend.
+#      e1000e, then virtio-net-pci, same guest, kernel and backend; and the
+#      remote e1000e once more with poll-us=200 (the vCPU spins for completions).
 # Writes bench/results/<time>.json, .md and .png plots (scripts/bench-report.py).
 # VRC_BENCH_QUICK=1 cuts repetitions (for trying the script, not for figures).
 set -euo pipefail
@@ -103,6 +104,11 @@ for model in e1000e virtio-net-pci; do
             bash "$top/scripts/remote-nic.sh" "$model" > "$work/guest-$model-$mode.txt" 2>&1 || true
     done
 done
+
+# The same remote e1000e with its vCPU spinning for completions (poll-us).
+VRC_TRANSPORT=pcap VRC_PINGS=$pings VRC_FILE_MB=$file_mb VRC_REGBENCH="--bar=0 --offset=0x8" \
+    VRC_OPTS=",poll-us=200" bash "$top/scripts/remote-nic.sh" e1000e \
+    > "$work/guest-e1000e-poll.txt" 2>&1 || true
 
 python3 "$top/scripts/bench-report.py" "$work" "$out/$stamp" "$top"
 step "results: bench/results/$stamp.{json,md} and plots $stamp-*.png"

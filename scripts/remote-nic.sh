@@ -11,7 +11,8 @@
 # (local: the same device model plugged into the VM itself, for comparison),
 # VRC_PINGS (default 10), VRC_REGBENCH (options for vrc-regbench, run in the
 # guest against the NIC before the network test, e.g. "--bar=0 --offset=8";
-# its JSON line is printed after "VRC-REGBENCH").
+# its JSON line is printed after "VRC-REGBENCH"), VRC_OPTS (more -device vrc
+# options, starting with a comma, e.g. ",poll-us=200").
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -59,10 +60,10 @@ srv_pid=$!
 
 if [ "$transport" = unix ]; then
     link_ep=(socket="$work/ep.sock")
-    vm_nic=(-device vrc,id=vrc0,socket="$work/ep.sock",chassis=1)
+    vm_nic=(-device vrc,id=vrc0,socket="$work/ep.sock",chassis=1${VRC_OPTS:-})
 else
     link_ep=(ifname="$EP_IF")
-    vm_nic=(-device vrc,id=vrc0,ifname="$VM_IF",peer="$EP_MAC",chassis=1)
+    vm_nic=(-device vrc,id=vrc0,ifname="$VM_IF",peer="$EP_MAC",chassis=1${VRC_OPTS:-})
 fi
 if [ "$transport" = local ]; then
     vm_nic=(-device pcie-root-port,id=rp0,chassis=1

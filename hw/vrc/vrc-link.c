@@ -14,6 +14,7 @@
 #include "qemu/rcu.h"
 #include "qemu/thread.h"
 #include "qemu/timer.h"
+#include "qemu/processor.h"
 #include "qemu/bswap.h"
 #include "encap/frame.h"
 #include "encap/link.h"
@@ -523,6 +524,21 @@ static int vrc_link_wait(VRCLink *l, const int *tags, unsigned n)
         /* Lock order is BQL, then VRCLink.lock: release ours first. */
         qemu_mutex_unlock(&l->lock);
         bql_unlock();
+        qemu_mutex_lock(&l->lock);
+    }
+    if (l->cfg.poll_us && !self && n == 1) {
+        /*
+         * A register read: spin a little before sleeping, so that the
+         * receive thread need not wake us (a wakeup is a large share of
+         * a round trip).  tag->done is read without the lock as a hint.
+         */
+        VRCTag *tag = &l->tags[tags[0]];
+        int64_t spin_end = now_ns() + l->cfg.poll_us * 1000ll;
+
+        qemu_mutex_unlock(&l->lock);
+        while (!qatomic_read(&tag->done) && now_ns() < spin_end) {
+            cpu_relax();
+        }
         qemu_mutex_lock(&l->lock);
     }
     for (unsigned i = 0; i < n; i++) {

@@ -51,6 +51,7 @@ typedef struct VRCLinkConfig {
     uint32_t mps;
     uint32_t mrrs;
     uint32_t timeout_ms;        /* completion timeout */
+    uint32_t poll_us;           /* waiters spin this long before sleeping */
     /*
      * Receive in the main loop (with the BQL) instead of a thread of our
      * own: for a process where the main loop is the only thread that runs

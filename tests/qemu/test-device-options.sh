@@ -17,7 +17,7 @@ out=$("$qemu" -device help 2>&1)
 check "-device help lists vrc" 'grep -q "name \"vrc\"" <<<"$out"'
 
 help=$("$qemu" -device vrc,help 2>&1)
-for p in peer ifname socket rc-id completion-timeout mtu mps mrrs; do
+for p in peer ifname socket rc-id completion-timeout mtu mps mrrs poll-us; do
     check "vrc,help documents $p" 'grep -qE "^  $p=<[^>]+> +- [a-zA-Z]" <<<"$help"'
 done
 
@@ -44,6 +44,7 @@ expect_error "mps too big for mtu" "vrc,socket=/tmp/x,mps=4096" "does not fit in
 expect_error "mrrs out of range" "vrc,socket=/tmp/x,mrrs=64" "'mrrs' must be"
 expect_error "mtu out of range" "vrc,socket=/tmp/x,mtu=100" "'mtu' must be between"
 expect_error "timeout zero" "vrc,socket=/tmp/x,completion-timeout=0" "'completion-timeout'"
+expect_error "poll-us out of range" "vrc,socket=/tmp/x,poll-us=5000" "'poll-us' must be 0..1000"
 expect_error "no endpoint at the socket" "vrc,socket=/tmp/vrc-none-$$.sock" \
     "cannot connect to /tmp/vrc-none-$$.sock: No such file or directory$"
 

@@ -844,8 +844,10 @@ static void test_real_endpoint_e1000e(void)
 
     ep = qtest_initf("-machine vrc-endpoint,socket=%s -nodefaults "
                      "-device e1000e,romfile=", path);
+    /* This one spins for its completions before sleeping (poll-us). */
     vm = qtest_initf("-machine q35 -nodefaults -device vrc,id=vrc0,socket=%s,"
-                     "chassis=1,addr=02.0,completion-timeout=2000", path);
+                     "chassis=1,addr=02.0,completion-timeout=2000,poll-us=100",
+                     path);
     setup_root_port(vm);
     g_assert_cmphex(cfg_read(vm, 1, 0, PCI_VENDOR_ID, 4), ==, 0x10d38086);
     g_assert_cmphex(cfg_read(vm, 1, 0, PCI_CLASS_DEVICE, 2), ==, 0x0200);
