@@ -122,28 +122,23 @@ for mtu in sorted(stream_by_mtu):
 md += ["", "## 2. Register read round trip, in the guest (vrc-regbench, 2000 reads)", "",
        "| device | access | remote median µs | p99 | local median µs | p99 | remote/local | "
        "remote / floor RTT (64 B) |", "|---|---|---|---|---|---|---|---|"]
-for m in models:
-    r, l = g[m]["remote"]["registers"], g[m]["local"]["registers"]
+def register_rows(name, r, l):
+    """Rows of the register table: remote @r against local @l (regbench)."""
     for key, label in (("mmio_read_us", "MMIO read"), ("cfg_read_us", "config read")):
         if r and l:
-            md.append(f"| {m} | {label} | {r[key]['median']:.1f} | {r[key]['p99']:.1f} | "
+            md.append(f"| {name} | {label} | {r[key]['median']:.1f} | {r[key]['p99']:.1f} | "
                       f"{l[key]['median']:.2f} | {l[key]['p99']:.2f} | "
                       f"{ratio(r[key]['median'], l[key]['median'], '{:.0f}x')} | "
                       f"{ratio(r[key]['median'], floor64)} |")
         else:
-            md.append(f"| {m} | {label} | n/a | | n/a | | | |")
+            md.append(f"| {name} | {label} | n/a | | n/a | | | |")
 
+
+for m in models:
+    register_rows(m, g[m]["remote"]["registers"], g[m]["local"]["registers"])
 gp = guest("e1000e", "poll")
 res["guest"]["e1000e"]["remote_poll_us_200"] = gp
-r, l = gp["registers"], g["e1000e"]["local"]["registers"]
-for key, label in (("mmio_read_us", "MMIO read"), ("cfg_read_us", "config read")):
-    if r and l:
-        md.append(f"| e1000e, poll-us=200 | {label} | {r[key]['median']:.1f} | {r[key]['p99']:.1f} | "
-                  f"{l[key]['median']:.2f} | {l[key]['p99']:.2f} | "
-                  f"{ratio(r[key]['median'], l[key]['median'], '{:.0f}x')} | "
-                  f"{ratio(r[key]['median'], floor64)} |")
-    else:
-        md.append(f"| e1000e, poll-us=200 | {label} | n/a | | n/a | | | |")
+register_rows("e1000e, poll-us=200", gp["registers"], g["e1000e"]["local"]["registers"])
 
 md += ["", "## 3. DMA: vrc-dma-bench moving guest memory (per transfer)", "",
        "Remote: hosted by the endpoint, over veth + libpcap. Local: the same device in the "
