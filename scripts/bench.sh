@@ -34,7 +34,7 @@ vrc_netns_probe || { echo "bench: cannot create network namespaces: run as root"
 for f in "$qemu" "$pingpong" "$top/build/guest/initramfs.gz"; do
     [ -e "$f" ] || { echo "bench: $f is missing: run make first" >&2; exit 1; }
 done
-rtts=5000; streams=20000; dma_runs=20; pings=20; file_mb=16
+rtts=5000; streams=20000; dma_runs=20; pings=50; file_mb=16
 if [ "$quick" = 1 ]; then rtts=500; streams=2000; dma_runs=3; pings=5; file_mb=4; fi
 step() { echo "vrc bench: $*" >&2; }
 
