@@ -19,7 +19,7 @@
  * read waits for its completions by reading the link itself, BQL held, so
  * no other code enters the device model meanwhile (see vrc-link.h).  If a
  * device model runs a nested event loop inside a request, the requests
- * that arrive meanwhile wait in a queue (ep->lock) for a bottom half.
+ * that arrive meanwhile wait in a queue for a bottom half.
  */
 #include "qemu/osdep.h"
 #include "qapi/error.h"
@@ -28,7 +28,6 @@
 #include "qemu/log.h"
 #include "qemu/main-loop.h"
 #include "qemu/queue.h"
-#include "qemu/lockable.h"
 #include "qemu/bswap.h"
 #include "hw/boards.h"
 #include "hw/pci/pci.h"
@@ -75,8 +74,7 @@ struct VRCEndpointState {
     uint16_t bdf_base;
     bool link_was_up;
 
-    QemuMutex lock;             /* protects queue */
-    QSIMPLEQ_HEAD(, VRCEpReq) queue;
+    QSIMPLEQ_HEAD(, VRCEpReq) queue;    /* BQL */
     QEMUBH *bh;
     bool executing;             /* a request is executing (BQL) */
     Notifier machine_done;
@@ -101,7 +99,6 @@ static MemTxResult ep_dma_read_buf(void *opaque, hwaddr addr, void *buf,
                                    hwaddr size, MemTxAttrs attrs)
 {
     VRCEndpointState *s = opaque;
-
     int r;
 
     trace_vrc_ep_dma("read", addr, size);
@@ -353,16 +350,12 @@ static void ep_bh(void *opaque)
     }
     s->executing = true;
     for (;;) {
-        WITH_QEMU_LOCK_GUARD(&s->lock) {
-            r = QSIMPLEQ_FIRST(&s->queue);
-            if (r) {
-                QSIMPLEQ_REMOVE_HEAD(&s->queue, next);
-            }
-        }
+        r = QSIMPLEQ_FIRST(&s->queue);
         if (!r) {
             s->executing = false;
             return;
         }
+        QSIMPLEQ_REMOVE_HEAD(&s->queue, next);
         ep_exec(s, &r->tlp);
         g_free(r);
     }
@@ -378,12 +371,8 @@ static void ep_request(void *opaque, const struct encap_tlp *t)
     VRCEndpointState *s = opaque;
     size_t dlen = encap_tlp_has_data(t->type) ? t->len_dw * 4u : 0;
     VRCEpReq *r;
-    bool idle;
 
-    WITH_QEMU_LOCK_GUARD(&s->lock) {
-        idle = !s->executing && QSIMPLEQ_EMPTY(&s->queue);
-    }
-    if (idle) {
+    if (!s->executing && QSIMPLEQ_EMPTY(&s->queue)) {
         s->executing = true;
         ep_exec(s, t);
         s->executing = false;
@@ -391,13 +380,10 @@ static void ep_request(void *opaque, const struct encap_tlp *t)
     }
 
     r = g_malloc(sizeof(*r) + dlen);
-
     r->tlp = *t;
     memcpy(r->data, t->data, dlen);
     r->tlp.data = dlen ? r->data : NULL;
-    WITH_QEMU_LOCK_GUARD(&s->lock) {
-        QSIMPLEQ_INSERT_TAIL(&s->queue, r, next);
-    }
+    QSIMPLEQ_INSERT_TAIL(&s->queue, r, next);
     qemu_bh_schedule(s->bh);
 }
 
@@ -525,7 +511,6 @@ static void ep_init(MachineState *ms)
     pci_setup_iommu(s->bus, &ep_iommu_ops, s);
     sysbus_realize_and_unref(SYS_BUS_DEVICE(host), &error_fatal);
 
-    qemu_mutex_init(&s->lock);
     QSIMPLEQ_INIT(&s->queue);
     s->bh = qemu_bh_new(ep_bh, s);
 
