@@ -188,8 +188,10 @@ static void db_realize(PCIDevice *pdev, Error **errp)
     VRCDmaBench *s = VRC_DMA_BENCH(pdev);
 
     s->buf = g_malloc0(DB_MAX_SIZE);
-    s->bh = qemu_bh_new_guarded(db_step, s, &DEVICE(pdev)->mem_reentrancy_guard);
-    memory_region_init_io(&s->bar, OBJECT(s), &db_ops, s, "vrc-dma-bench", 4 * KiB);
+    s->bh = qemu_bh_new_guarded(db_step, s,
+                                &DEVICE(pdev)->mem_reentrancy_guard);
+    memory_region_init_io(&s->bar, OBJECT(s), &db_ops, s, "vrc-dma-bench",
+                          4 * KiB);
     pci_register_bar(pdev, 0, PCI_BASE_ADDRESS_SPACE_MEMORY, &s->bar);
 }
 
@@ -221,7 +223,8 @@ static void db_class_init(ObjectClass *oc, void *data)
     k->device_id = 0x11f0;
     k->class_id = PCI_CLASS_OTHERS;
     device_class_set_legacy_reset(dc, db_reset);
-    dc->desc = "DMA engine that moves blocks of guest memory, for vrc benchmarks";
+    dc->desc = "DMA engine that moves blocks of guest memory, "
+               "for vrc benchmarks";
     set_bit(DEVICE_CATEGORY_MISC, dc->categories);
 }
 

@@ -70,7 +70,7 @@ struct VRCLink {
     bool dead;                  /* the transport failed for good */
     VRCLinkStats stats;
     QSIMPLEQ_HEAD(, VRCPending) pending;   /* filled during input */
-    bool in_batch;              /* the receive thread works through requests */
+    bool in_batch;              /* the receiver works through requests */
     bool self_waiting;          /* ... and reads the transport while it waits */
 
     QemuThread thread;
@@ -176,9 +176,9 @@ static void vrc_link_deliver(void *opaque, const uint8_t *bytes, size_t len)
         (l->self_waiting || (QSIMPLEQ_EMPTY(&l->pending) && !l->in_batch))) {
         /*
          * Nothing ahead of it: complete at once, without the BQL.  Or the
-         * receive thread waits for it, inside a request whose device is
-         * blocked until it comes: the requests behind could not run
-         * before it anyway.
+         * receiver waits for it, inside a request whose device is blocked
+         * until it comes: the requests behind could not run before it
+         * anyway.
          */
         vrc_link_rx_cpl(l, &t);
         return;
@@ -230,7 +230,7 @@ static const struct encap_link_ops vrc_encap_ops = {
 
 /*
  * Take in what the transport holds and run the link layer's timers.
- * Returns when its next timer is due (0: none).  Lock held; receive thread.
+ * Returns when its next timer is due (0: none).  Lock held; the receiver.
  */
 static uint64_t vrc_link_rx_locked(VRCLink *l)
 {
@@ -263,10 +263,10 @@ static uint64_t vrc_link_rx_locked(VRCLink *l)
 }
 
 /*
- * The receive thread waits for something only the link can bring (acks
- * that open the window, completions of a DMA read that a request it
- * executes issued): nobody else reads the transport, so it reads it
- * itself, for up to @ms, delivering completions at once.  Lock held.
+ * The receiver waits for something only the link can bring (acks that
+ * open the window, completions of a DMA read that a request it executes
+ * issued): nobody else reads the transport, so it reads it itself, for up
+ * to @ms, delivering completions at once.  Lock held.
  */
 static void vrc_link_self_pump(VRCLink *l, int ms)
 {
@@ -396,8 +396,11 @@ static void vrc_link_main_rx(void *opaque)
     int64_t next = qemu_clock_get_ms(QEMU_CLOCK_REALTIME) + VRC_TICK_MS;
 
     if (deadline) {
-        int64_t in_ms = ((int64_t)deadline - (int64_t)now_ns() + 999999) / 1000000;
-        next = qemu_clock_get_ms(QEMU_CLOCK_REALTIME) + MAX(0, MIN(in_ms, VRC_TICK_MS));
+        int64_t in_ms = ((int64_t)deadline - (int64_t)now_ns() + 999999) /
+                        1000000;
+
+        next = qemu_clock_get_ms(QEMU_CLOCK_REALTIME) +
+               MAX(0, MIN(in_ms, VRC_TICK_MS));
     }
     timer_mod(l->main_timer, next);
     vrc_link_main_watch(l);
@@ -440,8 +443,8 @@ static int vrc_link_queue(VRCLink *l, const struct encap_tlp *t, bool flush)
             continue;
         }
         if (bql_locked()) {
-            /* The receive thread may need the BQL before it reads the
-             * acks we wait for (it executes requests with it). */
+            /* The receiver may need the BQL before it reads the acks we
+             * wait for (the VM side's takes it for INTx and MSI). */
             qemu_mutex_unlock(&l->lock);
             bql_unlock();
             qemu_mutex_lock(&l->lock);

@@ -22,8 +22,9 @@
  *
  * A thread that waits for a completion (vrc_link_request, vrc_link_mem_read)
  * or for window space (any send) drops the BQL while it waits if it holds
- * it, as hw/remote/mpqemu-link.c does, and takes it again before returning.  Callers must therefore not
- * keep pointers into state another BQL holder may change across the call.
+ * it, as hw/remote/mpqemu-link.c does, and takes it again before
+ * returning.  Callers must therefore not keep pointers into state another
+ * BQL holder may change across the call.
  *
  * The receiver (the receive thread, or the main loop with rx_in_main_loop)
  * may itself send and wait inside VRCLinkOps.request: the VM side answers

@@ -272,7 +272,8 @@ static void vrc_class_init(ObjectClass *klass, void *data)
         "Max Read Request Size in bytes, 128..4096");
     object_class_property_set_description(klass, "poll-us",
         "microseconds a vCPU spins for a read's completion before it sleeps, "
-        "0..1000 (0: sleep at once); saves a thread wakeup per read, costs CPU");
+        "0..1000 (0: sleep at once); saves a thread wakeup per read, "
+        "costs CPU");
 
     rpc->aer_vector = vrc_aer_vector;
     rpc->interrupts_init = vrc_interrupts_init;

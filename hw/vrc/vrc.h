@@ -28,7 +28,7 @@ typedef struct VRCLinkConf {
     uint32_t mtu;           /* link MTU, bytes */
     uint32_t mps;           /* Max Payload Size, 0 = largest the MTU allows */
     uint32_t mrrs;          /* Max Read Request Size */
-    uint32_t poll_us;       /* spin this long for a completion before sleeping */
+    uint32_t poll_us;       /* spin for a completion this long, then sleep */
 } VRCLinkConf;
 
 typedef struct VRCLink VRCLink;
