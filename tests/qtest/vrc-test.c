@@ -965,6 +965,73 @@ static void test_real_endpoint_dma_1m(void)
     rmdir(dir);
 }
 
+/*
+ * Two vrc ports in one VM, each with its own endpoint (edu behind one,
+ * vrc-dma-bench behind the other): each function is reached through its
+ * own port, and query-vrc reports each link on its own.
+ */
+static void test_two_ports(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("vrc-qtest-XXXXXX", NULL);
+    g_autofree char *p0 = g_build_filename(dir, "ep0.sock", NULL);
+    g_autofree char *p1 = g_build_filename(dir, "ep1.sock", NULL);
+    QTestState *ep0, *ep1, *vm;
+    QDict *r;
+    QList *l;
+    QListEntry *e;
+    int n = 0;
+
+    ep0 = qtest_initf("-machine vrc-endpoint,socket=%s -nodefaults "
+                      "-device edu", p0);
+    ep1 = qtest_initf("-machine vrc-endpoint,socket=%s -nodefaults "
+                      "-device vrc-dma-bench", p1);
+    vm = qtest_initf("-machine q35 -nodefaults "
+                     "-device vrc,id=vrc0,socket=%s,chassis=1,addr=02.0 "
+                     "-device vrc,id=vrc1,socket=%s,chassis=2,addr=03.0",
+                     p0, p1);
+    /* Port 00:02.0: bus 1, 0xfe000000..; port 00:03.0: bus 2, 0xfe100000... */
+    setup_root_port(vm);
+    cfg_write(vm, 0, QPCI_DEVFN(3, 0), PCI_PRIMARY_BUS, 4, 0x00020200);
+    cfg_write(vm, 0, QPCI_DEVFN(3, 0), PCI_MEMORY_BASE, 4, 0xfe10fe10);
+    cfg_write(vm, 0, QPCI_DEVFN(3, 0), PCI_COMMAND, 2, 0x7);
+    g_assert_cmphex(cfg_read(vm, 1, 0, PCI_VENDOR_ID, 4), ==, 0x11e81234);
+    g_assert_cmphex(cfg_read(vm, 2, 0, PCI_VENDOR_ID, 4), ==, 0x11f01234);
+    cfg_write(vm, 1, 0, PCI_BASE_ADDRESS_0, 4, BAR0_ADDR);
+    cfg_write(vm, 1, 0, PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
+    cfg_write(vm, 2, 0, PCI_BASE_ADDRESS_0, 4, BAR0_ADDR + 0x100000);
+    cfg_write(vm, 2, 0, PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
+
+    g_assert_cmphex(qtest_readl(vm, BAR0_ADDR), ==, 0x010000ed);
+    g_assert_cmphex(qtest_readl(vm, BAR0_ADDR + 0x100000), ==, 0x76726364);
+    qtest_writel(vm, BAR0_ADDR + 4, 0x0f0f0f0f);
+    qtest_writel(vm, BAR0_ADDR + 0x100000 + 0x10, 4321);
+    g_assert_cmphex(qtest_readl(vm, BAR0_ADDR + 4), ==, 0xf0f0f0f0);
+    g_assert_cmphex(qtest_readl(vm, BAR0_ADDR + 0x100000 + 0x10), ==, 4321);
+
+    r = qtest_qmp(vm, "{ 'execute': 'query-vrc' }");
+    l = qdict_get_qlist(r, "return");
+    QLIST_FOREACH_ENTRY(l, e) {
+        QDict *info = qobject_to(QDict, qlist_entry_obj(e));
+        const char *id = qdict_get_str(info, "id");
+
+        g_assert_true(qdict_get_bool(info, "link-up"));
+        g_assert_true(g_str_equal(id, "vrc0") || g_str_equal(id, "vrc1"));
+        /* Each link carried its own reads: 2 MRd each, at least. */
+        g_assert_cmpint(qdict_get_int(qdict_get_qdict(info, "tlps-tx"), "mrd"),
+                        >=, 2);
+        n++;
+    }
+    g_assert_cmpint(n, ==, 2);
+    qobject_unref(r);
+
+    qtest_quit(vm);
+    qtest_quit(ep0);
+    qtest_quit(ep1);
+    unlink(p0);
+    unlink(p1);
+    rmdir(dir);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -978,6 +1045,7 @@ int main(int argc, char **argv)
     qtest_add_func("/vrc/real-endpoint-edu", test_real_endpoint_edu);
     qtest_add_func("/vrc/real-endpoint-e1000e", test_real_endpoint_e1000e);
     qtest_add_func("/vrc/real-endpoint-dma-1m", test_real_endpoint_dma_1m);
+    qtest_add_func("/vrc/two-ports", test_two_ports);
     qtest_add_func("/vrc/endpoint-dies", test_endpoint_dies);
     return g_test_run();
 }
