@@ -34,8 +34,8 @@ vrc_netns_probe || { echo "bench: cannot create network namespaces: run as root"
 for f in "$qemu" "$pingpong" "$top/build/guest/initramfs.gz"; do
     [ -e "$f" ] || { echo "bench: $f is missing: run make first" >&2; exit 1; }
 done
-rtts=5000; streams=20000; dma_runs=20; pings=50; file_mb=16
-if [ "$quick" = 1 ]; then rtts=500; streams=2000; dma_runs=3; pings=5; file_mb=4; fi
+rtts=5000; streams=20000; dma_runs=20; pings=50; file_mb=16; xfers=3
+if [ "$quick" = 1 ]; then rtts=500; streams=2000; dma_runs=3; pings=5; file_mb=4; xfers=1; fi
 step() { echo "vrc bench: $*" >&2; }
 
 # floor SIZE MTU BUSY: one round-trip run, its JSON line to stdout.
@@ -100,13 +100,13 @@ for model in e1000e virtio-net-pci; do
     regs="--bar=0 --offset=0x8"
     [ "$model" = virtio-net-pci ] && regs="--bar=4 --offset=0x0"
     for mode in pcap local; do
-        VRC_TRANSPORT=$mode VRC_PINGS=$pings VRC_FILE_MB=$file_mb VRC_REGBENCH="$regs" \
+        VRC_TRANSPORT=$mode VRC_PINGS=$pings VRC_FILE_MB=$file_mb VRC_XFERS=$xfers VRC_REGBENCH="$regs" \
             bash "$top/scripts/remote-nic.sh" "$model" > "$work/guest-$model-$mode.txt" 2>&1 || true
     done
 done
 
 # The same remote e1000e with its vCPU spinning for completions (poll-us).
-VRC_TRANSPORT=pcap VRC_PINGS=$pings VRC_FILE_MB=$file_mb VRC_REGBENCH="--bar=0 --offset=0x8" \
+VRC_TRANSPORT=pcap VRC_PINGS=$pings VRC_FILE_MB=$file_mb VRC_XFERS=$xfers VRC_REGBENCH="--bar=0 --offset=0x8" \
     VRC_OPTS=",poll-us=200" bash "$top/scripts/remote-nic.sh" e1000e \
     > "$work/guest-e1000e-poll.txt" 2>&1 || true
 
