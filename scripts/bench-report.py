@@ -60,7 +60,8 @@ def guest(model, mode):
         "endpoint_cpu_s": float(cpu.group(1)) if cpu else None,
     }
     if r["endpoint_cpu_s"] is not None and r["tcp_bytes"]:
-        r["endpoint_cpu_s_per_GB"] = round(r["endpoint_cpu_s"] / (r["tcp_bytes"] / 1e9), 1)
+        moved = r["tcp_bytes"] * max(len(runs), 1)      # every transfer
+        r["endpoint_cpu_s_per_GB"] = round(r["endpoint_cpu_s"] / (moved / 1e9), 1)
     return r
 
 
