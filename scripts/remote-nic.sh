@@ -75,7 +75,8 @@ if [ "$transport" = local ]; then
 else
     ip netns exec "$EP_NS" "$qemu" -machine vrc-endpoint,"${link_ep[0]}" -nodefaults \
         -display none -device "$model",netdev=n0,romfile= -netdev user,id=n0 \
-        -monitor none > "$work/endpoint.log" 2>&1 &
+        -monitor none -qmp unix:"$work/ep-qmp.sock",server=on,wait=off \
+        > "$work/endpoint.log" 2>&1 &
     ep_pid=$!
     # Ready when its transport is: the socket exists, or its packet socket is open.
     for _ in $(seq 50); do
@@ -125,6 +126,33 @@ if [ -n "$ep_pid" ] && [ -d "/proc/$ep_pid/task" ]; then
     ep_cpu=$(cat /proc/"$ep_pid"/task/*/schedstat 2>/dev/null |
              awk '{ ns += $1 } END { printf "%.2f", ns / 1e9 }')
 fi
+# The endpoint's TLP counters (query-vrc on its QMP socket).
+tlps=
+if [ -S "$work/ep-qmp.sock" ]; then
+    tlps=$(python3 - "$work/ep-qmp.sock" <<'PY' 2>/dev/null || true
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(5)
+s.connect(sys.argv[1])
+f = s.makefile("rw")
+def call(cmd):
+    f.write(json.dumps({"execute": cmd}) + "\n"); f.flush()
+    while True:
+        r = json.loads(f.readline())
+        if "return" in r or "error" in r:
+            return r.get("return")
+f.readline()                                        # greeting
+call("qmp_capabilities")
+i = call("query-vrc")[0]
+rx, tx = i["tlps-rx"], i["tlps-tx"]
+print(f"endpoint got {rx['cfgrd']} CfgRd, {rx['cfgwr']} CfgWr, {rx['mrd']} MRd, "
+      f"{rx['mwr']} MWr from the vrc; sent {tx['mrd']} MRd (DMA reads), {tx['mwr']} MWr "
+      f"(DMA writes, MSI), {tx['cpld']} CplD, {tx['msg']} Msg; "
+      f"{i['retransmits']} retransmits, {i['timeouts']} timeouts "
+      f"[dma-ok={int(tx['mrd'] > 0 and tx['mwr'] > 0 and rx['cfgrd'] > 0)}]")
+PY
+)
+fi
 tr -d '\r' < "$work/guest.log" > "$work/guest.txt"
 mv "$work/guest.txt" "$work/guest.log"
 
@@ -157,6 +185,7 @@ if [ -n "$bytes" ] && [ -n "$secs" ] && [ "$secs" != "0.00" ]; then
     [ "$xfers" = 1 ] || echo "  TCP runs:   $(awk '{printf "%s ", $1}' <<<"$rates")MB/s"
 fi
 echo "  ping times: $(field VRC-PINGTIMES)"
+[ "$transport" = local ] || echo "  TLPs:       ${tlps:-<endpoint counters unavailable>}"
 [ -z "$ep_cpu" ] || echo "  endpoint CPU: ${ep_cpu} s (all threads, whole run)"
 regbench=$(field VRC-REGBENCH)
 [ -z "${VRC_REGBENCH:-}" ] || echo "  registers:  ${regbench:-<none>}"
@@ -164,7 +193,11 @@ echo "  sha256:     ${got:-<none>} ($( [ "$got" = "$want" ] && echo match || ech
 if [ -s "$work/endpoint.log" ]; then
     echo "  endpoint said: $(tr '\n' ' ' < "$work/endpoint.log" | cut -c1-200)"
 fi
-if [ $rc -ne 0 ] || [ "$got" != "$want" ] || ! grep -q ' 0% packet loss' <<<"$loss"; then
+# Remote: the NIC's config, DMA and interrupts did cross the link.
+tlps_ok=1
+[ "$transport" = local ] || grep -q 'dma-ok=1' <<<"$tlps" || tlps_ok=0
+if [ $rc -ne 0 ] || [ "$got" != "$want" ] || ! grep -q ' 0% packet loss' <<<"$loss" ||
+   [ $tlps_ok = 0 ]; then
     echo "remote-nic: FAILED (guest rc $rc); guest console follows" >&2
     tail -n 40 "$work/guest.log" >&2
     exit 1

@@ -414,6 +414,20 @@ static const VRCLinkOps ep_link_ops = {
 
 /* ---- the machine ---- */
 
+VRCLink *vrc_endpoint_link(const VRCLinkConf **conf, const char **peer)
+{
+    VRCEndpointState *s = (VRCEndpointState *)
+        object_dynamic_cast(OBJECT(current_machine),
+                            TYPE_VRC_ENDPOINT_MACHINE);
+
+    if (!s || !s->link) {
+        return NULL;
+    }
+    *conf = &s->conf;
+    *peer = s->peer_str;
+    return s->link;
+}
+
 static bool ep_parse_mac(const char *str, uint8_t mac[6])
 {
     char end;

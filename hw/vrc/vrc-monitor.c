@@ -29,29 +29,20 @@ static VrcTlpCounters *vrc_counters(const uint64_t *by_type)
     return c;
 }
 
-static VrcInfo *vrc_info(VRCState *s)
+/* The part of VrcInfo a link gives: state and counters. */
+static VrcInfo *vrc_link_info(char *id, char *peer, const VRCLinkConf *conf,
+                              VRCLink *link)
 {
     VrcInfo *info = g_new0(VrcInfo, 1);
-    DeviceState *dev = DEVICE(s);
     VRCLinkStats st = { 0 };
 
-    info->id = dev->id ? g_strdup(dev->id)
-                       : object_get_canonical_path(OBJECT(s));
-    info->peer = qemu_mac_strdup_printf(s->conf.peer.a);
-    info->transport = s->conf.ifname ? g_strdup_printf("pcap:%s", s->conf.ifname)
-                                     : g_strdup_printf("unix:%s", s->conf.socket);
-    if (s->link) {
-        info->link_up = vrc_link_is_up(s->link);
-        vrc_link_get_stats(s->link, &st);
-    }
-    if (s->function) {
-        PCIDevice *d = PCI_DEVICE(s->function);
-        info->function = g_strdup_printf("%04x:%04x",
-                                         pci_get_word(d->config + PCI_VENDOR_ID),
-                                         pci_get_word(d->config + PCI_DEVICE_ID));
-        info->dma_refused = qatomic_read(&s->function->dma_refused);
-        info->dma_errors = qatomic_read(&s->function->dma_errors);
-        info->bad_requester = qatomic_read(&s->function->bad_requester);
+    info->id = id;
+    info->peer = peer;
+    info->transport = conf->ifname ? g_strdup_printf("pcap:%s", conf->ifname)
+                                   : g_strdup_printf("unix:%s", conf->socket);
+    if (link) {
+        info->link_up = vrc_link_is_up(link);
+        vrc_link_get_stats(link, &st);
     }
     info->tlps_tx = vrc_counters(st.tlps_tx);
     info->tlps_rx = vrc_counters(st.tlps_rx);
@@ -69,6 +60,26 @@ static VrcInfo *vrc_info(VRCState *s)
     return info;
 }
 
+static VrcInfo *vrc_info(VRCState *s)
+{
+    DeviceState *dev = DEVICE(s);
+    VrcInfo *info = vrc_link_info(dev->id ? g_strdup(dev->id)
+                                          : object_get_canonical_path(OBJECT(s)),
+                                  qemu_mac_strdup_printf(s->conf.peer.a),
+                                  &s->conf, s->link);
+
+    if (s->function) {
+        PCIDevice *d = PCI_DEVICE(s->function);
+        info->function = g_strdup_printf("%04x:%04x",
+                                         pci_get_word(d->config + PCI_VENDOR_ID),
+                                         pci_get_word(d->config + PCI_DEVICE_ID));
+        info->dma_refused = qatomic_read(&s->function->dma_refused);
+        info->dma_errors = qatomic_read(&s->function->dma_errors);
+        info->bad_requester = qatomic_read(&s->function->bad_requester);
+    }
+    return info;
+}
+
 static int vrc_collect(Object *obj, void *opaque)
 {
     VrcInfoList ***tail = opaque;
@@ -82,8 +93,18 @@ static int vrc_collect(Object *obj, void *opaque)
 VrcInfoList *qmp_query_vrc(Error **errp)
 {
     VrcInfoList *head = NULL, **tail = &head;
+    const VRCLinkConf *conf;
+    const char *peer;
+    VRCLink *ep = vrc_endpoint_link(&conf, &peer);
 
     object_child_foreach_recursive(object_get_root(), vrc_collect, &tail);
+    if (ep) {
+        /* The endpoint machine's side of the link: tx is its DMA, MSI,
+         * INTx and completions; rx is what the vrc sent it. */
+        QAPI_LIST_APPEND(tail, vrc_link_info(g_strdup("vrc-endpoint"),
+                                             g_strdup(peer ?: "any"),
+                                             conf, ep));
+    }
     return head;
 }
 

@@ -71,4 +71,11 @@ struct VRCFunction {
 struct encap_tlp;
 void vrc_function_request(VRCFunction *f, const struct encap_tlp *t);
 
+/*
+ * If this process is a vrc-endpoint machine: its link, with its transport
+ * (ifname or socket, in @conf) and the peer it was told to serve (@peer,
+ * NULL for the first that says HELLO).  NULL otherwise.  BQL held.
+ */
+VRCLink *vrc_endpoint_link(const VRCLinkConf **conf, const char **peer);
+
 #endif

@@ -887,6 +887,22 @@ static void test_real_endpoint_e1000e(void)
     g_assert_cmphex(qtest_readl(vm, E1000E_MSI_ADDR), ==, 0xcafe0002);
     g_assert_cmpint(vrc_tlp_counter(vm, "tlps-rx", "mwr") - mwr0, ==, 1);
 
+    /* The endpoint reports its side of the link too. */
+    {
+        QDict *r = qtest_qmp(ep, "{ 'execute': 'query-vrc' }");
+        QList *l = qdict_get_qlist(r, "return");
+        QDict *info = qobject_to(QDict, qlist_peek(l));
+
+        g_assert_cmpint(qlist_size(l), ==, 1);
+        g_assert_cmpstr(qdict_get_str(info, "id"), ==, "vrc-endpoint");
+        g_assert_true(qdict_get_bool(info, "link-up"));
+        g_assert_cmpint(qdict_get_int(qdict_get_qdict(info, "tlps-rx"), "cfgrd"),
+                        ==, vrc_tlp_counter(vm, "tlps-tx", "cfgrd"));
+        g_assert_cmpint(qdict_get_int(qdict_get_qdict(info, "tlps-tx"), "mwr"),
+                        ==, vrc_tlp_counter(vm, "tlps-rx", "mwr"));
+        qobject_unref(r);
+    }
+
     qtest_quit(vm);
     qtest_quit(ep);
     unlink(path);
