@@ -531,18 +531,8 @@ static void ep_init(MachineState *ms)
     if (!s->conf.mps) {
         s->conf.mps = 4096;     /* accept whatever the vrc proposes */
     }
-    s->link_config = (VRCLinkConfig) {
-        .name = "vrc-endpoint",
-        .initiator = false,
-        .ifname = s->conf.ifname,
-        .socket = s->conf.socket,
-        .peer = s->conf.peer,
-        .mtu = s->conf.mtu,
-        .mps = s->conf.mps,
-        .mrrs = s->conf.mrrs,
-        .timeout_ms = s->conf.timeout_ms,
-        .rx_in_main_loop = true,
-    };
+    s->link_config = vrc_link_config(&s->conf, "vrc-endpoint", false);
+    s->link_config.rx_in_main_loop = true;
     s->machine_done.notify = ep_machine_done;
     qemu_add_machine_init_done_notifier(&s->machine_done);
 }

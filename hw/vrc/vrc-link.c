@@ -868,11 +868,6 @@ bool vrc_link_is_up(VRCLink *l)
     return l->up;
 }
 
-const char *vrc_link_describe(VRCLink *l)
-{
-    return l->desc;
-}
-
 void vrc_link_get_stats(VRCLink *l, VRCLinkStats *s)
 {
     struct encap_link_stats es;

@@ -102,7 +102,6 @@ void vrc_link_free(VRCLink *l);
 /* Initiator, main loop: open the session and wait (bounded) until it is up. */
 bool vrc_link_connect(VRCLink *l, uint32_t wait_ms, Error **errp);
 bool vrc_link_is_up(VRCLink *l);
-const char *vrc_link_describe(VRCLink *l);   /* "pcap:veth0 -> 02:..." */
 
 /* Send a posted request (MWr, Msg, MsgD) as is.  Any thread. */
 void vrc_link_post(VRCLink *l, const struct encap_tlp *t);

@@ -32,6 +32,25 @@ static bool is_pow2_in(uint32_t v, uint32_t lo, uint32_t hi)
 }
 
 /* Largest power-of-two payload whose CplD still fits one frame. */
+/* What vrc_link_new() needs from the properties of a vrc or an endpoint. */
+VRCLinkConfig vrc_link_config(const VRCLinkConf *c, const char *name,
+                              bool initiator)
+{
+    return (VRCLinkConfig) {
+        .name = name,
+        .initiator = initiator,
+        .ifname = c->ifname,
+        .socket = c->socket,
+        .peer = c->peer,
+        .rc_id = c->rc_id,
+        .mtu = c->mtu,
+        .mps = c->mps,
+        .mrrs = c->mrrs,
+        .timeout_ms = c->timeout_ms,
+        .poll_us = c->poll_us,
+    };
+}
+
 static uint32_t vrc_mps_for_mtu(uint32_t mtu)
 {
     uint32_t room = mtu + ENCAP_ETH_HLEN - ENCAP_FRAME_OVERHEAD -
@@ -157,19 +176,7 @@ static void vrc_realize(DeviceState *dev, Error **errp)
     trace_vrc_realize(dev->id ?: "", s->conf.ifname ? "pcap" : "unix", peer);
 
     /* The link first: without an endpoint there is nothing to plug in. */
-    lc = (VRCLinkConfig) {
-        .name = dev->id ?: "vrc",
-        .initiator = true,
-        .ifname = s->conf.ifname,
-        .socket = s->conf.socket,
-        .peer = s->conf.peer,
-        .rc_id = s->conf.rc_id,
-        .mtu = s->conf.mtu,
-        .mps = s->conf.mps,
-        .mrrs = s->conf.mrrs,
-        .timeout_ms = s->conf.timeout_ms,
-        .poll_us = s->conf.poll_us,
-    };
+    lc = vrc_link_config(&s->conf, dev->id ?: "vrc", true);
     s->link = vrc_link_new(&lc, &vrc_link_ops, s, errp);
     if (!s->link) {
         error_prepend(errp, "vrc: ");

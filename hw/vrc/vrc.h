@@ -9,6 +9,7 @@
 #include "hw/pci/pcie_port.h"
 #include "net/net.h"
 #include "qom/object.h"
+#include "vrc-link.h"
 
 #define TYPE_VRC "vrc"
 OBJECT_DECLARE_SIMPLE_TYPE(VRCState, VRC)
@@ -31,7 +32,6 @@ typedef struct VRCLinkConf {
     uint32_t poll_us;       /* spin for a completion this long, then sleep */
 } VRCLinkConf;
 
-typedef struct VRCLink VRCLink;
 typedef struct VRCFunction VRCFunction;
 
 struct VRCState {
@@ -77,5 +77,9 @@ void vrc_function_request(VRCFunction *f, const struct encap_tlp *t);
  * NULL for the first that says HELLO).  NULL otherwise.  BQL held.
  */
 VRCLink *vrc_endpoint_link(const VRCLinkConf **conf, const char **peer);
+
+/* The VRCLinkConfig of properties @c (strings are borrowed from @c). */
+VRCLinkConfig vrc_link_config(const VRCLinkConf *c, const char *name,
+                              bool initiator);
 
 #endif
