@@ -17,9 +17,11 @@
  * which executes each request as it arrives, with the BQL, as device
  * models require; there is no hand-off between threads.  A device's DMA
  * read waits for its completions by reading the link itself, BQL held, so
- * no other code enters the device model meanwhile (see vrc-link.h).  If a
- * device model runs a nested event loop inside a request, the requests
- * that arrive meanwhile wait in a queue for a bottom half.
+ * no other code enters the device model meanwhile (see vrc-link.h).  A
+ * nested event loop that a device model runs inside a request (a block
+ * drain, on an NVMe controller reset) polls only the AioContext, not the
+ * iohandler context the link is watched from: no request can arrive into
+ * a device in the middle of another.
  */
 #include "qemu/osdep.h"
 #include "qapi/error.h"
@@ -27,7 +29,6 @@
 #include "qemu/error-report.h"
 #include "qemu/log.h"
 #include "qemu/main-loop.h"
-#include "qemu/queue.h"
 #include "qemu/bswap.h"
 #include "hw/boards.h"
 #include "hw/pci/pci.h"
@@ -49,12 +50,6 @@ OBJECT_DECLARE_SIMPLE_TYPE(VRCEndpointState, VRC_ENDPOINT_MACHINE)
 
 #define TYPE_VRC_EP_HOST "vrc-endpoint-host"
 
-typedef struct VRCEpReq {
-    struct encap_tlp tlp;
-    QSIMPLEQ_ENTRY(VRCEpReq) next;
-    uint8_t data[];
-} VRCEpReq;
-
 struct VRCEndpointState {
     MachineState parent_obj;
 
@@ -74,9 +69,6 @@ struct VRCEndpointState {
     uint16_t bdf_base;
     bool link_was_up;
 
-    QSIMPLEQ_HEAD(, VRCEpReq) queue;    /* BQL */
-    QEMUBH *bh;
-    bool executing;             /* a request is executing (BQL) */
     Notifier machine_done;
     VRCLinkConfig link_config;
 };
@@ -333,58 +325,10 @@ static void ep_exec(VRCEndpointState *s, const struct encap_tlp *t)
     }
 }
 
-/* Main loop, BQL held: execute queued TLPs in arrival order. */
-static void ep_bh(void *opaque)
-{
-    VRCEndpointState *s = opaque;
-    VRCEpReq *r;
-
-    /*
-     * Device code may run a nested event loop while it executes a request
-     * (a block drain does, on an NVMe controller reset): the requests
-     * behind it wait until it is done, as they would on a real link, and
-     * the device model is never entered twice.
-     */
-    if (s->executing) {
-        return;
-    }
-    s->executing = true;
-    for (;;) {
-        r = QSIMPLEQ_FIRST(&s->queue);
-        if (!r) {
-            s->executing = false;
-            return;
-        }
-        QSIMPLEQ_REMOVE_HEAD(&s->queue, next);
-        ep_exec(s, &r->tlp);
-        g_free(r);
-    }
-}
-
-/*
- * Main loop, BQL held (the link receives in the main loop): execute the
- * request at once.  If one is executing already (a device model ran a
- * nested event loop), or some are queued, queue it behind them.
- */
+/* Main loop, BQL held (the link receives in the main loop). */
 static void ep_request(void *opaque, const struct encap_tlp *t)
 {
-    VRCEndpointState *s = opaque;
-    size_t dlen = encap_tlp_has_data(t->type) ? t->len_dw * 4u : 0;
-    VRCEpReq *r;
-
-    if (!s->executing && QSIMPLEQ_EMPTY(&s->queue)) {
-        s->executing = true;
-        ep_exec(s, t);
-        s->executing = false;
-        return;
-    }
-
-    r = g_malloc(sizeof(*r) + dlen);
-    r->tlp = *t;
-    memcpy(r->data, t->data, dlen);
-    r->tlp.data = dlen ? r->data : NULL;
-    QSIMPLEQ_INSERT_TAIL(&s->queue, r, next);
-    qemu_bh_schedule(s->bh);
+    ep_exec(opaque, t);
 }
 
 /* A new session means a new root complex: reset the function.  BQL held. */
@@ -524,9 +468,6 @@ static void ep_init(MachineState *ms)
     pci_bus_map_irqs(s->bus, ep_map_irq);
     pci_setup_iommu(s->bus, &ep_iommu_ops, s);
     sysbus_realize_and_unref(SYS_BUS_DEVICE(host), &error_fatal);
-
-    QSIMPLEQ_INIT(&s->queue);
-    s->bh = qemu_bh_new(ep_bh, s);
 
     if (!s->conf.mps) {
         s->conf.mps = 4096;     /* accept whatever the vrc proposes */
