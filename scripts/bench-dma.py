@@ -21,17 +21,12 @@ write run left in guest memory.  Exits non-zero if a run fails.
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from qtest_client import QTest  # noqa: E402
-
-BAR0 = 0xFE000000
-BUF = 0x1000000                 # 16 MiB into guest RAM
-REG = dict(ID=0x00, STATUS=0x04, ADDR=0x08, ADDR_HI=0x0C, SIZE=0x10,
-           COUNT=0x14, CMD=0x18, SUM=0x1C, NS=0x20, NS_HI=0x24, FILL=0x28)
+from qtest_client import (BAR0, BUF, DB_CMD_READ, DB_CMD_WRITE, DB_ID,  # noqa: E402
+                          DB_REG as REG, QTest, start_endpoint, vrc_device)
 
 
 def cpu_seconds(pids):
@@ -69,7 +64,7 @@ def run(q, pids, direction, size, runs, batch):
     total_ns = 0
     cpu0 = cpu_seconds(pids)
     for _ in range(runs):
-        q.writel(reg("CMD"), 1 if direction == "read" else 2)
+        q.writel(reg("CMD"), DB_CMD_READ if direction == "read" else DB_CMD_WRITE)
         deadline = time.monotonic() + 60
         while (status := q.readl(reg("STATUS"))) & 1:
             if time.monotonic() > deadline:
@@ -131,20 +126,15 @@ def main():
     else:
         if not (a.vm_ns and a.ep_ns and a.vm_if and a.ep_if and a.ep_mac):
             sys.exit("bench-dma: --mode remote needs --vm-ns --ep-ns --vm-if --ep-if --ep-mac")
-        ep = subprocess.Popen(
-            ["ip", "netns", "exec", a.ep_ns, a.qemu, "-machine",
-             f"vrc-endpoint,ifname={a.ep_if},mtu={a.mtu}", "-nodefaults",
-             "-display", "none", "-monitor", "none", "-device", "vrc-dma-bench"],
-            stdout=log, stderr=log)
-        vm_args = ["-device", f"vrc,id=vrc0,ifname={a.vm_if},peer={a.ep_mac},"
-                   f"mtu={a.mtu},chassis=1,addr=02.0,completion-timeout=5000"]
+        ep = start_endpoint(a.qemu, a.ep_ns, a.ep_if, log, f",mtu={a.mtu}")
+        vm_args = vrc_device(a.vm_if, a.ep_mac, f",mtu={a.mtu}")
         pids = [ep.pid]
     q = QTest(a.qemu, vm_args, a.vm_ns if a.mode == "remote" else None, log)
     pids.append(q.proc.pid)
     try:
         q.setup_function(BAR0)
         ident = q.readl(BAR0 + REG["ID"])
-        if ident != 0x76726364:
+        if ident != DB_ID:
             sys.exit(f"bench-dma: no vrc-dma-bench at 01:00.0 (read {ident:#x})")
         for size in map(int, a.sizes.split(",")):
             batch = max(1, a.batch_bytes // size)

@@ -39,14 +39,12 @@ import bisect
 import json
 import os
 import re
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from qtest_client import QTest  # noqa: E402
+from qtest_client import (BAR0, BUF, DB_CMD_READ, DB_CMD_WRITE, DB_ID,  # noqa: E402
+                          DB_REG, QTest, start_endpoint, vrc_device)
 
-BAR0 = 0xFE000000
-BUF = 0x1000000
 LINE = re.compile(r"^(\d+)@(\d+)\.(\d+):(\w+) ?(.*)$")
 READ_STAGES = [
     ("TLP build + encapsulate", "vm", "vrc_tlp_tx", "MRd"),
@@ -173,14 +171,9 @@ def run_phase(a, name, trace, body):
     ep_log, vm_log = (os.path.join(a.work, f"{name}-{n}.log") for n in ("ep", "vm"))
     args = ["-msg", "timestamp=on"] + [x for ev in trace for x in ("-trace", ev)]
     with open(ep_log, "wb") as log:
-        ep = subprocess.Popen(
-            ["ip", "netns", "exec", a.ep_ns, a.qemu, "-machine", f"vrc-endpoint,ifname={a.ep_if}",
-             "-nodefaults", "-display", "none", "-monitor", "none",
-             "-device", "vrc-dma-bench"] + args, stdout=log, stderr=log)
+        ep = start_endpoint(a.qemu, a.ep_ns, a.ep_if, log, extra=args)
     with open(vm_log, "wb") as log:
-        q = QTest(a.qemu, ["-device", f"vrc,id=vrc0,ifname={a.vm_if},peer={a.ep_mac},"
-                           "chassis=1,addr=02.0,completion-timeout=5000"] + args,
-                  a.vm_ns, log)
+        q = QTest(a.qemu, vrc_device(a.vm_if, a.ep_mac) + args, a.vm_ns, log)
     try:
         q.setup_function(BAR0)
         body(q)
@@ -204,20 +197,20 @@ def main():
 
     def reads(q):
         for _ in range(a.reads):
-            if q.readl(BAR0) != 0x76726364:
+            if q.readl(BAR0 + DB_REG["ID"]) != DB_ID:
                 sys.exit("bench-stages: the register read did not return the ID")
 
     def dmas(q):
         q.cmd(f"memset {BUF:#x} {max(sizes)} 0x5a")
-        q.writel(BAR0 + 0x08, BUF)
-        q.writel(BAR0 + 0x0C, 0)
-        q.writel(BAR0 + 0x14, 1)
+        q.writel(BAR0 + DB_REG["ADDR"], BUF)
+        q.writel(BAR0 + DB_REG["ADDR_HI"], 0)
+        q.writel(BAR0 + DB_REG["COUNT"], 1)
         for size in sizes:
-            q.writel(BAR0 + 0x10, size)
-            for cmd in (1, 2):
+            q.writel(BAR0 + DB_REG["SIZE"], size)
+            for cmd in (DB_CMD_READ, DB_CMD_WRITE):
                 for _ in range(a.dmas):
-                    q.writel(BAR0 + 0x18, cmd)
-                    while (st := q.readl(BAR0 + 0x04)) & 1:
+                    q.writel(BAR0 + DB_REG["CMD"], cmd)
+                    while (st := q.readl(BAR0 + DB_REG["STATUS"])) & 1:
                         pass
                     if st:
                         sys.exit(f"bench-stages: DMA {cmd} of {size} B failed ({st:#x})")

@@ -5,6 +5,8 @@ Used by the benchmarks to play a driver without booting a guest: config
 space through CF8/CFC, MMIO through readl/writel, guest memory through
 memset/read.  The layout is the tests' one: a root port at 00:02.0 (the
 vrc, or a pcie-root-port for the local case) and the function at 01:00.0.
+Also what the benchmarks share about vrc-dma-bench (hw/vrc/dma-bench.c):
+its registers, and an endpoint QEMU that hosts it.
 """
 import os
 import shutil
@@ -14,6 +16,29 @@ import sys
 import tempfile
 
 RP_DEVFN = 2 << 3
+BAR0 = 0xFE000000               # where setup_function() puts the function's BAR0
+BUF = 0x1000000                 # a DMA buffer, 16 MiB into guest RAM
+
+# vrc-dma-bench's BAR0 registers and ID.
+DB_REG = dict(ID=0x00, STATUS=0x04, ADDR=0x08, ADDR_HI=0x0C, SIZE=0x10,
+              COUNT=0x14, CMD=0x18, SUM=0x1C, NS=0x20, NS_HI=0x24, FILL=0x28)
+DB_ID = 0x76726364
+DB_CMD_READ, DB_CMD_WRITE = 1, 2
+
+
+def start_endpoint(qemu, netns, ifname, log, machine_opts="", extra=()):
+    """A vrc-endpoint QEMU hosting vrc-dma-bench on @ifname in @netns."""
+    return subprocess.Popen(
+        ["ip", "netns", "exec", netns, qemu,
+         "-machine", f"vrc-endpoint,ifname={ifname}{machine_opts}",
+         "-nodefaults", "-display", "none", "-monitor", "none",
+         "-device", "vrc-dma-bench"] + list(extra), stdout=log, stderr=log)
+
+
+def vrc_device(ifname, peer, opts=""):
+    """-device arguments for the VM's vrc port at 00:02.0 (BAR0's bus)."""
+    return ["-device", f"vrc,id=vrc0,ifname={ifname},peer={peer},chassis=1,"
+            f"addr=02.0,completion-timeout=5000{opts}"]
 
 
 class QTest:
