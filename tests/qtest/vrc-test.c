@@ -761,20 +761,49 @@ static int64_t vrc_tlp_counter(QTestState *qts, const char *dir,
     return v;
 }
 
+/*
+ * A real endpoint: a vrc-endpoint QEMU hosting @device, and a VM whose vrc
+ * port (00:02.0, @vrc_opts added) leads to it, bus numbers and memory
+ * window set.
+ */
+typedef struct RealEndpoint {
+    char *dir, *path;
+    QTestState *ep, *vm;
+} RealEndpoint;
+
+static void real_endpoint_start(RealEndpoint *r, const char *device,
+                                const char *vrc_opts)
+{
+    r->dir = g_dir_make_tmp("vrc-qtest-XXXXXX", NULL);
+    r->path = g_build_filename(r->dir, "ep.sock", NULL);
+    r->ep = qtest_initf("-machine vrc-endpoint,socket=%s -nodefaults "
+                        "-device %s", r->path, device);
+    r->vm = qtest_initf("-machine q35 -nodefaults -device vrc,id=vrc0,"
+                        "socket=%s,chassis=1,addr=02.0%s", r->path, vrc_opts);
+    setup_root_port(r->vm);
+}
+
+static void real_endpoint_stop(RealEndpoint *r)
+{
+    qtest_quit(r->vm);
+    qtest_quit(r->ep);
+    unlink(r->path);
+    rmdir(r->dir);
+    g_free(r->path);
+    g_free(r->dir);
+}
+
 static void test_real_endpoint_edu(void)
 {
-    g_autofree char *dir = g_dir_make_tmp("vrc-qtest-XXXXXX", NULL);
-    g_autofree char *path = g_build_filename(dir, "ep.sock", NULL);
+    RealEndpoint r;
     QTestState *ep, *vm;
     uint8_t data[4096], back[4096];
     int64_t mrd0, mrd1;
     int msi;
 
-    ep = qtest_initf("-machine vrc-endpoint,socket=%s -nodefaults -device edu",
-                     path);
-    vm = qtest_initf("-machine q35 -nodefaults -device vrc,id=vrc0,socket=%s,"
-                     "chassis=1,addr=02.0,completion-timeout=2000", path);
-    setup_root_port(vm);
+    real_endpoint_start(&r, "edu", ",completion-timeout=2000");
+    ep = r.ep;
+    vm = r.vm;
     g_assert_cmphex(cfg_read(vm, 1, 0, PCI_VENDOR_ID, 4), ==, 0x11e81234);
     cfg_write(vm, 1, 0, PCI_BASE_ADDRESS_0, 4, BAR0_ADDR);
     cfg_write(vm, 1, 0, PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
@@ -815,10 +844,7 @@ static void test_real_endpoint_edu(void)
     g_assert_cmphex(qtest_readl(vm, BAR0_ADDR + 0x24), ==, 1);   /* status */
     g_assert_cmphex(qtest_readl(vm, 0x180000), ==, 0x4321);
 
-    qtest_quit(vm);
-    qtest_quit(ep);
-    unlink(path);
-    rmdir(dir);
+    real_endpoint_stop(&r);
 }
 
 #define E1000E_BAR3_ADDR    0xfe080000u
@@ -833,22 +859,19 @@ static void test_real_endpoint_edu(void)
  */
 static void test_real_endpoint_e1000e(void)
 {
-    g_autofree char *dir = g_dir_make_tmp("vrc-qtest-XXXXXX", NULL);
-    g_autofree char *path = g_build_filename(dir, "ep.sock", NULL);
     static const int caps[] = {
         PCI_CAP_ID_PM, PCI_CAP_ID_MSI, PCI_CAP_ID_EXP, PCI_CAP_ID_MSIX,
     };
+    RealEndpoint r;
     QTestState *ep, *vm;
     int msix;
     int64_t mwr0;
 
-    ep = qtest_initf("-machine vrc-endpoint,socket=%s -nodefaults "
-                     "-device e1000e,romfile=", path);
     /* This one spins for its completions before sleeping (poll-us). */
-    vm = qtest_initf("-machine q35 -nodefaults -device vrc,id=vrc0,socket=%s,"
-                     "chassis=1,addr=02.0,completion-timeout=2000,poll-us=100",
-                     path);
-    setup_root_port(vm);
+    real_endpoint_start(&r, "e1000e,romfile=",
+                        ",completion-timeout=2000,poll-us=100");
+    ep = r.ep;
+    vm = r.vm;
     g_assert_cmphex(cfg_read(vm, 1, 0, PCI_VENDOR_ID, 4), ==, 0x10d38086);
     g_assert_cmphex(cfg_read(vm, 1, 0, PCI_CLASS_DEVICE, 2), ==, 0x0200);
     for (size_t i = 0; i < G_N_ELEMENTS(caps); i++) {
@@ -889,8 +912,8 @@ static void test_real_endpoint_e1000e(void)
 
     /* The endpoint reports its side of the link too. */
     {
-        QDict *r = qtest_qmp(ep, "{ 'execute': 'query-vrc' }");
-        QList *l = qdict_get_qlist(r, "return");
+        QDict *resp = qtest_qmp(ep, "{ 'execute': 'query-vrc' }");
+        QList *l = qdict_get_qlist(resp, "return");
         QDict *info = qobject_to(QDict, qlist_peek(l));
 
         g_assert_cmpint(qlist_size(l), ==, 1);
@@ -900,13 +923,10 @@ static void test_real_endpoint_e1000e(void)
                         ==, vrc_tlp_counter(vm, "tlps-tx", "cfgrd"));
         g_assert_cmpint(qdict_get_int(qdict_get_qdict(info, "tlps-tx"), "mwr"),
                         ==, vrc_tlp_counter(vm, "tlps-rx", "mwr"));
-        qobject_unref(r);
+        qobject_unref(resp);
     }
 
-    qtest_quit(vm);
-    qtest_quit(ep);
-    unlink(path);
-    rmdir(dir);
+    real_endpoint_stop(&r);
 }
 
 /*
@@ -917,47 +937,49 @@ static void test_real_endpoint_e1000e(void)
  */
 #define DB_BUF      0x400000u
 #define DB_SIZE     (1024 * 1024)
+/* vrc-dma-bench's registers (hw/vrc/dma-bench.c). */
+#define DB_ID       0x76726364
+enum {
+    DB_STATUS = 0x04, DB_ADDR = 0x08, DB_ADDR_HI = 0x0c, DB_SIZE_REG = 0x10,
+    DB_COUNT = 0x14, DB_CMD = 0x18, DB_SUM = 0x1c, DB_FILL = 0x28,
+};
 
 static void db_run(QTestState *vm, uint32_t cmd)
 {
     int64_t end = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
     uint32_t status;
 
-    qtest_writel(vm, BAR0_ADDR + 0x18, cmd);
+    qtest_writel(vm, BAR0_ADDR + DB_CMD, cmd);
     /* Each poll is a register read over the link: no busy spinning. */
     do {
-        status = qtest_readl(vm, BAR0_ADDR + 0x04);
+        status = qtest_readl(vm, BAR0_ADDR + DB_STATUS);
     } while (status & 1 && g_get_monotonic_time() < end);
     g_assert_cmphex(status, ==, 0);
 }
 
 static void test_real_endpoint_dma_1m(void)
 {
-    g_autofree char *dir = g_dir_make_tmp("vrc-qtest-XXXXXX", NULL);
-    g_autofree char *path = g_build_filename(dir, "ep.sock", NULL);
     g_autofree uint8_t *back = g_malloc(DB_SIZE);
-    QTestState *ep, *vm;
+    RealEndpoint r;
+    QTestState *vm;
     int64_t mrd0, mwr0;
 
-    ep = qtest_initf("-machine vrc-endpoint,socket=%s -nodefaults "
-                     "-device vrc-dma-bench", path);
-    vm = qtest_initf("-machine q35 -nodefaults -device vrc,id=vrc0,socket=%s,"
-                     "chassis=1,addr=02.0", path);
-    setup_root_port(vm);
+    real_endpoint_start(&r, "vrc-dma-bench", "");
+    vm = r.vm;
     cfg_write(vm, 1, 0, PCI_BASE_ADDRESS_0, 4, BAR0_ADDR);
     cfg_write(vm, 1, 0, PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
-    g_assert_cmphex(qtest_readl(vm, BAR0_ADDR), ==, 0x76726364);
-    qtest_writel(vm, BAR0_ADDR + 0x08, DB_BUF);
-    qtest_writel(vm, BAR0_ADDR + 0x0c, 0);
-    qtest_writel(vm, BAR0_ADDR + 0x10, DB_SIZE);
-    qtest_writel(vm, BAR0_ADDR + 0x14, 1);
-    qtest_writel(vm, BAR0_ADDR + 0x28, 0x3c);
+    g_assert_cmphex(qtest_readl(vm, BAR0_ADDR), ==, DB_ID);
+    qtest_writel(vm, BAR0_ADDR + DB_ADDR, DB_BUF);
+    qtest_writel(vm, BAR0_ADDR + DB_ADDR_HI, 0);
+    qtest_writel(vm, BAR0_ADDR + DB_SIZE_REG, DB_SIZE);
+    qtest_writel(vm, BAR0_ADDR + DB_COUNT, 1);
+    qtest_writel(vm, BAR0_ADDR + DB_FILL, 0x3c);
 
     /* Read: the device sums what it got. */
     qtest_memset(vm, DB_BUF, 0xa5, DB_SIZE);
     mrd0 = vrc_tlp_counter(vm, "tlps-rx", "mrd");
     db_run(vm, 1);
-    g_assert_cmphex(qtest_readl(vm, BAR0_ADDR + 0x1c), ==, DB_SIZE * 0xa5u);
+    g_assert_cmphex(qtest_readl(vm, BAR0_ADDR + DB_SUM), ==, DB_SIZE * 0xa5u);
     /* One MRd per Max Read Request Size (4096). */
     g_assert_cmpint(vrc_tlp_counter(vm, "tlps-rx", "mrd") - mrd0, ==,
                     DB_SIZE / 4096);
@@ -975,10 +997,7 @@ static void test_real_endpoint_dma_1m(void)
                    vrc_tlp_counter(vm, "tlps-rx", "mwr") - mwr0);
     g_assert_cmpint(vrc_counter(vm, "timeouts"), ==, 0);
 
-    qtest_quit(vm);
-    qtest_quit(ep);
-    unlink(path);
-    rmdir(dir);
+    real_endpoint_stop(&r);
 }
 
 /*
@@ -1018,11 +1037,11 @@ static void test_two_ports(void)
     cfg_write(vm, 2, 0, PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
 
     g_assert_cmphex(qtest_readl(vm, BAR0_ADDR), ==, 0x010000ed);
-    g_assert_cmphex(qtest_readl(vm, BAR0_ADDR + 0x100000), ==, 0x76726364);
+    g_assert_cmphex(qtest_readl(vm, BAR0_ADDR + 0x100000), ==, DB_ID);
     qtest_writel(vm, BAR0_ADDR + 4, 0x0f0f0f0f);
-    qtest_writel(vm, BAR0_ADDR + 0x100000 + 0x10, 4321);
+    qtest_writel(vm, BAR0_ADDR + 0x100000 + DB_SIZE_REG, 4321);
     g_assert_cmphex(qtest_readl(vm, BAR0_ADDR + 4), ==, 0xf0f0f0f0);
-    g_assert_cmphex(qtest_readl(vm, BAR0_ADDR + 0x100000 + 0x10), ==, 4321);
+    g_assert_cmphex(qtest_readl(vm, BAR0_ADDR + 0x100000 + DB_SIZE_REG), ==, 4321);
 
     r = qtest_qmp(vm, "{ 'execute': 'query-vrc' }");
     l = qdict_get_qlist(r, "return");
