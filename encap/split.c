@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* encap: request and completion splitting, completion reassembly. */
+#include <stdbool.h>
 #include <string.h>
 
 #include "encap/split.h"
@@ -22,14 +23,33 @@ static uint8_t be_for(uint64_t dw, uint64_t lo, uint64_t hi)
     return be;
 }
 
+/*
+ * Both splitters work in coordinates relative to the 4 KiB page that holds
+ * @addr: every boundary they honour (DW, RCB, max_bytes up to 4 KiB) is a
+ * divisor of 4 KiB, and a span that ends exactly at 2^64 (legal: the last
+ * DW of the 64-bit space) would otherwise wrap "end" to 0.
+ */
+#define PAGE_MASK_4K 0xfffull
+
+/* Does [addr, addr + len) run past the top of the 64-bit space? */
+static bool wraps(uint64_t addr, uint32_t len)
+{
+    return len && len - 1 > UINT64_MAX - addr;
+}
+
 int encap_split_request(uint64_t addr, uint32_t len, uint32_t max_bytes,
                         struct encap_req_piece *out, size_t max_pieces)
 {
-    uint64_t pos = addr, end = addr + len;
+    uint64_t base = addr & ~PAGE_MASK_4K;
+    uint64_t pos = addr & PAGE_MASK_4K, end = pos + len;
+    uint64_t start = pos;
     size_t n = 0;
 
     if (len == 0 || max_bytes < 4 || (max_bytes & (max_bytes - 1))) {
         return -ENCAP_E_LENGTH;
+    }
+    if (wraps(addr, len)) {
+        return -ENCAP_E_FIELD;
     }
     while (pos < end) {
         uint64_t dw = pos & ~3ull;
@@ -43,8 +63,8 @@ int encap_split_request(uint64_t addr, uint32_t len, uint32_t max_bytes,
 
         if (n < max_pieces) {
             struct encap_req_piece *p = &out[n];
-            p->addr = dw;
-            p->offset = pos - addr;
+            p->addr = base + dw;
+            p->offset = pos - start;
             p->bytes = stop - pos;
             p->len_dw = (last_dw - dw) / 4 + 1;
             p->first_be = be_for(dw, pos, stop);
@@ -60,11 +80,12 @@ int encap_split_completion(uint64_t addr, uint32_t len, uint32_t rcb,
                            uint32_t mps, struct encap_cpl_piece *out,
                            size_t max_pieces)
 {
-    uint64_t pos = addr, end = addr + len;
+    uint64_t pos = addr & PAGE_MASK_4K, end = pos + len;
+    uint64_t start = pos;
     size_t n = 0;
 
     if (len == 0 || (rcb != 64 && rcb != 128) || mps < rcb ||
-        (mps & (mps - 1))) {
+        (mps & (mps - 1)) || wraps(addr, len)) {
         return -ENCAP_E_FIELD;
     }
     while (pos < end) {
@@ -83,7 +104,7 @@ int encap_split_completion(uint64_t addr, uint32_t len, uint32_t rcb,
         }
         if (n < max_pieces) {
             struct encap_cpl_piece *p = &out[n];
-            p->offset = pos - addr;
+            p->offset = pos - start;
             p->bytes = stop - pos;
             p->len_dw = (((stop + 3) & ~3ull) - dw) / 4;
             p->byte_count = end - pos;

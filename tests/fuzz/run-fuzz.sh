@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Run the decode fuzz target for a bounded number of executions, seeded with
-# the frames of vrc-pcapgen. Fails on any crash, sanitizer report or leak.
+# the frames of vrc-pcapgen and the inputs of past findings (regress/, each
+# named for the bug it found). Fails on any crash, sanitizer report or leak.
 # Usage: run-fuzz.sh FUZZER PCAPGEN CORPUS_DIR [RUNS]
 set -euo pipefail
 
@@ -27,4 +28,4 @@ while off + 16 <= len(data):
 PY
 exec "$fuzzer" -runs="$runs" -max_len=9100 -timeout=10 -rss_limit_mb=2048 \
     -artifact_prefix="$corpus.findings/" \
-    -print_final_stats=1 "$corpus" "$corpus.seeds"
+    -print_final_stats=1 "$corpus" "$corpus.seeds" "$(dirname "$0")/regress"

@@ -53,6 +53,9 @@ static void test_request(void)
         { 0x10000, 65536, 512, 128 },   /* 64 KiB / MRRS 512 */
         { 0x10000, 65536, 4096, 16 },
         { 0x7f, 1, 128, 1 },
+        /* The last page of the 64-bit space: legal, and nothing wraps. */
+        { 0xfffffffffffff000ull, 4096, 512, 8 },
+        { 0xfffffffffffffffdull, 3, 128, 1 },
     };
 
     for (size_t i = 0; i < G_N_ELEMENTS(c); i++) {
@@ -68,6 +71,9 @@ static void test_request(void)
                         -ENCAP_E_NOSPACE);
         g_assert_cmpint(encap_split_request(0x1000, 0, 512, p, 2), ==,
                         -ENCAP_E_LENGTH);
+        /* Past the top of the 64-bit space. */
+        g_assert_cmpint(encap_split_request(0xfffffffffffffffcull, 8, 512, p,
+                                            2), ==, -ENCAP_E_FIELD);
     }
     /* Byte enables, spelled out. */
     {
@@ -156,6 +162,11 @@ static void test_completion(void)
     g_assert_cmpint(complete_and_reassemble(0x1010, 256, 128, 128), ==, 3);
     g_assert_cmpint(complete_and_reassemble(0x103e, 2, 64, 128), ==, 1);
     g_assert_cmpint(complete_and_reassemble(0x1fff, 1, 64, 128), ==, 1);
+    /* Ending exactly at 2^64 (the fuzzer found this wrapping to none). */
+    g_assert_cmpint(complete_and_reassemble(0xfffffffffffffff0ull, 16, 64, 128),
+                    ==, 1);
+    g_assert_cmpint(complete_and_reassemble(0xffffffffffffff03ull, 253, 64, 128),
+                    ==, 2);
     /* Crossing a 4 KiB boundary (a completion may) */
     g_assert_cmpint(complete_and_reassemble(0x1f00, 512, 64, 4096), ==, 1);
     for (uint32_t off = 0; off < 130; off++) {
@@ -170,6 +181,8 @@ static void test_completion(void)
                         -ENCAP_E_NOSPACE);
         g_assert_cmpint(encap_split_completion(0, 64, 32, 128, pc, 2), ==,
                         -ENCAP_E_FIELD);
+        g_assert_cmpint(encap_split_completion(0xfffffffffffffffcull, 8, 64,
+                                               128, pc, 2), ==, -ENCAP_E_FIELD);
     }
 }
 

@@ -39,6 +39,8 @@ struct encap_req_piece {
  * @len must be >= 1 (a zero-length read is built by hand).
  * Writes up to @max_pieces entries to @out and returns how many pieces the
  * range needs; if that is more than @max_pieces, returns -ENCAP_E_NOSPACE.
+ * A range that runs past the top of the 64-bit space gives -ENCAP_E_FIELD
+ * (one that ends exactly there is legal).
  */
 int encap_split_request(uint64_t addr, uint32_t len, uint32_t max_bytes,
                         struct encap_req_piece *out, size_t max_pieces);
@@ -64,7 +66,8 @@ struct encap_cpl_piece {
  * more than @mps bytes of payload (counting the DW-rounding of the first and
  * last DW).  Uses as few pieces as those rules allow.
  * Returns the number of pieces or a negative enum encap_err
- * (-ENCAP_E_NOSPACE if more than @max_pieces are needed).
+ * (-ENCAP_E_NOSPACE if more than @max_pieces are needed, -ENCAP_E_FIELD for
+ * a range past the top of the 64-bit space).
  */
 int encap_split_completion(uint64_t addr, uint32_t len, uint32_t rcb,
                            uint32_t mps, struct encap_cpl_piece *out,
