@@ -427,15 +427,15 @@ static void ep_init(MachineState *ms)
 {
     VRCEndpointState *s = VRC_ENDPOINT_MACHINE(ms);
     DeviceState *host;
+    Error *err = NULL;
 
-    if (!s->conf.ifname == !s->conf.socket) {
-        error_report("vrc-endpoint: exactly one of 'ifname' (raw Ethernet) "
-                     "or 'socket' (unix socket) must be given");
-        exit(1);
-    }
     if (s->peer_str && !ep_parse_mac(s->peer_str, s->conf.peer.a)) {
         error_report("vrc-endpoint: 'peer' is not a MAC address: %s",
                      s->peer_str);
+        exit(1);
+    }
+    if (!vrc_link_conf_check(&s->conf, false, &err)) {
+        error_reportf_err(err, "vrc-endpoint: ");
         exit(1);
     }
 
@@ -469,9 +469,6 @@ static void ep_init(MachineState *ms)
     pci_setup_iommu(s->bus, &ep_iommu_ops, s);
     sysbus_realize_and_unref(SYS_BUS_DEVICE(host), &error_fatal);
 
-    if (!s->conf.mps) {
-        s->conf.mps = 4096;     /* accept whatever the vrc proposes */
-    }
     s->link_config = vrc_link_config(&s->conf, "vrc-endpoint", false);
     s->link_config.rx_in_main_loop = true;
     s->machine_done.notify = ep_machine_done;

@@ -63,8 +63,7 @@ static uint32_t vrc_mps_for_mtu(uint32_t mtu)
     return mps;
 }
 
-/* Check the link properties; fills in derived defaults. Main loop. */
-static bool vrc_check_conf(VRCLinkConf *c, Error **errp)
+bool vrc_link_conf_check(VRCLinkConf *c, bool initiator, Error **errp)
 {
     static const MACAddr zero_mac;
 
@@ -73,7 +72,8 @@ static bool vrc_check_conf(VRCLinkConf *c, Error **errp)
                    "'socket' (unix socket) must be given");
         return false;
     }
-    if (c->ifname && !memcmp(&c->peer, &zero_mac, sizeof(zero_mac))) {
+    if (initiator && c->ifname &&
+        !memcmp(&c->peer, &zero_mac, sizeof(zero_mac))) {
         error_setg(errp, "'peer' (the endpoint's MAC address) is required "
                    "with 'ifname'");
         return false;
@@ -96,14 +96,15 @@ static bool vrc_check_conf(VRCLinkConf *c, Error **errp)
         return false;
     }
     if (!c->mps) {
-        c->mps = vrc_mps_for_mtu(c->mtu);
+        /* The endpoint accepts whatever the vrc proposes. */
+        c->mps = initiator ? vrc_mps_for_mtu(c->mtu) : 4096;
     }
     if (!is_pow2_in(c->mps, 128, 4096)) {
         error_setg(errp, "'mps' must be a power of two from 128 to 4096, "
                    "not %u", c->mps);
         return false;
     }
-    if (c->mps > vrc_mps_for_mtu(c->mtu)) {
+    if (initiator && c->mps > vrc_mps_for_mtu(c->mtu)) {
         error_setg(errp, "'mps' %u does not fit in a frame of MTU %u "
                    "(at most %u)", c->mps, c->mtu, vrc_mps_for_mtu(c->mtu));
         return false;
@@ -168,7 +169,7 @@ static void vrc_realize(DeviceState *dev, Error **errp)
     VRCLinkConfig lc;
     PCIDevice *fn;
 
-    if (!vrc_check_conf(&s->conf, errp)) {
+    if (!vrc_link_conf_check(&s->conf, true, errp)) {
         error_prepend(errp, "vrc: ");
         return;
     }

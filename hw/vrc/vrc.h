@@ -78,6 +78,12 @@ void vrc_function_request(VRCFunction *f, const struct encap_tlp *t);
  */
 VRCLink *vrc_endpoint_link(const VRCLinkConf **conf, const char **peer);
 
+/*
+ * Check the link properties of a vrc (@initiator) or an endpoint; fills in
+ * derived defaults (mps).  Main loop.
+ */
+bool vrc_link_conf_check(VRCLinkConf *c, bool initiator, Error **errp);
+
 /* The VRCLinkConfig of properties @c (strings are borrowed from @c). */
 VRCLinkConfig vrc_link_config(const VRCLinkConf *c, const char *name,
                               bool initiator);

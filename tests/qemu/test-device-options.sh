@@ -61,6 +61,10 @@ ep_expect_error() {
     fi
 }
 ep_expect_error "endpoint without transport" "" "" "exactly one of 'ifname'"
+ep_expect_error "endpoint: mtu out of range" "socket=/tmp/vrc-never.sock,mtu=100" "" \
+    "vrc-endpoint: 'mtu' must be between 576 and 9000, not 100"
+ep_expect_error "endpoint: mrrs not a power of two" "socket=/tmp/vrc-never.sock,mrrs=1000" "" \
+    "vrc-endpoint: 'mrrs' must be a power of two"
 ep_expect_error "endpoint: virtio without iommu_platform" "socket=/tmp/vrc-never.sock" \
     "-device virtio-net-pci,iommu_platform=off,romfile=" "iommu_platform=off would send its DMA nowhere"
 check "-device help lists vrc-dma-bench" 'grep -q "name \"vrc-dma-bench\"" <<<"$out"'
