@@ -279,8 +279,9 @@ static void vrc_class_init(ObjectClass *klass, void *data)
     object_class_property_set_description(klass, "mrrs",
         "Max Read Request Size in bytes, 128..4096");
     object_class_property_set_description(klass, "poll-us",
-        "microseconds a vCPU spins for a read's completion before it sleeps, "
-        "0..1000 (0: sleep at once); saves a thread wakeup per read, "
+        "microseconds a vCPU spins for a read's completion (the receive "
+        "thread for acks it waits on) before it sleeps, 0..1000 (0: sleep "
+        "at once); saves a thread wakeup per read when a CPU is free, "
         "costs CPU");
 
     rpc->aer_vector = vrc_aer_vector;

@@ -63,6 +63,8 @@ ep_expect_error() {
 ep_expect_error "endpoint without transport" "" "" "exactly one of 'ifname'"
 ep_expect_error "endpoint: mtu out of range" "socket=/tmp/vrc-never.sock,mtu=100" "" \
     "vrc-endpoint: 'mtu' must be between 576 and 9000, not 100"
+ep_expect_error "endpoint: poll-us out of range" "socket=/tmp/vrc-never.sock,poll-us=2000" "" \
+    "vrc-endpoint: 'poll-us' must be 0..1000, not 2000"
 ep_expect_error "endpoint: mrrs not a power of two" "socket=/tmp/vrc-never.sock,mrrs=1000" "" \
     "vrc-endpoint: 'mrrs' must be a power of two"
 ep_expect_error "endpoint: virtio without iommu_platform" "socket=/tmp/vrc-never.sock" \

@@ -762,22 +762,22 @@ static int64_t vrc_tlp_counter(QTestState *qts, const char *dir,
 }
 
 /*
- * A real endpoint: a vrc-endpoint QEMU hosting @device, and a VM whose vrc
- * port (00:02.0, @vrc_opts added) leads to it, bus numbers and memory
- * window set.
+ * A real endpoint: a vrc-endpoint QEMU (@ep_opts added) hosting @device,
+ * and a VM whose vrc port (00:02.0, @vrc_opts added) leads to it, bus
+ * numbers and memory window set.
  */
 typedef struct RealEndpoint {
     char *dir, *path;
     QTestState *ep, *vm;
 } RealEndpoint;
 
-static void real_endpoint_start(RealEndpoint *r, const char *device,
-                                const char *vrc_opts)
+static void real_endpoint_start(RealEndpoint *r, const char *ep_opts,
+                                const char *device, const char *vrc_opts)
 {
     r->dir = g_dir_make_tmp("vrc-qtest-XXXXXX", NULL);
     r->path = g_build_filename(r->dir, "ep.sock", NULL);
-    r->ep = qtest_initf("-machine vrc-endpoint,socket=%s -nodefaults "
-                        "-device %s", r->path, device);
+    r->ep = qtest_initf("-machine vrc-endpoint,socket=%s%s -nodefaults "
+                        "-device %s", r->path, ep_opts, device);
     r->vm = qtest_initf("-machine q35 -nodefaults -device vrc,id=vrc0,"
                         "socket=%s,chassis=1,addr=02.0%s", r->path, vrc_opts);
     setup_root_port(r->vm);
@@ -801,7 +801,7 @@ static void test_real_endpoint_edu(void)
     int64_t mrd0, mrd1;
     int msi;
 
-    real_endpoint_start(&r, "edu", ",completion-timeout=2000");
+    real_endpoint_start(&r, "", "edu", ",completion-timeout=2000");
     ep = r.ep;
     vm = r.vm;
     g_assert_cmphex(cfg_read(vm, 1, 0, PCI_VENDOR_ID, 4), ==, 0x11e81234);
@@ -868,7 +868,7 @@ static void test_real_endpoint_e1000e(void)
     int64_t mwr0;
 
     /* This one spins for its completions before sleeping (poll-us). */
-    real_endpoint_start(&r, "e1000e,romfile=",
+    real_endpoint_start(&r, "", "e1000e,romfile=",
                         ",completion-timeout=2000,poll-us=100");
     ep = r.ep;
     vm = r.vm;
@@ -957,14 +957,20 @@ static void db_run(QTestState *vm, uint32_t cmd)
     g_assert_cmphex(status, ==, 0);
 }
 
-static void test_real_endpoint_dma_1m(void)
+/*
+ * 1 MiB of DMA each way through vrc-dma-bench; @data: options for both
+ * sides (poll-us: the endpoint spins for its completions, the vCPU for
+ * its reads' completions).
+ */
+static void test_real_endpoint_dma_1m(const void *data)
 {
+    const char *opts = data;
     g_autofree uint8_t *back = g_malloc(DB_SIZE);
     RealEndpoint r;
     QTestState *vm;
     int64_t mrd0, mwr0;
 
-    real_endpoint_start(&r, "vrc-dma-bench", "");
+    real_endpoint_start(&r, opts, "vrc-dma-bench", opts);
     vm = r.vm;
     cfg_write(vm, 1, 0, PCI_BASE_ADDRESS_0, 4, BAR0_ADDR);
     cfg_write(vm, 1, 0, PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
@@ -1079,7 +1085,10 @@ int main(int argc, char **argv)
     qtest_add_func("/vrc/msi", test_msi);
     qtest_add_func("/vrc/real-endpoint-edu", test_real_endpoint_edu);
     qtest_add_func("/vrc/real-endpoint-e1000e", test_real_endpoint_e1000e);
-    qtest_add_func("/vrc/real-endpoint-dma-1m", test_real_endpoint_dma_1m);
+    qtest_add_data_func("/vrc/real-endpoint-dma-1m", "",
+                        test_real_endpoint_dma_1m);
+    qtest_add_data_func("/vrc/real-endpoint-dma-1m-poll-us", ",poll-us=100",
+                        test_real_endpoint_dma_1m);
     qtest_add_func("/vrc/two-ports", test_two_ports);
     qtest_add_func("/vrc/endpoint-dies", test_endpoint_dies);
     return g_test_run();
