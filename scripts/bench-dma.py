@@ -114,6 +114,8 @@ def main():
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--batch-bytes", type=int, default=1024 * 1024,
                     help="a run moves at least this much (small sizes batch)")
+    ap.add_argument("--ep-opts", default="",
+                    help="more -machine vrc-endpoint options, e.g. ,poll-us=200")
     ap.add_argument("--log", default=os.devnull)
     a = ap.parse_args()
 
@@ -126,7 +128,8 @@ def main():
     else:
         if not (a.vm_ns and a.ep_ns and a.vm_if and a.ep_if and a.ep_mac):
             sys.exit("bench-dma: --mode remote needs --vm-ns --ep-ns --vm-if --ep-if --ep-mac")
-        ep = start_endpoint(a.qemu, a.ep_ns, a.ep_if, log, f",mtu={a.mtu}")
+        ep = start_endpoint(a.qemu, a.ep_ns, a.ep_if, log,
+                            f",mtu={a.mtu}{a.ep_opts}")
         vm_args = vrc_device(a.vm_if, a.ep_mac, f",mtu={a.mtu}")
         pids = [ep.pid]
     q = QTest(a.qemu, vm_args, a.vm_ns if a.mode == "remote" else None, log)
@@ -140,7 +143,8 @@ def main():
             batch = max(1, a.batch_bytes // size)
             for direction in ("read", "write"):
                 r = run(q, pids, direction, size, a.runs, batch)
-                r.update(mode=a.mode, mtu=a.mtu if a.mode == "remote" else None)
+                r.update(mode=a.mode, mtu=a.mtu if a.mode == "remote" else None,
+                         ep_opts=a.ep_opts or None)
                 print(json.dumps(r), flush=True)
     finally:
         q.quit()

@@ -71,7 +71,10 @@ def ratio(a, b, fmt="{:.2f}x"):
 
 floor = jsonl("floor.jsonl")
 streams = jsonl("stream.jsonl")
-dma = jsonl("dma.jsonl")
+dma_all = jsonl("dma.jsonl")
+# Runs with the endpoint spinning (poll-us) are compared on their own.
+dma = [d for d in dma_all if not d.get("ep_opts")]
+dma_poll = [d for d in dma_all if d.get("ep_opts")]
 stages = {}
 if os.path.exists(os.path.join(work, "stages.json")):
     stages = json.load(open(os.path.join(work, "stages.json")))
@@ -101,7 +104,7 @@ res = {
     "floor_rtt": floor,
     "floor_stream": streams,
     "floor_stream_MBps_median": raw_MBps,
-    "dma": dma,
+    "dma": dma_all,
     "stages": stages,
     "guest": g,
     "missing": missing,
@@ -143,7 +146,8 @@ for m in models:
     register_rows(m, g[m]["remote"]["registers"], g[m]["local"]["registers"])
 gp = guest("e1000e", "poll")
 res["guest"]["e1000e"]["remote_poll_us_200"] = gp
-register_rows("e1000e, poll-us=200", gp["registers"], g["e1000e"]["local"]["registers"])
+register_rows("e1000e, poll-us=200 both sides", gp["registers"],
+              g["e1000e"]["local"]["registers"])
 
 md += ["", "## 3. DMA: vrc-dma-bench moving guest memory (per transfer)", "",
        "Remote: hosted by the endpoint, over veth + libpcap. Local: the same device in the "
@@ -170,6 +174,18 @@ if r1m:
     cpu = statistics.median(d["cpu_s_per_GB"] for d in r1m)
     md += ["", f"Host CPU through the remote path (DMA ≥ 140 KB, MTU 1500, both processes): "
            f"{cpu:.1f} s per GB, i.e. {cpu * 0.125:.2f} CPU-seconds per second per Gbit/s."]
+
+if dma_poll:
+    md += ["", f"Remote, MTU 1500, the endpoint spinning for its DMA reads' completions "
+           f"(`-machine vrc-endpoint{dma_poll[0]['ep_opts']}`) against the plain remote "
+           "rows above. The VM side here is qtest, so a core is free to spin on.", "",
+           "| size | dir | remote µs median | with poll-us µs | poll/plain time | "
+           "CPU s/GB plain, poll |", "|---|---|---|---|---|---|"]
+    for d in sorted(dma_poll, key=lambda d: (d["size"], d["direction"])):
+        r1 = by.get(("remote", 1500, d["direction"], d["size"]))
+        md.append(f"| {d['size']} | {d['direction']} | {r1['us_median'] if r1 else 'n/a'} | "
+                  f"{d['us_median']} | {ratio(d['us_median'], r1 and r1['us_median'])} | "
+                  f"{r1 and r1['cpu_s_per_GB']}, {d['cpu_s_per_GB']} |")
 
 md += ["", "## 4. Per-stage cost (trace timestamps on both sides, MTU 1500)", ""]
 rr = stages.get("register_read")
@@ -225,6 +241,13 @@ for m in models:
     if r.get("endpoint_cpu_s_per_GB"):
         md.append(f"| {m} | endpoint QEMU CPU per GB through the NIC, s | "
                   f"{r['endpoint_cpu_s_per_GB']} | | |")
+l = g["e1000e"]["local"]
+if gp["ping_ms"] and l["ping_ms"]:
+    md.append(f"| e1000e, poll-us=200 both sides | ping RTT median, ms | "
+              f"{gp['ping_ms']['median']:.3f} | {l['ping_ms']['median']:.3f} | "
+              f"{ratio(gp['ping_ms']['median'], l['ping_ms']['median'])} |")
+md.append(f"| e1000e, poll-us=200 both sides | TCP, MB/s, median | {gp['tcp_MBps']} | "
+          f"{l['tcp_MBps']} | {ratio(gp['tcp_MBps'], l['tcp_MBps'])} |")
 json.dump(res, open(base + ".json", "w"), indent=1)
 if missing:
     md += ["", "Could not be measured: " + ", ".join(missing) + "."]

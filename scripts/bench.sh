@@ -84,6 +84,13 @@ for mtu in 1500 9000; do
     python3 "$top/scripts/bench-dma.py" --qemu "$qemu" --mode remote --mtu "$mtu" \
         --runs "$dma_runs" --vm-ns "$VM_NS" --ep-ns "$EP_NS" --vm-if "$VM_IF" \
         --ep-if "$EP_IF" --ep-mac "$EP_MAC" --log "$work/dma-remote-$mtu.log" >> "$work/dma.jsonl"
+    if [ "$mtu" = 1500 ]; then
+        # The same with the endpoint spinning for its DMA reads' completions.
+        python3 "$top/scripts/bench-dma.py" --qemu "$qemu" --mode remote --mtu "$mtu" \
+            --runs "$dma_runs" --vm-ns "$VM_NS" --ep-ns "$EP_NS" --vm-if "$VM_IF" \
+            --ep-if "$EP_IF" --ep-mac "$EP_MAC" --ep-opts ",poll-us=200" \
+            --sizes 1400,14000,140000 --log "$work/dma-remote-poll.log" >> "$work/dma.jsonl"
+    fi
     vrc_netns_down
 done
 
@@ -105,9 +112,10 @@ for model in e1000e virtio-net-pci; do
     done
 done
 
-# The same remote e1000e with its vCPU spinning for completions (poll-us).
+# The same remote e1000e with its vCPU and the endpoint spinning for
+# completions (poll-us on both sides).
 VRC_TRANSPORT=pcap VRC_PINGS=$pings VRC_FILE_MB=$file_mb VRC_XFERS=$xfers VRC_REGBENCH="--bar=0 --offset=0x8" \
-    VRC_OPTS=",poll-us=200" bash "$top/scripts/remote-nic.sh" e1000e \
+    VRC_OPTS=",poll-us=200" VRC_EP_OPTS=",poll-us=200" bash "$top/scripts/remote-nic.sh" e1000e \
     > "$work/guest-e1000e-poll.txt" 2>&1 || true
 
 python3 "$top/scripts/bench-report.py" "$work" "$out/$stamp" "$top"

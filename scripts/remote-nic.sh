@@ -13,7 +13,8 @@
 # VRC_PINGS (default 10), VRC_REGBENCH (options for vrc-regbench, run in the
 # guest against the NIC before the network test, e.g. "--bar=0 --offset=8";
 # its JSON line is printed after "VRC-REGBENCH"), VRC_OPTS (more -device vrc
-# options, starting with a comma, e.g. ",poll-us=200").
+# options, starting with a comma, e.g. ",poll-us=200"), VRC_EP_OPTS (the same
+# for -machine vrc-endpoint).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -73,7 +74,7 @@ if [ "$transport" = local ]; then
     vm_nic=(-device pcie-root-port,id=rp0,chassis=1
             -device "$model",bus=rp0,netdev=n0,romfile= -netdev user,id=n0)
 else
-    ip netns exec "$EP_NS" "$qemu" -machine vrc-endpoint,"${link_ep[0]}" -nodefaults \
+    ip netns exec "$EP_NS" "$qemu" -machine vrc-endpoint,"${link_ep[0]}${VRC_EP_OPTS:-}" -nodefaults \
         -display none -device "$model",netdev=n0,romfile= -netdev user,id=n0 \
         -monitor none -qmp unix:"$work/ep-qmp.sock",server=on,wait=off \
         > "$work/endpoint.log" 2>&1 &
