@@ -17,6 +17,7 @@ struct encap_link {
     enum encap_link_state state;
     bool peer_fixed;            /* peer_mac configured, not learnt */
     uint32_t epoch;
+    bool served;                /* responder: has been up in this epoch */
     uint16_t mps, mrrs, max_frame;      /* agreed */
 
     /* Sending: frames snd_una .. snd_nxt-1 are kept in ring[seq % window]. */
@@ -136,6 +137,7 @@ struct encap_link *encap_link_new(const struct encap_link_config *cfg,
         return NULL;
     }
     l->cfg = *cfg;
+    l->epoch = cfg->epoch;
     l->cfg.window = cfg->window ?: 256;
     l->cfg.rto_ns = cfg->rto_ns ?: 20000000;
     l->cfg.ack_delay_ns = cfg->ack_delay_ns ?: 100000;
@@ -348,10 +350,29 @@ static void input_data(struct encap_link *l, const struct encap_frame_view *v,
 static void input_hello(struct encap_link *l, const struct encap_frame_view *v,
                         const struct encap_ctrl *c)
 {
-    bool same = l->state == ENCAP_LINK_UP &&
-                v->hdr.session == l->cfg.session && v->hdr.epoch == l->epoch &&
+    bool ours = v->hdr.session == l->cfg.session &&
                 !memcmp(v->hdr.src, l->cfg.peer_mac, 6);
+    int32_t age = (int32_t)(l->epoch - v->hdr.epoch);
+    bool same = l->state == ENCAP_LINK_UP && ours && age == 0;
 
+    if (ours && l->served &&
+        (age > 0 || (age == 0 && l->state != ENCAP_LINK_UP))) {
+        /*
+         * A HELLO of an older epoch (serial number arithmetic) is a late
+         * copy: it would move us back to an epoch the initiator has left,
+         * both sides up, each dropping the other's frames.  One of the
+         * epoch we gave up on (retries exhausted) would restart our
+         * sequence numbers under an initiator that may still be up in it
+         * with its own: frames lost as "duplicates".  Either way only a
+         * new epoch (a new connect) opens the session again.  (A restarted
+         * initiator picks a new random session and first epoch; should it
+         * pick this session again, its HELLO is refused half of the time
+         * and its connect fails; it works on the next start.)
+         */
+        l->stats.drops++;
+        l->stats.drops_session++;
+        return;
+    }
     if (!same) {
         /* A new session, or the initiator restarted: start afresh. */
         set_state(l, ENCAP_LINK_DOWN);
@@ -364,6 +385,7 @@ static void input_hello(struct encap_link *l, const struct encap_frame_view *v,
         l->mrrs = c->mrrs < l->cfg.mrrs ? c->mrrs : l->cfg.mrrs;
         l->max_frame = c->max_frame < l->cfg.max_frame ? c->max_frame
                                                        : l->cfg.max_frame;
+        l->served = true;
         set_state(l, ENCAP_LINK_UP);
     }
     send_ctrl(l, ENCAP_CTRL_HELLO_ACK, 0);

@@ -831,6 +831,7 @@ VRCLink *vrc_link_new(const VRCLinkConfig *cfg, const VRCLinkOps *ops,
     }
     lc.rc_id = cfg->rc_id;
     lc.session = (uint16_t)g_random_int();
+    lc.epoch = g_random_int();
     lc.max_frame = cfg->mtu + ENCAP_ETH_HLEN;
     lc.mps = cfg->mps;
     lc.mrrs = cfg->mrrs;

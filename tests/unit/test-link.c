@@ -352,6 +352,95 @@ static void test_restart(void)
     teardown();
 }
 
+/*
+ * A HELLO of an earlier epoch that turns up late (a retry delayed or
+ * duplicated on the wire) does not move the endpoint back to that epoch:
+ * the session the VM is in keeps working.  A restarted VM, whose epochs
+ * start elsewhere, is still taken.
+ */
+/* Connect and come up, keeping a copy of the HELLO (to replay it late). */
+static struct frame *connect_keeping_hello(void)
+{
+    struct frame *hello;
+
+    g_assert_cmpint(encap_link_connect(vm.l, now), ==, 0);
+    hello = g_queue_peek_head(&chan.q);
+    g_assert_nonnull(hello);
+    hello = g_memdup2(hello, sizeof(*hello));
+    hello->buf = g_memdup2(hello->buf, hello->len);
+    run(1000);
+    g_assert_cmpint(encap_link_state(ep.l), ==, ENCAP_LINK_UP);
+    return hello;
+}
+
+/* The endpoint's session still carries TLPs in order; frees @hello. */
+static void check_working(struct frame *hello)
+{
+    send_many(10, 10);
+    run(100);
+    assert_in_order(&ep, 10);
+    g_free(hello->buf);
+    g_free(hello);
+    teardown();
+}
+
+static void test_stale_hello(void)
+{
+    struct encap_link_stats st;
+    struct frame *old;
+
+    setup();
+    old = connect_keeping_hello();
+    connect_up();                               /* the next epoch */
+    encap_link_input(ep.l, old->buf, old->len, now);
+    run(100);
+    g_assert_cmpint(encap_link_state(ep.l), ==, ENCAP_LINK_UP);
+    g_assert_cmpuint(ep.ups, ==, 2);
+    encap_link_get_stats(ep.l, &st);
+    g_assert_cmpuint(st.drops_session, ==, 1);
+    check_working(old);
+
+    /*
+     * The endpoint gives up on the epoch (its frames got no ack) while the
+     * VM is still up in it: a late copy of that epoch's HELLO must not
+     * restart the endpoint's sequence numbers under the VM's; only a new
+     * connect opens the session again.
+     */
+    setup();
+    old = connect_keeping_hello();
+    chan.drop_p = 1;
+    g_assert_cmpint(send_tlp(&ep, 1), ==, 0);
+    encap_link_flush(ep.l, now);
+    run(10000);
+    g_assert_cmpint(encap_link_state(ep.l), ==, ENCAP_LINK_DOWN);
+    g_assert_cmpint(encap_link_state(vm.l), ==, ENCAP_LINK_UP);
+    chan.drop_p = 0;
+    encap_link_input(ep.l, old->buf, old->len, now);
+    g_assert_cmpint(encap_link_state(ep.l), ==, ENCAP_LINK_DOWN);
+    connect_up();
+    check_working(old);
+
+    /* A new VM process: same session by chance, epochs far away. */
+    setup();
+    connect_up();
+    encap_link_free(vm.l);
+    {
+        struct encap_link_config c = {
+            .initiator = true, .max_frame = 1514, .mps = 1024, .mrrs = 4096,
+            .window = 16, .session = 0x1234, .rc_id = 7, .epoch = 0x80000000u,
+        };
+        memcpy(c.own_mac, vm_mac, 6);
+        memcpy(c.peer_mac, ep_mac, 6);
+        vm.l = encap_link_new(&c, &ops, &vm);
+    }
+    connect_up();
+    g_assert_cmpuint(ep.ups, ==, 2);
+    send_many(10, 10);
+    run(100);
+    assert_in_order(&ep, 10);
+    teardown();
+}
+
 /* Frames from elsewhere are dropped and counted, never acted on. */
 static void test_stray(void)
 {
@@ -404,6 +493,7 @@ int main(int argc, char **argv)
     g_test_add_func("/link/window-full", test_window_full);
     g_test_add_func("/link/link-down", test_link_down);
     g_test_add_func("/link/restart", test_restart);
+    g_test_add_func("/link/stale-hello", test_stale_hello);
     g_test_add_func("/link/stray", test_stray);
     return g_test_run();
 }

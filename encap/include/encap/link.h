@@ -40,6 +40,12 @@ struct encap_link_config {
     uint8_t peer_mac[6];        /* all zero: responder learns it from HELLO */
     uint16_t rc_id;
     uint16_t session;           /* initiator's choice */
+    /*
+     * Initiator: the epoch before its first connect.  A random one, so
+     * that a restarted process that picks the same session by chance is
+     * taken for a newer one, not a stale copy, at least half of the time.
+     */
+    uint32_t epoch;
     uint16_t max_frame;         /* bytes, Ethernet header included */
     uint16_t mps;
     uint16_t mrrs;
