@@ -47,9 +47,12 @@ run "dissector/tshark" bash "$top/tests/dissector/test-dissector.sh" "$B/host/to
 # The libpcap transport between two network namespaces joined by veth.
 run "net/pcap-veth" bash "$top/tests/net/test-pcap-veth.sh" "$B/host/tools/vrc-pingpong"
 
-# Fuzzing the receive path: bounded number of runs, seeds from the pcap generator.
+# Fuzzing the receive path (bounded number of runs, seeds from the pcap
+# generator) and the link layer's state machine under a hostile channel.
 run "fuzz/decode" bash "$top/tests/fuzz/run-fuzz.sh" "$B/fuzz/tests/fuzz/fuzz-decode" \
-    "$B/host/tools/vrc-pcapgen" "$B/fuzz-corpus"
+    "$B/fuzz-corpus" 2000000 "$B/host/tools/vrc-pcapgen"
+run "fuzz/link" bash "$top/tests/fuzz/run-fuzz.sh" "$B/fuzz/tests/fuzz/fuzz-link" \
+    "$B/fuzz-corpus-link" 20000
 
 # The patched QEMU: the device is there, explains itself, refuses bad options.
 run "qemu/device-options" bash "$top/tests/qemu/test-device-options.sh" "$B/qemu-system-x86_64"

@@ -1,20 +1,25 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-or-later
-# Run the decode fuzz target for a bounded number of executions, seeded with
-# the frames of vrc-pcapgen and the inputs of past findings (regress/, each
-# named for the bug it found). Fails on any crash, sanitizer report or leak.
-# Usage: run-fuzz.sh FUZZER PCAPGEN CORPUS_DIR [RUNS]
+# Run a fuzz target for a bounded number of executions, starting from the
+# inputs of past findings (regress/TARGET/, each named for the bug it found)
+# and, for the decode target, the frames of vrc-pcapgen. Fails on any
+# crash, sanitizer report, leak or broken invariant.
+# Usage: run-fuzz.sh FUZZER CORPUS_DIR RUNS [PCAPGEN]   (VRC_FUZZ_RUNS overrides RUNS)
 set -euo pipefail
 
 fuzzer=${1:?fuzzer}
-pcapgen=${2:?pcapgen}
-corpus=${3:?corpus dir}
-runs=${4:-${VRC_FUZZ_RUNS:-2000000}}
+corpus=${2:?corpus dir}
+runs=${VRC_FUZZ_RUNS:-${3:?runs}}
+pcapgen=${4:-}
+target=$(basename "$fuzzer")
+target=${target#fuzz-}
+regress=$(cd "$(dirname "$0")" && pwd)/regress/$target
 
 mkdir -p "$corpus" "$corpus.seeds" "$corpus.findings"
-"$pcapgen" "$corpus.seeds/frames.pcap" >/dev/null
-# Split the pcap into one seed per frame, mode byte 0 (as received) and 1 (CRC fixed up).
-python3 - "$corpus.seeds/frames.pcap" "$corpus.seeds" <<'PY'
+if [ -n "$pcapgen" ]; then
+    "$pcapgen" "$corpus.seeds/frames.pcap" >/dev/null
+    # One seed per frame, mode byte 0 (as received) and 1 (CRC fixed up).
+    python3 - "$corpus.seeds/frames.pcap" "$corpus.seeds" <<'PY'
 import struct, sys
 data = open(sys.argv[1], 'rb').read()
 off, i = 24, 0
@@ -26,6 +31,8 @@ while off + 16 <= len(data):
     off += 16 + incl
     i += 1
 PY
+    rm -f "$corpus.seeds/frames.pcap"
+fi
 exec "$fuzzer" -runs="$runs" -max_len=9100 -timeout=10 -rss_limit_mb=2048 \
     -artifact_prefix="$corpus.findings/" \
-    -print_final_stats=1 "$corpus" "$corpus.seeds" "$(dirname "$0")/regress"
+    -print_final_stats=1 "$corpus" "$corpus.seeds" "$regress"
