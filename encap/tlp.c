@@ -353,3 +353,21 @@ int encap_tlp_decode(const uint8_t *buf, size_t len,
     }
     return encap_tlp_check(t, lim);
 }
+
+void encap_tlp_hot_reset(struct encap_tlp *t, uint16_t requester)
+{
+    memset(t, 0, sizeof(*t));
+    t->type = ENCAP_TLP_MSG;
+    t->requester_id = requester;
+    t->msg_code = ENCAP_MSG_VENDOR_TYPE1;
+    t->msg_routing = ENCAP_MSG_ROUTE_BCAST;
+    t->msg_hi = (uint64_t)ENCAP_VDM_VENDOR_ID << 32 | ENCAP_VDM_HOT_RESET;
+}
+
+bool encap_tlp_is_hot_reset(const struct encap_tlp *t)
+{
+    return t->type == ENCAP_TLP_MSG &&
+           t->msg_code == ENCAP_MSG_VENDOR_TYPE1 &&
+           (t->msg_hi >> 32 & 0xffff) == ENCAP_VDM_VENDOR_ID &&
+           (uint32_t)t->msg_hi == ENCAP_VDM_HOT_RESET;
+}

@@ -304,6 +304,18 @@ static void ep_exec_mem_io(VRCEndpointState *s, const struct encap_tlp *t)
     }
 }
 
+/*
+ * Reset the hosted function as a link hot reset would, including the Bus
+ * and Device Number it captured: on a new session (a new root complex) and
+ * on the vrc's hot reset message (a Secondary Bus Reset, or the VM's own
+ * reset).  BQL held.
+ */
+static void ep_reset(VRCEndpointState *s)
+{
+    s->bdf_base = 0;
+    bus_cold_reset(BUS(s->bus));
+}
+
 /* Execute one request TLP against the hosted function.  BQL held. */
 static void ep_exec(VRCEndpointState *s, const struct encap_tlp *t)
 {
@@ -318,7 +330,12 @@ static void ep_exec(VRCEndpointState *s, const struct encap_tlp *t)
         break;
     case ENCAP_TLP_MSG:
     case ENCAP_TLP_MSGD:
-        break;      /* nothing a function acts on */
+        /* Only a hot reset concerns the function; others are dropped. */
+        if (encap_tlp_is_hot_reset(t)) {
+            trace_vrc_ep_hot_reset();
+            ep_reset(s);
+        }
+        break;
     default:
         ep_exec_mem_io(s, t);
         break;
@@ -329,13 +346,6 @@ static void ep_exec(VRCEndpointState *s, const struct encap_tlp *t)
 static void ep_request(void *opaque, const struct encap_tlp *t)
 {
     ep_exec(opaque, t);
-}
-
-/* A new session means a new root complex: reset the function.  BQL held. */
-static void ep_reset(VRCEndpointState *s)
-{
-    s->bdf_base = 0;
-    bus_cold_reset(BUS(s->bus));
 }
 
 /* Main loop, BQL held. */

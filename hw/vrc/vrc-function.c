@@ -406,6 +406,30 @@ static void fn_realize(PCIDevice *d, Error **errp)
     trace_vrc_function_realize(id & 0xffff, id >> 16, class >> 8);
 }
 
+static ResettablePhases fn_parent_phases;
+
+/*
+ * The function is reset on our side (the VM's reset, or a Secondary Bus
+ * Reset on the port): the remote one must be too, or it would go on with
+ * its old BARs, and its DMA, under a guest that starts afresh.  A posted
+ * message, so it is ordered before whatever the guest sends next.
+ */
+static void fn_reset_hold(Object *obj, ResetType type)
+{
+    VRCFunction *f = VRC_FUNCTION(obj);
+    struct encap_tlp t;
+
+    if (fn_parent_phases.hold) {
+        fn_parent_phases.hold(obj, type);
+    }
+    if (!f->port || !f->port->link || !vrc_link_is_up(fn_link(f))) {
+        return;
+    }
+    trace_vrc_function_reset(DEVICE(f->port)->id ?: "");
+    encap_tlp_hot_reset(&t, fn_rc_id(f));
+    vrc_link_post(fn_link(f), &t);
+}
+
 static void fn_exit(PCIDevice *d)
 {
     VRCFunction *f = VRC_FUNCTION(d);
@@ -419,7 +443,10 @@ static void fn_class_init(ObjectClass *klass, void *data)
 {
     DeviceClass *dc = DEVICE_CLASS(klass);
     PCIDeviceClass *k = PCI_DEVICE_CLASS(klass);
+    ResettableClass *rc = RESETTABLE_CLASS(klass);
 
+    resettable_class_set_parent_phases(rc, NULL, fn_reset_hold, NULL,
+                                       &fn_parent_phases);
     k->realize = fn_realize;
     k->exit = fn_exit;
     k->config_read = fn_config_read;

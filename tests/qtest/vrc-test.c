@@ -930,6 +930,55 @@ static void test_real_endpoint_e1000e(void)
 }
 
 /*
+ * The VM's reset, and a Secondary Bus Reset on the port, reset the remote
+ * function too (vrc's hot reset message): afterwards the endpoint reports
+ * its command register and BAR0 cleared, and a register the NIC keeps is
+ * back at its reset value.  Without it the remote NIC would go on with its
+ * old BARs, and its DMA, under a guest that starts afresh.
+ */
+static void e1000e_program(QTestState *vm)
+{
+    cfg_write(vm, 1, 0, PCI_BASE_ADDRESS_0, 4, BAR0_ADDR);
+    cfg_write(vm, 1, 0, PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+    qtest_writel(vm, BAR0_ADDR + 0x2800, 0x12345600);         /* RDBAL */
+    g_assert_cmphex(qtest_readl(vm, BAR0_ADDR + 0x2800), ==, 0x12345600);
+}
+
+static void e1000e_check_reset(QTestState *vm)
+{
+    g_assert_cmphex(cfg_read(vm, 1, 0, PCI_COMMAND, 2) &
+                    (PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER), ==, 0);
+    g_assert_cmphex(cfg_read(vm, 1, 0, PCI_BASE_ADDRESS_0, 4) & ~0xfu, ==, 0);
+    cfg_write(vm, 1, 0, PCI_BASE_ADDRESS_0, 4, BAR0_ADDR);
+    cfg_write(vm, 1, 0, PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
+    g_assert_cmphex(qtest_readl(vm, BAR0_ADDR + 0x2800), ==, 0);
+}
+
+static void test_reset_reaches_endpoint(void)
+{
+    RealEndpoint r;
+    QTestState *vm;
+    int64_t msg0;
+
+    real_endpoint_start(&r, "", "e1000e,romfile=", ",completion-timeout=2000");
+    vm = r.vm;
+    e1000e_program(vm);
+    msg0 = vrc_tlp_counter(vm, "tlps-tx", "msg");
+
+    qtest_system_reset(vm);
+    setup_root_port(vm);
+    e1000e_check_reset(vm);
+    g_assert_cmpint(vrc_tlp_counter(vm, "tlps-tx", "msg") - msg0, ==, 1);
+
+    e1000e_program(vm);
+    cfg_write(vm, 0, RP_DEVFN, PCI_BRIDGE_CONTROL, 2, PCI_BRIDGE_CTL_BUS_RESET);
+    cfg_write(vm, 0, RP_DEVFN, PCI_BRIDGE_CONTROL, 2, 0);
+    e1000e_check_reset(vm);
+    g_assert_cmpint(vrc_tlp_counter(vm, "tlps-tx", "msg") - msg0, ==, 2);
+    real_endpoint_stop(&r);
+}
+
+/*
  * Against the real endpoint hosting vrc-dma-bench: one DMA read and one
  * DMA write of 1 MiB, far more than the link's window of frames in flight.
  * The VM side answers the read from its receive thread, which must take in
@@ -1090,6 +1139,7 @@ int main(int argc, char **argv)
     qtest_add_data_func("/vrc/real-endpoint-dma-1m-poll-us", ",poll-us=100",
                         test_real_endpoint_dma_1m);
     qtest_add_func("/vrc/two-ports", test_two_ports);
+    qtest_add_func("/vrc/reset-reaches-endpoint", test_reset_reaches_endpoint);
     qtest_add_func("/vrc/endpoint-dies", test_endpoint_dies);
     return g_test_run();
 }

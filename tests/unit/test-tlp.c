@@ -145,6 +145,14 @@ static const struct golden goldens[] = {
       { 0x72, 0x00, 0x00, 0x01, 0x01, 0x00, 0x00, 0x7f,
         0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x12, 0x34 },
       20 },
+    { "Msg vrc hot reset, broadcast from the root complex",
+      { .type = ENCAP_TLP_MSG, .requester_id = 0x0010,
+        .msg_code = ENCAP_MSG_VENDOR_TYPE1,
+        .msg_routing = ENCAP_MSG_ROUTE_BCAST,
+        .msg_hi = 0x0000123448525354ull },
+      { 0x33, 0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x7f,
+        0x00, 0x00, 0x12, 0x34, 0x48, 0x52, 0x53, 0x54 },
+      16 },
 };
 
 static void assert_tlp_equal(const struct encap_tlp *a, const struct encap_tlp *b)
@@ -412,6 +420,28 @@ static void test_reject(void)
     g_assert_cmpint(encap_tlp_encode(&t, &lim, b, sizeof(b)), ==, -ENCAP_E_ALIGN);
 }
 
+/* vrc's hot reset message: built as the golden says, and recognised only
+ * with vrc's Vendor ID and code. */
+static void test_hot_reset(void)
+{
+    const struct golden *g = &goldens[G_N_ELEMENTS(goldens) - 1];
+    uint8_t buf[16];
+    struct encap_tlp t, d;
+
+    encap_tlp_hot_reset(&t, 0x0010);
+    g_assert_cmpint(encap_tlp_encode(&t, &lim, buf, sizeof(buf)), ==, 16);
+    g_assert_cmpmem(buf, 16, g->bytes, 16);
+    g_assert_cmpint(encap_tlp_decode(buf, 16, &lim, &d), ==, 0);
+    g_assert_true(encap_tlp_is_hot_reset(&d));
+    d.msg_hi ^= 1ull << 32;                         /* another vendor */
+    g_assert_false(encap_tlp_is_hot_reset(&d));
+    d.msg_hi ^= 1ull << 32 | 1;                     /* another message */
+    g_assert_false(encap_tlp_is_hot_reset(&d));
+    d.msg_hi ^= 1;
+    d.msg_code = ENCAP_MSG_ASSERT_INTA;
+    g_assert_false(encap_tlp_is_hot_reset(&d));
+}
+
 static void test_names(void)
 {
     g_assert_cmpstr(encap_tlp_type_name(ENCAP_TLP_CFGWR1), ==, "CfgWr1");
@@ -431,6 +461,7 @@ int main(int argc, char **argv)
     g_test_add_func("/tlp/length-1024", test_length_1024);
     g_test_add_func("/tlp/round-trip", test_round_trip);
     g_test_add_func("/tlp/reject", test_reject);
+    g_test_add_func("/tlp/hot-reset", test_hot_reset);
     g_test_add_func("/tlp/names", test_names);
     return g_test_run();
 }

@@ -13,7 +13,8 @@ local disc_ops = { [1] = "SOLICIT", [2] = "ANNOUNCE", [3] = "ASSIGN", [4] = "REL
 local cpl_status = { [0] = "SC", [1] = "UR", [2] = "CRS", [4] = "CA" }
 local msg_codes = { [0x20] = "Assert_INTA", [0x21] = "Assert_INTB", [0x22] = "Assert_INTC",
                     [0x23] = "Assert_INTD", [0x24] = "Deassert_INTA", [0x25] = "Deassert_INTB",
-                    [0x26] = "Deassert_INTC", [0x27] = "Deassert_INTD" }
+                    [0x26] = "Deassert_INTC", [0x27] = "Deassert_INTD",
+                    [0x7f] = "Vendor_Defined Type 1 (vrc: hot reset)" }
 
 local F = vrc.fields
 F.version = ProtoField.uint8("vrc.version", "Version")

@@ -54,7 +54,19 @@ enum encap_msg_code {
     ENCAP_MSG_DEASSERT_INTB = 0x25,
     ENCAP_MSG_DEASSERT_INTC = 0x26,
     ENCAP_MSG_DEASSERT_INTD = 0x27,
+    ENCAP_MSG_VENDOR_TYPE1 = 0x7f,  /* Vendor_Defined Type 1: receivers that
+                                       do not know it discard it silently */
 };
+
+/*
+ * vrc's own Vendor_Defined Type 1 messages: Vendor ID 0x1234 in header
+ * bytes 10-11, the message in bytes 12-15.  Hot reset: broadcast from the
+ * root complex to what is below the port (a Secondary Bus Reset, or the
+ * VM's reset); the endpoint resets its function as a link hot reset would.
+ */
+#define ENCAP_VDM_VENDOR_ID     0x1234
+#define ENCAP_VDM_HOT_RESET     0x48525354u     /* "HRST" */
+
 
 /* Message routing r[2:0] (low three bits of Type). */
 enum encap_msg_routing {
@@ -175,5 +187,10 @@ int encap_tlp_encode(const struct encap_tlp *t,
 int encap_tlp_decode(const uint8_t *buf, size_t len,
                      const struct encap_tlp_limits *lim,
                      struct encap_tlp *t);
+
+/* Fill @t with vrc's hot reset message (ENCAP_VDM_HOT_RESET) from @requester. */
+void encap_tlp_hot_reset(struct encap_tlp *t, uint16_t requester);
+/* Is @t (decoded) that message? */
+bool encap_tlp_is_hot_reset(const struct encap_tlp *t);
 
 #endif
