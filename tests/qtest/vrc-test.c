@@ -979,6 +979,129 @@ static void test_reset_reaches_endpoint(void)
 }
 
 /*
+ * A guest doing odd things to a remote e1000e: a seeded random mix of
+ * config reads and writes of every width anywhere in its 4 KiB config
+ * space, and BAR reads and writes of every width (its registers, MSI-X
+ * table, I/O window), which among other things moves its BARs, turns
+ * memory, I/O and bus mastering on and off, resets the NIC and points its
+ * DMA anywhere.  And on purpose: its transmit ring in its own BAR, so that
+ * its descriptor fetch is a read that the VM side answers by reading the
+ * same endpoint (peer to peer through the root complex), which waits for
+ * the endpoint's DMA to finish: only the completion timeouts untangle
+ * that.  Nothing may crash or hang, and afterwards, with its BARs and
+ * command set again, the function answers as before on both sides.
+ */
+#define ODD_OPS 4000
+
+static void odd_access(QTestState *vm, GRand *rnd)
+{
+    static const int widths[] = { 1, 2, 4 };
+    int w = widths[g_rand_int_range(rnd, 0, 3)];
+    uint32_t v = g_rand_int(rnd);
+    uint32_t off;
+
+    switch (g_rand_int_range(rnd, 0, 6)) {
+    case 0:
+        cfg_read(vm, 1, 0, g_rand_int_range(rnd, 0, 4096) & ~(w - 1), w);
+        break;
+    case 1:
+        /* Mostly the header, where the effects are. */
+        off = g_rand_boolean(rnd) ? g_rand_int_range(rnd, 0, 64)
+                                  : g_rand_int_range(rnd, 0, 4096);
+        cfg_write(vm, 1, 0, off & ~(w - 1), w, v);
+        break;
+    case 2:
+    case 3:
+        off = g_rand_int_range(rnd, 0, 0x20000) & ~(w - 1);
+        if (g_rand_boolean(rnd)) {
+            w == 1 ? qtest_readb(vm, BAR0_ADDR + off) :
+            w == 2 ? qtest_readw(vm, BAR0_ADDR + off) :
+                     qtest_readl(vm, BAR0_ADDR + off);
+        } else {
+            w == 1 ? qtest_writeb(vm, BAR0_ADDR + off, v) :
+            w == 2 ? qtest_writew(vm, BAR0_ADDR + off, v) :
+                     qtest_writel(vm, BAR0_ADDR + off, v);
+        }
+        break;
+    case 4:
+        off = g_rand_int_range(rnd, 0, 0x4000) & ~3;
+        if (g_rand_boolean(rnd)) {
+            qtest_readl(vm, E1000E_BAR3_ADDR + off);
+        } else {
+            qtest_writel(vm, E1000E_BAR3_ADDR + off, v);
+        }
+        break;
+    default:
+        off = g_rand_int_range(rnd, 0, 32) & ~(w - 1);
+        if (g_rand_boolean(rnd)) {
+            w == 1 ? qtest_inb(vm, BAR1_PORT + off) :
+            w == 2 ? qtest_inw(vm, BAR1_PORT + off) :
+                     qtest_inl(vm, BAR1_PORT + off);
+        } else {
+            w == 1 ? qtest_outb(vm, BAR1_PORT + off, v) :
+            w == 2 ? qtest_outw(vm, BAR1_PORT + off, v) :
+                     qtest_outl(vm, BAR1_PORT + off, v);
+        }
+        break;
+    }
+}
+
+static void odd_setup(QTestState *vm)
+{
+    setup_root_port(vm);
+    cfg_write(vm, 0, RP_DEVFN, PCI_IO_BASE, 2, 0xc0c0);
+    cfg_write(vm, 1, 0, PCI_BASE_ADDRESS_0, 4, BAR0_ADDR);
+    cfg_write(vm, 1, 0, PCI_BASE_ADDRESS_1, 4, 0);
+    cfg_write(vm, 1, 0, PCI_BASE_ADDRESS_2, 4, BAR1_PORT);
+    cfg_write(vm, 1, 0, PCI_BASE_ADDRESS_3, 4, E1000E_BAR3_ADDR);
+    cfg_write(vm, 1, 0, PCI_COMMAND, 2,
+              PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+}
+
+static void test_odd_guest(void)
+{
+    g_autoptr(GRand) rnd = g_rand_new_with_seed(0x0dd9e57);
+    RealEndpoint r;
+    QTestState *vm;
+    QDict *resp;
+
+    real_endpoint_start(&r, ",completion-timeout=50", "e1000e,romfile=",
+                        ",completion-timeout=20");
+    vm = r.vm;
+    odd_setup(vm);
+
+    /* Transmit ring in its own BAR0, one descriptor made available. */
+    qtest_writel(vm, BAR0_ADDR + 0x3800, BAR0_ADDR);          /* TDBAL */
+    qtest_writel(vm, BAR0_ADDR + 0x3804, 0);                  /* TDBAH */
+    qtest_writel(vm, BAR0_ADDR + 0x3808, 4096);               /* TDLEN */
+    qtest_writel(vm, BAR0_ADDR + 0x0400, 1 << 1);             /* TCTL.EN */
+    qtest_writel(vm, BAR0_ADDR + 0x3818, 1);                  /* TDT */
+    qtest_readl(vm, BAR0_ADDR + 0x8);
+
+    for (int i = 0; i < ODD_OPS; i++) {
+        odd_access(vm, rnd);
+    }
+
+    /* Afterwards: set up again, and both sides still work. */
+    odd_setup(vm);
+    qtest_writel(vm, BAR0_ADDR + 0x0, 1u << 26);              /* CTRL.RST */
+    g_assert_cmphex(cfg_read(vm, 1, 0, PCI_VENDOR_ID, 4), ==, 0x10d38086);
+    g_assert_cmphex(cfg_read(vm, 1, 0, PCI_BASE_ADDRESS_0, 4) & ~0xfu, ==,
+                    BAR0_ADDR);
+    qtest_writel(vm, BAR0_ADDR + 0x2800, 0x12345600);         /* RDBAL */
+    g_assert_cmphex(qtest_readl(vm, BAR0_ADDR + 0x2800), ==, 0x12345600);
+    g_assert_true(vrc_counter(vm, "link-down-fails") == 0);
+    resp = qtest_qmp(r.ep, "{ 'execute': 'query-vrc' }");
+    g_assert_true(qdict_get_bool(qobject_to(QDict,
+                  qlist_peek(qdict_get_qlist(resp, "return"))), "link-up"));
+    qobject_unref(resp);
+    g_test_message("%d odd accesses: %" PRId64 " timeouts, %" PRId64
+                   " refused DMA", ODD_OPS, vrc_counter(vm, "timeouts"),
+                   vrc_counter(vm, "dma-refused"));
+    real_endpoint_stop(&r);
+}
+
+/*
  * Against the real endpoint hosting vrc-dma-bench: one DMA read and one
  * DMA write of 1 MiB, far more than the link's window of frames in flight.
  * The VM side answers the read from its receive thread, which must take in
@@ -1140,6 +1263,7 @@ int main(int argc, char **argv)
                         test_real_endpoint_dma_1m);
     qtest_add_func("/vrc/two-ports", test_two_ports);
     qtest_add_func("/vrc/reset-reaches-endpoint", test_reset_reaches_endpoint);
+    qtest_add_func("/vrc/odd-guest", test_odd_guest);
     qtest_add_func("/vrc/endpoint-dies", test_endpoint_dies);
     return g_test_run();
 }
