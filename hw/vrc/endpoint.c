@@ -485,7 +485,7 @@ static void ep_init(MachineState *ms)
     qemu_add_machine_init_done_notifier(&s->machine_done);
 }
 
-/* Properties: strings and uint32 fields of VRCLinkConf, by offset. */
+/* Properties: string and uint32 fields of the machine state, by offset. */
 static void ep_get_u32(Object *obj, Visitor *v, const char *name,
                        void *opaque, Error **errp)
 {
@@ -502,43 +502,35 @@ static void ep_set_u32(Object *obj, Visitor *v, const char *name,
     visit_type_uint32(v, name, p, errp);
 }
 
-static char *ep_get_ifname(Object *obj, Error **errp)
+static void ep_get_str(Object *obj, Visitor *v, const char *name,
+                       void *opaque, Error **errp)
 {
-    return g_strdup(VRC_ENDPOINT_MACHINE(obj)->conf.ifname);
+    char **p = (void *)((char *)obj + (uintptr_t)opaque);
+    char *value = g_strdup(*p ?: "");
+
+    visit_type_str(v, name, &value, errp);
+    g_free(value);
 }
 
-static void ep_set_ifname(Object *obj, const char *v, Error **errp)
+static void ep_set_str(Object *obj, Visitor *v, const char *name,
+                       void *opaque, Error **errp)
 {
-    VRCEndpointState *s = VRC_ENDPOINT_MACHINE(obj);
+    char **p = (void *)((char *)obj + (uintptr_t)opaque);
+    char *value;
 
-    g_free(s->conf.ifname);
-    s->conf.ifname = g_strdup(v);
+    if (!visit_type_str(v, name, &value, errp)) {
+        return;
+    }
+    g_free(*p);
+    *p = value;
 }
 
-static char *ep_get_socket(Object *obj, Error **errp)
+static void ep_add_str(ObjectClass *oc, const char *name, size_t offset,
+                       const char *desc)
 {
-    return g_strdup(VRC_ENDPOINT_MACHINE(obj)->conf.socket);
-}
-
-static void ep_set_socket(Object *obj, const char *v, Error **errp)
-{
-    VRCEndpointState *s = VRC_ENDPOINT_MACHINE(obj);
-
-    g_free(s->conf.socket);
-    s->conf.socket = g_strdup(v);
-}
-
-static char *ep_get_peer(Object *obj, Error **errp)
-{
-    return g_strdup(VRC_ENDPOINT_MACHINE(obj)->peer_str);
-}
-
-static void ep_set_peer(Object *obj, const char *v, Error **errp)
-{
-    VRCEndpointState *s = VRC_ENDPOINT_MACHINE(obj);
-
-    g_free(s->peer_str);
-    s->peer_str = g_strdup(v);
+    object_class_property_add(oc, name, "str", ep_get_str, ep_set_str,
+                              NULL, (void *)(uintptr_t)offset);
+    object_class_property_set_description(oc, name, desc);
 }
 
 static void ep_add_u32(ObjectClass *oc, const char *name, size_t offset,
@@ -573,15 +565,13 @@ static void ep_class_init(ObjectClass *oc, void *data)
     mc->no_cdrom = 1;
     compat_props_add(mc->compat_props, ep_globals, G_N_ELEMENTS(ep_globals));
 
-    object_class_property_add_str(oc, "ifname", ep_get_ifname, ep_set_ifname);
-    object_class_property_set_description(oc, "ifname",
-        "host network interface the vrc is reached on (raw Ethernet)");
-    object_class_property_add_str(oc, "socket", ep_get_socket, ep_set_socket);
-    object_class_property_set_description(oc, "socket",
-        "unix socket path to listen on for the vrc, instead of ifname");
-    object_class_property_add_str(oc, "peer", ep_get_peer, ep_set_peer);
-    object_class_property_set_description(oc, "peer",
-        "MAC address of the vrc to serve (default: the first that says HELLO)");
+    ep_add_str(oc, "ifname", offsetof(VRCEndpointState, conf.ifname),
+               "host network interface the vrc is reached on (raw Ethernet)");
+    ep_add_str(oc, "socket", offsetof(VRCEndpointState, conf.socket),
+               "unix socket path to listen on for the vrc, instead of ifname");
+    ep_add_str(oc, "peer", offsetof(VRCEndpointState, peer_str),
+               "MAC address of the vrc to serve (default: the first that "
+               "says HELLO)");
     ep_add_u32(oc, "mtu", offsetof(VRCEndpointState, conf.mtu),
                "MTU of the Ethernet path");
     ep_add_u32(oc, "mps", offsetof(VRCEndpointState, conf.mps),
