@@ -875,6 +875,7 @@ fail:
 
 bool vrc_link_connect(VRCLink *l, uint32_t wait_ms, Error **errp)
 {
+    ERRP_GUARD();
     int64_t deadline = now_ns() + (int64_t)wait_ms * SCALE_MS;
 
     QEMU_LOCK_GUARD(&l->lock);
@@ -884,6 +885,8 @@ bool vrc_link_connect(VRCLink *l, uint32_t wait_ms, Error **errp)
         if (left <= 0) {
             error_setg(errp, "no answer from the endpoint on %s within %u ms",
                        l->desc, wait_ms);
+            error_append_hint(errp, "Is it running, and free?  An endpoint "
+                              "serves one vrc at a time.\n");
             return false;
         }
         qemu_cond_timedwait(&l->cond, &l->lock,

@@ -930,6 +930,45 @@ static void test_real_endpoint_e1000e(void)
 }
 
 /*
+ * An endpoint serves one vrc at a time: a second VM pointed at a busy
+ * endpoint fails to start with a clear error, and the first one goes on
+ * undisturbed (its session, and the function's state, are intact).
+ */
+static void test_endpoint_busy(void)
+{
+    RealEndpoint r;
+    g_autofree char *opt = NULL;
+    g_autofree char *err = NULL;
+    const char *qemu = g_getenv("QTEST_QEMU_BINARY");
+    int status;
+
+    real_endpoint_start(&r, "", "edu", ",completion-timeout=2000");
+    cfg_write(r.vm, 1, 0, PCI_BASE_ADDRESS_0, 4, BAR0_ADDR);
+    cfg_write(r.vm, 1, 0, PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
+    qtest_writel(r.vm, BAR0_ADDR + 4, 0x12345678);            /* edu: ~x */
+
+    opt = g_strdup_printf("vrc,socket=%s,chassis=1", r.path);
+    {
+        const char *argv[] = {
+            qemu, "-machine", "q35", "-accel", "qtest", "-qtest", "null",
+            "-nodefaults", "-display", "none", "-monitor", "none",
+            "-device", opt, NULL,
+        };
+        g_assert_true(g_spawn_sync(NULL, (char **)argv, NULL,
+                                   G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL,
+                                   NULL, &err, &status, NULL));
+    }
+    g_assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+    g_assert_nonnull(strstr(err, "no answer from the endpoint"));
+    g_assert_nonnull(strstr(err, "serves one vrc at a time"));
+
+    g_assert_cmphex(qtest_readl(r.vm, BAR0_ADDR), ==, 0x010000ed);
+    g_assert_cmphex(qtest_readl(r.vm, BAR0_ADDR + 4), ==, ~0x12345678u);
+    g_assert_cmpint(vrc_counter(r.vm, "timeouts"), ==, 0);
+    real_endpoint_stop(&r);
+}
+
+/*
  * The VM's reset, and a Secondary Bus Reset on the port, reset the remote
  * function too (vrc's hot reset message): afterwards the endpoint reports
  * its command register and BAR0 cleared, and a register the NIC keeps is
@@ -1262,6 +1301,7 @@ int main(int argc, char **argv)
     qtest_add_data_func("/vrc/real-endpoint-dma-1m-poll-us", ",poll-us=100",
                         test_real_endpoint_dma_1m);
     qtest_add_func("/vrc/two-ports", test_two_ports);
+    qtest_add_func("/vrc/endpoint-busy", test_endpoint_busy);
     qtest_add_func("/vrc/reset-reaches-endpoint", test_reset_reaches_endpoint);
     qtest_add_func("/vrc/odd-guest", test_odd_guest);
     qtest_add_func("/vrc/endpoint-dies", test_endpoint_dies);
