@@ -109,6 +109,14 @@ static void send_ctrl(struct encap_link *l, uint8_t op, uint32_t cookie)
     }
 }
 
+/* Smallest frame a session may agree on: one MWr of the smallest MPS. */
+#define MIN_FRAME (ENCAP_FRAME_OVERHEAD + ENCAP_REC_HLEN + ENCAP_TLP_MAX_HDR + 128)
+
+static bool pow2_size_ok(unsigned v)
+{
+    return v >= 128 && v <= 4096 && !(v & (v - 1));
+}
+
 static void reset_seq(struct encap_link *l)
 {
     l->snd_una = l->snd_nxt = 0;
@@ -128,7 +136,8 @@ struct encap_link *encap_link_new(const struct encap_link_config *cfg,
 {
     struct encap_link *l;
 
-    if (cfg->max_frame < ENCAP_FRAME_OVERHEAD + 64 || !ops->send_frame ||
+    if (cfg->max_frame < MIN_FRAME || !pow2_size_ok(cfg->mps) ||
+        !pow2_size_ok(cfg->mrrs) || !ops->send_frame ||
         !ops->deliver_tlp) {
         return NULL;
     }
@@ -347,6 +356,32 @@ static void input_data(struct encap_link *l, const struct encap_frame_view *v,
     ack_soon(l, now);
 }
 
+/* The sizes a HELLO or HELLO_ACK offers are ones a session can use. */
+static bool ctrl_sizes_ok(const struct encap_ctrl *c)
+{
+    return c->max_frame >= MIN_FRAME && pow2_size_ok(c->mps) &&
+           pow2_size_ok(c->mrrs);
+}
+
+/*
+ * Agree on the smaller of each size, ours (configured) and the peer's;
+ * then on an MPS whose largest MWr fits the agreed frame.
+ */
+static void agree_sizes(struct encap_link *l, const struct encap_ctrl *c)
+{
+    unsigned room;
+
+    l->mps = c->mps < l->cfg.mps ? c->mps : l->cfg.mps;
+    l->mrrs = c->mrrs < l->cfg.mrrs ? c->mrrs : l->cfg.mrrs;
+    l->max_frame = c->max_frame < l->cfg.max_frame ? c->max_frame
+                                                   : l->cfg.max_frame;
+    room = l->max_frame - ENCAP_FRAME_OVERHEAD - ENCAP_REC_HLEN -
+           ENCAP_TLP_MAX_HDR;
+    while (l->mps > 128 && l->mps > room) {
+        l->mps >>= 1;
+    }
+}
+
 static void input_hello(struct encap_link *l, const struct encap_frame_view *v,
                         const struct encap_ctrl *c)
 {
@@ -381,10 +416,7 @@ static void input_hello(struct encap_link *l, const struct encap_frame_view *v,
         l->cfg.rc_id = v->hdr.rc_id;
         l->epoch = v->hdr.epoch;
         reset_seq(l);
-        l->mps = c->mps < l->cfg.mps ? c->mps : l->cfg.mps;
-        l->mrrs = c->mrrs < l->cfg.mrrs ? c->mrrs : l->cfg.mrrs;
-        l->max_frame = c->max_frame < l->cfg.max_frame ? c->max_frame
-                                                       : l->cfg.max_frame;
+        agree_sizes(l, c);
         l->served = true;
         set_state(l, ENCAP_LINK_UP);
     }
@@ -438,6 +470,13 @@ int encap_link_input(struct encap_link *l, const uint8_t *frame, size_t len,
             l->stats.drops_bad[-r]++;
             return r;
         }
+        if ((c.op == ENCAP_CTRL_HELLO || c.op == ENCAP_CTRL_HELLO_ACK) &&
+            !ctrl_sizes_ok(&c)) {
+            /* Sizes no session can use (a frame too small for any TLP). */
+            l->stats.drops++;
+            l->stats.drops_bad[ENCAP_E_FIELD]++;
+            return -ENCAP_E_FIELD;
+        }
         if (c.op == ENCAP_CTRL_HELLO && !l->cfg.initiator) {
             input_hello(l, &v, &c);
             return 0;
@@ -461,10 +500,7 @@ int encap_link_input(struct encap_link *l, const uint8_t *frame, size_t len,
     }
     if (v.hdr.type == ENCAP_FRAME_CTRL && c.op == ENCAP_CTRL_HELLO_ACK) {
         if (l->cfg.initiator && l->state == ENCAP_LINK_HELLO_SENT) {
-            l->mps = c.mps < l->mps ? c.mps : l->mps;
-            l->mrrs = c.mrrs < l->mrrs ? c.mrrs : l->mrrs;
-            l->max_frame = c.max_frame < l->max_frame ? c.max_frame
-                                                      : l->max_frame;
+            agree_sizes(l, &c);
             l->hello_deadline = 0;
             set_state(l, ENCAP_LINK_UP);
         }

@@ -480,6 +480,54 @@ static void test_stray(void)
     teardown();
 }
 
+/* A HELLO from the VM's address offering @max_frame, @mps; input to ep. */
+static int hello_with(uint16_t max_frame, uint16_t mps, uint32_t epoch)
+{
+    struct encap_frame_builder b;
+    struct encap_frame_hdr h = {
+        .type = ENCAP_FRAME_CTRL, .rc_id = 7, .session = 0x4321,
+        .epoch = epoch,
+    };
+    struct encap_ctrl c = {
+        .op = ENCAP_CTRL_HELLO, .max_frame = max_frame, .mps = mps,
+        .mrrs = 4096,
+    };
+    uint8_t body[ENCAP_CTRL_LEN], buf[128];
+
+    memcpy(h.dst, ep_mac, 6);
+    memcpy(h.src, vm_mac, 6);
+    encap_ctrl_encode(&c, body, sizeof(body));
+    encap_frame_begin(&b, buf, sizeof(buf), &h);
+    encap_frame_add_payload(&b, body, sizeof(body));
+    return encap_link_input(ep.l, buf, encap_frame_finish(&b), now);
+}
+
+/*
+ * The sizes a HELLO offers: a frame too small for any TLP, or an MPS that
+ * is not a power of two from 128 to 4096, is refused and counted (a frame
+ * of 10 bytes used to become the agreed size, and the next TLP was built
+ * in no buffer at all); an MPS too large for the offered frame is cut to
+ * one that fits.
+ */
+static void test_hello_sizes(void)
+{
+    struct encap_link_stats st;
+
+    setup();
+    g_assert_cmpint(hello_with(10, 512, 1), ==, -ENCAP_E_FIELD);
+    g_assert_cmpint(hello_with(1514, 100, 1), ==, -ENCAP_E_FIELD);
+    g_assert_cmpint(hello_with(1514, 8192, 1), ==, -ENCAP_E_FIELD);
+    g_assert_cmpint(encap_link_state(ep.l), ==, ENCAP_LINK_DOWN);
+    encap_link_get_stats(ep.l, &st);
+    g_assert_cmpuint(st.drops_bad[ENCAP_E_FIELD], ==, 3);
+
+    /* A 400-byte frame with MPS 4096: 512 is ours, 256 fits the frame. */
+    g_assert_cmpint(hello_with(400, 4096, 1), ==, 0);
+    g_assert_cmpint(encap_link_state(ep.l), ==, ENCAP_LINK_UP);
+    g_assert_cmpuint(encap_link_mps(ep.l), ==, 256);
+    teardown();
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -495,5 +543,6 @@ int main(int argc, char **argv)
     g_test_add_func("/link/restart", test_restart);
     g_test_add_func("/link/stale-hello", test_stale_hello);
     g_test_add_func("/link/stray", test_stray);
+    g_test_add_func("/link/hello-sizes", test_hello_sizes);
     return g_test_run();
 }
