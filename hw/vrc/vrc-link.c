@@ -81,7 +81,7 @@ struct VRCLink {
 };
 
 static const uint8_t zero_mac[6];
-static const uint8_t unix_listener_mac[6] = { 0x02, 0, 0, 0, 0, 0x01 };
+static const uint8_t unix_listener_mac[6] = ENCAP_UNIX_LISTENER_MAC;
 
 static uint64_t now_ns(void)
 {

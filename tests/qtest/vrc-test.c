@@ -930,6 +930,254 @@ static void test_real_endpoint_e1000e(void)
 }
 
 /*
+ * A vrc that misbehaves, scripted here over the wire protocol against the
+ * real endpoint hosting e1000e: well-formed TLPs with odd contents, seeded
+ * at random.  Config requests to other functions and devices, Type 1 and
+ * Type 0 alike; memory and I/O requests anywhere, of any length the rules
+ * allow; messages of any code; completions nobody asked for, some with a
+ * tag the endpoint's own DMA read is waiting on.  It never answers the
+ * endpoint's DMA reads.  The endpoint must keep running, count what it
+ * refused, and afterwards still answer a config read with the function's
+ * IDs.
+ */
+typedef struct StrayVrc {
+    struct encap_transport *tp;
+    struct encap_link *link;
+    GQueue cpls;                /* completions received (their tags) */
+} StrayVrc;
+
+static int stray_send(void *opaque, const uint8_t *f, size_t len)
+{
+    return encap_transport_send(((StrayVrc *)opaque)->tp, f, len);
+}
+
+static void stray_deliver(void *opaque, const uint8_t *tlp, size_t len)
+{
+    StrayVrc *v = opaque;
+    struct encap_tlp t;
+
+    if (encap_tlp_decode(tlp, len, &lim, &t) == 0 &&
+        (t.type == ENCAP_TLP_CPL || t.type == ENCAP_TLP_CPLD)) {
+        g_queue_push_tail(&v->cpls, GUINT_TO_POINTER(t.tag << 8 | t.status));
+    }
+}
+
+static const struct encap_link_ops stray_ops = {
+    .send_frame = stray_send,
+    .deliver_tlp = stray_deliver,
+};
+
+/* Take in what arrived and run the link's timers for about @ms. */
+static void stray_pump(StrayVrc *v, int ms)
+{
+    int64_t end = now_ns() + ms * 1000000ll;
+    uint8_t buf[9100];
+
+    do {
+        struct pollfd p = { .fd = encap_transport_fd(v->tp), .events = POLLIN };
+        int n;
+
+        poll(&p, 1, 1);
+        while ((n = encap_transport_recv(v->tp, buf, sizeof(buf))) > 0) {
+            encap_link_input(v->link, buf, n, now_ns());
+        }
+        encap_link_poll(v->link, now_ns());
+    } while (now_ns() < end);
+}
+
+static void stray_queue(StrayVrc *v, struct encap_tlp *t)
+{
+    while (encap_link_queue_tlp(v->link, t, &lim, now_ns()) ==
+           -ENCAP_E_NOSPACE) {
+        stray_pump(v, 1);
+    }
+    encap_link_flush(v->link, now_ns());
+}
+
+/* One well-formed TLP with odd contents. */
+static void stray_random_tlp(StrayVrc *v, GRand *rnd)
+{
+    static uint8_t data[4096];
+    struct encap_tlp t = {
+        .requester_id = 0x0010, .tag = g_rand_int_range(rnd, 0, 1024),
+        .first_be = 0xf,
+    };
+    unsigned dw;
+
+    memset(data, g_rand_int(rnd), sizeof(data));
+    switch (g_rand_int_range(rnd, 0, 7)) {
+    case 0:                 /* config, any function, Type 0 or 1 */
+        t.type = (enum encap_tlp_type[]){ ENCAP_TLP_CFGRD0, ENCAP_TLP_CFGWR0,
+            ENCAP_TLP_CFGRD1, ENCAP_TLP_CFGWR1 }[g_rand_int_range(rnd, 0, 4)];
+        t.len_dw = 1;
+        t.target_id = g_rand_boolean(rnd) ? 0x0100 | g_rand_int_range(rnd, 0, 8)
+                                          : g_rand_int_range(rnd, 0, 0x10000);
+        t.reg = g_rand_int_range(rnd, 0, 1024) * 4;
+        t.first_be = g_rand_int_range(rnd, 1, 16);
+        t.data = data;
+        break;
+    case 1:                 /* memory read, anywhere, up to 4 KiB */
+    case 2:                 /* memory write, anywhere, up to the MPS */
+        t.type = g_rand_boolean(rnd) ? ENCAP_TLP_MRD : ENCAP_TLP_MWR;
+        t.addr64 = g_rand_boolean(rnd);
+        t.addr = (t.addr64 ? (uint64_t)g_rand_int(rnd) << 32 : 0) |
+                 (g_rand_boolean(rnd) ? BAR0_ADDR : 0) |
+                 (g_rand_int_range(rnd, 0, 0x8000) * 4);
+        dw = t.type == ENCAP_TLP_MWR ? 256 : 1024;
+        dw = MIN(dw, (0x1000 - (t.addr & 0xfff)) / 4);
+        t.len_dw = g_rand_int_range(rnd, 1, dw + 1);
+        t.last_be = t.len_dw > 1 ? 0xf : 0;
+        t.data = data;
+        break;
+    case 3:                 /* I/O, any port */
+        t.type = g_rand_boolean(rnd) ? ENCAP_TLP_IORD : ENCAP_TLP_IOWR;
+        t.len_dw = 1;
+        t.addr = g_rand_int_range(rnd, 0, 0x10000) & ~3;
+        t.first_be = g_rand_int_range(rnd, 1, 16);
+        t.data = data;
+        break;
+    case 4:                 /* a message of any code */
+        t.type = ENCAP_TLP_MSG;
+        t.msg_code = g_rand_int_range(rnd, 0, 256);
+        t.msg_routing = g_rand_int_range(rnd, 0, 6);
+        t.msg_hi = (uint64_t)g_rand_int(rnd) << 32 | g_rand_int(rnd);
+        if (encap_tlp_is_hot_reset(&t)) {
+            t.msg_hi ^= 1;
+        }
+        break;
+    default:                /* a completion nobody asked for */
+        t.type = g_rand_boolean(rnd) ? ENCAP_TLP_CPLD : ENCAP_TLP_CPL;
+        t.status = t.type == ENCAP_TLP_CPLD ? ENCAP_CPL_SC :
+                   (uint8_t[]){ ENCAP_CPL_SC, ENCAP_CPL_UR, ENCAP_CPL_CA }
+                   [g_rand_int_range(rnd, 0, 3)];
+        t.len_dw = t.type == ENCAP_TLP_CPLD ? g_rand_int_range(rnd, 1, 65) : 0;
+        t.byte_count = g_rand_int_range(rnd, 1, 4097);
+        t.lower_addr = g_rand_int_range(rnd, 0, 128);
+        t.requester_id = 0x0100;
+        t.target_id = 0x0010;
+        t.tag = g_rand_boolean(rnd) ? g_rand_int_range(rnd, 0, 8)
+                                    : g_rand_int_range(rnd, 0, 1024);
+        t.first_be = 0;
+        t.data = t.type == ENCAP_TLP_CPLD ? data : NULL;
+        break;
+    }
+    if (!encap_tlp_has_data(t.type)) {
+        t.data = NULL;
+    }
+    stray_queue(v, &t);
+}
+
+static void test_stray_vrc(void)
+{
+    g_autoptr(GRand) rnd = g_rand_new_with_seed(0x57a9);
+    g_autofree char *dir = g_dir_make_tmp("vrc-qtest-XXXXXX", NULL);
+    g_autofree char *path = g_build_filename(dir, "ep.sock", NULL);
+    struct encap_link_config c = {
+        .initiator = true, .max_frame = 1514, .mps = 1024, .mrrs = 4096,
+        .session = 0x5157,
+    };
+    struct encap_tlp id = {
+        .type = ENCAP_TLP_CFGRD0, .len_dw = 1, .first_be = 0xf,
+        .requester_id = 0x0010, .target_id = 0x0100, .tag = 0x3ff,
+    };
+    StrayVrc v = { 0 };
+    QTestState *ep;
+    QDict *resp, *info;
+    char err[128];
+    bool answered = false;
+
+    ep = qtest_initf("-machine vrc-endpoint,socket=%s,completion-timeout=10 "
+                     "-nodefaults -device e1000e,romfile=", path);
+    g_assert_cmpint(encap_transport_open_unix(path, false, &v.tp, err,
+                                              sizeof(err)), ==, 0);
+    encap_transport_mac(v.tp, c.own_mac);
+    memcpy(c.peer_mac, (uint8_t[])ENCAP_UNIX_LISTENER_MAC, 6);
+    v.link = encap_link_new(&c, &stray_ops, &v);
+    g_queue_init(&v.cpls);
+    encap_link_connect(v.link, now_ns());
+    for (int i = 0; i < 2000 && encap_link_state(v.link) != ENCAP_LINK_UP; i++) {
+        stray_pump(&v, 1);
+    }
+    g_assert_cmpint(encap_link_state(v.link), ==, ENCAP_LINK_UP);
+
+    /* The function at 01:00.0 with its BAR0 on, bus mastering on, and the
+     * NIC's transmit ring made busy: its DMA reads wait for answers that
+     * never come (and for stray completions that may match their tags). */
+    {
+        static const uint32_t setup[][2] = {
+            { PCI_BASE_ADDRESS_0, BAR0_ADDR },
+            { PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER },
+        };
+        static const uint32_t ring[][2] = {
+            { 0x3800, 0x100000 },               /* TDBAL */
+            { 0x3808, 4096 },                   /* TDLEN */
+            { 0x0400, 1 << 1 },                 /* TCTL.EN */
+            { 0x3818, 4 },                      /* TDT */
+        };
+        uint8_t d[4];
+
+        for (size_t i = 0; i < G_N_ELEMENTS(setup); i++) {
+            struct encap_tlp w = {
+                .type = ENCAP_TLP_CFGWR0, .len_dw = 1, .first_be = 0xf,
+                .requester_id = 0x0010, .target_id = 0x0100,
+                .reg = setup[i][0], .data = d,
+            };
+            stl_le_p(d, setup[i][1]);
+            stray_queue(&v, &w);
+        }
+        for (size_t i = 0; i < G_N_ELEMENTS(ring); i++) {
+            struct encap_tlp w = {
+                .type = ENCAP_TLP_MWR, .len_dw = 1, .first_be = 0xf,
+                .requester_id = 0x0010, .addr = BAR0_ADDR + ring[i][0],
+                .data = d,
+            };
+            stl_le_p(d, ring[i][1]);
+            stray_queue(&v, &w);
+        }
+    }
+    for (int i = 0; i < 3000; i++) {
+        stray_random_tlp(&v, rnd);
+        if (i % 64 == 0) {
+            stray_pump(&v, 1);
+        }
+    }
+
+    /* Still serving: the function's IDs, from a config read. */
+    g_queue_clear(&v.cpls);
+    stray_queue(&v, &id);
+    for (int i = 0; i < 5000 && !answered; i++) {
+        stray_pump(&v, 1);
+        answered = g_queue_find(&v.cpls, GUINT_TO_POINTER(0x3ff << 8 |
+                                                         ENCAP_CPL_SC));
+    }
+    g_assert_true(answered);
+    g_assert_cmpint(encap_link_state(v.link), ==, ENCAP_LINK_UP);
+
+    resp = qtest_qmp(ep, "{ 'execute': 'query-vrc' }");
+    info = qobject_to(QDict, qlist_peek(qdict_get_qlist(resp, "return")));
+    g_assert_true(qdict_get_bool(info, "link-up"));
+    g_test_message("endpoint after 3000 odd TLPs: %" PRId64 " stray and %"
+                   PRId64 " bad completions, %" PRId64 " DMA timeouts",
+                   qdict_get_int(info, "stray-cpls"),
+                   qdict_get_int(info, "cpl-errors"),
+                   qdict_get_int(info, "timeouts"));
+    /* Counted, not acted on: completions nobody asked for; and the NIC's
+     * DMA reads, which nobody answered, ended in a timeout or on a stray
+     * completion that matched their tag but not their request. */
+    g_assert_cmpint(qdict_get_int(info, "stray-cpls"), >, 0);
+    g_assert_cmpint(qdict_get_int(info, "timeouts") +
+                    qdict_get_int(info, "cpl-errors"), >, 0);
+    qobject_unref(resp);
+
+    encap_link_free(v.link);
+    encap_transport_close(v.tp);
+    g_queue_clear(&v.cpls);
+    qtest_quit(ep);
+    unlink(path);
+    rmdir(dir);
+}
+
+/*
  * An endpoint serves one vrc at a time: a second VM pointed at a busy
  * endpoint fails to start with a clear error, and the first one goes on
  * undisturbed (its session, and the function's state, are intact).
@@ -1302,6 +1550,7 @@ int main(int argc, char **argv)
                         test_real_endpoint_dma_1m);
     qtest_add_func("/vrc/two-ports", test_two_ports);
     qtest_add_func("/vrc/endpoint-busy", test_endpoint_busy);
+    qtest_add_func("/vrc/stray-vrc", test_stray_vrc);
     qtest_add_func("/vrc/reset-reaches-endpoint", test_reset_reaches_endpoint);
     qtest_add_func("/vrc/odd-guest", test_odd_guest);
     qtest_add_func("/vrc/endpoint-dies", test_endpoint_dies);
