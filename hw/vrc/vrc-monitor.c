@@ -76,6 +76,7 @@ static VrcInfo *vrc_info(VRCState *s)
         info->dma_refused = qatomic_read(&s->function->dma_refused);
         info->dma_errors = qatomic_read(&s->function->dma_errors);
         info->bad_requester = qatomic_read(&s->function->bad_requester);
+        info->unsupported = qatomic_read(&s->function->unsupported);
     }
     return info;
 }
@@ -144,8 +145,9 @@ void hmp_info_vrc(Monitor *mon, const QDict *qdict)
                        i->bad_tlps, i->stray_cpls);
         monitor_printf(mon, "    retransmits %" PRIu64 ", frame drops %"
                        PRIu64 ", DMA refused %" PRIu64 ", DMA errors %"
-                       PRIu64 ", bad requester %" PRIu64 "\n",
+                       PRIu64 ", bad requester %" PRIu64 ", unsupported %"
+                       PRIu64 "\n",
                        i->retransmits, i->drops, i->dma_refused,
-                       i->dma_errors, i->bad_requester);
+                       i->dma_errors, i->bad_requester, i->unsupported);
     }
 }
