@@ -994,77 +994,89 @@ static void stray_queue(StrayVrc *v, struct encap_tlp *t)
     encap_link_flush(v->link, now_ns());
 }
 
-/* One well-formed TLP with odd contents. */
-static void stray_random_tlp(StrayVrc *v, GRand *rnd)
+/*
+ * One well-formed TLP with odd contents into @t (payload in @data).
+ * @upstream: from an endpoint to the VM, whose memory requests go to guest
+ * RAM (below 64 MiB), the MSI window or nowhere (above 4 GiB), not to the
+ * chipset's registers; else from a vrc to an endpoint, anywhere.
+ */
+static void odd_tlp(GRand *rnd, struct encap_tlp *t, uint8_t *data,
+                    bool upstream)
 {
-    static uint8_t data[4096];
-    struct encap_tlp t = {
-        .requester_id = 0x0010, .tag = g_rand_int_range(rnd, 0, 1024),
-        .first_be = 0xf,
-    };
     unsigned dw;
 
-    memset(data, g_rand_int(rnd), sizeof(data));
+    memset(t, 0, sizeof(*t));
+    t->tag = g_rand_int_range(rnd, 0, 1024);
+    t->first_be = 0xf;
+    memset(data, g_rand_int(rnd), 4096);
     switch (g_rand_int_range(rnd, 0, 7)) {
     case 0:                 /* config, any function, Type 0 or 1 */
-        t.type = (enum encap_tlp_type[]){ ENCAP_TLP_CFGRD0, ENCAP_TLP_CFGWR0,
+        t->type = (enum encap_tlp_type[]){ ENCAP_TLP_CFGRD0, ENCAP_TLP_CFGWR0,
             ENCAP_TLP_CFGRD1, ENCAP_TLP_CFGWR1 }[g_rand_int_range(rnd, 0, 4)];
-        t.len_dw = 1;
-        t.target_id = g_rand_boolean(rnd) ? 0x0100 | g_rand_int_range(rnd, 0, 8)
-                                          : g_rand_int_range(rnd, 0, 0x10000);
-        t.reg = g_rand_int_range(rnd, 0, 1024) * 4;
-        t.first_be = g_rand_int_range(rnd, 1, 16);
-        t.data = data;
+        t->len_dw = 1;
+        t->target_id = g_rand_boolean(rnd) ? 0x0100 | g_rand_int_range(rnd, 0, 8)
+                                           : g_rand_int_range(rnd, 0, 0x10000);
+        t->reg = g_rand_int_range(rnd, 0, 1024) * 4;
+        t->first_be = g_rand_int_range(rnd, 1, 16);
         break;
-    case 1:                 /* memory read, anywhere, up to 4 KiB */
-    case 2:                 /* memory write, anywhere, up to the MPS */
-        t.type = g_rand_boolean(rnd) ? ENCAP_TLP_MRD : ENCAP_TLP_MWR;
-        t.addr64 = g_rand_boolean(rnd);
-        t.addr = (t.addr64 ? (uint64_t)g_rand_int(rnd) << 32 : 0) |
-                 (g_rand_boolean(rnd) ? BAR0_ADDR : 0) |
-                 (g_rand_int_range(rnd, 0, 0x8000) * 4);
-        dw = t.type == ENCAP_TLP_MWR ? 256 : 1024;
-        dw = MIN(dw, (0x1000 - (t.addr & 0xfff)) / 4);
-        t.len_dw = g_rand_int_range(rnd, 1, dw + 1);
-        t.last_be = t.len_dw > 1 ? 0xf : 0;
-        t.data = data;
+    case 1:                 /* memory read, up to 4 KiB */
+    case 2:                 /* memory write, up to the MPS */
+        t->type = g_rand_boolean(rnd) ? ENCAP_TLP_MRD : ENCAP_TLP_MWR;
+        if (!upstream) {
+            t->addr64 = g_rand_boolean(rnd);
+            t->addr = (t->addr64 ? (uint64_t)g_rand_int(rnd) << 32 : 0) |
+                      (g_rand_boolean(rnd) ? BAR0_ADDR : 0) |
+                      (g_rand_int_range(rnd, 0, 0x8000) * 4);
+        } else {
+            switch (g_rand_int_range(rnd, 0, 3)) {
+            case 0:
+                t->addr = 0xfee00000u | g_rand_int_range(rnd, 0, 0x400) * 4;
+                break;
+            case 1:
+                t->addr64 = true;
+                t->addr = (uint64_t)g_rand_int_range(rnd, 1, 256) << 32 |
+                          (g_rand_int(rnd) & ~3u);
+                break;
+            default:
+                t->addr = g_rand_int_range(rnd, 0, 16 << 20) * 4;
+                break;
+            }
+        }
+        dw = t->type == ENCAP_TLP_MWR ? 256 : 1024;
+        dw = MIN(dw, (0x1000 - (t->addr & 0xfff)) / 4);
+        t->len_dw = g_rand_int_range(rnd, 1, dw + 1);
+        t->last_be = t->len_dw > 1 ? 0xf : 0;
         break;
     case 3:                 /* I/O, any port */
-        t.type = g_rand_boolean(rnd) ? ENCAP_TLP_IORD : ENCAP_TLP_IOWR;
-        t.len_dw = 1;
-        t.addr = g_rand_int_range(rnd, 0, 0x10000) & ~3;
-        t.first_be = g_rand_int_range(rnd, 1, 16);
-        t.data = data;
+        t->type = g_rand_boolean(rnd) ? ENCAP_TLP_IORD : ENCAP_TLP_IOWR;
+        t->len_dw = 1;
+        t->addr = g_rand_int_range(rnd, 0, 0x10000) & ~3;
+        t->first_be = g_rand_int_range(rnd, 1, 16);
         break;
-    case 4:                 /* a message of any code */
-        t.type = ENCAP_TLP_MSG;
-        t.msg_code = g_rand_int_range(rnd, 0, 256);
-        t.msg_routing = g_rand_int_range(rnd, 0, 6);
-        t.msg_hi = (uint64_t)g_rand_int(rnd) << 32 | g_rand_int(rnd);
-        if (encap_tlp_is_hot_reset(&t)) {
-            t.msg_hi ^= 1;
+    case 4:                 /* a message of any code (INTx among them) */
+        t->type = ENCAP_TLP_MSG;
+        t->msg_code = g_rand_int_range(rnd, 0, 256);
+        t->msg_routing = g_rand_int_range(rnd, 0, 6);
+        t->msg_hi = (uint64_t)g_rand_int(rnd) << 32 | g_rand_int(rnd);
+        if (encap_tlp_is_hot_reset(t)) {
+            t->msg_hi ^= 1;
         }
         break;
     default:                /* a completion nobody asked for */
-        t.type = g_rand_boolean(rnd) ? ENCAP_TLP_CPLD : ENCAP_TLP_CPL;
-        t.status = t.type == ENCAP_TLP_CPLD ? ENCAP_CPL_SC :
-                   (uint8_t[]){ ENCAP_CPL_SC, ENCAP_CPL_UR, ENCAP_CPL_CA }
-                   [g_rand_int_range(rnd, 0, 3)];
-        t.len_dw = t.type == ENCAP_TLP_CPLD ? g_rand_int_range(rnd, 1, 65) : 0;
-        t.byte_count = g_rand_int_range(rnd, 1, 4097);
-        t.lower_addr = g_rand_int_range(rnd, 0, 128);
-        t.requester_id = 0x0100;
-        t.target_id = 0x0010;
-        t.tag = g_rand_boolean(rnd) ? g_rand_int_range(rnd, 0, 8)
-                                    : g_rand_int_range(rnd, 0, 1024);
-        t.first_be = 0;
-        t.data = t.type == ENCAP_TLP_CPLD ? data : NULL;
+        t->type = g_rand_boolean(rnd) ? ENCAP_TLP_CPLD : ENCAP_TLP_CPL;
+        t->status = t->type == ENCAP_TLP_CPLD ? ENCAP_CPL_SC :
+                    (uint8_t[]){ ENCAP_CPL_SC, ENCAP_CPL_UR, ENCAP_CPL_CA }
+                    [g_rand_int_range(rnd, 0, 3)];
+        t->len_dw = t->type == ENCAP_TLP_CPLD ? g_rand_int_range(rnd, 1, 65) : 0;
+        t->byte_count = g_rand_int_range(rnd, 1, 4097);
+        t->lower_addr = g_rand_int_range(rnd, 0, 128);
+        t->target_id = upstream ? 0x0100 : 0x0010;     /* the completer */
+        t->tag = g_rand_boolean(rnd) ? g_rand_int_range(rnd, 0, 8)
+                                     : g_rand_int_range(rnd, 0, 1024);
+        t->first_be = 0;
         break;
     }
-    if (!encap_tlp_has_data(t.type)) {
-        t.data = NULL;
-    }
-    stray_queue(v, &t);
+    t->data = encap_tlp_has_data(t->type) ? data : NULL;
 }
 
 static void test_stray_vrc(void)
@@ -1136,7 +1148,13 @@ static void test_stray_vrc(void)
         }
     }
     for (int i = 0; i < 3000; i++) {
-        stray_random_tlp(&v, rnd);
+        static uint8_t data[4096];
+        struct encap_tlp t;
+
+        odd_tlp(rnd, &t, data, false);
+        t.requester_id = t.type == ENCAP_TLP_CPL || t.type == ENCAP_TLP_CPLD ?
+                         0x0100 : 0x0010;
+        stray_queue(&v, &t);
         if (i % 64 == 0) {
             stray_pump(&v, 1);
         }
@@ -1175,6 +1193,43 @@ static void test_stray_vrc(void)
     qtest_quit(ep);
     unlink(path);
     rmdir(dir);
+}
+
+/*
+ * The mirror image: an endpoint that misbehaves (the scripted one) sends
+ * the VM 3000 well-formed TLPs with odd contents: DMA reads and writes of
+ * guest RAM, the MSI window and unassigned space, config and I/O requests
+ * (which only travel downstream), messages of any code (INTx among them),
+ * completions nobody asked for.  The VM must keep running, refuse and count
+ * what it does not take, and its function must still answer.
+ */
+static void test_stray_endpoint(void)
+{
+    g_autoptr(GRand) rnd = g_rand_new_with_seed(0xe9d);
+    static uint8_t data[4096];
+    Fixture f;
+
+    setup(&f);
+    cfg_write(f.qts, 1, 0, PCI_COMMAND, 2,
+              PCI_COMMAND_MEMORY | PCI_COMMAND_IO | PCI_COMMAND_MASTER);
+    for (int i = 0; i < 3000; i++) {
+        struct encap_tlp t;
+
+        odd_tlp(rnd, &t, data, true);
+        ep_originate(&f, &t);
+    }
+    g_test_message("VM after 3000 odd TLPs: %" PRId64 " unsupported, %" PRId64
+                   " stray completions, %" PRId64 " DMA errors",
+                   vrc_counter(f.qts, "unsupported"),
+                   vrc_counter(f.qts, "stray-cpls"),
+                   vrc_counter(f.qts, "dma-errors"));
+    g_assert_cmpint(vrc_counter(f.qts, "unsupported"), >, 0);
+    g_assert_cmpint(vrc_counter(f.qts, "stray-cpls"), >, 0);
+    g_assert_cmpint(vrc_counter(f.qts, "dma-errors"), >, 0);
+    g_assert_cmphex(cfg_read(f.qts, 1, 0, PCI_VENDOR_ID, 4), ==, 0x56781234);
+    g_assert_cmphex(qtest_readl(f.qts, BAR0_ADDR + 0x10), ==,
+                    ldl_le_p(f.ep->regs + 0x10));
+    teardown(&f);
 }
 
 /*
@@ -1551,6 +1606,7 @@ int main(int argc, char **argv)
     qtest_add_func("/vrc/two-ports", test_two_ports);
     qtest_add_func("/vrc/endpoint-busy", test_endpoint_busy);
     qtest_add_func("/vrc/stray-vrc", test_stray_vrc);
+    qtest_add_func("/vrc/stray-endpoint", test_stray_endpoint);
     qtest_add_func("/vrc/reset-reaches-endpoint", test_reset_reaches_endpoint);
     qtest_add_func("/vrc/odd-guest", test_odd_guest);
     qtest_add_func("/vrc/endpoint-dies", test_endpoint_dies);
