@@ -369,17 +369,14 @@ static bool ctrl_sizes_ok(const struct encap_ctrl *c)
  */
 static void agree_sizes(struct encap_link *l, const struct encap_ctrl *c)
 {
-    unsigned room;
+    uint16_t fit;
 
     l->mps = c->mps < l->cfg.mps ? c->mps : l->cfg.mps;
     l->mrrs = c->mrrs < l->cfg.mrrs ? c->mrrs : l->cfg.mrrs;
     l->max_frame = c->max_frame < l->cfg.max_frame ? c->max_frame
                                                    : l->cfg.max_frame;
-    room = l->max_frame - ENCAP_FRAME_OVERHEAD - ENCAP_REC_HLEN -
-           ENCAP_TLP_MAX_HDR;
-    while (l->mps > 128 && l->mps > room) {
-        l->mps >>= 1;
-    }
+    fit = encap_mps_for_frame(l->max_frame);
+    l->mps = l->mps < fit ? l->mps : fit;
 }
 
 static void input_hello(struct encap_link *l, const struct encap_frame_view *v,
@@ -576,6 +573,17 @@ uint64_t encap_link_poll(struct encap_link *l, uint64_t now)
 enum encap_link_state encap_link_state(const struct encap_link *l)
 {
     return l->state;
+}
+
+uint16_t encap_mps_for_frame(unsigned max_frame)
+{
+    unsigned mps = 4096;
+
+    while (mps > 128 && mps + ENCAP_FRAME_OVERHEAD + ENCAP_REC_HLEN +
+                        ENCAP_TLP_MAX_HDR > max_frame) {
+        mps >>= 1;
+    }
+    return mps;
 }
 
 uint16_t encap_link_mps(const struct encap_link *l)

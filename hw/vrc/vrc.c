@@ -17,6 +17,7 @@
 #include "migration/vmstate.h"
 #include "net/net.h"
 #include "encap/frame.h"
+#include "encap/link.h"
 #include "vrc.h"
 #include "vrc-link.h"
 #include "trace.h"
@@ -31,7 +32,6 @@ static bool is_pow2_in(uint32_t v, uint32_t lo, uint32_t hi)
     return v >= lo && v <= hi && is_power_of_2(v);
 }
 
-/* Largest power-of-two payload whose CplD still fits one frame. */
 /* What vrc_link_new() needs from the properties of a vrc or an endpoint. */
 VRCLinkConfig vrc_link_config(const VRCLinkConf *c, const char *name,
                               bool initiator)
@@ -51,16 +51,10 @@ VRCLinkConfig vrc_link_config(const VRCLinkConf *c, const char *name,
     };
 }
 
+/* Largest power-of-two payload whose MWr or CplD still fits one frame. */
 static uint32_t vrc_mps_for_mtu(uint32_t mtu)
 {
-    uint32_t room = mtu + ENCAP_ETH_HLEN - ENCAP_FRAME_OVERHEAD -
-                    ENCAP_REC_HLEN - ENCAP_TLP_MAX_HDR;
-    uint32_t mps = 4096;
-
-    while (mps > 128 && mps > room) {
-        mps >>= 1;
-    }
-    return mps;
+    return encap_mps_for_frame(mtu + ENCAP_ETH_HLEN);
 }
 
 bool vrc_link_conf_check(VRCLinkConf *c, bool initiator, Error **errp)

@@ -123,6 +123,12 @@ int encap_link_ping(struct encap_link *l, uint32_t cookie, uint64_t now);
 enum encap_link_state encap_link_state(const struct encap_link *l);
 /* Sizes agreed in HELLO/HELLO_ACK (the configured ones before). */
 uint16_t encap_link_mps(const struct encap_link *l);
+/*
+ * The largest Max Payload Size (a power of two, 128..4096) whose MWr, with
+ * its record, vrc and Ethernet headers and CRC, fits a frame of @max_frame
+ * bytes (Ethernet header included); 128 if none does.
+ */
+uint16_t encap_mps_for_frame(unsigned max_frame);
 uint16_t encap_link_mrrs(const struct encap_link *l);
 unsigned encap_link_unacked(const struct encap_link *l);
 void encap_link_get_stats(const struct encap_link *l,
