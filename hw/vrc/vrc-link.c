@@ -444,6 +444,25 @@ static bool vrc_link_is_receiver(VRCLink *l)
 
 /* ---- sending ---- */
 
+/*
+ * A waiter that holds the BQL lets go of it while it waits (see
+ * vrc-link.h), and takes it back after.  Lock order is BQL, then
+ * VRCLink.lock: ours is released around each.  Lock held.
+ */
+static void vrc_link_drop_bql(VRCLink *l)
+{
+    qemu_mutex_unlock(&l->lock);
+    bql_unlock();
+    qemu_mutex_lock(&l->lock);
+}
+
+static void vrc_link_retake_bql(VRCLink *l)
+{
+    qemu_mutex_unlock(&l->lock);
+    bql_lock();
+    qemu_mutex_lock(&l->lock);
+}
+
 /* Queue @t and flush, waiting (bounded) for window space. Lock held. */
 static int vrc_link_queue(VRCLink *l, const struct encap_tlp *t, bool flush)
 {
@@ -474,9 +493,7 @@ static int vrc_link_queue(VRCLink *l, const struct encap_tlp *t, bool flush)
         if (bql_locked()) {
             /* The receiver may need the BQL before it reads the acks we
              * wait for (the VM side's takes it for INTx and MSI). */
-            qemu_mutex_unlock(&l->lock);
-            bql_unlock();
-            qemu_mutex_lock(&l->lock);
+            vrc_link_drop_bql(l);
             dropped_bql = true;
         }
         l->window_waiters++;
@@ -485,9 +502,7 @@ static int vrc_link_queue(VRCLink *l, const struct encap_tlp *t, bool flush)
         l->window_waiters--;
     }
     if (dropped_bql) {
-        qemu_mutex_unlock(&l->lock);
-        bql_lock();
-        qemu_mutex_lock(&l->lock);
+        vrc_link_retake_bql(l);
     }
     if (r == -ENOTCONN || r == -ETIMEDOUT) {
         return r;
@@ -553,10 +568,7 @@ static int vrc_link_wait(VRCLink *l, const int *tags, unsigned n)
     int result = 0;
 
     if (had_bql) {
-        /* Lock order is BQL, then VRCLink.lock: release ours first. */
-        qemu_mutex_unlock(&l->lock);
-        bql_unlock();
-        qemu_mutex_lock(&l->lock);
+        vrc_link_drop_bql(l);
     }
     if (l->cfg.poll_us && !self && n == 1) {
         /*
@@ -601,9 +613,7 @@ static int vrc_link_wait(VRCLink *l, const int *tags, unsigned n)
         vrc_link_tag_free(l, tags[i]);
     }
     if (had_bql) {
-        qemu_mutex_unlock(&l->lock);
-        bql_lock();
-        qemu_mutex_lock(&l->lock);
+        vrc_link_retake_bql(l);
     }
     return result;
 }
