@@ -316,9 +316,14 @@ static void ep_reset(VRCEndpointState *s)
     bus_cold_reset(BUS(s->bus));
 }
 
-/* Execute one request TLP against the hosted function.  BQL held. */
-static void ep_exec(VRCEndpointState *s, const struct encap_tlp *t)
+/*
+ * Execute one request TLP against the hosted function, as it arrives: the
+ * link receives in the main loop, so the BQL is held.
+ */
+static void ep_request(void *opaque, const struct encap_tlp *t)
 {
+    VRCEndpointState *s = opaque;
+
     trace_vrc_ep_exec(encap_tlp_type_name(t->type), t->addr, t->len_dw,
                       t->first_be, t->data ? ldl_le_p(t->data) : 0);
     switch (t->type) {
@@ -340,12 +345,6 @@ static void ep_exec(VRCEndpointState *s, const struct encap_tlp *t)
         ep_exec_mem_io(s, t);
         break;
     }
-}
-
-/* Main loop, BQL held (the link receives in the main loop). */
-static void ep_request(void *opaque, const struct encap_tlp *t)
-{
-    ep_exec(opaque, t);
 }
 
 /* Main loop, BQL held. */
@@ -421,7 +420,6 @@ static void ep_check_function(PCIBus *bus, PCIDevice *d, void *opaque)
 static void ep_machine_done(Notifier *n, void *unused)
 {
     VRCEndpointState *s = container_of(n, VRCEndpointState, machine_done);
-
     Error *err = NULL;
 
     pci_for_each_device(s->bus, 0, ep_check_function, s);

@@ -67,7 +67,6 @@ enum encap_msg_code {
 #define ENCAP_VDM_VENDOR_ID     0x1234
 #define ENCAP_VDM_HOT_RESET     0x48525354u     /* "HRST" */
 
-
 /* Message routing r[2:0] (low three bits of Type). */
 enum encap_msg_routing {
     ENCAP_MSG_ROUTE_RC = 0,       /* routed to Root Complex */
