@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Boot the test guest under TCG, run a shell snippet in it, print its console
 # and exit with the snippet's exit status. Never hangs: the whole boot is
-# bounded by VRC_GUEST_TIMEOUT seconds (default 180).
+# bounded by VRC_GUEST_TIMEOUT seconds (default 180). The guest has VRC_SMP
+# vCPUs (default 2: the shape users run; 1 is tested too).
 # Usage: guest-run.sh 'SHELL SNIPPET' [extra QEMU arguments...]
 set -euo pipefail
 
@@ -19,7 +20,7 @@ trap 'rm -f "$log"' EXIT
 
 b64=$(printf '%s\n' "$cmd" | base64 -w0)
 timeout --kill-after=5 "${VRC_GUEST_TIMEOUT:-180}" \
-    "${netns[@]}" "$qemu" -machine q35 -accel tcg -m 512 -nodefaults -nographic -no-reboot \
+    "${netns[@]}" "$qemu" -machine q35 -accel tcg -smp "${VRC_SMP:-2}" -m 512 -nodefaults -nographic -no-reboot \
     -serial stdio -monitor none \
     -kernel "$guest/vmlinuz" -initrd "$guest/initramfs.gz" \
     -append "console=ttyS0 quiet panic=-1 vrc.cmd=$b64" "$@" </dev/null | tee "$log" || true
