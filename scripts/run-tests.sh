@@ -61,11 +61,17 @@ run "qemu/device-options" bash "$top/tests/qemu/test-device-options.sh" "$B/qemu
 run "qtest/vrc-test" env QTEST_QEMU_BINARY="$B/qemu-system-x86_64" \
     "$B/qemu/tests/qtest/vrc-test" --tap
 
-# The guest and the remote NIC, end to end.
+# The guest and the remote NIC, end to end. Guests have 2 vCPUs unless
+# VRC_SMP says otherwise: one run keeps a single vCPU, several have 4.
 run "e2e/e1000e-pcap-netns" bash "$top/tests/e2e/test-remote-nic.sh" pcap e1000e
-run "e2e/e1000e-unix" bash "$top/tests/e2e/test-remote-nic.sh" unix e1000e
-run "e2e/virtio-net-pcap-netns" bash "$top/tests/e2e/test-remote-nic.sh" pcap virtio-net-pci
-run "e2e/nvme-pcap-netns" bash "$top/tests/e2e/test-remote-nvme.sh"
+run "e2e/e1000e-unix-1cpu" env VRC_SMP=1 bash "$top/tests/e2e/test-remote-nic.sh" unix e1000e
+run "e2e/e1000e-4cpu-4streams" env VRC_SMP=4 VRC_STREAMS=4 \
+    bash "$top/tests/e2e/test-remote-nic.sh" pcap e1000e
+run "e2e/virtio-net-4cpu-2streams" env VRC_SMP=4 VRC_STREAMS=2 \
+    bash "$top/tests/e2e/test-remote-nic.sh" pcap virtio-net-pci
+run "e2e/nvme-4cpu" env VRC_SMP=4 bash "$top/tests/e2e/test-remote-nvme.sh"
+# Four vCPUs drive one remote function at once while it does DMA.
+run "e2e/smp-stress-4cpu" bash "$top/tests/e2e/test-smp-stress.sh"
 
 echo
 if [ $failed -gt 0 ]; then
