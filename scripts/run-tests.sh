@@ -47,6 +47,11 @@ run "dissector/tshark" bash "$top/tests/dissector/test-dissector.sh" "$B/host/to
 # The libpcap transport between two network namespaces joined by veth.
 run "net/pcap-veth" bash "$top/tests/net/test-pcap-veth.sh" "$B/host/tools/vrc-pingpong"
 
+# The same frames through a lossy relay in a third namespace (tools/vrc-relay):
+# loss, duplicates, reordering and corruption at known rates.
+run "net/relay-lossy" bash "$top/tests/net/test-relay.sh" "$B/host/tools/vrc-pingpong" \
+    "$B/host/tools/vrc-relay"
+
 # Fuzzing the receive path (bounded number of runs, seeds from the pcap
 # generator) and the link layer's state machine under a hostile channel.
 run "fuzz/decode" bash "$top/tests/fuzz/run-fuzz.sh" "$B/fuzz/tests/fuzz/fuzz-decode" \
