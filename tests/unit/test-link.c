@@ -24,6 +24,7 @@ static struct {
     GQueue q;
     GRand *rand;
     unsigned drop_every;        /* drop every n-th frame (0: never) */
+    unsigned drop_at;           /* drop the n-th frame (0: none) */
     double drop_p, dup_p, corrupt_p, reorder_p;
     unsigned sent;
 } chan;
@@ -34,6 +35,7 @@ struct side {
     GArray *got;                /* tags of delivered TLPs, in order */
     enum encap_link_state state;
     unsigned ups, downs;
+    uint64_t down_at;
 };
 
 static struct side vm, ep;
@@ -49,6 +51,7 @@ static int send_frame(void *opaque, const uint8_t *f, size_t len)
 
     chan.sent++;
     if ((chan.drop_every && chan.sent % chan.drop_every == 0) ||
+        chan.sent == chan.drop_at ||
         g_rand_double(chan.rand) < chan.drop_p) {
         return 0;
     }
@@ -87,6 +90,7 @@ static void state_changed(void *opaque, enum encap_link_state st)
         s->ups++;
     } else if (st == ENCAP_LINK_DOWN && s->state == ENCAP_LINK_UP) {
         s->downs++;
+        s->down_at = now;
     }
     s->state = st;
 }
@@ -316,16 +320,31 @@ static void test_window_full(void)
     teardown();
 }
 
-static void test_link_down(void)
+/*
+ * Nothing gets through: the link gives up after max_retries timeouts, in
+ * about 4 s, as with a fixed 20 ms first timeout; also when a short round
+ * trip was measured first (1 ms timeouts do not count towards it).
+ */
+static void test_link_down(gconstpointer p)
 {
+    uint64_t t0;
+
     setup();
     connect_up();
+    if (GPOINTER_TO_INT(p)) {
+        send_many(20, 1);
+        run(100);
+    }
+    t0 = now;
     chan.drop_p = 1.0;
     g_assert_cmpint(send_tlp(&vm, 1), ==, 0);
     encap_link_flush(vm.l, now);
     run(120000);
     g_assert_cmpint(encap_link_state(vm.l), ==, ENCAP_LINK_DOWN);
     g_assert_cmpuint(vm.downs, ==, 1);
+    g_test_message("down after %.3f s", (vm.down_at - t0) / 1e9);
+    g_assert_cmpuint(vm.down_at - t0, >=, 3000 * MS);
+    g_assert_cmpuint(vm.down_at - t0, <=, 6000 * MS);
     g_assert_cmpint(send_tlp(&vm, 2), <, 0);     /* nothing queued when down */
     teardown();
 }
@@ -438,6 +457,79 @@ static void test_stale_hello(void)
     send_many(10, 10);
     run(100);
     assert_in_order(&ep, 10);
+    teardown();
+}
+
+/*
+ * One frame of ten lost: the endpoint keeps the seven after the gap and
+ * says so; the VM resends that frame alone, without waiting for a timeout.
+ */
+static void test_sack_one_lost(void)
+{
+    struct encap_link_stats st, est;
+
+    setup();
+    connect_up();
+    chan.drop_at = chan.sent + 3;       /* the third DATA frame */
+    send_many(10, 1);
+    run(1000);
+    assert_in_order(&ep, 10);
+    encap_link_get_stats(vm.l, &st);
+    encap_link_get_stats(ep.l, &est);
+    g_assert_cmpuint(st.retransmits, ==, 1);
+    g_assert_cmpuint(st.fast_retransmits, ==, 1);
+    g_assert_cmpuint(st.timeouts, ==, 0);
+    g_assert_cmpuint(st.sacked, ==, 7);
+    g_assert_cmpuint(est.ooo_kept, ==, 7);
+    g_assert_cmpuint(est.duplicates, ==, 0);
+    g_assert_cmpuint(encap_link_unacked(vm.l), ==, 0);
+    teardown();
+}
+
+/*
+ * A lone frame lost (nothing after it to reveal the loss) is resent after
+ * a timeout from the measured round trip, the 1 ms floor here, not the
+ * initial 20 ms; the timeout backs off while the loss persists.
+ */
+static void test_rto_measured(void)
+{
+    struct encap_link_stats st;
+    uint64_t t0;
+
+    setup();
+    connect_up();
+    send_many(20, 1);
+    run(100);
+    encap_link_get_stats(vm.l, &st);
+    g_assert_cmpuint(st.rtt_samples, >, 0);
+    g_assert_cmpuint(st.srtt_ns, <, 1 * MS);
+    g_assert_cmpuint(st.rto_cur_ns, ==, 1 * MS);
+
+    t0 = now;
+    chan.drop_at = chan.sent + 1;
+    g_assert_cmpint(send_tlp(&vm, 20), ==, 0);
+    encap_link_flush(vm.l, now);
+    run(100);
+    g_assert_cmpuint(ep.got->len, ==, 21);
+    encap_link_get_stats(vm.l, &st);
+    g_assert_cmpuint(st.timeouts, ==, 1);
+    g_assert_cmpuint(st.retransmits, ==, 1);
+    g_assert_cmpuint(now - t0, <, 2 * MS);
+
+    /* Lost three times in a row: 1 + 2 + 4 ms. */
+    t0 = now;
+    chan.drop_p = 1;
+    g_assert_cmpint(send_tlp(&vm, 21), ==, 0);
+    encap_link_flush(vm.l, now);
+    run(6);
+    chan.drop_p = 0;
+    run(100);
+    g_assert_cmpuint(ep.got->len, ==, 22);
+    encap_link_get_stats(vm.l, &st);
+    g_assert_cmpuint(st.timeouts, ==, 4);
+    g_assert_cmpuint(now - t0, >=, 7 * MS);
+    g_assert_cmpuint(now - t0, <, 8 * MS);
+    assert_in_order(&ep, 22);
     teardown();
 }
 
@@ -880,11 +972,15 @@ int main(int argc, char **argv)
     g_test_add_data_func("/link/lossy/corrupt", GINT_TO_POINTER(3), test_lossy);
     g_test_add_data_func("/link/lossy/everything", GINT_TO_POINTER(4), test_lossy);
     g_test_add_func("/link/window-full", test_window_full);
-    g_test_add_func("/link/link-down", test_link_down);
+    g_test_add_data_func("/link/link-down", GINT_TO_POINTER(0), test_link_down);
+    g_test_add_data_func("/link/link-down-measured", GINT_TO_POINTER(1),
+                         test_link_down);
     g_test_add_func("/link/restart", test_restart);
     g_test_add_func("/link/stale-hello", test_stale_hello);
     g_test_add_func("/link/stray", test_stray);
     g_test_add_func("/link/hello-sizes", test_hello_sizes);
+    g_test_add_func("/link/sack-one-lost", test_sack_one_lost);
+    g_test_add_func("/link/rto-measured", test_rto_measured);
     g_test_add_func("/link/lossy-channel", test_lossy_channel);
     return g_test_run();
 }
