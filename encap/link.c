@@ -42,7 +42,12 @@ struct encap_link {
     bool served;                /* responder: has been up in this epoch */
     uint16_t mps, mrrs, max_frame;      /* agreed */
 
-    /* Sending: frames snd_una .. snd_nxt-1 are kept in ring[seq % window]. */
+    /*
+     * Sending: frames snd_una .. snd_nxt-1 are kept in ring[seq & ring_mask]
+     * (slots: the window rounded up to a power of two, so that the index
+     * stays right where seq wraps around 2^32).
+     */
+    unsigned ring_mask;
     struct tx_slot *ring;
     uint32_t snd_una;
     uint32_t snd_nxt;
@@ -55,7 +60,7 @@ struct encap_link {
     uint64_t tx_stamp;          /* DATA transmissions so far */
     uint64_t delivered_stamp;   /* latest transmission known to arrive */
 
-    /* Receiving: frames after rcv_nxt kept in rx[seq % window]. */
+    /* Receiving: frames after rcv_nxt kept in rx[seq & ring_mask]. */
     struct rx_slot *rx;
     unsigned rx_held;
     uint32_t rcv_nxt;
@@ -126,7 +131,7 @@ static size_t sack_encode(struct encap_link *l, uint8_t *p)
     if (l->rx_held) {
         /* Highest frame held, within what the bitmap covers. */
         for (unsigned i = l->cfg.window - 1; i > 0; i--) {
-            if (i <= cap && l->rx[(l->rcv_nxt + i) % l->cfg.window].held) {
+            if (i <= cap && l->rx[(l->rcv_nxt + i) & l->ring_mask].held) {
                 bits = (i + 7) & ~7u;
                 break;
             }
@@ -136,7 +141,7 @@ static size_t sack_encode(struct encap_link *l, uint8_t *p)
     wire_put16(p + 2, 0);
     memset(p + SACK_HLEN, 0, bits / 8);
     for (unsigned i = 0; i < bits; i++) {
-        if (l->rx[(l->rcv_nxt + 1 + i) % l->cfg.window].held &&
+        if (l->rx[(l->rcv_nxt + 1 + i) & l->ring_mask].held &&
             i + 1 < l->cfg.window) {
             p[SACK_HLEN + i / 8] |= 0x80 >> (i % 8);
         }
@@ -194,7 +199,7 @@ static void reset_seq(struct encap_link *l)
     l->tx_stamp = l->delivered_stamp = 0;
     l->unacked_rx = 0;
     l->ack_deadline = 0;
-    for (unsigned i = 0; i < l->cfg.window; i++) {
+    for (unsigned i = 0; i <= l->ring_mask; i++) {
         l->rx[i].held = false;
     }
     l->rx_held = 0;
@@ -207,8 +212,8 @@ struct encap_link *encap_link_new(const struct encap_link_config *cfg,
     struct encap_link *l;
 
     if (cfg->max_frame < MIN_FRAME || !pow2_size_ok(cfg->mps) ||
-        !pow2_size_ok(cfg->mrrs) || !ops->send_frame ||
-        !ops->deliver_tlp) {
+        !pow2_size_ok(cfg->mrrs) || cfg->window > 65536 ||
+        !ops->send_frame || !ops->deliver_tlp) {
         return NULL;
     }
     l = calloc(1, sizeof(*l));
@@ -233,15 +238,20 @@ struct encap_link *encap_link_new(const struct encap_link_config *cfg,
     l->mps = cfg->mps;
     l->mrrs = cfg->mrrs;
     l->max_frame = cfg->max_frame;
-    l->ring = calloc(l->cfg.window, sizeof(*l->ring));
-    l->rx = calloc(l->cfg.window, sizeof(*l->rx));
+    l->ring_mask = 1;
+    while (l->ring_mask < l->cfg.window) {
+        l->ring_mask <<= 1;
+    }
+    l->ring_mask--;
+    l->ring = calloc(l->ring_mask + 1, sizeof(*l->ring));
+    l->rx = calloc(l->ring_mask + 1, sizeof(*l->rx));
     if (!l->ring || !l->rx) {
         free(l->ring);
         free(l->rx);
         free(l);
         return NULL;
     }
-    for (unsigned i = 0; i < l->cfg.window; i++) {
+    for (unsigned i = 0; i <= l->ring_mask; i++) {
         l->ring[i].buf = malloc(cfg->max_frame);
         if (!l->ring[i].buf) {
             encap_link_free(l);
@@ -257,7 +267,7 @@ void encap_link_free(struct encap_link *l)
     if (!l) {
         return;
     }
-    for (unsigned i = 0; i < l->cfg.window; i++) {
+    for (unsigned i = 0; i <= l->ring_mask; i++) {
         free(l->ring[i].buf);
         free(l->rx[i].buf);
     }
@@ -340,7 +350,7 @@ static void rtt_sample(struct encap_link *l, uint64_t r)
 /* (Re)send the kept frame @seq, with a fresh ack. */
 static void xmit(struct encap_link *l, uint32_t seq, uint64_t now)
 {
-    struct tx_slot *s = &l->ring[seq % l->cfg.window];
+    struct tx_slot *s = &l->ring[seq & l->ring_mask];
 
     encap_frame_restamp_ack(s->buf, s->len, l->rcv_nxt);
     s->retx = true;
@@ -363,7 +373,7 @@ void encap_link_flush(struct encap_link *l, uint64_t now)
     l->build.hdr.seq = l->snd_nxt;
     l->build.hdr.ack = l->rcv_nxt;
     l->build.hdr.flags |= ENCAP_F_ACK;
-    s = &l->ring[l->snd_nxt % l->cfg.window];
+    s = &l->ring[l->snd_nxt & l->ring_mask];
     s->len = encap_frame_finish(&l->build);
     s->sent_ns = now;
     s->stamp = ++l->tx_stamp;
@@ -401,7 +411,7 @@ int encap_link_queue_tlp(struct encap_link *l, const struct encap_tlp *t,
             fill_hdr(l, &h, ENCAP_FRAME_DATA);
             h.flags |= ENCAP_F_SEQ;
             encap_frame_begin(&l->build,
-                              l->ring[l->snd_nxt % l->cfg.window].buf,
+                              l->ring[l->snd_nxt & l->ring_mask].buf,
                               l->max_frame, &h);
             l->building = true;
         }
@@ -454,7 +464,7 @@ static void progress(struct encap_link *l, uint64_t sample_sent, uint64_t now)
 static void fast_retransmit(struct encap_link *l, uint64_t now)
 {
     for (uint32_t seq = l->snd_una; seq != l->snd_nxt; seq++) {
-        struct tx_slot *s = &l->ring[seq % l->cfg.window];
+        struct tx_slot *s = &l->ring[seq & l->ring_mask];
         uint64_t after = l->tx_stamp - s->stamp;
         uint64_t need = after < DUPTHRESH ? after : DUPTHRESH;
 
@@ -470,7 +480,7 @@ static void fast_retransmit(struct encap_link *l, uint64_t now)
 static void retransmit_all(struct encap_link *l, uint64_t now)
 {
     for (uint32_t seq = l->snd_una; seq != l->snd_nxt; seq++) {
-        if (!l->ring[seq % l->cfg.window].sacked) {
+        if (!l->ring[seq & l->ring_mask].sacked) {
             xmit(l, seq, now);
         }
     }
@@ -485,7 +495,7 @@ static bool process_ack(struct encap_link *l, uint32_t ack, uint64_t now)
         return false;
     }
     for (uint32_t seq = l->snd_una; seq != ack; seq++) {
-        struct tx_slot *s = &l->ring[seq % l->cfg.window];
+        struct tx_slot *s = &l->ring[seq & l->ring_mask];
 
         if (!s->sacked) {
             delivered(l, s, &sample_sent);
@@ -526,7 +536,7 @@ static int process_sack(struct encap_link *l, uint32_t ack,
         if (seq_lt(seq, l->snd_una) || !seq_lt(seq, l->snd_nxt)) {
             continue;
         }
-        s = &l->ring[seq % l->cfg.window];
+        s = &l->ring[seq & l->ring_mask];
         if (!s->sacked) {
             s->sacked = true;
             l->stats.sacked++;
@@ -570,7 +580,7 @@ static void deliver_records(struct encap_link *l,
 static void keep_frame(struct encap_link *l, const struct encap_frame_view *v,
                        uint32_t d)
 {
-    struct rx_slot *r = &l->rx[(l->rcv_nxt + d) % l->cfg.window];
+    struct rx_slot *r = &l->rx[(l->rcv_nxt + d) & l->ring_mask];
 
     if (d < l->cfg.window && r->held) {
         l->stats.duplicates++;
@@ -617,7 +627,7 @@ static void input_data(struct encap_link *l, const struct encap_frame_view *v,
     deliver_records(l, v);
     /* Then what had arrived early, up to the next gap. */
     while (l->rx_held) {
-        struct rx_slot *r = &l->rx[l->rcv_nxt % l->cfg.window];
+        struct rx_slot *r = &l->rx[l->rcv_nxt & l->ring_mask];
         struct encap_frame_view kept = {
             .hdr.type = ENCAP_FRAME_DATA,
         };
@@ -841,7 +851,7 @@ static void rto_expired(struct encap_link *l, uint64_t now)
                                                         : l->cfg.rto_max_ns;
 
     for (uint32_t seq = l->snd_una; seq != l->snd_nxt; seq++) {
-        struct tx_slot *s = &l->ring[seq % l->cfg.window];
+        struct tx_slot *s = &l->ring[seq & l->ring_mask];
 
         if (!s->sacked && s->sent_ns < oldest) {
             oldest = s->sent_ns;
@@ -863,7 +873,7 @@ static void rto_expired(struct encap_link *l, uint64_t now)
     }
     l->stats.timeouts++;
     for (uint32_t seq = l->snd_una; seq != l->snd_nxt; seq++) {
-        struct tx_slot *s = &l->ring[seq % l->cfg.window];
+        struct tx_slot *s = &l->ring[seq & l->ring_mask];
 
         if ((!s->sacked && s->sent_ns + l->rto_cur <= now) ||
             (oldest == UINT64_MAX && seq == l->snd_una)) {

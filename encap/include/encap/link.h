@@ -53,7 +53,7 @@ struct encap_link_config {
     uint16_t max_frame;         /* bytes, Ethernet header included */
     uint16_t mps;
     uint16_t mrrs;
-    unsigned window;            /* unacknowledged DATA frames; 0: 256 */
+    unsigned window;            /* unacknowledged DATA frames; 0: 256; <= 65536 */
     /*
      * Retransmission timeout before the round trip is measured (and the
      * scale of giving up: only timeouts of at least this long count
