@@ -16,7 +16,9 @@
 # guest against the NIC before the network test, e.g. "--bar=0 --offset=8";
 # its JSON line is printed after "VRC-REGBENCH"), VRC_OPTS (more -device vrc
 # options, starting with a comma, e.g. ",poll-us=200"), VRC_EP_OPTS (the same
-# for -machine vrc-endpoint).
+# for -machine vrc-endpoint), VRC_RELAY (impairments for tools/vrc-relay, e.g.
+# "--loss=0.01 --seed=1": the two hosts are then joined through a third
+# namespace where the relay damages vrc frames; its counters are printed).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,12 +32,13 @@ transport=${VRC_TRANSPORT:-pcap}
 work=$(mktemp -d)
 ep_pid=
 srv_pid=
+relay_pid=
 # shellcheck source=netns.sh
 . "$top/scripts/netns.sh"
 
 cleanup() {
     local p
-    for p in $ep_pid $srv_pid; do
+    for p in $ep_pid $srv_pid $relay_pid; do
         if kill -0 "$p" 2>/dev/null; then
             kill "$p"
         fi
@@ -48,7 +51,16 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 vrc_netns_probe || { echo "remote-nic: cannot create network namespaces: run as root" >&2; exit 1; }
-vrc_netns_up "vrc$$"
+if [ -n "${VRC_RELAY:-}" ]; then
+    [ "$transport" = pcap ] || { echo "remote-nic: VRC_RELAY needs the pcap transport" >&2; exit 1; }
+    vrc_netns_up_relay "vrc$$"
+    # shellcheck disable=SC2086
+    ip netns exec "$MID_NS" "$top/build/host/tools/vrc-relay" --ethertype=0x88b5 \
+        $VRC_RELAY "$MID_VM_IF" "$MID_EP_IF" > "$work/relay.json" 2> "$work/relay.log" &
+    relay_pid=$!
+else
+    vrc_netns_up "vrc$$"
+fi
 
 # A file to move, and a one-shot TCP server for it on the endpoint host.
 head -c $((mb * 1024 * 1024)) /dev/urandom > "$work/file"
@@ -210,6 +222,17 @@ if [ -s "$work/endpoint.log" ]; then
     echo "  endpoint said: $(tr '\n' ' ' < "$work/endpoint.log" | cut -c1-200)"
 fi
 # Remote: the NIC's config, DMA and interrupts did cross the link.
+if [ -n "$relay_pid" ]; then
+    kill -INT "$relay_pid" 2>/dev/null; wait "$relay_pid" 2>/dev/null || true
+    relay_pid=
+    echo "  relay:      $VRC_RELAY: $(python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+print("; ".join("%s %d frames in, %d lost, %d duplicated, %d held back, %d corrupted"
+                % (d, r[d]["in"], r[d]["dropped"], r[d]["duplicated"], r[d]["held"],
+                   r[d]["corrupted"]) for d in ("a2b", "b2a")))
+' "$work/relay.json" 2>/dev/null || cat "$work/relay.json" "$work/relay.log")"
+fi
 tlps_ok=1
 [ "$transport" = local ] || grep -q 'dma-ok=1' <<<"$tlps" || tlps_ok=0
 if [ $rc -ne 0 ] || [ "$got" != "$want" ] || ! grep -q ' 0% packet loss' <<<"$loss" ||
