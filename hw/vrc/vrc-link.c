@@ -31,6 +31,14 @@
  * timers (retransmission, delayed acks), so senders never need to wake it.
  */
 #define VRC_TICK_MS     5
+#define VRC_TICK_NS     (VRC_TICK_MS * SCALE_MS)
+/*
+ * The floor of the retransmission timeout.  The link takes it from the
+ * measured round trip (tens to hundreds of us here); timers have ns
+ * resolution on both sides (ppoll, QEMU_CLOCK_REALTIME in ns), so a lost
+ * frame costs a fraction of a millisecond, not the 1-5 ms of a ms tick.
+ */
+#define VRC_RTO_MIN_NS  (200 * SCALE_US)
 
 typedef struct VRCTag {
     bool busy;
@@ -40,6 +48,7 @@ typedef struct VRCTag {
     uint8_t *buf;               /* Cfg/IO reads: the DW */
     struct encap_reasm reasm;   /* MRd */
     uint64_t start_ns;
+    uint32_t mark;              /* encap_link_mark() once sent */
 } VRCTag;
 
 /* A request TLP received, waiting to be handed to VRCLinkOps.request. */
@@ -375,16 +384,18 @@ static void *vrc_link_thread(void *opaque)
 
     rcu_register_thread();
     for (;;) {
-        int timeout = VRC_TICK_MS;
+        uint64_t wait = VRC_TICK_NS;
+        struct timespec ts;
 
         if (deadline) {
             uint64_t now = now_ns();
-            timeout = deadline > now ?
-                      MIN(VRC_TICK_MS, (deadline - now + 999999) / 1000000) : 0;
+            wait = deadline > now ? MIN(VRC_TICK_NS, deadline - now) : 0;
         }
+        ts.tv_sec = wait / NANOSECONDS_PER_SECOND;
+        ts.tv_nsec = wait % NANOSECONDS_PER_SECOND;
         /* A listening unix transport changes fd when a peer connects. */
         pfd[0].fd = l->dead ? -1 : encap_transport_fd(l->tp);
-        if (poll(pfd, 2, timeout) < 0 && errno != EINTR) {
+        if (ppoll(pfd, 2, &ts, NULL) < 0 && errno != EINTR) {
             error_report("vrc %s: poll: %s", l->desc, strerror(errno));
             break;
         }
@@ -422,14 +433,15 @@ static void vrc_link_main_rx(void *opaque)
 {
     VRCLink *l = opaque;
     uint64_t deadline = vrc_link_rx_round(l);
-    int64_t next = qemu_clock_get_ms(QEMU_CLOCK_REALTIME) + VRC_TICK_MS;
+    int64_t now = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+    int64_t next = now + VRC_TICK_NS;
 
     if (deadline) {
-        int64_t in_ms = ((int64_t)deadline - (int64_t)now_ns() + 999999) /
-                        1000000;
+        /* now_ns() and the realtime clock are both the host's monotonic
+         * clock in ns; keep the arithmetic on one of them. */
+        int64_t in_ns = (int64_t)deadline - (int64_t)now_ns();
 
-        next = qemu_clock_get_ms(QEMU_CLOCK_REALTIME) +
-               MAX(0, MIN(in_ms, VRC_TICK_MS));
+        next = now + MAX(0, MIN(in_ns, VRC_TICK_NS));
     }
     timer_mod(l->main_timer, next);
     vrc_link_main_watch(l);
@@ -481,9 +493,13 @@ static int vrc_link_queue(VRCLink *l, const struct encap_tlp *t, bool flush)
         }
         l->stats.window_waits++;
         if (now_ns() >= deadline) {
-            l->stats.timeouts++;
-            r = -ETIMEDOUT;
-            break;
+            /*
+             * The window stays full while the link recovers lost frames:
+             * wait on, rather than drop what we send (a posted write
+             * would be lost).  If the peer is gone, the link goes down.
+             */
+            trace_vrc_link_window_recovery(l->desc);
+            deadline = now_ns() + (int64_t)l->cfg.timeout_ms * SCALE_MS;
         }
         if (vrc_link_in_receiver(l)) {
             vrc_link_self_pump(l, 1);
@@ -589,6 +605,20 @@ static int vrc_link_wait(VRCLink *l, const int *tags, unsigned n)
 
         while (!tag->done) {
             int64_t left = deadline - now_ns();
+            if (left <= 0 && l->up &&
+                (!encap_link_delivered(l->el, tag->mark) ||
+                 encap_link_rx_gap(l->el))) {
+                /*
+                 * The link is up and still recovers a frame: ours, or
+                 * one from the peer that may hold the completion.  The
+                 * completion timeout is for a peer that does not answer,
+                 * not for a lossy wire; if the peer is gone, the link goes
+                 * down and the request fails then.
+                 */
+                trace_vrc_tlp_wait_recovery(l->desc, tags[i]);
+                deadline = now_ns() + (int64_t)l->cfg.timeout_ms * SCALE_MS;
+                continue;
+            }
             if (left <= 0) {
                 break;
             }
@@ -647,6 +677,7 @@ int vrc_link_request(VRCLink *l, struct encap_tlp *req, void *buf,
         vrc_link_tag_free(l, n);
         return r;
     }
+    l->tags[n].mark = encap_link_mark(l->el);
     return vrc_link_wait(l, &n, 1);
 }
 
@@ -699,6 +730,9 @@ int vrc_link_mem_read(VRCLink *l, uint16_t requester, uint64_t addr,
         tags[queued++] = tag;
     }
     encap_link_flush(l->el, now_ns());
+    for (int i = 0; i < queued; i++) {
+        l->tags[tags[i]].mark = encap_link_mark(l->el);
+    }
     if (queued) {
         int w = vrc_link_wait(l, tags, queued);
         r = r ?: w;
@@ -846,6 +880,7 @@ VRCLink *vrc_link_new(const VRCLinkConfig *cfg, const VRCLinkOps *ops,
     lc.mrrs = cfg->mrrs;
     /* HELLO every 250 ms, 8 times: covers the 2 s realize waits at least. */
     lc.hello_ns = 250 * SCALE_MS;
+    lc.rto_min_ns = VRC_RTO_MIN_NS;
     l->el = encap_link_new(&lc, &vrc_encap_ops, l);
     if (!l->el) {
         error_setg(errp, "%s: bad link parameters", l->desc);
@@ -853,10 +888,10 @@ VRCLink *vrc_link_new(const VRCLinkConfig *cfg, const VRCLinkOps *ops,
     }
     if (cfg->rx_in_main_loop) {
         l->main_fd = -1;
-        l->main_timer = timer_new_ms(QEMU_CLOCK_REALTIME, vrc_link_main_rx, l);
+        l->main_timer = timer_new_ns(QEMU_CLOCK_REALTIME, vrc_link_main_rx, l);
         vrc_link_main_watch(l);
         timer_mod(l->main_timer,
-                  qemu_clock_get_ms(QEMU_CLOCK_REALTIME) + VRC_TICK_MS);
+                  qemu_clock_get_ns(QEMU_CLOCK_REALTIME) + VRC_TICK_NS);
         return l;
     }
     if (!g_unix_open_pipe(l->stop_pipe, FD_CLOEXEC, NULL)) {
