@@ -47,6 +47,12 @@ run "dissector/tshark" bash "$top/tests/dissector/test-dissector.sh" "$B/host/to
 # The libpcap transport between two network namespaces joined by veth.
 run "net/pcap-veth" bash "$top/tests/net/test-pcap-veth.sh" "$B/host/tools/vrc-pingpong"
 
+# configd, vrcctl and simulated endpoints (vrc-epsim) between two network
+# namespaces: discovery, liveness, assignments, generations, restarts.
+run "configd/discovery" bash "$top/tests/configd/test-discovery.sh"
+run "configd/assign" bash "$top/tests/configd/test-assign.sh"
+run "configd/restart" bash "$top/tests/configd/test-restart.sh"
+
 # Fuzzing the receive path (bounded number of runs, seeds from the pcap
 # generator) and the link layer's state machine under a hostile channel.
 run "fuzz/decode" bash "$top/tests/fuzz/run-fuzz.sh" "$B/fuzz/tests/fuzz/fuzz-decode" \

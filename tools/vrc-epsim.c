@@ -303,6 +303,9 @@ int main(int argc, char **argv)
     unsigned total;
     int c, rc;
 
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
     while ((c = getopt_long(argc, argv, "i:n:f:qh", opts, NULL)) != -1) {
         switch (c) {
         case 'i': ifname = optarg; break;
@@ -326,9 +329,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "vrc-epsim: %s: %s\n", ifname, err[0] ? err : strerror(-rc));
         return 1;
     }
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGUSR1, &sa, NULL);
     srand(now_ns());
     total = sim.count * sim.functions;
     sim.fns = calloc(total, sizeof(*sim.fns));
