@@ -4,7 +4,8 @@
  * debugging endpoints and for tests (docs/protocol.md section 5).
  *
  *   vrc-disc -i IF solicit [--wait MS]
- *   vrc-disc -i IF assign  --to MAC [--fn N] --gen G --rc N --owner MAC --bdf B
+ *   vrc-disc -i IF assign  --to MAC [--fn N] --gen G --rc N --owner MAC
+ *                          --bdf BB:DD.F (or a number)
  *   vrc-disc -i IF release --to MAC [--fn N] --gen G
  *
  * Exit status: solicit: 0 if anything announced; assign/release: 0 if the
@@ -76,7 +77,16 @@ int main(int argc, char **argv)
         case 'g': d.generation = strtoull(optarg, NULL, 0); break;
         case 'r': d.rc_id = strtoul(optarg, NULL, 0); break;
         case 'o': if (parse_mac(optarg, own)) memcpy(d.owner_mac, own, 6); break;
-        case 'B': d.bdf = strtoul(optarg, NULL, 0); break;
+        case 'B': {
+            unsigned b, dv, f;
+
+            if (sscanf(optarg, "%x:%x.%x", &b, &dv, &f) == 3) {
+                d.bdf = b << 8 | (dv & 0x1f) << 3 | (f & 7);
+            } else {
+                d.bdf = strtoul(optarg, NULL, 0);
+            }
+            break;
+        }
         case 'w': wait = strtol(optarg, NULL, 0); break;
         default: return 2;
         }

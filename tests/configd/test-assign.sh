@@ -70,7 +70,7 @@ check "...counted by the endpoint" \
 check "...and the owner did not change" \
     [ "$(ep_field $EP '"\(.owner.rc_id) \(.generation)"')" = "1 3" ]
 out=$(ip netns exec "$VM_NS" "$VRCDISC" -i "$VM_IF" assign --to $EP --gen 3 \
-      --rc 1 --owner 52:54:00:00:00:01 --bdf 0x0100)
+      --rc 1 --owner 52:54:00:00:00:01 --bdf "$(ep_field $EP .owner.bdf)")
 check "a repeat of the current ASSIGN is acknowledged ok (lost ACK)" \
     grep -q "status ok generation 3" <<<"$out"
 out=$(ip netns exec "$VM_NS" "$VRCDISC" -i "$VM_IF" assign --to $EP --fn 5 --gen 9 \
