@@ -51,16 +51,19 @@ static int die_usage(const char *fmt, ...)
 static gboolean ctl_connect(Ctl *c)
 {
     const char *path = opt_socket ? opt_socket : DEFAULT_SOCKET;
-    g_autoptr(GSocketClient) client = g_socket_client_new();
     g_autoptr(GSocketAddress) addr = g_unix_socket_address_new(path);
+    g_autoptr(GSocket) sock = NULL;
     g_autoptr(GError) err = NULL;
 
-    c->conn = g_socket_client_connect(client, G_SOCKET_CONNECTABLE(addr), NULL, &err);
-    if (!c->conn) {
+    /* A plain socket: GSocketClient would look for proxies first. */
+    sock = g_socket_new(G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM,
+                        G_SOCKET_PROTOCOL_DEFAULT, &err);
+    if (!sock || !g_socket_connect(sock, addr, NULL, &err)) {
         fprintf(stderr, "vrcctl: configd is not running at %s (%s); start it, "
                 "or point --socket at its control socket\n", path, err->message);
         return FALSE;
     }
+    c->conn = g_socket_connection_factory_create_connection(sock);
     c->in = g_data_input_stream_new(g_io_stream_get_input_stream(G_IO_STREAM(c->conn)));
     c->out = g_io_stream_get_output_stream(G_IO_STREAM(c->conn));
     return TRUE;
