@@ -337,16 +337,23 @@ static void send_error(Client *c, JsonNode *id, int code, const char *fmt, ...)
 void cd_api_event(Configd *cd, const char *vm, JsonNode *event)
 {
     Api *api = cd->api;
+    g_autoptr(GList) all = NULL;
 
     if (!api) {
         return;
     }
-    for (GList *l = api->clients; l; l = l->next) {
+    /* A copy: sending may close (and unlist) a client that reads too slowly. */
+    all = g_list_copy(api->clients);
+    for (GList *l = all; l; l = l->next) {
+        ((Client *)l->data)->refs++;
+    }
+    for (GList *l = all; l; l = l->next) {
         Client *c = l->data;
 
         if (c->follow || (vm && g_strcmp0(c->vm, vm) == 0)) {
             client_send(c, event);
         }
+        client_unref(c);
     }
 }
 
