@@ -73,6 +73,7 @@ static gboolean ctl_connect(Ctl *c)
 static gboolean ctl_send(Ctl *c, JsonBuilder *b)
 {
     g_autoptr(JsonNode) root = NULL;
+    g_autofree char *json = NULL;
     g_autofree char *line = NULL;
     g_autoptr(GError) err = NULL;
 
@@ -80,7 +81,8 @@ static gboolean ctl_send(Ctl *c, JsonBuilder *b)
     json_builder_add_int_value(b, ++c->next_id);
     json_builder_end_object(b);
     root = json_builder_get_root(b);
-    line = g_strconcat(json_to_string(root, FALSE), "\n", NULL);
+    json = json_to_string(root, FALSE);
+    line = g_strconcat(json, "\n", NULL);
     if (!g_output_stream_write_all(c->out, line, strlen(line), NULL, NULL, &err)) {
         fprintf(stderr, "vrcctl: configd closed the connection: %s\n", err->message);
         return FALSE;

@@ -91,7 +91,7 @@ cd_vm() {
         --mac "$3" --slots "$4" > "$tmp/vm-$1.log" 2>&1 &
     VM_PID=$!
     pids+=("$VM_PID")
-    wait_for 5 grep -q '"ok":true' "$tmp/vm-$1.log" || bail "VM $1 did not register"
+    wait_for 5 grep -qs '"ok":true' "$tmp/vm-$1.log" || bail "VM $1 did not register"
 }
 
 # How many endpoints `vrcctl list --json` shows in state $1.
@@ -110,6 +110,17 @@ vm_state_is() {
 }
 
 cd_done() {
+    local rc
+    # configd stops cleanly on SIGTERM, and nothing reported a memory error
+    # (sanitizer builds: VRC_HOST_BUILD=build/asan).
+    if [ -n "${CONFIGD_PID:-}" ] && kill -0 "$CONFIGD_PID" 2>/dev/null; then
+        kill -TERM "$CONFIGD_PID"
+        wait "$CONFIGD_PID"
+        rc=$?
+        check "configd exits 0 on SIGTERM" [ $rc -eq 0 ]
+    fi
+    check "no sanitizer report in any log" \
+        bash -c "! grep -l 'Sanitizer\|runtime error' '$tmp'/*.log"
     echo "1..$tap_n"
     [ $tap_fail -eq 0 ]
 }
