@@ -214,6 +214,66 @@ int encap_disc_parse_frame(const uint8_t *buf, size_t len, uint8_t src[6],
     return encap_disc_decode(v.payload, v.payload_len, d);
 }
 
+static bool same_owner(const struct encap_disc_owner *o,
+                       const struct encap_disc *req)
+{
+    return o->rc_id == req->rc_id && o->bdf == req->bdf &&
+           memcmp(o->mac, req->owner_mac, 6) == 0;
+}
+
+enum encap_disc_verdict encap_disc_apply(struct encap_disc_owner *o,
+                                         const struct encap_disc *req,
+                                         struct encap_disc *ack,
+                                         bool *end_session)
+{
+    bool assign = req->op == ENCAP_DISC_ASSIGN;
+    enum encap_disc_verdict v;
+
+    *end_session = false;
+    if (req->generation > o->generation) {
+        /* New: a session of the previous owner ends unless it stays. */
+        *end_session = o->assigned && !(assign && same_owner(o, req));
+        o->generation = req->generation;
+        o->assigned = assign;
+        o->rc_id = assign ? req->rc_id : 0;
+        o->bdf = assign ? req->bdf : 0;
+        if (assign) {
+            memcpy(o->mac, req->owner_mac, 6);
+        } else {
+            memset(o->mac, 0, 6);
+        }
+        v = ENCAP_DISC_APPLIED;
+    } else if (req->generation == o->generation && o->assigned == assign &&
+               (!assign || same_owner(o, req))) {
+        v = ENCAP_DISC_REPEATED;
+    } else {
+        v = ENCAP_DISC_REFUSED_STALE;
+    }
+    memset(ack, 0, sizeof(*ack));
+    ack->op = ENCAP_DISC_ACK;
+    ack->acked_op = req->op;
+    ack->xid = req->xid;
+    ack->function = req->function;
+    ack->status = v == ENCAP_DISC_REFUSED_STALE ? ENCAP_DISC_STALE : ENCAP_DISC_OK;
+    ack->generation = o->generation;
+    ack->state = o->assigned ? ENCAP_DISC_ASSIGNED : ENCAP_DISC_FREE;
+    if (o->assigned) {
+        ack->rc_id = o->rc_id;
+        memcpy(ack->owner_mac, o->mac, 6);
+        ack->bdf = o->bdf;
+    }
+    return v;
+}
+
+bool encap_disc_hello_allowed(const struct encap_disc_owner *o,
+                              const uint8_t mac[6], uint16_t rc_id)
+{
+    if (o->generation == 0) {
+        return true;
+    }
+    return o->assigned && o->rc_id == rc_id && memcmp(o->mac, mac, 6) == 0;
+}
+
 void encap_disc_count(struct encap_disc_stats *s, int rc)
 {
     if (rc == 0) {

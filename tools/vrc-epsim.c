@@ -31,11 +31,7 @@
 #include "encap/transport.h"
 
 struct fn {
-    uint64_t gen;
-    uint16_t rc_id;
-    uint8_t owner[6];
-    uint16_t bdf;
-    bool assigned;
+    struct encap_disc_owner own;    /* the generation rule's state */
     uint64_t next_hb;       /* ns, monotonic */
     uint64_t answer_at;     /* ns; 0: no SOLICIT to answer */
     uint8_t answer_to[6];
@@ -120,12 +116,12 @@ static void send_frame(unsigned k, const uint8_t dst[6], const struct encap_disc
 
 static void fill_state(const struct fn *f, struct encap_disc *d)
 {
-    d->generation = f->gen;
-    d->state = f->assigned ? ENCAP_DISC_ASSIGNED : ENCAP_DISC_FREE;
-    if (f->assigned) {
-        d->rc_id = f->rc_id;
-        memcpy(d->owner_mac, f->owner, 6);
-        d->bdf = f->bdf;
+    d->generation = f->own.generation;
+    d->state = f->own.assigned ? ENCAP_DISC_ASSIGNED : ENCAP_DISC_FREE;
+    if (f->own.assigned) {
+        d->rc_id = f->own.rc_id;
+        memcpy(d->owner_mac, f->own.mac, 6);
+        d->bdf = f->own.bdf;
     }
 }
 
@@ -148,52 +144,45 @@ static void announce(unsigned k, unsigned fi, const uint8_t dst[6], uint32_t xid
     sim.announces++;
 }
 
-/* ASSIGN and RELEASE: the rule of docs/protocol.md 5.2. */
+/* ASSIGN and RELEASE: the rule of docs/protocol.md 5.2 (encap_disc_apply). */
 static void assign_release(unsigned k, const uint8_t from[6],
                            const struct encap_disc *r)
 {
     struct encap_disc ack = {
         .op = ENCAP_DISC_ACK, .acked_op = r->op, .function = r->function,
-        .xid = r->xid,
+        .xid = r->xid, .status = ENCAP_DISC_NO_FUNCTION,
     };
-    bool assign = r->op == ENCAP_DISC_ASSIGN;
+    bool end_session;
     struct fn *f;
 
     if (r->function >= sim.functions) {
-        ack.status = ENCAP_DISC_NO_FUNCTION;
         sim.no_function++;
         send_frame(k, from, &ack);
         return;
     }
     f = &sim.fns[k * sim.functions + r->function];
-    if (r->generation > f->gen) {
-        f->gen = r->generation;
-        f->assigned = assign;
-        f->rc_id = assign ? r->rc_id : 0;
-        memcpy(f->owner, assign ? r->owner_mac : (const uint8_t[6]){ 0 }, 6);
-        f->bdf = assign ? r->bdf : 0;
-        if (assign) {
+    switch (encap_disc_apply(&f->own, r, &ack, &end_session)) {
+    case ENCAP_DISC_APPLIED:
+        /* No sessions here: nothing to end when end_session is set. */
+        if (r->op == ENCAP_DISC_ASSIGN) {
             sim.assigns++;
         } else {
             sim.releases++;
         }
-        ack.status = ENCAP_DISC_OK;
-    } else if (r->generation == f->gen && f->assigned == assign &&
-               (!assign || (f->rc_id == r->rc_id && f->bdf == r->bdf &&
-                            memcmp(f->owner, r->owner_mac, 6) == 0))) {
+        break;
+    case ENCAP_DISC_REPEATED:
         sim.repeats++;              /* a retry whose ACK was lost */
-        ack.status = ENCAP_DISC_OK;
-    } else {
+        break;
+    case ENCAP_DISC_REFUSED_STALE:
         sim.stale++;
-        ack.status = ENCAP_DISC_STALE;
         if (!sim.quiet) {
             fprintf(stderr, "epsim: endpoint %u fn %u: stale %s generation %llu "
                     "(holding %llu)\n", k, r->function,
                     encap_disc_op_name(r->op), (unsigned long long)r->generation,
-                    (unsigned long long)f->gen);
+                    (unsigned long long)f->own.generation);
         }
+        break;
     }
-    fill_state(f, &ack);
     send_frame(k, from, &ack);
 }
 

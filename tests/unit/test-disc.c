@@ -195,6 +195,103 @@ static void test_rejections(void)
     g_assert_cmpstr(encap_disc_op_name(9), ==, "?");
 }
 
+/* The endpoint's generation rule, protocol.md 5.2, case by case. */
+static void test_generation_rule(void)
+{
+    const uint8_t vm1[6] = { 0x52, 0x54, 0, 0, 0, 1 };
+    const uint8_t vm2[6] = { 0x52, 0x54, 0, 0, 0, 2 };
+    struct encap_disc_owner o = { 0 };
+    struct encap_disc req = {
+        .op = ENCAP_DISC_ASSIGN, .rc_id = 1, .bdf = 0x0100, .generation = 5,
+        .xid = 77, .function = 0,
+    }, ack;
+    bool end;
+
+    /* Never assigned: version 1 behaviour, any HELLO may come. */
+    g_assert_true(encap_disc_hello_allowed(&o, vm2, 9));
+
+    /* g > G: taken; nothing to end (nobody owned it). */
+    memcpy(req.owner_mac, vm1, 6);
+    g_assert_cmpint(encap_disc_apply(&o, &req, &ack, &end), ==, ENCAP_DISC_APPLIED);
+    g_assert_false(end);
+    g_assert_cmpuint(o.generation, ==, 5);
+    g_assert_true(o.assigned);
+    g_assert_cmpuint(ack.op, ==, ENCAP_DISC_ACK);
+    g_assert_cmpuint(ack.acked_op, ==, ENCAP_DISC_ASSIGN);
+    g_assert_cmpuint(ack.status, ==, ENCAP_DISC_OK);
+    g_assert_cmpuint(ack.xid, ==, 77);
+    g_assert_cmpuint(ack.generation, ==, 5);
+    g_assert_cmpuint(ack.rc_id, ==, 1);
+    g_assert_cmpmem(ack.owner_mac, 6, vm1, 6);
+    g_assert_cmpuint(ack.state, ==, ENCAP_DISC_ASSIGNED);
+
+    /* Sessions: only the owner of G, by MAC and rc id. */
+    g_assert_true(encap_disc_hello_allowed(&o, vm1, 1));
+    g_assert_false(encap_disc_hello_allowed(&o, vm1, 2));
+    g_assert_false(encap_disc_hello_allowed(&o, vm2, 1));
+
+    /* g == G, same request: a retry, acknowledged, nothing reset. */
+    g_assert_cmpint(encap_disc_apply(&o, &req, &ack, &end), ==, ENCAP_DISC_REPEATED);
+    g_assert_false(end);
+    g_assert_cmpuint(ack.status, ==, ENCAP_DISC_OK);
+
+    /* g == G, another owner or BDF: stale, and the state is reported. */
+    req.rc_id = 2;
+    memcpy(req.owner_mac, vm2, 6);
+    g_assert_cmpint(encap_disc_apply(&o, &req, &ack, &end), ==,
+                    ENCAP_DISC_REFUSED_STALE);
+    g_assert_cmpuint(ack.status, ==, ENCAP_DISC_STALE);
+    g_assert_cmpuint(ack.rc_id, ==, 1);
+    g_assert_cmpuint(o.rc_id, ==, 1);
+    req.rc_id = 1;
+    memcpy(req.owner_mac, vm1, 6);
+    req.bdf = 0x0200;
+    g_assert_cmpint(encap_disc_apply(&o, &req, &ack, &end), ==,
+                    ENCAP_DISC_REFUSED_STALE);
+    /* g < G: stale. */
+    req.bdf = 0x0100;
+    req.generation = 4;
+    g_assert_cmpint(encap_disc_apply(&o, &req, &ack, &end), ==,
+                    ENCAP_DISC_REFUSED_STALE);
+    g_assert_cmpuint(o.generation, ==, 5);
+
+    /* A newer ASSIGN to vm2: the session with vm1 must end. */
+    req.generation = 6;
+    req.rc_id = 2;
+    memcpy(req.owner_mac, vm2, 6);
+    g_assert_cmpint(encap_disc_apply(&o, &req, &ack, &end), ==, ENCAP_DISC_APPLIED);
+    g_assert_true(end);
+    g_assert_false(encap_disc_hello_allowed(&o, vm1, 1));
+    g_assert_true(encap_disc_hello_allowed(&o, vm2, 2));
+
+    /* A newer ASSIGN repeating the same owner keeps the session. */
+    req.generation = 7;
+    g_assert_cmpint(encap_disc_apply(&o, &req, &ack, &end), ==, ENCAP_DISC_APPLIED);
+    g_assert_false(end);
+
+    /* RELEASE: free, session ends, and no HELLO is taken while free. */
+    req.op = ENCAP_DISC_RELEASE;
+    req.generation = 8;
+    g_assert_cmpint(encap_disc_apply(&o, &req, &ack, &end), ==, ENCAP_DISC_APPLIED);
+    g_assert_true(end);
+    g_assert_false(o.assigned);
+    g_assert_cmpuint(ack.state, ==, ENCAP_DISC_FREE);
+    g_assert_cmpuint(ack.rc_id, ==, 0);
+    g_assert_false(encap_disc_hello_allowed(&o, vm2, 2));
+    /* A repeated RELEASE is a retry; an older ASSIGN is stale. */
+    g_assert_cmpint(encap_disc_apply(&o, &req, &ack, &end), ==, ENCAP_DISC_REPEATED);
+    g_assert_false(end);
+    req.op = ENCAP_DISC_ASSIGN;
+    req.generation = 7;
+    g_assert_cmpint(encap_disc_apply(&o, &req, &ack, &end), ==,
+                    ENCAP_DISC_REFUSED_STALE);
+    /* ...and an ASSIGN of the released generation is stale too. */
+    req.generation = 8;
+    g_assert_cmpint(encap_disc_apply(&o, &req, &ack, &end), ==,
+                    ENCAP_DISC_REFUSED_STALE);
+    g_assert_false(o.assigned);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -202,5 +299,6 @@ int main(int argc, char **argv)
     g_test_add_func("/disc/golden-ack", test_golden_ack);
     g_test_add_func("/disc/frame", test_frame);
     g_test_add_func("/disc/rejections", test_rejections);
+    g_test_add_func("/disc/generation-rule", test_generation_rule);
     return g_test_run();
 }

@@ -120,6 +120,49 @@ int encap_disc_frame(const uint8_t dst[6], const uint8_t src[6],
 int encap_disc_parse_frame(const uint8_t *buf, size_t len, uint8_t src[6],
                            struct encap_disc *d);
 
+/*
+ * The endpoint side of the generation rule (docs/protocol.md 5.2), for the
+ * vrc-endpoint machine and tools/vrc-epsim to share: the ownership of one
+ * endpoint function.
+ */
+struct encap_disc_owner {
+    uint64_t generation;    /* G: 0 until the first ASSIGN or RELEASE */
+    bool assigned;
+    uint16_t rc_id;         /* with assigned: the owner */
+    uint8_t mac[6];
+    uint16_t bdf;
+};
+
+enum encap_disc_verdict {
+    ENCAP_DISC_APPLIED = 0,     /* g > G: taken, G := g */
+    ENCAP_DISC_REPEATED = 1,    /* g == G, same request: a retry, no change */
+    ENCAP_DISC_REFUSED_STALE = 2, /* stale: nothing changes, count it */
+};
+
+/*
+ * Apply the decoded ASSIGN or RELEASE @req to @o and fill @ack, the ACK to
+ * send back (op, acked op, xid, function, status, and @o's state after).
+ * Returns the verdict.  *@end_session is set when a session opened under
+ * the previous owner must end (BYE, reset as a hot reset does) before the
+ * ACK goes out: the function was assigned and is now released, or
+ * assigned to another rc id, MAC or BDF.  Whether @req->function exists is
+ * the caller's to check first (ACK status ENCAP_DISC_NO_FUNCTION).
+ */
+enum encap_disc_verdict encap_disc_apply(struct encap_disc_owner *o,
+                                         const struct encap_disc *req,
+                                         struct encap_disc *ack,
+                                         bool *end_session);
+
+/*
+ * May a CTRL HELLO from @mac, with @rc_id in its vrc header, open a session
+ * with this function?  Once the function has a generation (G > 0): only
+ * from the owner of G, never while it is free.  G == 0 (never assigned):
+ * true, and the caller applies its version 1 rules (first HELLO, or its
+ * `peer` property).
+ */
+bool encap_disc_hello_allowed(const struct encap_disc_owner *o,
+                              const uint8_t mac[6], uint16_t rc_id);
+
 /* Drops counted by reason, for receivers. */
 struct encap_disc_stats {
     uint64_t rx;                        /* DISC payloads accepted */
