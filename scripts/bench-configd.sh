@@ -129,6 +129,10 @@ cpu_pct=$(awk -v d=$((c1 - c0)) -v hz=$clk -v ms=$((t1 - t0)) 'BEGIN {printf "%.
 epsim_pct=$(awk -v d=$((e1 - e0)) -v hz=$clk -v ms=$((t1 - t0)) 'BEGIN {printf "%.2f", 100 * d / hz / (ms / 1000)}')
 rss=$(awk '/VmRSS/ {print $2}' "/proc/$configd/status")
 hwm=$(awk '/VmHWM/ {print $2}' "/proc/$configd/status")
+anon=$(awk '/RssAnon/ {print $2}' "/proc/$configd/status")
+# Most of the RSS is libpcap's receive ring (mapped from the packet socket).
+ring=$(awk '/^[0-9a-f]+-/ {name=$6} /^Rss:/ && name ~ /^socket:/ {s += $2} END {print s + 0}' \
+       "/proc/$configd/smaps")
 drops=$(ctl status | jq -c .disc_drops)
 
 report="configd at scale ($stamp, $(git -C "$top" rev-parse --short HEAD), $(nproc) CPUs)
@@ -137,7 +141,7 @@ discovery, cold start        $discovery_ms ms until all $n are up
 attach latency               median $att_med ms, p99 $att_p99 ms ($cycles cycles, one connection)
 detach latency               median $det_med ms, p99 $det_p99 ms
 attach through vrcctl        median $ctl_med ms ($ctl_cycles runs, process start included)
-configd RSS idle             $rss KiB (peak $hwm KiB)
+configd RSS idle             $rss KiB (peak $hwm KiB): heap and stacks $anon KiB, libpcap ring $ring KiB
 configd CPU idle             $cpu_pct % of one CPU over ${idle_s} s ($n ANNOUNCE/s)
 vrc-epsim CPU                $epsim_pct % (for reference)
 DISC drops at configd        $drops"
