@@ -93,4 +93,20 @@ check "a VM whose connection dropped is shown gone" \
 check "...and a follower saw vm-gone" grep -q '"event":"vm-gone"' "$tmp/events.log"
 check "vrcctl vms names its assignments" \
     [ "$(vrcctl vms --json | jq -r '[.vms[].assignments[].endpoint] | length')" = 1 ]
+# An endpoint whose ownership changed behind configd's back (an ASSIGN of
+# generation 50 by hand; its next heartbeat is seconds away): configd's
+# ASSIGN is refused as stale, nothing is recorded, and a retry goes above.
+cd_epsim slow -n 1 --base 100 --interval 5000
+SLOW=02:76:72:00:00:65
+check "a slow-heartbeat endpoint is discovered" wait_for 5 field_is $SLOW .state up
+check "an ASSIGN of generation 50 by hand is taken" \
+    quiet ip netns exec "$VM_NS" "$VRCDISC" -i "$VM_IF" assign --to $SLOW --gen 50 \
+    --rc 9 --owner 52:54:00:00:00:09 --bdf 01:00.0
+out=$(vrcctl attach $SLOW vm2 2>&1); rc=$?
+check "configd's overtaken ASSIGN is refused (exit 1)" [ $rc -eq 1 ]
+check "...naming the generation the endpoint holds" \
+    grep -q "it holds generation 50 (rc id 9)" <<<"$out"
+check "...and nothing is recorded" field_is $SLOW .assignment null
+check "a retry is assigned above generation 50" \
+    bash -c "\"$VRCCTL\" --socket $SOCK attach $SLOW vm2 --json | jq -e '.generation > 50' >/dev/null"
 cd_done
