@@ -651,11 +651,6 @@ void cd_attach(Configd *cd, const char *name, const char *vm, int slot,
                  "-device vrc,configd=SOCKET ('vrcctl vms' lists them)", vm));
         return;
     }
-    if (g_hash_table_contains(cd->txns, id)) {
-        fail_now(cd, done, opaque, id, g_error_new(CD_ERROR, CD_ERROR_BUSY,
-                 "endpoint %s is being assigned or released; try again", id));
-        return;
-    }
     cur = cd_store_get_assignment(cd->store, id, &err);
     if (err) {
         err->code = CD_ERROR_STORE;
@@ -663,13 +658,19 @@ void cd_attach(Configd *cd, const char *name, const char *vm, int slot,
         fail_now(cd, done, opaque, id, err);
         return;
     }
-    if (cur && g_strcmp0(cur->vm, vm) == 0) {
-        done(cd, cur, NULL, opaque);        /* already there: nothing to do */
+    /* The owner first: a pending attach (ASSIGN in flight) owns it too. */
+    if (cur && g_strcmp0(cur->vm, vm) != 0) {
+        fail_now(cd, done, opaque, id, g_error_new(CD_ERROR, CD_ERROR_OWNED,
+                 "endpoint %s is owned by %s; detach it there first", id, cur->vm));
+        return;
+    }
+    if (g_hash_table_contains(cd->txns, id)) {
+        fail_now(cd, done, opaque, id, g_error_new(CD_ERROR, CD_ERROR_BUSY,
+                 "endpoint %s is being assigned or released; try again", id));
         return;
     }
     if (cur) {
-        fail_now(cd, done, opaque, id, g_error_new(CD_ERROR, CD_ERROR_OWNED,
-                 "endpoint %s is owned by %s; detach it there first", id, cur->vm));
+        done(cd, cur, NULL, opaque);        /* already there: nothing to do */
         return;
     }
     if (!e->up) {
