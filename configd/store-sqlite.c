@@ -227,9 +227,12 @@ static CdAssignment *row_assignment(sqlite3_stmt *st)
     return a;
 }
 
+/* Turns the current row of a statement into a new object. */
+typedef gpointer (*RowFunc)(sqlite3_stmt *st);
+
 /* One row by key: the object, or NULL with NOT_FOUND or IO set. */
 static gpointer get_one(SqliteStore *q, int i, const char *key,
-                        gpointer (*row)(sqlite3_stmt *), const char *what,
+                        RowFunc row, const char *what,
                         GError **errp)
 {
     sqlite3_stmt *st = stmt(q, i);
@@ -250,8 +253,7 @@ static gpointer get_one(SqliteStore *q, int i, const char *key,
     return obj;
 }
 
-static GPtrArray *get_all(SqliteStore *q, int i,
-                          gpointer (*row)(sqlite3_stmt *),
+static GPtrArray *get_all(SqliteStore *q, int i, RowFunc row,
                           GDestroyNotify free_fn, GError **errp)
 {
     sqlite3_stmt *st = stmt(q, i);
@@ -272,13 +274,13 @@ static GPtrArray *get_all(SqliteStore *q, int i,
 
 static CdEndpoint *sq_get_endpoint(CdStore *s, const char *id, GError **errp)
 {
-    return get_one(SQL(s), ST_GET_EP, id, (gpointer)row_endpoint, "endpoint",
+    return get_one(SQL(s), ST_GET_EP, id, (RowFunc)row_endpoint, "endpoint",
                    errp);
 }
 
 static GPtrArray *sq_list_endpoints(CdStore *s, GError **errp)
 {
-    return get_all(SQL(s), ST_LIST_EP, (gpointer)row_endpoint,
+    return get_all(SQL(s), ST_LIST_EP, (RowFunc)row_endpoint,
                    (GDestroyNotify)cd_endpoint_free, errp);
 }
 
@@ -298,12 +300,12 @@ static gboolean sq_put_vm(CdStore *s, const CdVm *v, GError **errp)
 
 static CdVm *sq_get_vm(CdStore *s, const char *name, GError **errp)
 {
-    return get_one(SQL(s), ST_GET_VM, name, (gpointer)row_vm, "VM", errp);
+    return get_one(SQL(s), ST_GET_VM, name, (RowFunc)row_vm, "VM", errp);
 }
 
 static GPtrArray *sq_list_vms(CdStore *s, GError **errp)
 {
-    return get_all(SQL(s), ST_LIST_VM, (gpointer)row_vm,
+    return get_all(SQL(s), ST_LIST_VM, (RowFunc)row_vm,
                    (GDestroyNotify)cd_vm_free, errp);
 }
 
@@ -345,7 +347,7 @@ static CdAssignment *sq_get_assignment(CdStore *s, const char *endpoint,
 {
     GError *err = NULL;
     CdAssignment *a = get_one(SQL(s), ST_GET_AS, endpoint,
-                              (gpointer)row_assignment, "assignment", &err);
+                              (RowFunc)row_assignment, "assignment", &err);
 
     if (!a && !g_error_matches(err, CD_STORE_ERROR, CD_STORE_ERROR_NOT_FOUND)) {
         g_propagate_error(errp, err);
@@ -357,7 +359,7 @@ static CdAssignment *sq_get_assignment(CdStore *s, const char *endpoint,
 
 static GPtrArray *sq_list_assignments(CdStore *s, GError **errp)
 {
-    return get_all(SQL(s), ST_LIST_AS, (gpointer)row_assignment,
+    return get_all(SQL(s), ST_LIST_AS, (RowFunc)row_assignment,
                    (GDestroyNotify)cd_assignment_free, errp);
 }
 
