@@ -8,13 +8,17 @@
 #
 # Usage: remote-nic.sh [DEVICE-MODEL]      (default e1000e; virtio-net-pci, ...)
 # Environment: VRC_FILE_MB (default 4), VRC_XFERS (transfers of the file,
-# default 1; the median is reported), VRC_GUEST_TIMEOUT, VRC_TRANSPORT=pcap|unix|local
+# default 1; the median is reported), VRC_STREAMS (TCP connections each
+# transfer makes at once, each bringing the whole file; default 1),
+# VRC_SMP (guest vCPUs, default 2), VRC_GUEST_TIMEOUT, VRC_TRANSPORT=pcap|unix|local
 # (local: the same device model plugged into the VM itself, for comparison),
 # VRC_PINGS (default 10), VRC_REGBENCH (options for vrc-regbench, run in the
 # guest against the NIC before the network test, e.g. "--bar=0 --offset=8";
 # its JSON line is printed after "VRC-REGBENCH"), VRC_OPTS (more -device vrc
 # options, starting with a comma, e.g. ",poll-us=200"), VRC_EP_OPTS (the same
-# for -machine vrc-endpoint).
+# for -machine vrc-endpoint), VRC_RELAY (impairments for tools/vrc-relay, e.g.
+# "--loss=0.01 --seed=1": the two hosts are then joined through a third
+# namespace where the relay damages vrc frames; its counters are printed).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,17 +26,19 @@ model=${1:-e1000e}
 qemu=$top/build/qemu-system-x86_64
 mb=${VRC_FILE_MB:-4}
 xfers=${VRC_XFERS:-1}
+streams=${VRC_STREAMS:-1}
 port=5555
 transport=${VRC_TRANSPORT:-pcap}
 work=$(mktemp -d)
 ep_pid=
 srv_pid=
+relay_pid=
 # shellcheck source=netns.sh
 . "$top/scripts/netns.sh"
 
 cleanup() {
     local p
-    for p in $ep_pid $srv_pid; do
+    for p in $ep_pid $srv_pid $relay_pid; do
         if kill -0 "$p" 2>/dev/null; then
             kill "$p"
         fi
@@ -45,7 +51,16 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 vrc_netns_probe || { echo "remote-nic: cannot create network namespaces: run as root" >&2; exit 1; }
-vrc_netns_up "vrc$$"
+if [ -n "${VRC_RELAY:-}" ]; then
+    [ "$transport" = pcap ] || { echo "remote-nic: VRC_RELAY needs the pcap transport" >&2; exit 1; }
+    vrc_netns_up_relay "vrc$$"
+    # shellcheck disable=SC2086
+    ip netns exec "$MID_NS" "$top/build/host/tools/vrc-relay" --ethertype=0x88b5 \
+        $VRC_RELAY "$MID_VM_IF" "$MID_EP_IF" > "$work/relay.json" 2> "$work/relay.log" &
+    relay_pid=$!
+else
+    vrc_netns_up "vrc$$"
+fi
 
 # A file to move, and a one-shot TCP server for it on the endpoint host.
 head -c $((mb * 1024 * 1024)) /dev/urandom > "$work/file"
@@ -54,13 +69,20 @@ want=$(sha256sum "$work/file" | cut -d' ' -f1)
 srv_ns=$EP_NS
 [ "$transport" = local ] && srv_ns=$VM_NS
 ip netns exec "$srv_ns" python3 -c '
-import socket, sys
+import socket, sys, threading
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", int(sys.argv[2]))); s.listen(1); s.settimeout(300)
+s.bind(("127.0.0.1", int(sys.argv[2]))); s.listen(16); s.settimeout(300)
 data = open(sys.argv[1], "rb").read()
+def serve(c):
+    c.sendall(data); c.close()
+threads = []
 for _ in range(int(sys.argv[3])):
-    c, _ = s.accept(); c.sendall(data); c.close()
-' "$work/file" "$port" "$xfers" &
+    c, _ = s.accept()
+    threads.append(threading.Thread(target=serve, args=(c,)))
+    threads[-1].start()
+for t in threads:
+    t.join()
+' "$work/file" "$port" $((xfers * streams)) &
 srv_pid=$!
 
 if [ "$transport" = unix ]; then
@@ -110,10 +132,14 @@ tail -2 /tmp/ping
 echo \"VRC-PINGTIMES \$(sed -n 's/.*time=\\([0-9.]*\\).*/\\1/p' /tmp/ping | tr '\\n' ' ')\"
 for x in \$(seq $xfers); do
     t0=\$(cut -d' ' -f1 /proc/uptime)
-    nc 10.0.2.2 $port > /tmp/f
+    for s in \$(seq $streams); do nc 10.0.2.2 $port > /tmp/f\$s & done
+    wait
     t1=\$(cut -d' ' -f1 /proc/uptime)
-    echo \"VRC-XFER bytes \$(wc -c < /tmp/f) seconds \$t0 \$t1\"
-    echo \"VRC-SHA256 \$(sha256sum /tmp/f | cut -d' ' -f1)\"
+    echo \"VRC-XFER bytes \$(cat /tmp/f* | wc -c) seconds \$t0 \$t1\"
+    for s in \$(seq $streams); do
+        echo \"VRC-SHA256 \$(sha256sum /tmp/f\$s | cut -d' ' -f1)\"
+    done
+    rm -f /tmp/f*
 done
 "
 set +e
@@ -166,7 +192,8 @@ got=$(field VRC-SHA256)
 # Every transfer must have brought the file intact.
 bad_sums=$(sed -n 's/.*VRC-SHA256 //p' "$work/guest.log" | grep -cvx "$want" || true)
 n_sums=$(grep -c 'VRC-SHA256 ' "$work/guest.log" || true)
-[ "$n_sums" = "$xfers" ] && [ "$bad_sums" = 0 ] || got="$got (only $((n_sums - bad_sums)) of $xfers transfers intact)"
+[ "$n_sums" = $((xfers * streams)) ] && [ "$bad_sums" = 0 ] ||
+    got="$got (only $((n_sums - bad_sums)) of $((xfers * streams)) transfers intact)"
 # MB/s of each transfer; the one reported is the median.
 rates=$(sed -n 's/.*VRC-XFER bytes \([0-9]*\) seconds \([0-9.]*\) \([0-9.]*\).*/\1 \2 \3/p' "$work/guest.log" |
         awk '$3 > $2 { printf "%.2f %d %.2f\n", $1 / ($3 - $2) / 1e6, $1, $3 - $2 }' | sort -n)
@@ -182,7 +209,7 @@ fi
 echo "  lspci:      ${lspci:-<none>}"
 echo "  ping:       ${loss:-<none>}; rtt min/avg/max ${rtt:-?}"
 if [ -n "$bytes" ] && [ -n "$secs" ] && [ "$secs" != "0.00" ]; then
-    echo "  TCP:        $bytes bytes in ${secs}s ($(awk -v b="$bytes" -v s="$secs" 'BEGIN{printf "%.1f", b/s/1e6}') MB/s)"
+    echo "  TCP:        $bytes bytes in ${secs}s$([ "$streams" = 1 ] || echo " over $streams connections at once") ($(awk -v b="$bytes" -v s="$secs" 'BEGIN{printf "%.1f", b/s/1e6}') MB/s)"
     [ "$xfers" = 1 ] || echo "  TCP runs:   $(awk '{printf "%s ", $1}' <<<"$rates")MB/s"
 fi
 echo "  ping times: $(field VRC-PINGTIMES)"
@@ -195,6 +222,17 @@ if [ -s "$work/endpoint.log" ]; then
     echo "  endpoint said: $(tr '\n' ' ' < "$work/endpoint.log" | cut -c1-200)"
 fi
 # Remote: the NIC's config, DMA and interrupts did cross the link.
+if [ -n "$relay_pid" ]; then
+    kill -INT "$relay_pid" 2>/dev/null; wait "$relay_pid" 2>/dev/null || true
+    relay_pid=
+    echo "  relay:      $VRC_RELAY: $(python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+print("; ".join("%s %d frames in, %d lost, %d duplicated, %d held back, %d corrupted"
+                % (d, r[d]["in"], r[d]["dropped"], r[d]["duplicated"], r[d]["held"],
+                   r[d]["corrupted"]) for d in ("a2b", "b2a")))
+' "$work/relay.json" 2>/dev/null || cat "$work/relay.json" "$work/relay.log")"
+fi
 tlps_ok=1
 [ "$transport" = local ] || grep -q 'dma-ok=1' <<<"$tlps" || tlps_ok=0
 if [ $rc -ne 0 ] || [ "$got" != "$want" ] || ! grep -q ' 0% packet loss' <<<"$loss" ||

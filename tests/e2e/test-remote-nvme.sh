@@ -6,8 +6,11 @@
 # and libpcap, writes 4 MiB of random data to the namespace with the stock
 # nvme driver, drops its page cache and reads them back. Passes when the
 # sha256 the guest wrote, the one it read back and the one of the disk file
-# on the endpoint's host all match, and the endpoint never had to refuse a
-# re-entrant access to the controller. Needs root: fails, never skips.
+# on the endpoint's host all match, the endpoint never had to refuse a
+# re-entrant access to the controller, and the controller's maps of guest
+# memory (its DMA goes through QEMU's DMA helpers, which map) were all served
+# whole (query-vrc on the endpoint: maps > 0, map-limited 0). Needs root:
+# fails, never skips.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -30,7 +33,8 @@ vrc_netns_up "vrcnv$$"
 truncate -s 64M "$work/disk.img"
 
 ip netns exec "$EP_NS" "$qemu" -machine vrc-endpoint,ifname="$EP_IF" -nodefaults \
-    -display none -monitor none -device nvme,serial=vrc-nvme,drive=d0 \
+    -display none -monitor none -qmp unix:"$work/ep-qmp.sock",server=on,wait=off \
+    -device nvme,serial=vrc-nvme,drive=d0 \
     -drive if=none,id=d0,file="$work/disk.img",format=raw \
     > "$work/endpoint.log" 2>&1 &
 ep_pid=$!
@@ -58,6 +62,7 @@ VRC_NETNS=$VM_NS VRC_GUEST_TIMEOUT=${VRC_GUEST_TIMEOUT:-180} \
     > "$work/guest.log" 2>&1
 rc=$?
 set -e
+ep_info=$(python3 "$top/scripts/qmp.py" "$work/ep-qmp.sock" query-vrc || true)
 kill "$ep_pid" 2>/dev/null; wait "$ep_pid" 2>/dev/null || true
 ep_pid=
 
@@ -69,11 +74,18 @@ echo "lspci:     $(field VRC-LSPCI)"
 echo "wrote:     ${wrote:-<none>}"
 echo "read back: ${read_back:-<none>}"
 echo "on disk:   $on_disk (the endpoint host's file)"
+maps=$(python3 -c 'import json,sys; i=json.loads(sys.argv[1])[-1]; print(i["maps"], i["map-bytes"], i["map-limited"], i["map-in-use"])' "$ep_info" 2>/dev/null || true)
+echo "maps:      ${maps:-<no query-vrc answer>} (maps, bytes, limited, in use)"
 if [ $rc -ne 0 ] || [ -z "$wrote" ] || [ "$wrote" != "$read_back" ] ||
    [ "$wrote" != "$on_disk" ]; then
     echo "test-remote-nvme: FAILED (guest rc $rc); guest console follows" >&2
     tail -n 30 "$work/guest.log" >&2
     cat "$work/endpoint.log" >&2
+    exit 1
+fi
+read -r n_maps _ n_limited _ <<<"${maps:-0 0 1 0}"
+if [ "$n_maps" = 0 ] || [ "$n_limited" != 0 ]; then
+    echo "test-remote-nvme: FAILED: the controller's maps were not all served whole" >&2
     exit 1
 fi
 if grep -q "re-entrant" "$work/endpoint.log"; then
