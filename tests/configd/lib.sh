@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-# Helpers for the configd tests: a configd in one network namespace and
+# Shell functions for the configd tests: a configd in one network namespace and
 # simulated endpoints (vrc-epsim) in another, joined by a veth pair
 # (scripts/netns.sh).  Source it, then call cd_setup NAME.  TAP output.
 set -uo pipefail
