@@ -49,11 +49,22 @@ typedef struct VRCTag {
     struct encap_reasm reasm;   /* MRd */
     uint64_t start_ns;
     uint32_t mark;              /* encap_link_mark() once sent */
+    uint16_t requester;         /* of the request */
+    /*
+     * A tag whose request timed out is not handed out again before this
+     * time (ns): its completion may still be on its way, and must not
+     * complete a newer request.
+     */
+    uint64_t quarantine_until;
 } VRCTag;
+
+/* How long a timed out tag rests: longer than the link's recovery. */
+#define VRC_TAG_QUARANTINE_NS   (10 * NANOSECONDS_PER_SECOND)
 
 /* A request TLP received, waiting to be handed to VRCLinkOps.request. */
 typedef struct VRCPending {
     struct encap_tlp tlp;
+    unsigned session;           /* VRCLink.session when it arrived */
     QSIMPLEQ_ENTRY(VRCPending) next;
     uint8_t data[];
 } VRCPending;
@@ -75,6 +86,7 @@ struct VRCLink {
     unsigned tags_busy;
     bool up;
     bool state_changed;
+    unsigned session;           /* counts link state changes */
     unsigned window_waiters;    /* senders waiting for acks */
     bool dead;                  /* the transport failed for good */
     VRCLinkStats stats;
@@ -126,7 +138,7 @@ static void vrc_link_rx_cpl(VRCLink *l, const struct encap_tlp *t)
     VRCTag *tag = &l->tags[t->tag % VRC_TAGS];
     int r;
 
-    if (!tag->busy || tag->done) {
+    if (!tag->busy || tag->done || t->requester_id != tag->requester) {
         l->stats.stray_cpls++;
         trace_vrc_cpl_stray(l->desc, t->tag);
         return;
@@ -198,6 +210,7 @@ static void vrc_link_deliver(void *opaque, const uint8_t *bytes, size_t len)
     p->tlp = t;
     memcpy(p->data, t.data, dlen);
     p->tlp.data = dlen ? p->data : NULL;
+    p->session = l->session;
     QSIMPLEQ_INSERT_TAIL(&l->pending, p, next);
 }
 
@@ -211,6 +224,8 @@ static void vrc_link_state_cb(void *opaque, enum encap_link_state state)
     }
     l->up = up;
     l->state_changed = true;
+    /* Requests still queued belong to the session that ended. */
+    l->session++;
     trace_vrc_link_up(l->desc, up);
     if (up) {
         /* The sizes agreed in HELLO/HELLO_ACK. */
@@ -247,9 +262,23 @@ static uint64_t vrc_link_rx_locked(VRCLink *l)
 
     for (;;) {
         int n = encap_transport_recv(l->tp, l->rxbuf, sizeof(l->rxbuf));
+        if (n == -EMSGSIZE) {
+            /* A frame larger than any we agree to: dropped, counted. */
+            l->stats.oversize++;
+            trace_vrc_frame_oversize(l->desc);
+            continue;
+        }
+        if (n == -ECONNRESET && !l->cfg.initiator) {
+            /* A listener's peer left (a unix socket closed): the session
+             * is down now, and the next peer may come. */
+            trace_vrc_link_peer_gone(l->desc);
+            encap_link_close(l->el, now_ns());
+            break;
+        }
         if (n < 0) {
-            /* The peer is gone (a unix socket closed): the link is
-             * down now, not after the retransmissions give up. */
+            /* The peer is gone for good (the vrc's unix socket closed,
+             * the interface went away): the link is down now, not after
+             * the retransmissions give up. */
             error_report_once("vrc %s: endpoint connection lost: %s",
                               l->desc, strerror(-n));
             encap_link_close(l->el, now_ns());
@@ -349,7 +378,14 @@ static uint64_t vrc_link_rx_round(VRCLink *l)
     }
     while ((p = QSIMPLEQ_FIRST(&batch))) {
         QSIMPLEQ_REMOVE_HEAD(&batch, next);
-        if (p->tlp.type == ENCAP_TLP_CPL || p->tlp.type == ENCAP_TLP_CPLD) {
+        if (p->session != qatomic_read(&l->session)) {
+            /* Queued in a session that has ended since: not executed. */
+            WITH_QEMU_LOCK_GUARD(&l->lock) {
+                l->stats.stale_requests++;
+            }
+            trace_vrc_tlp_stale(l->desc, encap_tlp_type_name(p->tlp.type));
+        } else if (p->tlp.type == ENCAP_TLP_CPL ||
+                   p->tlp.type == ENCAP_TLP_CPLD) {
             WITH_QEMU_LOCK_GUARD(&l->lock) {
                 vrc_link_rx_cpl(l, &p->tlp);
             }
@@ -544,15 +580,19 @@ void vrc_link_post(VRCLink *l, const struct encap_tlp *t)
 }
 
 /* Allocate a tag for a request of @type. Lock held. -1 if none is free. */
-static int vrc_link_tag_alloc(VRCLink *l, enum encap_tlp_type type)
+static int vrc_link_tag_alloc(VRCLink *l, enum encap_tlp_type type,
+                              uint16_t requester)
 {
+    uint64_t now = now_ns();
+
     for (unsigned i = 0; i < VRC_TAGS; i++) {
         unsigned n = (l->next_tag + i) % VRC_TAGS;
         VRCTag *tag = &l->tags[n];
 
-        if (!tag->busy) {
+        if (!tag->busy && tag->quarantine_until <= now) {
             *tag = (VRCTag) {
-                .busy = true, .type = type, .start_ns = now_ns(),
+                .busy = true, .type = type, .start_ns = now,
+                .requester = requester,
             };
             l->next_tag = n + 1;
             l->tags_busy++;
@@ -632,6 +672,7 @@ static int vrc_link_wait(VRCLink *l, const int *tags, unsigned n)
         if (!tag->done) {
             l->stats.timeouts++;
             trace_vrc_tlp_timeout(l->desc, tags[i]);
+            tag->quarantine_until = now_ns() + VRC_TAG_QUARANTINE_NS;
             result = result ?: -ETIMEDOUT;
         } else if (tag->result) {
             if (tag->result == -ENOTCONN) {
@@ -657,7 +698,7 @@ int vrc_link_request(VRCLink *l, struct encap_tlp *req, void *buf,
         l->stats.link_down_fails++;
         return -ENOTCONN;
     }
-    n = vrc_link_tag_alloc(l, req->type);
+    n = vrc_link_tag_alloc(l, req->type, req->requester_id);
     if (n < 0) {
         l->stats.window_waits++;
         return -EBUSY;
@@ -713,7 +754,7 @@ int vrc_link_mem_read(VRCLink *l, uint16_t requester, uint64_t addr,
     }
     for (int i = 0; i < n; i++) {
         struct encap_tlp t = piece_tlp(ENCAP_TLP_MRD, requester, &pc[i]);
-        int tag = vrc_link_tag_alloc(l, ENCAP_TLP_MRD);
+        int tag = vrc_link_tag_alloc(l, ENCAP_TLP_MRD, requester);
 
         if (tag < 0) {
             r = -EBUSY;
@@ -953,6 +994,8 @@ void vrc_link_get_stats(VRCLink *l, VRCLinkStats *s)
     *s = l->stats;
     encap_link_get_stats(l->el, &es);
     s->retransmits = es.retransmits;
+    s->fast_retransmits = es.fast_retransmits;
+    s->srtt_ns = es.srtt_ns;
     s->drops = es.drops;
 }
 
