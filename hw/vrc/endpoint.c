@@ -222,7 +222,17 @@ typedef struct EpAccess {
     const struct encap_tlp *t;
     AddressSpace *as;
     PCIDevice *pdev;
+    uint8_t *buf;               /* IORd: the DW read */
 } EpAccess;
+
+/* Read one run of enabled bytes of an IORd into a->buf (the whole DW). */
+static bool ep_read_run(void *opaque, uint32_t off, unsigned len)
+{
+    EpAccess *a = opaque;
+
+    return address_space_read(a->as, a->t->addr + off, MEMTXATTRS_UNSPECIFIED,
+                              a->buf + off, len) == MEMTX_OK;
+}
 
 static bool ep_write_run(void *opaque, uint32_t off, unsigned len)
 {
@@ -285,18 +295,27 @@ static void ep_exec_mem_io(VRCEndpointState *s, const struct encap_tlp *t)
                           ep_for_each_run(t, ep_write_run, &a) ?
                           ENCAP_CPL_SC : ENCAP_CPL_UR, NULL, 0);
         break;
-    case ENCAP_TLP_MRD:
     case ENCAP_TLP_IORD: {
+        /*
+         * An I/O completion returns the whole DW, but only the enabled
+         * bytes are read: reading a register can have side effects (a
+         * status byte that clears when read), and its neighbours in the
+         * DW must not be touched.
+         */
+        uint8_t dw[4] = { 0 };
+
+        a.buf = dw;
+        vrc_link_complete(s->link, t, cid,
+                          ep_for_each_run(t, ep_read_run, &a) ?
+                          ENCAP_CPL_SC : ENCAP_CPL_UR, dw, 4);
+        break;
+    }
+    case ENCAP_TLP_MRD: {
         uint64_t first;
         uint32_t len;
         g_autofree uint8_t *buf = NULL;
 
         encap_read_req_span(t, &first, &len);
-        if (io) {
-            /* An I/O completion returns the whole DW. */
-            first = t->addr;
-            len = 4;
-        }
         buf = g_malloc0(len);
         if (t->first_be && address_space_read(a.as, first,
                                               MEMTXATTRS_UNSPECIFIED,
@@ -446,6 +465,9 @@ static const struct {
       "holds mapped, and unmaps the frame without writing it back" },
     { "virtio-gpu-pci-base", "it keeps the guest's resource backing pages "
       "mapped for the life of each resource" },
+    { "virtio-scsi-pci-base", "it keeps each request's buffers mapped while the "
+      "disk's data reaches the same memory by DMA, and the write-back of "
+      "the maps at completion would overwrite that data" },
 };
 
 /* A hosted function whose DMA would not reach the VM is a user error. */
