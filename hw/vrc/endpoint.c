@@ -59,6 +59,8 @@ struct VRCEndpointState {
     MemoryRegion pci_mem;       /* where the hosted BARs are mapped */
     MemoryRegion pci_io;
     MemoryRegion dma_mr;        /* the VM's memory, over the link */
+    MemoryRegion dma_root;      /* the bus-master view: dma_mr, and ... */
+    MemoryRegion p2p;           /* ... over it the hosted functions' BARs */
     AddressSpace mem_as;
     AddressSpace io_as;
     AddressSpace dma_as;
@@ -559,9 +561,25 @@ static void ep_init(MachineState *ms)
     memory_region_init(&s->pci_io, OBJECT(s), "vrc-ep-pci-io", 0x10000);
     memory_region_init_io(&s->dma_mr, OBJECT(s), &ep_dma_ops, s,
                           "vrc-ep-dma", UINT64_MAX);
+    /*
+     * What a hosted function's DMA sees: the VM's memory over the link,
+     * except where a hosted function's BAR is mapped.  An access there is
+     * peer to peer inside this endpoint and stays here, as in a real
+     * device: LSI SCSI controllers fetch their SCRIPTS from their own
+     * on-chip RAM (BAR 2) through DMA, which would otherwise loop through
+     * the VM back to the function that is busy fetching.  The alias of the
+     * BAR space claims only the windows mapped in it; the rest falls
+     * through to the link.
+     */
+    memory_region_init(&s->dma_root, OBJECT(s), "vrc-ep-bus-master",
+                       UINT64_MAX);
+    memory_region_add_subregion_overlap(&s->dma_root, 0, &s->dma_mr, 0);
+    memory_region_init_alias(&s->p2p, OBJECT(s), "vrc-ep-p2p", &s->pci_mem,
+                             0, UINT64_MAX);
+    memory_region_add_subregion_overlap(&s->dma_root, 0, &s->p2p, 1);
     address_space_init(&s->mem_as, &s->pci_mem, "vrc-ep-pci-mem");
     address_space_init(&s->io_as, &s->pci_io, "vrc-ep-pci-io");
-    address_space_init(&s->dma_as, &s->dma_mr, "vrc-ep-dma");
+    address_space_init(&s->dma_as, &s->dma_root, "vrc-ep-dma");
 
     /*
      * The bus before realizing its host: realizing the host realizes the

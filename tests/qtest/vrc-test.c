@@ -994,6 +994,35 @@ static void test_real_endpoint_edu(void)
  * to what the guest programmed in the NIC's table (guest RAM here, so the
  * test can see it arrive).
  */
+/*
+ * INTx from a real device model on the endpoint: edu raises its pin when
+ * MSI is off; the Assert_INTx message reaches the VM's IOAPIC, and the
+ * Deassert_INTx when the interrupt is acknowledged.
+ */
+static void test_real_endpoint_intx(void)
+{
+    RealEndpoint r;
+    int pin = -1;
+
+    real_endpoint_start(&r, "", "edu", ",completion-timeout=2000");
+    qtest_irq_intercept_in(r.vm, "ioapic");
+    cfg_write(r.vm, 1, 0, PCI_BASE_ADDRESS_0, 4, BAR0_ADDR);
+    cfg_write(r.vm, 1, 0, PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
+    qtest_writel(r.vm, BAR0_ADDR + 0x60, 1);            /* raise */
+    g_assert_cmphex(qtest_readl(r.vm, BAR0_ADDR + 0x24), ==, 1);
+    for (int i = 16; i < 24; i++) {
+        if (qtest_get_irq(r.vm, i)) {
+            g_assert_cmpint(pin, ==, -1);
+            pin = i;
+        }
+    }
+    g_assert_cmpint(pin, >=, 16);
+    qtest_writel(r.vm, BAR0_ADDR + 0x64, 1);            /* acknowledge */
+    g_assert_cmphex(qtest_readl(r.vm, BAR0_ADDR + 0x24), ==, 0);
+    g_assert_false(qtest_get_irq(r.vm, pin));
+    real_endpoint_stop(&r);
+}
+
 static void test_real_endpoint_e1000e(void)
 {
     static const int caps[] = {
@@ -1764,6 +1793,7 @@ int main(int argc, char **argv)
     qtest_add_func("/vrc/stale-completion", test_stale_completion);
     qtest_add_func("/vrc/msi", test_msi);
     qtest_add_func("/vrc/real-endpoint-edu", test_real_endpoint_edu);
+    qtest_add_func("/vrc/real-endpoint-intx", test_real_endpoint_intx);
     qtest_add_func("/vrc/real-endpoint-e1000e", test_real_endpoint_e1000e);
     qtest_add_data_func("/vrc/real-endpoint-dma-1m", "",
                         test_real_endpoint_dma_1m);
