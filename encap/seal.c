@@ -171,7 +171,8 @@ int encap_frame_seal(struct encap_aead *a, enum encap_dir dir, uint64_t ctr,
         plen + ENCAP_SEAL_OVERHEAD > 0xffff) {
         return -ENCAP_E_LENGTH;
     }
-    if (ctr > ENCAP_SEAL_CTR_MAX) {
+    if (ctr > ENCAP_SEAL_CTR_MAX ||
+        (wire_get16(in + OFF_FLAGS) & ENCAP_F_SEALED)) {
         return -ENCAP_E_FIELD;
     }
     if (ad + plen + ENCAP_AEAD_TAG_LEN + ENCAP_CRC_LEN > cap) {

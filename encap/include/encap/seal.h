@@ -91,7 +91,8 @@ int encap_hello_verify(const uint8_t *frame, size_t len, const uint8_t *key,
  * Seal the finished version 1 frame @in (@len bytes, CRC included) into
  * @out (@cap bytes, at least @len + ENCAP_SEAL_OVERHEAD): version 2, flag
  * SEALED, counter @ctr (<= ENCAP_SEAL_CTR_MAX), payload encrypted, tag,
- * CRC.  Returns the sealed length, -ENCAP_E_NOSPACE or -ENCAP_E_FIELD.
+ * CRC.  Returns the sealed length, -ENCAP_E_NOSPACE, or -ENCAP_E_FIELD
+ * (@ctr too large, or @in already has the SEALED flag).
  */
 int encap_frame_seal(struct encap_aead *a, enum encap_dir dir, uint64_t ctr,
                      const uint8_t *in, size_t len, uint8_t *out, size_t cap);
