@@ -276,6 +276,64 @@ static void test_session_keys(void)
     g_assert_cmpmem(&k1, sizeof(k1), &k2, sizeof(k2));
 }
 
+/*
+ * The key schedule of docs/protocol.md (7.3) for the example that
+ * tools/vrc-pcapgen uses; the values were computed from the text with an
+ * independent HKDF (Python's hmac and hashlib).
+ */
+static void test_key_schedule_golden(void)
+{
+    static const char psk[] = "vrc-pcapgen example key";
+    struct encap_session_ctx ctx = { .rc_id = 7, .session = 0xbeef, .epoch = 3 };
+    struct encap_session_keys k;
+    uint8_t hk[32], ni[32], nr[32];
+
+    for (int i = 0; i < 32; i++) {
+        ni[i] = i;
+        nr[i] = 0x20 + i;
+    }
+    memcpy(ctx.initiator_mac, vm_mac, 6);
+    memcpy(ctx.responder_mac, ep_mac, 6);
+    encap_hello_key((const uint8_t *)psk, strlen(psk), hk);
+    assert_hex(hk, 32, "1edc89597510a2fa3c53a1ee572278a663b14101ef82df27dd8735d6a473f9fa");
+    encap_session_keys((const uint8_t *)psk, strlen(psk), ni, nr, &ctx, &k);
+    assert_hex(k.i2r, 16, "ef44811a267664c48bd8c5a802bd5bde");
+    assert_hex(k.r2i, 16, "5b06e8eae8bf8ca112a7a40ce05cf0eb");
+    assert_hex(k.ack, 32, "065f4126ec989d2eef40edffe3c7f913525e30d0cac17bbbd2052b9b9e66c772");
+
+    /*
+     * vrc-pcapgen's sealed frame: an MRd (tag 0x2a5, 0xfebc0010) in DATA
+     * seq 21, ack 0x115, counter 5, under k.i2r.  Python's AES-GCM opens
+     * it with the nonce and associated data of section 7.4.
+     */
+    {
+        const struct encap_tlp t = {
+            .type = ENCAP_TLP_MRD, .len_dw = 1, .requester_id = 0x0100,
+            .tag = 0x2a5, .first_be = 0xf, .addr = 0xfebc0010,
+        };
+        struct encap_frame_hdr h = {
+            .type = ENCAP_FRAME_DATA, .flags = ENCAP_F_SEQ | ENCAP_F_ACK,
+            .rc_id = 7, .session = 0xbeef, .epoch = 3, .seq = 21, .ack = 0x115,
+        };
+        struct encap_frame_builder b;
+        struct encap_aead *a = encap_aead_new(k.i2r);
+        uint8_t buf[128], out[128];
+        int n;
+
+        memcpy(h.dst, ep_mac, 6);
+        memcpy(h.src, vm_mac, 6);
+        encap_frame_begin(&b, buf, sizeof(buf), &h);
+        g_assert_cmpint(encap_frame_add_tlp(&b, &t, &lim), ==, 0);
+        n = encap_frame_finish(&b);
+        n = encap_frame_seal(a, ENCAP_DIR_I2R, 5, buf, n, out, sizeof(out));
+        assert_hex(out, n, "02000000000b02000000000a88b50201000b0007beef00000003"
+                           "000000150000011500280100" "0000000000000005"
+                           "a2b9971c3f3ac0f79c0a478f43e0fcd5"
+                           "b210276be66228b084f29868251942e6" "5b8df72f");
+        encap_aead_free(a);
+    }
+}
+
 static void test_replay(void)
 {
     struct encap_replay w;
@@ -368,6 +426,7 @@ int main(int argc, char **argv)
     g_test_add_func("/crypto/seal-open", test_seal_open);
     g_test_add_func("/crypto/hello-mac", test_hello_mac);
     g_test_add_func("/crypto/session-keys", test_session_keys);
+    g_test_add_func("/crypto/key-schedule-golden", test_key_schedule_golden);
     g_test_add_func("/crypto/replay-window", test_replay);
     g_test_add_func("/crypto/cost", test_cost);
     return g_test_run();
