@@ -13,6 +13,7 @@ runs=${VRC_FUZZ_RUNS:-${3:?runs}}
 pcapgen=${4:-}
 target=$(basename "$fuzzer")
 target=${target#fuzz-}
+target=${target%-keyed}         # link-keyed starts from link's findings
 regress=$(cd "$(dirname "$0")" && pwd)/regress/$target
 
 mkdir -p "$corpus" "$corpus.seeds" "$corpus.findings"
