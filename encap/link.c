@@ -83,6 +83,12 @@ struct encap_link {
     uint8_t ni[ENCAP_NONCE_LEN];        /* the session's nonces */
     uint8_t nr[ENCAP_NONCE_LEN];
     bool have_keys;             /* keys of (session, epoch) installed */
+    /*
+     * Responder: HELLO_ACK sent, waiting for the initiator's first sealed
+     * frame (its proof of the key under keys bound to both nonces) to go
+     * up.
+     */
+    bool confirming;
     struct encap_session_keys keys;
     struct encap_aead *tx_aead, *rx_aead;
     uint64_t tx_ctr;            /* next sealing counter */
@@ -458,6 +464,7 @@ void encap_link_close(struct encap_link *l, uint64_t now)
     if (l->state != ENCAP_LINK_DOWN && memcmp(l->cfg.peer_mac, zero_mac, 6)) {
         send_ctrl(l, ENCAP_CTRL_BYE, 0);
     }
+    l->confirming = false;
     set_state(l, ENCAP_LINK_DOWN);
 }
 
@@ -839,12 +846,12 @@ static void input_hello(struct encap_link *l, const struct encap_frame_view *v,
     bool ours = v->hdr.session == l->cfg.session &&
                 !memcmp(v->hdr.src, l->cfg.peer_mac, 6);
     int32_t age = (int32_t)(l->epoch - v->hdr.epoch);
-    bool same = l->state == ENCAP_LINK_UP && ours && age == 0;
+    bool up = l->state == ENCAP_LINK_UP || l->confirming;
+    bool same = up && ours && age == 0;
     const uint8_t *ni = v->payload + ENCAP_CTRL_LEN;    /* keyed: checked */
     uint8_t nr[ENCAP_NONCE_LEN];
 
-    if (ours && l->served &&
-        (age > 0 || (age == 0 && l->state != ENCAP_LINK_UP))) {
+    if (ours && l->served && (age > 0 || (age == 0 && !up))) {
         /*
          * A HELLO of an older epoch (serial number arithmetic) is a late
          * copy: it would move us back to an epoch the initiator has left,
@@ -876,6 +883,7 @@ static void input_hello(struct encap_link *l, const struct encap_frame_view *v,
     if (!same) {
         /* A new session, or the initiator restarted: start afresh. */
         set_state(l, ENCAP_LINK_DOWN);
+        l->confirming = false;
         memcpy(l->cfg.peer_mac, v->hdr.src, 6);
         l->cfg.session = v->hdr.session;
         l->cfg.rc_id = v->hdr.rc_id;
@@ -892,8 +900,10 @@ static void input_hello(struct encap_link *l, const struct encap_frame_view *v,
             if (!install_keys(l, &k)) {
                 return;
             }
+            l->confirming = true;       /* up on its first sealed frame */
+        } else {
+            set_state(l, ENCAP_LINK_UP);
         }
-        set_state(l, ENCAP_LINK_UP);
     }
     send_ctrl(l, ENCAP_CTRL_HELLO_ACK, 0);
 }
@@ -1040,6 +1050,11 @@ static int keyed_input(struct encap_link *l, const uint8_t *f, size_t len,
     if (r < 0) {
         return drop_counted(l, &l->stats.replay, r);
     }
+    if (l->confirming) {
+        /* The initiator has proved the key over both nonces: up. */
+        l->confirming = false;
+        set_state(l, ENCAP_LINK_UP);
+    }
     return 0;
 }
 
@@ -1115,6 +1130,10 @@ int encap_link_input(struct encap_link *l, const uint8_t *frame, size_t len,
             agree_sizes(l, &c);
             l->hello_deadline = 0;
             set_state(l, ENCAP_LINK_UP);
+            if (l->keyed) {
+                /* Our proof of the key: the responder goes up on it. */
+                send_ctrl(l, ENCAP_CTRL_ACK, 0);
+            }
         }
         return 0;
     }

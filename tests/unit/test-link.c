@@ -422,6 +422,19 @@ static struct frame *connect_keeping_hello(void)
     return hello;
 }
 
+/* Connect, keeping a copy of the HELLO, whatever happens next. */
+static struct frame *connect_keeping_hello_any(void)
+{
+    struct frame *hello;
+
+    g_assert_cmpint(encap_link_connect(vm.l, now), ==, 0);
+    hello = g_queue_peek_head(&chan.q);
+    g_assert_nonnull(hello);
+    hello = g_memdup2(hello, sizeof(*hello));
+    hello->buf = g_memdup2(hello->buf, hello->len);
+    return hello;
+}
+
 /* The endpoint's session still carries TLPs in order; frees @hello. */
 static void check_working(struct frame *hello)
 {
@@ -1373,6 +1386,59 @@ static void test_keyed_lossy_channel(void)
     g_assert_cmpuint(r.a.key_mismatch + r.b.key_mismatch, ==, 0);
 }
 
+/*
+ * The endpoint goes up only on the VM's first sealed frame, the VM's proof
+ * of the key under keys bound to both nonces (it sends an ACK at once).
+ * That ACK lost, the endpoint waits; the VM's next frame brings it up.  A
+ * HELLO replayed to an endpoint that restarted never brings it up.
+ */
+static void test_keyed_confirm(void)
+{
+    struct encap_link_config c = {
+        .max_frame = 1514, .mps = 512, .mrrs = 4096, .window = 16,
+        .key = (const uint8_t *)KEY, .key_len = strlen(KEY),
+    };
+    struct frame *hello;
+    struct encap_link_stats est;
+
+    setup_keys(KEY, KEY);
+    chan.drop_at = 3;                   /* HELLO, HELLO_ACK, the ACK */
+    hello = connect_keeping_hello_any();
+    run(100);
+    g_assert_cmpint(encap_link_state(vm.l), ==, ENCAP_LINK_UP);
+    g_assert_cmpint(encap_link_state(ep.l), ==, ENCAP_LINK_DOWN);
+    g_assert_cmpuint(ep.ups, ==, 0);
+    g_assert_cmpint(encap_link_queue_tlp(ep.l, &(struct encap_tlp){
+        .type = ENCAP_TLP_MRD, .len_dw = 1, .first_be = 0xf }, &lim, now), <, 0);
+    send_many(5, 5);
+    run(100);
+    g_assert_cmpint(encap_link_state(ep.l), ==, ENCAP_LINK_UP);
+    g_assert_cmpuint(ep.ups, ==, 1);
+    assert_in_order(&ep, 5);
+
+    /* The endpoint restarts; a stranger replays the VM's HELLO to it. */
+    encap_link_free(ep.l);
+    memcpy(c.own_mac, ep_mac, 6);
+    ep.l = encap_link_new(&c, &ops, &ep);
+    ep.state = ENCAP_LINK_DOWN;
+    ep.ups = 0;
+    g_assert_cmpint(encap_link_input(ep.l, hello->buf, hello->len, now), ==, 0);
+    run(1000);
+    g_assert_cmpint(encap_link_state(ep.l), ==, ENCAP_LINK_DOWN);
+    g_assert_cmpuint(ep.ups, ==, 0);
+    encap_link_get_stats(ep.l, &est);
+    g_assert_cmpuint(est.frames_tx, ==, 1);     /* its HELLO_ACK, unused */
+    /* The VM's next connect opens a session with it. */
+    connect_up();
+    g_array_set_size(ep.got, 0);
+    send_many(5, 5);
+    run(100);
+    assert_in_order(&ep, 5);
+    g_free(hello->buf);
+    g_free(hello);
+    teardown();
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -1403,6 +1469,7 @@ int main(int argc, char **argv)
                          test_keyed_mismatch);
     g_test_add_func("/link/keyed/stranger", test_keyed_stranger);
     g_test_add_func("/link/keyed/config", test_keyed_config);
+    g_test_add_func("/link/keyed/confirm", test_keyed_confirm);
     g_test_add_func("/link/keyed/lossy-channel", test_keyed_lossy_channel);
     return g_test_run();
 }

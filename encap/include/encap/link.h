@@ -19,8 +19,10 @@
  * says when to call it next.
  *
  * With a pre-shared key (cfg.key) the session is authenticated: HELLO and
- * HELLO_ACK exchange fresh nonces and prove the key, each session gets
- * its own keys per direction, and every other frame is sealed with
+ * HELLO_ACK exchange fresh nonces and prove the key (the responder goes
+ * up on the initiator's first sealed frame, which the initiator sends as
+ * soon as it is up), each session gets its own keys per direction, and
+ * every other frame is sealed with
  * AES-128-GCM (encap/seal.h; docs/protocol.md, section 7).  Without a key
  * the wire format is version 1, unchanged.  A keyed and an unkeyed side
  * never talk: each drops the other's frames (stats.key_mismatch).
