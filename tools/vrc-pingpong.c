@@ -322,8 +322,10 @@ static void print_stats(struct ctx *c)
                    c->received, c->duplicates);
         }
         printf("\"frames_tx\":%" PRIu64 ",\"frames_rx\":%" PRIu64
-               ",\"tx_errors\":%" PRIu64 ",\"kernel_drops\":",
-               s.frames_tx, s.frames_rx, s.tx_errors);
+               ",\"tx_errors\":%" PRIu64 ",\"rx_oversize\":%" PRIu64
+               ",\"rx_stray\":%" PRIu64 ",\"kernel_drops\":",
+               s.frames_tx, s.frames_rx, s.tx_errors, s.rx_oversize,
+               s.rx_stray);
         if (s.kernel_drops_valid) {
             printf("%" PRIu64, s.kernel_drops);
         } else {
@@ -335,6 +337,9 @@ static void print_stats(struct ctx *c)
                s.frames_tx, s.frames_rx, s.tx_errors);
         if (s.kernel_drops_valid) {
             printf(", %" PRIu64 " dropped by the kernel", s.kernel_drops);
+        }
+        if (s.rx_stray) {
+            printf(", %" PRIu64 " ignored (not from the peer)", s.rx_stray);
         }
         printf("\n");
     }
