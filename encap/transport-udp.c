@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -21,6 +22,25 @@
 
 /* Kernel socket buffers: absorb bursts of jumbo frames. */
 #define UDP_SOCKBUF     (8 << 20)
+/* GSO: segments and bytes in one send (UDP_MAX_SEGMENTS, 64 KiB - headers). */
+#define GSO_MAX_SEGS    64
+#define GSO_MAX_BYTES   65507
+/* GRO: datagrams taken per recvmmsg, each up to 64 KiB of coalesced frames. */
+#define GRO_BUFS        8
+#define GRO_BUF_SIZE    65536
+
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT     103
+#endif
+#ifndef UDP_GRO
+#define UDP_GRO         104
+#endif
+
+/* Room for one cmsg of an int (UDP_GRO) or a uint16_t (UDP_SEGMENT). */
+union udp_ctl {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+};
 
 /*
  * One unconnected socket for both sides, so that ICMP errors (a listener
@@ -32,6 +52,19 @@
  * connecting transport's peer never changes and is read without the lock.
  * @stray is written by the receiving thread only and read by anyone.  The
  * burst scratch arrays belong to one direction each.
+ *
+ * Sending, a run of frames of one size (the last may be shorter) goes as
+ * one GSO datagram (UDP_SEGMENT) that the kernel cuts into one datagram
+ * per frame, as late as the device allows.  A segment that does not fit
+ * the path MTU (it would need IP fragmentation) makes the kernel refuse
+ * GSO: frames of that size and larger are sent one per datagram from
+ * then on (@gso_limit).
+ *
+ * Receiving with GRO (UDP_GRO, when the kernel has it), the kernel may
+ * hand over several datagrams of one sender coalesced into one buffer, cut
+ * every @gso_size bytes (a cmsg): they are taken into @gro_buf and handed
+ * out frame by frame; what a call has no room for waits there for the
+ * next (@gro_msg, @gro_off).
  */
 struct udp_transport {
     int fd;
@@ -47,6 +80,19 @@ struct udp_transport {
     struct sockaddr_storage rx_src[ENCAP_TRANSPORT_MAX_BURST];
     struct mmsghdr tx_msg[ENCAP_TRANSPORT_MAX_BURST];
     struct iovec tx_iov[ENCAP_TRANSPORT_MAX_BURST];
+    union udp_ctl tx_ctl[ENCAP_TRANSPORT_MAX_BURST];
+    unsigned tx_frames[ENCAP_TRANSPORT_MAX_BURST];  /* frames per message */
+    size_t gso_limit;           /* GSO only for segments below this size */
+    bool gro;
+    uint8_t *gro_buf;           /* GRO_BUFS buffers of GRO_BUF_SIZE */
+    struct mmsghdr gro_mh[GRO_BUFS];
+    struct iovec gro_iov[GRO_BUFS];
+    struct sockaddr_storage gro_src[GRO_BUFS];
+    union udp_ctl gro_ctl[GRO_BUFS];
+    size_t gro_seg[GRO_BUFS];   /* segment size of each datagram taken */
+    unsigned gro_count;         /* datagrams in gro_buf */
+    unsigned gro_msg;           /* the next one to hand out ... */
+    size_t gro_off;             /* ... from this offset */
 };
 
 static uint64_t mono_ns(void)
@@ -216,6 +262,55 @@ static int udp_send(void *opaque, const uint8_t *frame, size_t len)
     }
 }
 
+/*
+ * Messages for frames @f[0..@n): runs of one size as GSO datagrams where
+ * allowed, the others one per message.  Returns the number of messages.
+ */
+static unsigned build_tx(struct udp_transport *u, const struct encap_tx_frame *f,
+                         unsigned n, struct sockaddr_storage *sa, socklen_t sl)
+{
+    unsigned m = 0;
+
+    for (unsigned i = 0; i < n;) {
+        size_t seg = f[i].len, bytes = seg;
+        unsigned j = i + 1;
+        struct msghdr *h = &u->tx_msg[m].msg_hdr;
+
+        if (seg < u->gso_limit) {
+            while (j < n && j - i < GSO_MAX_SEGS &&
+                   bytes + f[j].len <= GSO_MAX_BYTES && f[j].len <= seg) {
+                bytes += f[j].len;
+                if (f[j++].len < seg) {
+                    break;      /* a shorter one ends the run */
+                }
+            }
+        }
+        for (unsigned k = i; k < j; k++) {
+            u->tx_iov[k].iov_base = (void *)f[k].data;
+            u->tx_iov[k].iov_len = f[k].len;
+        }
+        *h = (struct msghdr) {
+            .msg_name = sa, .msg_namelen = sl,
+            .msg_iov = &u->tx_iov[i], .msg_iovlen = j - i,
+        };
+        if (j - i > 1) {
+            struct cmsghdr *cm;
+            uint16_t gso = seg;
+
+            h->msg_control = u->tx_ctl[m].buf;
+            h->msg_controllen = CMSG_SPACE(sizeof(gso));
+            cm = CMSG_FIRSTHDR(h);
+            cm->cmsg_level = SOL_UDP;
+            cm->cmsg_type = UDP_SEGMENT;
+            cm->cmsg_len = CMSG_LEN(sizeof(gso));
+            memcpy(CMSG_DATA(cm), &gso, sizeof(gso));
+        }
+        u->tx_frames[m++] = j - i;
+        i = j;
+    }
+    return m;
+}
+
 static int udp_send_burst(void *opaque, const struct encap_tx_frame *f,
                           unsigned n)
 {
@@ -227,24 +322,29 @@ static int udp_send_burst(void *opaque, const struct encap_tx_frame *f,
     if (!sl) {
         return -ENOTCONN;
     }
-    for (unsigned k = 0; k < n; k++) {
-        u->tx_iov[k].iov_base = (void *)f[k].data;
-        u->tx_iov[k].iov_len = f[k].len;
-        u->tx_msg[k].msg_hdr = (struct msghdr) {
-            .msg_name = &sa, .msg_namelen = sl,
-            .msg_iov = &u->tx_iov[k], .msg_iovlen = 1,
-        };
-    }
     for (;;) {
-        int r = sendmmsg(u->fd, u->tx_msg, n, MSG_DONTWAIT);
+        unsigned m = build_tx(u, f, n, &sa, sl), sent = 0;
+        int r = sendmmsg(u->fd, u->tx_msg, m, MSG_DONTWAIT);
 
         if (r > 0) {
-            return r;
+            for (int k = 0; k < r; k++) {
+                sent += u->tx_frames[k];
+            }
+            return sent;
         }
         if (r == 0) {
             return -EIO;
         }
         if (errno == EINTR) {
+            continue;
+        }
+        if ((errno == EMSGSIZE || errno == EINVAL || errno == EIO) &&
+            u->tx_frames[0] > 1) {
+            /*
+             * GSO refused: EMSGSIZE or EINVAL, a segment larger than the
+             * path MTU allows unfragmented; EIO, no checksum offload.
+             */
+            u->gso_limit = errno == EIO ? 0 : f[0].len;
             continue;
         }
         if (errno != EAGAIN && errno != EWOULDBLOCK) {
@@ -293,9 +393,124 @@ static bool udp_take(struct udp_transport *u,
     return true;
 }
 
+/* The segment size of a GRO datagram, from its cmsg; 0 if it has none. */
+static size_t gro_segment(struct msghdr *h)
+{
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(h); cm; cm = CMSG_NXTHDR(h, cm)) {
+        if (cm->cmsg_level == SOL_UDP && cm->cmsg_type == UDP_GRO) {
+            int seg;
+
+            memcpy(&seg, CMSG_DATA(cm), sizeof(seg));
+            return seg > 0 ? (size_t)seg : 0;
+        }
+    }
+    return 0;
+}
+
+/* Take up to GRO_BUFS datagrams into gro_buf.  Their number, or -errno. */
+static int gro_fill(struct udp_transport *u)
+{
+    int r;
+
+    for (unsigned k = 0; k < GRO_BUFS; k++) {
+        u->gro_iov[k].iov_base = u->gro_buf + (size_t)k * GRO_BUF_SIZE;
+        u->gro_iov[k].iov_len = GRO_BUF_SIZE;
+        u->gro_mh[k].msg_hdr = (struct msghdr) {
+            .msg_name = &u->gro_src[k], .msg_namelen = sizeof(u->gro_src[k]),
+            .msg_iov = &u->gro_iov[k], .msg_iovlen = 1,
+            .msg_control = u->gro_ctl[k].buf,
+            .msg_controllen = sizeof(u->gro_ctl[k].buf),
+        };
+    }
+    do {
+        r = recvmmsg(u->fd, u->gro_mh, GRO_BUFS, MSG_DONTWAIT, NULL);
+    } while (r < 0 && errno == EINTR);
+    if (r < 0) {
+        return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
+    }
+    for (int k = 0; k < r; k++) {
+        struct msghdr *h = &u->gro_mh[k].msg_hdr;
+        size_t seg = gro_segment(h);
+
+        /* Not coalesced: one datagram, one frame (or one oversize one). */
+        u->gro_seg[k] = seg ? seg : u->gro_mh[k].msg_len;
+        if (h->msg_flags & MSG_TRUNC) {
+            u->gro_seg[k] = 0;      /* larger than 64 KiB: one drop */
+        }
+    }
+    u->gro_count = r;
+    u->gro_msg = 0;
+    u->gro_off = 0;
+    return r;
+}
+
+/*
+ * Receive with GRO: hand out the frames of the datagrams taken, taking
+ * more when they are used up and slots are left.
+ */
+static int udp_recv_gro(struct udp_transport *u, struct encap_rx_frame *f,
+                        unsigned n, unsigned *oversize)
+{
+    unsigned got = 0;
+
+    while (got < n) {
+        const uint8_t *data;
+        size_t len, seg, total;
+        unsigned msg;
+        bool big;
+        uint64_t now;
+
+        if (u->gro_msg == u->gro_count) {
+            int r;
+
+            if (got) {
+                break;          /* do not wait on strays with frames in hand */
+            }
+            r = gro_fill(u);
+            if (r <= 0) {
+                return r < 0 ? r : 0;
+            }
+        }
+        now = mono_ns();
+        msg = u->gro_msg;
+        total = u->gro_mh[msg].msg_len;
+        seg = u->gro_seg[msg];
+        data = u->gro_buf + (size_t)msg * GRO_BUF_SIZE + u->gro_off;
+        big = seg == 0;
+        len = big ? 0 : total - u->gro_off < seg ? total - u->gro_off : seg;
+        u->gro_off += big ? total : len;
+        if (u->gro_off >= total) {
+            u->gro_msg++;
+            u->gro_off = 0;
+        }
+        big = big || len > u->max_frame || len > f[got].cap;
+        if (!udp_take(u, &u->gro_src[msg], data, len, big, now)) {
+            continue;
+        }
+        if (big) {
+            (*oversize)++;
+            if (n == 1) {
+                return 0;       /* one slot (recv): -EMSGSIZE, reported */
+            }
+            continue;
+        }
+        memcpy(f[got].buf, data, len);
+        f[got++].len = len;
+    }
+    return got;
+}
+
 static int udp_recv(void *opaque, uint8_t *buf, size_t cap)
 {
     struct udp_transport *u = opaque;
+
+    if (u->gro) {
+        struct encap_rx_frame f = { buf, cap, 0 };
+        unsigned oversize = 0;
+        int r = udp_recv_gro(u, &f, 1, &oversize);
+
+        return r > 0 ? (int)f.len : oversize ? -EMSGSIZE : r;
+    }
 
     for (;;) {
         struct sockaddr_storage src;
@@ -330,6 +545,9 @@ static int udp_recv_burst(void *opaque, struct encap_rx_frame *f, unsigned n,
     struct udp_transport *u = opaque;
     unsigned got = 0;
 
+    if (u->gro) {
+        return udp_recv_gro(u, f, n, oversize);
+    }
     /* Until a frame is taken or nothing waits: strays are skipped. */
     while (got == 0) {
         unsigned want = n;
@@ -390,6 +608,7 @@ static void udp_close(void *opaque)
 
     close(u->fd);
     pthread_mutex_destroy(&u->lock);
+    free(u->gro_buf);
     free(u);
 }
 
@@ -586,6 +805,13 @@ int encap_transport_open_udp(const char *hostport, bool listener,
     u->fd = fd;
     u->listener = listener;
     u->max_frame = ENCAP_TRANSPORT_MAX_FRAME;
+    u->gso_limit = ENCAP_TRANSPORT_MAX_FRAME + 1;
+    u->gro_buf = malloc((size_t)GRO_BUFS * GRO_BUF_SIZE);
+    if (u->gro_buf && !getenv("ENCAP_UDP_NO_GRO")) {
+        int one = 1;
+
+        u->gro = setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof(one)) == 0;
+    }
     if (!listener) {
         memcpy(&u->peer, ai->ai_addr, ai->ai_addrlen);
         u->peer_len = ai->ai_addrlen;

@@ -78,10 +78,11 @@ VM_V4=10.77.0.1 EP_V4=10.77.0.2 VM_V6=fd77::1 EP_V6=fd77::2
 } 2> "$tmp/setup.err" || { diag "$tmp/setup.err"; bail "cannot address the veth pair"; }
 # No ping(8) here: the addresses must be there and usable (not tentative);
 # the cases below prove the path.
-if ip -n "$VM_NS" -o addr show dev "$VM_IF" | grep -q "inet $VM_V4/" &&
-   ip -n "$EP_NS" -o addr show dev "$EP_IF" | grep -q "inet $EP_V4/" &&
-   ip -n "$VM_NS" -o addr show dev "$VM_IF" | grep "inet6 $VM_V6/" | grep -vq tentative &&
-   ip -n "$EP_NS" -o addr show dev "$EP_IF" | grep "inet6 $EP_V6/" | grep -vq tentative; then
+vm_addrs=$(ip -n "$VM_NS" -o addr show dev "$VM_IF")
+ep_addrs=$(ip -n "$EP_NS" -o addr show dev "$EP_IF")
+if [[ $vm_addrs == *"inet $VM_V4/"* && $ep_addrs == *"inet $EP_V4/"* &&
+      $vm_addrs == *"inet6 $VM_V6/64 scope global nodad"* &&
+      $ep_addrs == *"inet6 $EP_V6/64 scope global nodad"* ]]; then
     ok "veth pair $VM_IF ($VM_NS, $VM_V4, $VM_V6) <-> $EP_IF ($EP_NS, $EP_V4, $EP_V6)"
 else
     ip -n "$VM_NS" addr > "$tmp/addr"; ip -n "$EP_NS" addr >> "$tmp/addr"; diag "$tmp/addr"
