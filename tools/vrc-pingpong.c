@@ -89,6 +89,8 @@ struct ctx {
     uint8_t rxq[ENCAP_TRANSPORT_MAX_BURST][ENCAP_TRANSPORT_MAX_FRAME];
     struct encap_rx_frame rxs[ENCAP_TRANSPORT_MAX_BURST];
     unsigned rx_next, rx_count; /* --burst: rxq slots handed out, filled */
+    struct encap_tx_frame txf[ENCAP_TRANSPORT_MAX_BURST];
+    unsigned tx_pending;        /* pong --stream --burst: PONGs in txq */
     unsigned bad;               /* damaged or unexpected content */
     unsigned stray;             /* well-formed but not what we waited for */
     unsigned rejected[ENCAP_E__COUNT];  /* damaged frames by reason */
@@ -191,6 +193,47 @@ static int send_frame(struct ctx *c, size_t len)
         fprintf(stderr, "vrc-pingpong: send: %s\n", strerror(-r));
     }
     return r;
+}
+
+/* Send the PONGs queue_pong() holds.  0 or -errno. */
+static int flush_pongs(struct ctx *c)
+{
+    unsigned done = 0;
+
+    while (done < c->tx_pending) {
+        int r = encap_transport_send_burst(c->t, c->txf + done,
+                                           c->tx_pending - done);
+
+        if (r < 0) {
+            fprintf(stderr, "vrc-pingpong: send: %s\n", strerror(-r));
+            c->tx_pending = 0;
+            return r;
+        }
+        done += r;
+    }
+    c->tx_pending = 0;
+    return 0;
+}
+
+/*
+ * A PONG to @dst: sent at once, or with --stream and --burst queued and
+ * sent with the others of the burst (at the latest when the frames
+ * received so far are all answered).  0 or -errno.
+ */
+static int send_pong(struct ctx *c, const uint8_t *dst, uint32_t cookie,
+                     size_t size)
+{
+    if (c->o->burst == 1 || !c->o->stream) {
+        return send_frame(c, build(c, dst, ENCAP_CTRL_PONG, cookie, size));
+    }
+    c->tx = c->txq[c->tx_pending];
+    c->txf[c->tx_pending].data = c->tx;
+    c->txf[c->tx_pending].len = build(c, dst, ENCAP_CTRL_PONG, cookie, size);
+    c->tx = c->txq[0];
+    if (++c->tx_pending == c->o->burst) {
+        return flush_pongs(c);
+    }
+    return 0;
 }
 
 /*
@@ -626,8 +669,13 @@ static int run_pong(struct ctx *c)
     for (;;) {
         struct encap_frame_view v;
         struct encap_ctrl ctrl;
-        int n = next_frame(c, end), op;
+        int n, op;
 
+        /* Answer what came before waiting for more. */
+        if (c->tx_pending && c->rx_next == c->rx_count && flush_pongs(c) < 0) {
+            return 1;
+        }
+        n = next_frame(c, end);
         if (n < 0) {
             fprintf(stderr, "vrc-pingpong: receive: %s\n", strerror(-n));
             return 1;
@@ -641,6 +689,9 @@ static int run_pong(struct ctx *c)
             break;
         }
         op = parse(c, n, &v, &ctrl);
+        if (op != ENCAP_CTRL_PING && c->tx_pending && flush_pongs(c) < 0) {
+            return 1;           /* the queued PONGs go first, in order */
+        }
         if (op == ENCAP_CTRL_HELLO) {
             memcpy(c->peer, v.hdr.src, 6);
             started = true;
@@ -657,8 +708,7 @@ static int run_pong(struct ctx *c)
             } else if (seen_note(c, ctrl.cookie) < 0) {
                 c->stray++;
             } else if (!bye &&
-                       send_frame(c, build(c, v.hdr.src, ENCAP_CTRL_PONG,
-                                           ctrl.cookie, MIN_SIZE)) == 0) {
+                       send_pong(c, v.hdr.src, ctrl.cookie, MIN_SIZE) == 0) {
                 answered++;
             }
         } else if (op == ENCAP_CTRL_PING && started) {
@@ -677,8 +727,8 @@ static int run_pong(struct ctx *c)
                 lost += ctrl.cookie - next_cookie;
             }
             next_cookie = ctrl.cookie + 1;
-            if (send_frame(c, build(c, v.hdr.src, ENCAP_CTRL_PONG, ctrl.cookie,
-                                    o->stream ? MIN_SIZE : (size_t)n)) == 0) {
+            if (send_pong(c, v.hdr.src, ctrl.cookie,
+                          o->stream ? MIN_SIZE : (size_t)n) == 0) {
                 answered++;
             }
         } else if (op == ENCAP_CTRL_BYE && started) {
