@@ -16,7 +16,7 @@ tool=${1:-$top/build/host/tools/vrc-pingpong}
 count=${BENCH_COUNT:-5000}
 frames=${BENCH_STREAM:-50000}
 tmp=$(mktemp -d)
-port=4791
+port=5551
 
 # shellcheck source=scripts/netns.sh
 . "$top/scripts/netns.sh"

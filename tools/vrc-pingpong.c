@@ -18,7 +18,7 @@
  * --socket=PATH uses the unix transport instead (pong listens, ping
  * connects), and --transport=SPEC any transport by its spec string
  * (encap_transport_open: pcap:IFNAME, unix:PATH, udp:HOST:PORT; pong
- * listens, e.g. udp::4791, ping sends, e.g. udp:[fd00::2]:4791).
+ * listens, e.g. udp::5551, ping sends, e.g. udp:[fd00::2]:5551).
  * --busy-poll spins on the non-blocking receive instead of sleeping in
  * poll().
  *

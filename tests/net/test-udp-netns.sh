@@ -18,7 +18,7 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 tool=${1:-$top/build/host/tools/vrc-pingpong}
 count=${VRC_PP_COUNT:-2000}
 tmp=$(mktemp -d)
-port=4791
+port=5551
 n=0
 failed=0
 

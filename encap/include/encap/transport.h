@@ -122,7 +122,7 @@ struct encap_transport_ops {
     uint64_t (*stray)(void *opaque);
     /*
      * Optional: the spec string of the own end (@peer false) or of the
-     * peer (@peer true) into @buf, e.g. "udp:[::1]:4791": 0, -ENOTCONN
+     * peer (@peer true) into @buf, e.g. "udp:[::1]:5551": 0, -ENOTCONN
      * if there is no peer yet, -ENOSPC if @len is too small.
      */
     int (*address)(void *opaque, bool peer, char *buf, size_t len);
@@ -275,7 +275,7 @@ int encap_transport_recv_burst(struct encap_transport *t,
 
 /*
  * The spec string of the own end (@peer false) or of the current peer
- * (@peer true), e.g. "udp:0.0.0.0:4791" and "udp:192.0.2.7:40123":
+ * (@peer true), e.g. "udp:0.0.0.0:5551" and "udp:192.0.2.7:40123":
  * 0, -ENOTCONN (no peer yet), -EOPNOTSUPP (the transport cannot say), or
  * -ENOSPC (@buf too small).
  */
