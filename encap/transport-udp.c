@@ -583,6 +583,8 @@ static int udp_recv_burst(void *opaque, struct encap_rx_frame *f, unsigned n,
             if (!udp_take(u, &u->rx_src[k], f[k].buf, len, big, now)) {
                 continue;
             }
+            /* Moved forward past a dropped one: it must fit there too. */
+            big = big || len > f[got].cap;
             if (big) {
                 (*oversize)++;
                 continue;

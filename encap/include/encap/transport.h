@@ -196,6 +196,10 @@ int encap_transport_open_unix(const char *path, bool listener,
  * ENCAP_UDP_PEER_IDLE_MS, when the next sender becomes the peer.  Until
  * there is a peer, send returns -ENOTCONN.
  *
+ * A listener on every address answers from the address its route to the
+ * peer picks: on a host with several addresses, bind the one the peer
+ * sends to, or the peer may ignore the answers as coming from a stranger.
+ *
  * @listener false: send to @hostport, and take datagrams from that address
  * only.  Nothing is sent at open: a listener that is not there yet is not
  * an error (the frames are lost, as on a wire).
@@ -265,8 +269,9 @@ int encap_transport_send_burst(struct encap_transport *t,
 /*
  * Receive up to @n frames without blocking (recvmmsg for udp), each into
  * its slot, setting its len.  Returns the number of slots filled, 0 if
- * nothing is waiting, or -errno.  Frames larger than their slot are
- * dropped and counted (rx_oversize); if the call took only such frames it
+ * nothing is waiting, or -errno.  Frames fill the slots in order (give
+ * them all the same size).  Frames larger than their slot are dropped and
+ * counted (rx_oversize); if the call took only such frames it
  * returns -EMSGSIZE, like encap_transport_recv.  An error met after some
  * frames were taken is returned by the next call.
  */
