@@ -211,7 +211,10 @@ int encap_transport_open_unix(const char *path, bool listener,
  * ENCAP_UDP_CONNECTOR_MAC until changed.  MTU: ENCAP_TRANSPORT_MAX_MTU;
  * frames larger than the path MTU less the IP and UDP headers are
  * fragmented by IP (see docs/design.md for the mtu to choose).  Sends and
- * receives go in batches (sendmmsg, recvmmsg) through the burst functions.
+ * receives go in batches (sendmmsg, recvmmsg) through the burst functions;
+ * runs of frames of one size go as GSO sends, and the receiver takes
+ * GRO-coalesced datagrams (ENCAP_UDP_NO_GRO=1 in the environment turns GRO
+ * off, for comparisons).
  */
 int encap_transport_open_udp(const char *hostport, bool listener,
                              struct encap_transport **out,
