@@ -16,13 +16,18 @@
  *   vrc-pingpong --mode=ping --ifname=veth0 --size=64 --count=10000 --json
  *
  * --socket=PATH uses the unix transport instead (pong listens, ping
- * connects).  --busy-poll spins on the non-blocking receive instead of
- * sleeping in poll().
+ * connects), and --transport=SPEC any transport by its spec string
+ * (encap_transport_open: pcap:IFNAME, unix:PATH, udp:HOST:PORT; pong
+ * listens, e.g. udp::5551, ping sends, e.g. udp:[fd00::2]:5551).
+ * --busy-poll spins on the non-blocking receive instead of sleeping in
+ * poll().
  *
  * --stream (both sides) measures throughput instead: ping keeps up to
  * --window PINGs of --size bytes in flight, pong answers each with a
  * minimum-size PONG, and ping reports frames and bytes per second.  A PING
  * whose PONG does not come back is counted as lost, not waited for again.
+ * --burst=N (both sides) sends and receives up to N frames per call
+ * (encap_transport_send_burst/recv_burst: sendmmsg/recvmmsg on udp).
  *
  * --lossy (both sides, with --stream) is for a path that loses, duplicates,
  * reorders and damages frames on purpose (tools/vrc-relay): frames may come
@@ -57,6 +62,8 @@ struct opts {
     bool ping;
     const char *ifname;
     const char *socket;
+    const char *spec;           /* --transport, or made from the two above */
+    unsigned burst;
     unsigned size;
     unsigned count;
     unsigned warmup;
@@ -76,8 +83,14 @@ struct ctx {
     struct encap_transport *t;
     uint8_t mac[6];
     uint8_t peer[6];
-    uint8_t tx[ENCAP_TRANSPORT_MAX_FRAME];
-    uint8_t rx[ENCAP_TRANSPORT_MAX_FRAME];
+    uint8_t *tx;                /* the frame being built: a txq slot */
+    uint8_t *rx;                /* the frame received: an rxq slot */
+    uint8_t txq[ENCAP_TRANSPORT_MAX_BURST][ENCAP_TRANSPORT_MAX_FRAME];
+    uint8_t rxq[ENCAP_TRANSPORT_MAX_BURST][ENCAP_TRANSPORT_MAX_FRAME];
+    struct encap_rx_frame rxs[ENCAP_TRANSPORT_MAX_BURST];
+    unsigned rx_next, rx_count; /* --burst: rxq slots handed out, filled */
+    struct encap_tx_frame txf[ENCAP_TRANSPORT_MAX_BURST];
+    unsigned tx_pending;        /* pong --stream --burst: PONGs in txq */
     unsigned bad;               /* damaged or unexpected content */
     unsigned stray;             /* well-formed but not what we waited for */
     unsigned rejected[ENCAP_E__COUNT];  /* damaged frames by reason */
@@ -163,7 +176,7 @@ static size_t build(struct ctx *c, const uint8_t *dst, uint8_t op,
     memcpy(h.dst, dst, 6);
     memcpy(h.src, c->mac, 6);
     encap_ctrl_encode(&ctrl, p, sizeof(p));
-    encap_frame_begin(&b, c->tx, sizeof(c->tx), &h);
+    encap_frame_begin(&b, c->tx, ENCAP_TRANSPORT_MAX_FRAME, &h);
     encap_frame_add_payload(&b, p, sizeof(p));
     len = encap_frame_finish(&b);
     for (size_t k = len; k < size; k++) {
@@ -182,6 +195,47 @@ static int send_frame(struct ctx *c, size_t len)
     return r;
 }
 
+/* Send the PONGs queue_pong() holds.  0 or -errno. */
+static int flush_pongs(struct ctx *c)
+{
+    unsigned done = 0;
+
+    while (done < c->tx_pending) {
+        int r = encap_transport_send_burst(c->t, c->txf + done,
+                                           c->tx_pending - done);
+
+        if (r < 0) {
+            fprintf(stderr, "vrc-pingpong: send: %s\n", strerror(-r));
+            c->tx_pending = 0;
+            return r;
+        }
+        done += r;
+    }
+    c->tx_pending = 0;
+    return 0;
+}
+
+/*
+ * A PONG to @dst: sent at once, or with --stream and --burst queued and
+ * sent with the others of the burst (at the latest when the frames
+ * received so far are all answered).  0 or -errno.
+ */
+static int send_pong(struct ctx *c, const uint8_t *dst, uint32_t cookie,
+                     size_t size)
+{
+    if (c->o->burst == 1 || !c->o->stream) {
+        return send_frame(c, build(c, dst, ENCAP_CTRL_PONG, cookie, size));
+    }
+    c->tx = c->txq[c->tx_pending];
+    c->txf[c->tx_pending].data = c->tx;
+    c->txf[c->tx_pending].len = build(c, dst, ENCAP_CTRL_PONG, cookie, size);
+    c->tx = c->txq[0];
+    if (++c->tx_pending == c->o->burst) {
+        return flush_pongs(c);
+    }
+    return 0;
+}
+
 /*
  * Wait for the next frame until @deadline (ns; 0: forever).  Returns its
  * length, 0 at the deadline, or -errno.
@@ -191,8 +245,27 @@ static int next_frame(struct ctx *c, uint64_t deadline)
     struct pollfd pfd = { .fd = encap_transport_fd(c->t), .events = POLLIN };
 
     for (;;) {
-        int n = encap_transport_recv(c->t, c->rx, sizeof(c->rx));
         uint64_t now;
+        int n = 0;
+
+        if (c->o->burst > 1) {
+            /* Hand out what the last burst brought, then take another. */
+            if (c->rx_next == c->rx_count) {
+                for (unsigned k = 0; k < c->o->burst; k++) {
+                    c->rxs[k] = (struct encap_rx_frame) {
+                        c->rxq[k], ENCAP_TRANSPORT_MAX_FRAME, 0 };
+                }
+                n = encap_transport_recv_burst(c->t, c->rxs, c->o->burst);
+                c->rx_next = 0;
+                c->rx_count = n > 0 ? n : 0;
+            }
+            if (c->rx_next < c->rx_count) {
+                c->rx = c->rxq[c->rx_next];
+                n = c->rxs[c->rx_next++].len;
+            }               /* else n: the burst's 0 or -errno */
+        } else {
+            n = encap_transport_recv(c->t, c->rx, ENCAP_TRANSPORT_MAX_FRAME);
+        }
 
         if (n == -EMSGSIZE) {
             c->bad++;
@@ -292,8 +365,10 @@ static void print_stats(struct ctx *c)
                    c->received, c->duplicates);
         }
         printf("\"frames_tx\":%" PRIu64 ",\"frames_rx\":%" PRIu64
-               ",\"tx_errors\":%" PRIu64 ",\"kernel_drops\":",
-               s.frames_tx, s.frames_rx, s.tx_errors);
+               ",\"tx_errors\":%" PRIu64 ",\"rx_oversize\":%" PRIu64
+               ",\"rx_stray\":%" PRIu64 ",\"kernel_drops\":",
+               s.frames_tx, s.frames_rx, s.tx_errors, s.rx_oversize,
+               s.rx_stray);
         if (s.kernel_drops_valid) {
             printf("%" PRIu64, s.kernel_drops);
         } else {
@@ -305,6 +380,9 @@ static void print_stats(struct ctx *c)
                s.frames_tx, s.frames_rx, s.tx_errors);
         if (s.kernel_drops_valid) {
             printf(", %" PRIu64 " dropped by the kernel", s.kernel_drops);
+        }
+        if (s.rx_stray) {
+            printf(", %" PRIu64 " ignored (not from the peer)", s.rx_stray);
         }
         printf("\n");
     }
@@ -358,11 +436,29 @@ static uint64_t stream(struct ctx *c, uint32_t first, unsigned n,
         int len;
 
         while (sent != end_cookie && sent - acked < o->window) {
-            if (send_frame(c, build(c, c->peer, ENCAP_CTRL_PING, sent,
-                                    o->size)) < 0) {
-                return 0;
+            struct encap_tx_frame f[ENCAP_TRANSPORT_MAX_BURST];
+            unsigned k = 0, done = 0;
+
+            while (k < o->burst && sent + k != end_cookie &&
+                   sent + k - acked < o->window) {
+                c->tx = c->txq[k];
+                f[k].data = c->tx;
+                f[k].len = build(c, c->peer, ENCAP_CTRL_PING, sent + k,
+                                 o->size);
+                k++;
             }
-            sent++;
+            c->tx = c->txq[0];
+            while (done < k) {
+                int r = encap_transport_send_burst(c->t, f + done, k - done);
+
+                if (r < 0) {
+                    fprintf(stderr, "vrc-pingpong: send: %s\n",
+                            strerror(-r));
+                    return 0;
+                }
+                done += r;
+            }
+            sent += k;
         }
         len = next_frame(c, deadline);
         if (len < 0) {
@@ -573,8 +669,13 @@ static int run_pong(struct ctx *c)
     for (;;) {
         struct encap_frame_view v;
         struct encap_ctrl ctrl;
-        int n = next_frame(c, end), op;
+        int n, op;
 
+        /* Answer what came before waiting for more. */
+        if (c->tx_pending && c->rx_next == c->rx_count && flush_pongs(c) < 0) {
+            return 1;
+        }
+        n = next_frame(c, end);
         if (n < 0) {
             fprintf(stderr, "vrc-pingpong: receive: %s\n", strerror(-n));
             return 1;
@@ -588,6 +689,9 @@ static int run_pong(struct ctx *c)
             break;
         }
         op = parse(c, n, &v, &ctrl);
+        if (op != ENCAP_CTRL_PING && c->tx_pending && flush_pongs(c) < 0) {
+            return 1;           /* the queued PONGs go first, in order */
+        }
         if (op == ENCAP_CTRL_HELLO) {
             memcpy(c->peer, v.hdr.src, 6);
             started = true;
@@ -604,8 +708,7 @@ static int run_pong(struct ctx *c)
             } else if (seen_note(c, ctrl.cookie) < 0) {
                 c->stray++;
             } else if (!bye &&
-                       send_frame(c, build(c, v.hdr.src, ENCAP_CTRL_PONG,
-                                           ctrl.cookie, MIN_SIZE)) == 0) {
+                       send_pong(c, v.hdr.src, ctrl.cookie, MIN_SIZE) == 0) {
                 answered++;
             }
         } else if (op == ENCAP_CTRL_PING && started) {
@@ -624,8 +727,8 @@ static int run_pong(struct ctx *c)
                 lost += ctrl.cookie - next_cookie;
             }
             next_cookie = ctrl.cookie + 1;
-            if (send_frame(c, build(c, v.hdr.src, ENCAP_CTRL_PONG, ctrl.cookie,
-                                    o->stream ? MIN_SIZE : (size_t)n)) == 0) {
+            if (send_pong(c, v.hdr.src, ctrl.cookie,
+                          o->stream ? MIN_SIZE : (size_t)n) == 0) {
                 answered++;
             }
         } else if (op == ENCAP_CTRL_BYE && started) {
@@ -684,22 +787,16 @@ static int run_pong(struct ctx *c)
 static int open_transport(struct ctx *c)
 {
     const struct opts *o = c->o;
+    /* Pong may not be listening yet (unix): try again until the timeout. */
+    uint64_t end = now_ns() + (uint64_t)o->timeout_ms * 1000000;
     char err[256] = "";
     int r;
 
-    if (o->ifname) {
-        r = encap_transport_open_pcap(o->ifname, &c->t, err, sizeof(err));
-    } else if (!o->ping) {
-        r = encap_transport_open_unix(o->socket, true, &c->t, err, sizeof(err));
-    } else {
-        /* Pong may not be listening yet: try again until the timeout. */
-        uint64_t end = now_ns() + (uint64_t)o->timeout_ms * 1000000;
-
-        while ((r = encap_transport_open_unix(o->socket, false, &c->t, err,
-                                              sizeof(err))) < 0 &&
-               (r == -ENOENT || r == -ECONNREFUSED) && now_ns() < end) {
-            poll(NULL, 0, 10);
-        }
+    while ((r = encap_transport_open(o->spec, !o->ping, &c->t, err,
+                                     sizeof(err))) < 0 &&
+           o->ping && (r == -ENOENT || r == -ECONNREFUSED) &&
+           now_ns() < end) {
+        poll(NULL, 0, 10);
     }
     if (r < 0) {
         fprintf(stderr, "vrc-pingpong: %s\n", *err ? err : strerror(-r));
@@ -726,7 +823,10 @@ static bool parse_uint(const char *s, unsigned *v)
 static void usage(FILE *f)
 {
     fprintf(f,
-"usage: vrc-pingpong --mode=ping|pong (--ifname=IF | --socket=PATH) [options]\n"
+"usage: vrc-pingpong --mode=ping|pong (--ifname=IF | --socket=PATH |\n"
+"                    --transport=SPEC) [options]\n"
+"  --transport=SPEC pcap:IFNAME, unix:PATH or udp:HOST:PORT ([IPV6]:PORT;\n"
+"                  pong listens: udp::PORT takes any address)\n"
 "  --size=N        frame size in bytes, Ethernet header included (default 64;\n"
 "                  %u .. MTU+14; pong: the size to expect, 0 = any)\n"
 "  --count=N       timed PINGs (default 1000)\n"
@@ -734,6 +834,7 @@ static void usage(FILE *f)
 "  --busy-poll     spin on the receive queue instead of sleeping in poll()\n"
 "  --stream        (both sides) throughput: PINGs pipelined, small PONGs\n"
 "  --window=N      stream: PINGs in flight (default 64)\n"
+"  --burst=N       frames per send/receive call, 1..%u (default 1)\n"
 "  --lossy         (both sides, with --stream) the path loses, repeats,\n"
 "                  reorders and damages frames: count, do not fail; keep\n"
 "                  reading for --timeout-ms after the BYE\n"
@@ -742,7 +843,7 @@ static void usage(FILE *f)
 "                  use the MAC that answers)\n"
 "  --timeout-ms=N  longest wait for an answer (default 2000); pong waits ten\n"
 "                  times as long for the first HELLO\n",
-            MIN_SIZE);
+            MIN_SIZE, ENCAP_TRANSPORT_MAX_BURST);
 }
 
 int main(int argc, char **argv)
@@ -751,6 +852,8 @@ int main(int argc, char **argv)
         { "mode", required_argument, NULL, 'm' },
         { "ifname", required_argument, NULL, 'i' },
         { "socket", required_argument, NULL, 's' },
+        { "transport", required_argument, NULL, 'X' },
+        { "burst", required_argument, NULL, 'B' },
         { "size", required_argument, NULL, 'S' },
         { "count", required_argument, NULL, 'c' },
         { "warmup", required_argument, NULL, 'w' },
@@ -765,7 +868,8 @@ int main(int argc, char **argv)
         { NULL, 0, NULL, 0 },
     };
     struct opts o = { .size = 64, .count = 1000, .timeout_ms = 2000,
-                      .window = 64 };
+                      .window = 64, .burst = 1 };
+    char spec[300];
     static struct ctx c;
     bool mode_given = false, warmup_given = false, size_given = false;
     unsigned v;
@@ -786,6 +890,17 @@ int main(int argc, char **argv)
             break;
         case 's':
             o.socket = optarg;
+            break;
+        case 'X':
+            o.spec = optarg;
+            break;
+        case 'B':
+            if (!parse_uint(optarg, &v) || v == 0 ||
+                v > ENCAP_TRANSPORT_MAX_BURST) {
+                fprintf(stderr, "vrc-pingpong: bad burst '%s'\n", optarg);
+                return 2;
+            }
+            o.burst = v;
             break;
         case 'S':
         case 'c':
@@ -849,9 +964,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "vrc-pingpong: --lossy goes with --stream\n");
         return 2;
     }
-    if (optind != argc || !mode_given || !o.ifname == !o.socket) {
+    if (optind != argc || !mode_given ||
+        !!o.ifname + !!o.socket + !!o.spec != 1) {
         usage(stderr);
         return 2;
+    }
+    if (!o.spec) {
+        snprintf(spec, sizeof(spec), "%s:%s", o.ifname ? "pcap" : "unix",
+                 o.ifname ? o.ifname : o.socket);
+        o.spec = spec;
     }
     if (!warmup_given) {
         o.warmup = o.count / 10 < 100 ? o.count / 10 : 100;
@@ -860,14 +981,15 @@ int main(int argc, char **argv)
         o.size = 0;             /* pong: any size */
     }
     c.o = &o;
+    c.tx = c.txq[0];
+    c.rx = c.rxq[0];
     if (open_transport(&c) < 0) {
         return 1;
     }
     if (o.size && (o.size < MIN_SIZE ||
                    o.size > encap_transport_mtu(c.t) + ENCAP_ETH_HLEN)) {
         fprintf(stderr, "vrc-pingpong: --size must be %u..%u on %s\n",
-                MIN_SIZE, encap_transport_mtu(c.t) + ENCAP_ETH_HLEN,
-                o.ifname ? o.ifname : o.socket);
+                MIN_SIZE, encap_transport_mtu(c.t) + ENCAP_ETH_HLEN, o.spec);
         encap_transport_close(c.t);
         return 2;
     }

@@ -1,13 +1,19 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests for the transport layer: the unix transport and the dispatch. */
+/*
+ * Unit tests for the transport layer: the unix and udp transports (over
+ * loopback), bursts, opening by spec string, and the dispatch.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <glib.h>
 #include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include "encap/transport.h"
@@ -597,6 +603,510 @@ static void test_pcap_no_interface(void)
                     -EINVAL);
 }
 
+/* ---- bursts through the common layer (unix: no burst ops) ---- */
+
+static void test_burst_fallback(void)
+{
+    static uint8_t out[10][1514], in[8][1514], small[100];
+    struct encap_tx_frame tx[10];
+    struct encap_rx_frame rx[8];
+    struct encap_transport *a, *b;
+    struct encap_transport_stats s;
+    unsigned got = 0;
+
+    make_pair(&a, &b);
+    for (unsigned i = 0; i < 10; i++) {
+        fill(out[i], 64 + i * 100, i);
+        tx[i] = (struct encap_tx_frame) { out[i], 64 + i * 100 };
+    }
+    tx[9].len = 9015;           /* too large: the burst ends before it */
+    g_assert_cmpint(encap_transport_send_burst(a, tx, 10), ==, 9);
+    g_assert_cmpint(encap_transport_send_burst(a, tx + 9, 1), ==, -EMSGSIZE);
+    while (got < 9) {
+        int n;
+
+        for (unsigned k = 0; k < 8; k++) {
+            rx[k] = (struct encap_rx_frame) { in[k], sizeof(in[k]), 0 };
+        }
+        g_assert_true(readable(b, WAIT_MS));
+        n = encap_transport_recv_burst(b, rx, 8);
+        g_assert_cmpint(n, >, 0);
+        for (int k = 0; k < n; k++, got++) {
+            g_assert_cmpuint(rx[k].len, ==, 64 + got * 100);
+            g_assert_cmpmem(in[k], rx[k].len, out[got], rx[k].len);
+        }
+    }
+    g_assert_cmpint(encap_transport_recv_burst(b, rx, 8), ==, 0);
+    /* A frame too large for its slot is dropped and counted. */
+    g_assert_cmpint(encap_transport_send(a, out[5], 564), ==, 0);
+    rx[0] = (struct encap_rx_frame) { small, sizeof(small), 0 };
+    g_assert_true(readable(b, WAIT_MS));
+    g_assert_cmpint(encap_transport_recv_burst(b, rx, 1), ==, -EMSGSIZE);
+    /* Frames, then the peer leaves: the frames first, the error next. */
+    g_assert_cmpint(encap_transport_send_burst(a, tx, 3), ==, 3);
+    encap_transport_close(a);
+    for (unsigned k = 0; k < 8; k++) {
+        rx[k] = (struct encap_rx_frame) { in[k], sizeof(in[k]), 0 };
+    }
+    g_assert_true(readable(b, WAIT_MS));
+    g_assert_cmpint(encap_transport_recv_burst(b, rx, 8), ==, 3);
+    g_assert_cmpint(encap_transport_recv_burst(b, rx, 8), ==, -ECONNRESET);
+    encap_transport_get_stats(b, &s);
+    g_assert_cmpuint(s.frames_rx, ==, 12);
+    g_assert_cmpuint(s.rx_oversize, ==, 1);
+    g_assert_cmpuint(s.rx_errors, ==, 1);
+    encap_transport_close(b);
+}
+
+/* ---- udp over loopback ---- */
+
+/* A listener on @host, port chosen by the kernel, and a sender to it. */
+static void udp_pair(const char *host, struct encap_transport **l,
+                     struct encap_transport **c)
+{
+    char spec[128], addr[128], err[256] = "";
+
+    snprintf(spec, sizeof(spec), "udp:%s:0", host);
+    g_assert_cmpint(encap_transport_open(spec, true, l, err, sizeof(err)), ==,
+                    0);
+    g_assert_cmpint(encap_transport_address(*l, false, addr, sizeof(addr)),
+                    ==, 0);
+    g_assert_cmpint(encap_transport_open(addr, false, c, err, sizeof(err)),
+                    ==, 0);
+    g_assert_cmpstr(err, ==, "");
+}
+
+/* The port of a "udp:...:PORT" address of @t. */
+static unsigned udp_port(struct encap_transport *t, bool peer)
+{
+    char addr[128];
+
+    g_assert_cmpint(encap_transport_address(t, peer, addr, sizeof(addr)), ==,
+                    0);
+    return atoi(strrchr(addr, ':') + 1);
+}
+
+/* A plain UDP socket on @host (v4 or v6 loopback) sending to @port. */
+static int raw_send(int fd, bool v6, unsigned port, const void *buf,
+                    size_t len)
+{
+    struct sockaddr_in a4 = { .sin_family = AF_INET,
+                              .sin_port = htons(port),
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    struct sockaddr_in6 a6 = { .sin6_family = AF_INET6,
+                               .sin6_port = htons(port),
+                               .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+
+    return v6 ? sendto(fd, buf, len, 0, (struct sockaddr *)&a6, sizeof(a6))
+              : sendto(fd, buf, len, 0, (struct sockaddr *)&a4, sizeof(a4));
+}
+
+/* Frames both ways, every size, the peer learnt from the first one. */
+static void udp_frames(gconstpointer data)
+{
+    const char *host = data;
+    static const size_t sizes[] = { 14, 64, 1472, 1514, 4096, 9000, 9014 };
+    static uint8_t out[ENCAP_TRANSPORT_MAX_FRAME];
+    static uint8_t in[ENCAP_TRANSPORT_MAX_FRAME + 100];
+    struct encap_transport *l, *c;
+    struct encap_transport_stats s;
+    char addr[128];
+    uint8_t mac[6];
+
+    udp_pair(host, &l, &c);
+    g_assert_cmpstr(encap_transport_name(l), ==, "udp");
+    g_assert_cmpuint(encap_transport_mtu(l), ==, ENCAP_TRANSPORT_MAX_MTU);
+    encap_transport_mac(l, mac);
+    g_assert_cmpmem(mac, 6, listener_mac, 6);
+    encap_transport_mac(c, mac);
+    g_assert_cmpmem(mac, 6, connector_mac, 6);
+    /* No peer yet: nothing to send to. */
+    fill(out, 64, 0);
+    g_assert_cmpint(encap_transport_send(l, out, 64), ==, -ENOTCONN);
+    g_assert_cmpint(encap_transport_address(l, true, addr, sizeof(addr)), ==,
+                    -ENOTCONN);
+    for (unsigned i = 0; i < G_N_ELEMENTS(sizes); i++) {
+        size_t len = sizes[i];
+
+        fill(out, len, i);
+        g_assert_cmpint(encap_transport_send(c, out, len), ==, 0);
+        memset(in, 0xee, sizeof(in));
+        g_assert_cmpint(recv_wait(l, in, sizeof(in)), ==, len);
+        g_assert_cmpmem(in, len, out, len);
+        g_assert_cmphex(in[len], ==, 0xee);
+        fill(out, len, i + 100);
+        g_assert_cmpint(encap_transport_send(l, out, len), ==, 0);
+        g_assert_cmpint(recv_wait(c, in, len), ==, len);    /* exact fit */
+        g_assert_cmpmem(in, len, out, len);
+    }
+    /* The listener knows its peer: the connector's own address. */
+    g_assert_cmpuint(udp_port(l, true), ==, udp_port(c, false));
+    g_assert_cmpuint(udp_port(c, true), ==, udp_port(l, false));
+    g_assert_cmpint(encap_transport_recv(l, in, sizeof(in)), ==, 0);
+    g_assert_false(readable(l, 0));
+    encap_transport_get_stats(l, &s);
+    g_assert_cmpuint(s.frames_rx, ==, G_N_ELEMENTS(sizes));
+    g_assert_cmpuint(s.frames_tx, ==, G_N_ELEMENTS(sizes));
+    g_assert_cmpuint(s.tx_errors, ==, 1);
+    g_assert_cmpuint(s.rx_stray + s.rx_oversize + s.rx_errors, ==, 0);
+    encap_transport_close(l);
+    encap_transport_close(c);
+}
+
+/* Bursts: sendmmsg and recvmmsg, order kept, both ways. */
+static void udp_burst(gconstpointer data)
+{
+    const char *host = data;
+    enum { N = 200, SLOTS = 32 };
+    static uint8_t out[N][1514], in[SLOTS][1514];
+    struct encap_tx_frame tx[N];
+    struct encap_rx_frame rx[SLOTS];
+    struct encap_transport *l, *c, *from, *to;
+    struct encap_transport_stats s;
+
+    udp_pair(host, &l, &c);
+    for (unsigned i = 0; i < N; i++) {
+        fill(out[i], 64 + (i * 37) % 1451, i);
+        tx[i] = (struct encap_tx_frame) { out[i], 64 + (i * 37) % 1451 };
+    }
+    for (int dir = 0; dir < 2; dir++) {
+        unsigned sent = 0, got = 0;
+
+        from = dir ? l : c;
+        to = dir ? c : l;
+        while (sent < N) {
+            int r = encap_transport_send_burst(from, tx + sent, N - sent);
+
+            g_assert_cmpint(r, >, 0);
+            sent += r;
+        }
+        while (got < N) {
+            int n;
+
+            for (unsigned k = 0; k < SLOTS; k++) {
+                rx[k] = (struct encap_rx_frame) { in[k], sizeof(in[k]), 0 };
+            }
+            n = encap_transport_recv_burst(to, rx, SLOTS);
+            g_assert_cmpint(n, >=, 0);
+            if (n == 0) {
+                g_assert_true(readable(to, WAIT_MS));
+            }
+            for (int k = 0; k < n; k++, got++) {
+                g_assert_cmpuint(rx[k].len, ==, tx[got].len);
+                g_assert_cmpmem(in[k], rx[k].len, out[got], rx[k].len);
+            }
+        }
+        encap_transport_get_stats(to, &s);
+        g_assert_cmpuint(s.frames_rx, ==, N);
+    }
+    encap_transport_close(l);
+    encap_transport_close(c);
+}
+
+/*
+ * Runs of frames of one size (sent as GSO datagrams, maybe received
+ * coalesced by GRO) come out one frame at a time, in order, whole, also
+ * when the receiver takes fewer than a coalesced datagram holds.
+ */
+static void udp_runs(gconstpointer data)
+{
+    const char *host = data;
+    static const struct { unsigned count; size_t len; } runs[] = {
+        { 40, 1000 }, { 1, 300 }, { 30, 1472 }, { 10, 9014 }, { 3, 64 },
+        { 64, 200 }, { 7, 9000 }, { 1, 8999 },
+    };
+    enum { N = 156, SLOTS = 5 };
+    static uint8_t out[N][ENCAP_TRANSPORT_MAX_FRAME];
+    static uint8_t in[SLOTS][ENCAP_TRANSPORT_MAX_FRAME];
+    struct encap_tx_frame tx[N];
+    struct encap_rx_frame rx[SLOTS];
+    struct encap_transport *l, *c;
+    struct encap_transport_stats s;
+    unsigned total = 0, sent = 0, got = 0;
+
+    for (unsigned r = 0; r < G_N_ELEMENTS(runs); r++) {
+        for (unsigned k = 0; k < runs[r].count; k++, total++) {
+            fill(out[total], runs[r].len, total);
+            tx[total] = (struct encap_tx_frame) { out[total], runs[r].len };
+        }
+    }
+    g_assert_cmpuint(total, ==, N);
+    udp_pair(host, &l, &c);
+    while (sent < N) {
+        int r = encap_transport_send_burst(c, tx + sent, N - sent);
+
+        g_assert_cmpint(r, >, 0);
+        sent += r;
+    }
+    while (got < N) {
+        int n;
+
+        for (unsigned k = 0; k < SLOTS; k++) {
+            rx[k] = (struct encap_rx_frame) { in[k], sizeof(in[k]), 0 };
+        }
+        n = encap_transport_recv_burst(l, rx, SLOTS);
+        g_assert_cmpint(n, >=, 0);
+        if (n == 0) {
+            g_assert_true(readable(l, WAIT_MS));
+        }
+        for (int k = 0; k < n; k++, got++) {
+            g_assert_cmpuint(rx[k].len, ==, tx[got].len);
+            g_assert_cmpmem(in[k], rx[k].len, out[got], rx[k].len);
+        }
+        /* Mix in single receives: they take from the same queue. */
+        if (got < N && n > 0) {
+            int m = recv_wait(l, in[0], sizeof(in[0]));
+
+            g_assert_cmpint(m, ==, tx[got].len);
+            g_assert_cmpmem(in[0], m, out[got], m);
+            got++;
+        }
+    }
+    g_assert_cmpint(encap_transport_recv(l, in[0], sizeof(in[0])), ==, 0);
+    encap_transport_get_stats(l, &s);
+    g_assert_cmpuint(s.frames_rx, ==, N);
+    g_assert_cmpuint(s.rx_oversize + s.rx_stray + s.rx_errors, ==, 0);
+    encap_transport_close(l);
+    encap_transport_close(c);
+}
+
+/*
+ * Once a listener has a peer, another sender (another port) is ignored and
+ * counted, and so is a datagram that is not a frame; a connecting
+ * transport takes nothing but its listener's datagrams.
+ */
+static void udp_stray(gconstpointer data)
+{
+    const char *host = data;
+    bool v6 = strchr(host, ':') != NULL;
+    struct encap_transport *l, *c, *other;
+    struct encap_transport_stats s;
+    uint8_t out[100], in[200];
+    char spec[128];
+    int raw = socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM, 0);
+
+    g_assert_cmpint(raw, >=, 0);
+    udp_pair(host, &l, &c);
+    /* Not a frame: ignored even before there is a peer. */
+    g_assert_cmpint(raw_send(raw, v6, udp_port(l, false), "hello", 5), ==, 5);
+    fill(out, 100, 1);
+    g_assert_cmpint(encap_transport_send(c, out, 100), ==, 0);
+    g_assert_cmpint(recv_wait(l, in, sizeof(in)), ==, 100);
+    /* A second sender, to the same listener. */
+    snprintf(spec, sizeof(spec), "udp:%s:%u", host, udp_port(l, false));
+    g_assert_cmpint(encap_transport_open(spec, false, &other, NULL, 0), ==, 0);
+    fill(out, 100, 2);
+    g_assert_cmpint(encap_transport_send(other, out, 100), ==, 0);
+    fill(out, 100, 3);
+    g_assert_cmpint(raw_send(raw, v6, udp_port(l, false), out, 100), ==, 100);
+    g_assert_cmpint(encap_transport_send(c, out, 100), ==, 0);
+    /* Only the peer's frame comes out. */
+    g_assert_cmpint(recv_wait(l, in, sizeof(in)), ==, 100);
+    g_assert_cmpmem(in, 100, out, 100);
+    g_assert_cmpint(encap_transport_recv(l, in, sizeof(in)), ==, 0);
+    encap_transport_get_stats(l, &s);
+    g_assert_cmpuint(s.rx_stray, ==, 3);
+    g_assert_cmpuint(s.frames_rx, ==, 2);
+    g_assert_cmpuint(udp_port(l, true), ==, udp_port(c, false));
+    /* The connecting side ignores whoever is not its listener. */
+    g_assert_cmpint(raw_send(raw, v6, udp_port(c, false), out, 100), ==, 100);
+    g_assert_cmpint(encap_transport_send(l, out, 64), ==, 0);
+    g_assert_cmpint(recv_wait(c, in, sizeof(in)), ==, 64);
+    encap_transport_get_stats(c, &s);
+    g_assert_cmpuint(s.rx_stray, ==, 1);
+    close(raw);
+    encap_transport_close(other);
+    encap_transport_close(l);
+    encap_transport_close(c);
+}
+
+/*
+ * A datagram larger than the frame (or than the buffer) is dropped whole
+ * and counted, and the next one comes out whole.
+ */
+static void udp_oversize(gconstpointer data)
+{
+    const char *host = data;
+    bool v6 = strchr(host, ':') != NULL;
+    static uint8_t out[ENCAP_TRANSPORT_MAX_FRAME + 500];
+    static uint8_t in[ENCAP_TRANSPORT_MAX_FRAME + 500];
+    struct encap_transport *l, *c;
+    struct encap_transport_stats s;
+    struct encap_rx_frame rx[4];
+    int raw = socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM, 0);
+    unsigned port;
+
+    g_assert_cmpint(raw, >=, 0);
+    udp_pair(host, &l, &c);
+    port = udp_port(l, false);
+    fill(out, sizeof(out), 1);
+    /* The raw socket becomes the peer, then sends what no frame can be. */
+    g_assert_cmpint(raw_send(raw, v6, port, out, 64), ==, 64);
+    g_assert_cmpint(recv_wait(l, in, sizeof(in)), ==, 64);
+    g_assert_cmpint(raw_send(raw, v6, port, out, ENCAP_TRANSPORT_MAX_FRAME + 1),
+                    ==, ENCAP_TRANSPORT_MAX_FRAME + 1);
+    g_assert_cmpint(raw_send(raw, v6, port, out, 2000), ==, 2000);
+    g_assert_cmpint(raw_send(raw, v6, port, out, 100), ==, 100);
+    /* Too big for the frame even with room in the buffer. */
+    g_assert_cmpint(recv_wait(l, in, sizeof(in)), ==, -EMSGSIZE);
+    /* Too big for the buffer. */
+    g_assert_cmpint(recv_wait(l, in, 1500), ==, -EMSGSIZE);
+    g_assert_cmpint(recv_wait(l, in, sizeof(in)), ==, 100);
+    g_assert_cmpmem(in, 100, out, 100);
+    /* In a burst: dropped, counted, the others returned. */
+    g_assert_cmpint(raw_send(raw, v6, port, out, 3000), ==, 3000);
+    g_assert_cmpint(raw_send(raw, v6, port, out, 200), ==, 200);
+    for (unsigned k = 0; k < 4; k++) {
+        rx[k] = (struct encap_rx_frame) { in + k * 1500, 1500, 0 };
+    }
+    g_assert_true(readable(l, WAIT_MS));
+    g_usleep(10000);            /* let the second one arrive too (loopback) */
+    g_assert_cmpint(encap_transport_recv_burst(l, rx, 4), ==, 1);
+    g_assert_cmpuint(rx[0].len, ==, 200);
+    g_assert_cmpmem(in, 200, out, 200);
+    encap_transport_get_stats(l, &s);
+    g_assert_cmpuint(s.rx_oversize, ==, 3);
+    g_assert_cmpuint(s.frames_rx, ==, 3);
+    g_assert_cmpuint(s.rx_errors, ==, 0);
+    close(raw);
+    encap_transport_close(l);
+    encap_transport_close(c);
+}
+
+/* A listener whose peer fell silent takes the next sender as its peer. */
+static void test_udp_new_peer(void)
+{
+    struct encap_transport *l, *c, *c2;
+    struct encap_transport_stats s;
+    uint8_t out[64], in[64];
+    char spec[64];
+
+    udp_pair("127.0.0.1", &l, &c);
+    snprintf(spec, sizeof(spec), "udp:127.0.0.1:%u", udp_port(l, false));
+    g_assert_cmpint(encap_transport_open(spec, false, &c2, NULL, 0), ==, 0);
+    fill(out, 64, 1);
+    g_assert_cmpint(encap_transport_send(c, out, 64), ==, 0);
+    g_assert_cmpint(recv_wait(l, in, sizeof(in)), ==, 64);
+    g_assert_cmpint(encap_transport_send(c2, out, 64), ==, 0);
+    g_assert_true(readable(l, WAIT_MS));
+    g_assert_cmpint(encap_transport_recv(l, in, sizeof(in)), ==, 0);
+    g_usleep((ENCAP_UDP_PEER_IDLE_MS + 100) * 1000);
+    g_assert_cmpint(encap_transport_send(c2, out, 64), ==, 0);
+    g_assert_cmpint(recv_wait(l, in, sizeof(in)), ==, 64);
+    g_assert_cmpuint(udp_port(l, true), ==, udp_port(c2, false));
+    /* Now the first one is the stranger. */
+    g_assert_cmpint(encap_transport_send(c, out, 64), ==, 0);
+    g_assert_true(readable(l, WAIT_MS));
+    g_assert_cmpint(encap_transport_recv(l, in, sizeof(in)), ==, 0);
+    encap_transport_get_stats(l, &s);
+    g_assert_cmpuint(s.rx_stray, ==, 2);
+    encap_transport_close(c2);
+    encap_transport_close(l);
+    encap_transport_close(c);
+}
+
+/* Bad udp addresses are refused with a reason that says what is wrong. */
+static void test_udp_bad_spec(void)
+{
+    static const struct {
+        const char *addr;
+        bool listener;
+        const char *why;
+    } bad[] = {
+        { "", true, "expected HOST:PORT" },
+        { "localhost", false, "expected HOST:PORT" },
+        { "127.0.0.1:", false, "bad port" },
+        { "127.0.0.1:65536", false, "bad port" },
+        { "127.0.0.1:-1", false, "bad port" },
+        { "127.0.0.1:http", false, "bad port" },
+        { "127.0.0.1:12x", false, "bad port" },
+        { "::1:4000", false, "brackets" },
+        { "[::1]4000", false, "[ADDR]:PORT" },
+        { "[::1:4000", false, "[ADDR]:PORT" },
+        { "[]:4000", true, "empty" },
+        { ":4000", false, "needs a host" },
+        { "127.0.0.1:0", false, "other than 0" },
+        { "vrc-no-such-host.invalid:4000", false, "cannot resolve" },
+        { "192.0.2.1:4000", true, "cannot bind" },
+    };
+    struct encap_transport *t = NULL;
+
+    for (unsigned i = 0; i < G_N_ELEMENTS(bad); i++) {
+        char err[256] = "";
+        int r = encap_transport_open_udp(bad[i].addr, bad[i].listener, &t, err,
+                                         sizeof(err));
+
+        g_test_message("udp:%s -> %d %s", bad[i].addr, r, err);
+        g_assert_cmpint(r, <, 0);
+        g_assert_null(t);
+        g_assert_nonnull(strstr(err, bad[i].why));
+        g_assert_true(g_str_has_prefix(err, "udp:"));
+    }
+}
+
+/* Every scheme opens what it names; junk is refused with a reason. */
+static void test_open_spec(void)
+{
+    static const char *const junk[] = {
+        "", "eth0", "tcp:1.2.3.4:5", ":x", "PCAP:eth0", "udp", "pcap:",
+        "unix:", "udp:", "xdp:eth0/0",
+    };
+    struct encap_transport *l = NULL, *c = NULL;
+    char err[256], path[64], spec[80], addr[128];
+
+    for (unsigned i = 0; i < G_N_ELEMENTS(junk); i++) {
+        err[0] = '\0';
+        g_assert_cmpint(encap_transport_open(junk[i], true, &l, err,
+                                             sizeof(err)), ==, -EINVAL);
+        g_assert_null(l);
+        g_test_message("'%s' -> %s", junk[i], err);
+        g_assert_nonnull(strstr(err, "transport '"));
+    }
+    g_assert_cmpint(encap_transport_open(NULL, true, &l, err, sizeof(err)),
+                    ==, -EINVAL);
+    /* pcap: the interface's own error, naming it. */
+    g_assert_cmpint(encap_transport_open("pcap:vrc-nonexist0", false, &l, err,
+                                         sizeof(err)), <, 0);
+    g_assert_nonnull(strstr(err, "vrc-nonexist0"));
+    /* unix: listen and connect. */
+    snprintf(path, sizeof(path), "/tmp/vrc-spec-%d.sock", getpid());
+    snprintf(spec, sizeof(spec), "unix:%s", path);
+    g_assert_cmpint(encap_transport_open(spec, true, &l, err, sizeof(err)), ==,
+                    0);
+    g_assert_cmpint(encap_transport_open(spec, false, &c, err, sizeof(err)),
+                    ==, 0);
+    g_assert_cmpstr(encap_transport_name(l), ==, "unix");
+    g_assert_cmpint(encap_transport_address(l, false, addr, sizeof(addr)), ==,
+                    -EOPNOTSUPP);
+    encap_transport_close(c);
+    encap_transport_close(l);
+    /* udp: names, IPv4, IPv6, any address. */
+    g_assert_cmpint(encap_transport_open("udp::0", true, &l, err, sizeof(err)),
+                    ==, 0);
+    g_assert_cmpstr(encap_transport_name(l), ==, "udp");
+    snprintf(spec, sizeof(spec), "udp:localhost:%u", udp_port(l, false));
+    g_assert_cmpint(encap_transport_open(spec, false, &c, err, sizeof(err)),
+                    ==, 0);
+    g_assert_cmpint(encap_transport_address(c, true, addr, sizeof(addr)), ==,
+                    0);
+    g_test_message("%s -> %s", spec, addr);
+    g_assert_cmpint(encap_transport_address(c, true, addr, 8), ==, -ENOSPC);
+    encap_transport_close(c);
+    encap_transport_close(l);
+    g_assert_cmpint(encap_transport_open("udp:127.0.0.1:0", true, &l, err,
+                                         sizeof(err)), ==, 0);
+    g_assert_cmpint(encap_transport_address(l, false, addr, sizeof(addr)), ==,
+                    0);
+    g_assert_true(g_str_has_prefix(addr, "udp:127.0.0.1:"));
+    encap_transport_close(l);
+    g_assert_cmpint(encap_transport_open("udp:[::1]:0", true, &l, err,
+                                         sizeof(err)), ==, 0);
+    g_assert_cmpint(encap_transport_address(l, false, addr, sizeof(addr)), ==,
+                    0);
+    g_assert_true(g_str_has_prefix(addr, "udp:[::1]:"));
+    encap_transport_close(l);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -613,5 +1123,21 @@ int main(int argc, char **argv)
     g_test_add_func("/transport/unix/bad-path", test_bad_path);
     g_test_add_func("/transport/custom-ops", test_custom_ops);
     g_test_add_func("/transport/pcap/no-interface", test_pcap_no_interface);
+    g_test_add_func("/transport/burst-fallback", test_burst_fallback);
+    g_test_add_data_func("/transport/udp/ipv4/frames", "127.0.0.1", udp_frames);
+    g_test_add_data_func("/transport/udp/ipv6/frames", "[::1]", udp_frames);
+    g_test_add_data_func("/transport/udp/ipv4/burst", "127.0.0.1", udp_burst);
+    g_test_add_data_func("/transport/udp/ipv6/burst", "[::1]", udp_burst);
+    g_test_add_data_func("/transport/udp/ipv4/runs", "127.0.0.1", udp_runs);
+    g_test_add_data_func("/transport/udp/ipv6/runs", "[::1]", udp_runs);
+    g_test_add_data_func("/transport/udp/ipv4/stray", "127.0.0.1", udp_stray);
+    g_test_add_data_func("/transport/udp/ipv6/stray", "[::1]", udp_stray);
+    g_test_add_data_func("/transport/udp/ipv4/oversize", "127.0.0.1",
+                         udp_oversize);
+    g_test_add_data_func("/transport/udp/ipv6/oversize", "[::1]",
+                         udp_oversize);
+    g_test_add_func("/transport/udp/new-peer", test_udp_new_peer);
+    g_test_add_func("/transport/udp/bad-spec", test_udp_bad_spec);
+    g_test_add_func("/transport/open-spec", test_open_spec);
     return g_test_run();
 }

@@ -116,9 +116,16 @@ for i = 0, 255 do
 end
 
 -- The ethertype table hands us the frame after the Ethernet header; the CRC
--- also covers that header, which we read back through the eth fields.
+-- also covers that header, which we read back through the eth fields.  The
+-- innermost one is ours: a frame carried in UDP (protocol.md section 7,
+-- decoded with -d udp.port==PORT,eth) comes after the capture's own header.
 local f_eth_dst = Field.new("eth.dst")
 local f_eth_src = Field.new("eth.src")
+
+local function last(...)
+    local all = { ... }
+    return all[#all]
+end
 
 local function crc32c_update(crc, bytes)
     for i = 0, bytes:len() - 1 do
@@ -129,8 +136,8 @@ end
 
 local function frame_crc(tvb, len)
     local crc = 0xFFFFFFFF
-    crc = crc32c_update(crc, f_eth_dst().range:bytes())
-    crc = crc32c_update(crc, f_eth_src().range:bytes())
+    crc = crc32c_update(crc, last(f_eth_dst()).range:bytes())
+    crc = crc32c_update(crc, last(f_eth_src()).range:bytes())
     crc = crc32c_update(crc, ByteArray.new("88 b5"))
     crc = crc32c_update(crc, tvb:range(0, len):bytes())
     return bxor(crc, 0xFFFFFFFF)

@@ -6,8 +6,10 @@
  * ...; no FCS), one frame per send and per receive.  It is an opaque handle
  * behind a table of operations (struct encap_transport_ops), so the link
  * code, QEMU and the tests do not care whether frames go through libpcap on
- * a real interface or through a unix SOCK_SEQPACKET socket, and a test can
- * plug in a transport of its own with encap_transport_new().
+ * a real interface, through a unix SOCK_SEQPACKET socket or in UDP
+ * datagrams, and a test can plug in a transport of its own with
+ * encap_transport_new().  encap_transport_open() opens any of them from a
+ * spec string ("pcap:eth0", "unix:/run/vrc.sock", "udp:host:port").
  *
  * Errors: every function that can fail returns a negative errno value
  * (this layer talks to the OS; the codecs use enum encap_err instead).
@@ -58,7 +60,26 @@ struct encap_transport_stats {
     uint64_t kernel_drops;      /* dropped by the kernel before we saw them
                                    (pcap: pcap_stats ps_drop) */
     bool kernel_drops_valid;    /* false: the transport cannot tell */
+    uint64_t rx_stray;          /* ignored, not returned: from a sender
+                                   that is not the peer, or not a frame
+                                   (udp); 0 where the transport cannot tell */
 };
+
+/* One frame of a burst to send: @len bytes at @data. */
+struct encap_tx_frame {
+    const uint8_t *data;
+    size_t len;
+};
+
+/* One slot of a burst to receive: a buffer of @cap bytes; @len is set. */
+struct encap_rx_frame {
+    uint8_t *buf;
+    size_t cap;
+    size_t len;
+};
+
+/* Largest burst the common layer passes to a transport at once. */
+#define ENCAP_TRANSPORT_MAX_BURST   64
 
 /*
  * The operations of a transport.  @opaque is the value given to
@@ -80,6 +101,31 @@ struct encap_transport_ops {
     int (*fd)(void *opaque);
     /* Optional: frames the kernel dropped so far (0 or -errno). */
     int (*kernel_drops)(void *opaque, uint64_t *drops);
+    /*
+     * Optional: send @n (1..ENCAP_TRANSPORT_MAX_BURST) frames of checked
+     * sizes in order, in as few system calls as the transport can: the
+     * number sent from the first (1..@n), or -errno if none was.  Without
+     * it the common layer calls send for each frame.
+     */
+    int (*send_burst)(void *opaque, const struct encap_tx_frame *f,
+                      unsigned n);
+    /*
+     * Optional: receive up to @n (1..ENCAP_TRANSPORT_MAX_BURST) frames
+     * without blocking, setting each slot's len: the number of slots
+     * filled (0: nothing waiting) or -errno if none was.  Frames larger
+     * than their slot are consumed, not returned, and added to *@oversize.
+     * Without it the common layer calls recv for each frame.
+     */
+    int (*recv_burst)(void *opaque, struct encap_rx_frame *f, unsigned n,
+                      unsigned *oversize);
+    /* Optional: frames ignored so far (struct encap_transport_stats). */
+    uint64_t (*stray)(void *opaque);
+    /*
+     * Optional: the spec string of the own end (@peer false) or of the
+     * peer (@peer true) into @buf, e.g. "udp:[::1]:5551": 0, -ENOTCONN
+     * if there is no peer yet, -ENOSPC if @len is too small.
+     */
+    int (*address)(void *opaque, bool peer, char *buf, size_t len);
     /* Release everything, @opaque included. */
     void (*close)(void *opaque);
 };
@@ -138,6 +184,62 @@ int encap_transport_open_unix(const char *path, bool listener,
 #define ENCAP_UNIX_CONNECTOR_MAC  { 0x02, 0x00, 0x00, 0x00, 0x00, 0x02 }
 
 /*
+ * Frames in UDP datagrams, one frame (Ethernet header, vrc header, payload,
+ * CRC) per datagram: docs/protocol.md, section 8.  @hostport is HOST:PORT,
+ * [IPV6]:PORT, or :PORT (a listener on every address); HOST may be a name
+ * (getaddrinfo; the first address that works is used), PORT is a number.
+ *
+ * @listener true: bind @hostport (PORT 0: any free port, see
+ * encap_transport_address()).  The first frame that arrives makes its
+ * sender the peer; from then on datagrams from anyone else are ignored
+ * (counted in rx_stray) until the peer has been silent for
+ * ENCAP_UDP_PEER_IDLE_MS, when the next sender becomes the peer.  Until
+ * there is a peer, send returns -ENOTCONN.
+ *
+ * A listener on every address answers from the address its route to the
+ * peer picks: on a host with several addresses, bind the one the peer
+ * sends to, or the peer may ignore the answers as coming from a stranger.
+ *
+ * @listener false: send to @hostport, and take datagrams from that address
+ * only.  Nothing is sent at open: a listener that is not there yet is not
+ * an error (the frames are lost, as on a wire).
+ *
+ * A datagram that is not a frame (shorter than an Ethernet header, or not
+ * EtherType 0x88B5) is ignored and counted in rx_stray; one larger than the
+ * buffer or than MTU + 14 is dropped whole (-EMSGSIZE, rx_oversize).  MACs
+ * are not looked at: the own MAC is ENCAP_UDP_LISTENER_MAC or
+ * ENCAP_UDP_CONNECTOR_MAC until changed.  MTU: ENCAP_TRANSPORT_MAX_MTU;
+ * frames larger than the path MTU less the IP and UDP headers are
+ * fragmented by IP (see docs/design.md for the mtu to choose).  Sends and
+ * receives go in batches (sendmmsg, recvmmsg) through the burst functions;
+ * runs of frames of one size go as GSO sends, and the receiver takes
+ * GRO-coalesced datagrams (ENCAP_UDP_NO_GRO=1 in the environment turns GRO
+ * off, for comparisons).
+ */
+int encap_transport_open_udp(const char *hostport, bool listener,
+                             struct encap_transport **out,
+                             char *err, size_t errlen);
+
+/* Default MACs of udp transports: those of the unix ones. */
+#define ENCAP_UDP_LISTENER_MAC    ENCAP_UNIX_LISTENER_MAC
+#define ENCAP_UDP_CONNECTOR_MAC   ENCAP_UNIX_CONNECTOR_MAC
+/* A listener takes a new peer once its peer has been silent this long. */
+#define ENCAP_UDP_PEER_IDLE_MS    5000
+
+/*
+ * Open a transport from a spec string SCHEME:ADDRESS:
+ *   pcap:IFNAME       encap_transport_open_pcap(IFNAME) (@listener unused)
+ *   unix:PATH         encap_transport_open_unix(PATH, @listener)
+ *   udp:HOST:PORT     encap_transport_open_udp(HOST:PORT, @listener)
+ * The endpoint side listens, the vrc side does not.  -EINVAL with a reason
+ * in @err for a spec that names no known scheme or has no address;
+ * otherwise what the transport's open function returns.
+ */
+int encap_transport_open(const char *spec, bool listener,
+                         struct encap_transport **out,
+                         char *err, size_t errlen);
+
+/*
  * Wrap @fd, one end of a connected AF_UNIX SOCK_SEQPACKET socket (e.g. from
  * socketpair()), as a unix transport that behaves as the connecting side
  * (MAC ENCAP_UNIX_CONNECTOR_MAC unless changed).  On success the transport
@@ -157,6 +259,38 @@ int encap_transport_send(struct encap_transport *t, const uint8_t *frame,
                          size_t len);
 
 /*
+ * Send @n frames in order, in as few system calls as the transport can
+ * (sendmmsg for udp; one send per frame for the others).  Returns how many
+ * were sent from the first (1..@n), or -errno if none was (as
+ * encap_transport_send).  A frame of a bad size ends the burst before it
+ * (-EMSGSIZE if it is the first).  Frames after the returned count were not
+ * sent: send them again or count them lost.
+ */
+int encap_transport_send_burst(struct encap_transport *t,
+                               const struct encap_tx_frame *f, unsigned n);
+
+/*
+ * Receive up to @n frames without blocking (recvmmsg for udp), each into
+ * its slot, setting its len.  Returns the number of slots filled, 0 if
+ * nothing is waiting, or -errno.  Frames fill the slots in order (give
+ * them all the same size).  Frames larger than their slot are dropped and
+ * counted (rx_oversize); if the call took only such frames it
+ * returns -EMSGSIZE, like encap_transport_recv.  An error met after some
+ * frames were taken is returned by the next call.
+ */
+int encap_transport_recv_burst(struct encap_transport *t,
+                               struct encap_rx_frame *f, unsigned n);
+
+/*
+ * The spec string of the own end (@peer false) or of the current peer
+ * (@peer true), e.g. "udp:0.0.0.0:5551" and "udp:192.0.2.7:40123":
+ * 0, -ENOTCONN (no peer yet), -EOPNOTSUPP (the transport cannot say), or
+ * -ENOSPC (@buf too small).
+ */
+int encap_transport_address(const struct encap_transport *t, bool peer,
+                            char *buf, size_t len);
+
+/*
  * Receive one frame into @buf (@cap bytes), without blocking.  Returns its
  * length, 0 if nothing is waiting, or -errno.  A frame larger than @cap is
  * dropped whole, counted in rx_oversize and reported as -EMSGSIZE; the next
@@ -168,7 +302,7 @@ int encap_transport_recv(struct encap_transport *t, uint8_t *buf, size_t cap);
 /* The fd to poll for POLLIN (see the top of this file). */
 int encap_transport_fd(const struct encap_transport *t);
 
-/* "pcap", "unix", or the name in the ops of a custom transport. */
+/* "pcap", "unix", "udp", or the name in the ops of a custom transport. */
 const char *encap_transport_name(const struct encap_transport *t);
 
 /* Own MAC address (the source MAC for frames sent on this transport). */
