@@ -117,7 +117,7 @@ end
 
 -- The ethertype table hands us the frame after the Ethernet header; the CRC
 -- also covers that header, which we read back through the eth fields.  The
--- innermost one is ours: a frame carried in UDP (protocol.md section 7,
+-- innermost one is ours: a frame carried in UDP (protocol.md section 8,
 -- decoded with -d udp.port==PORT,eth) comes after the capture's own header.
 local f_eth_dst = Field.new("eth.dst")
 local f_eth_src = Field.new("eth.src")
