@@ -18,7 +18,9 @@
 # options, starting with a comma, e.g. ",poll-us=200"), VRC_EP_OPTS (the same
 # for -machine vrc-endpoint), VRC_RELAY (impairments for tools/vrc-relay, e.g.
 # "--loss=0.01 --seed=1": the two hosts are then joined through a third
-# namespace where the relay damages vrc frames; its counters are printed).
+# namespace where the relay damages vrc frames; its counters are printed),
+# VRC_KEY=1 (both sides get the same random session key, -object secret:
+# the session is authenticated and every frame sealed).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -85,18 +87,26 @@ for t in threads:
 ' "$work/file" "$port" $((xfers * streams)) &
 srv_pid=$!
 
+key_ep=()
+key_opt=
+if [ "${VRC_KEY:-0}" = 1 ]; then
+    head -c 32 /dev/urandom | base64 > "$work/key"
+    key_ep=(-object secret,id=k0,file="$work/key",format=base64)
+    key_opt=,secret=k0
+fi
 if [ "$transport" = unix ]; then
     link_ep=(socket="$work/ep.sock")
-    vm_nic=(-device vrc,id=vrc0,socket="$work/ep.sock",chassis=1${VRC_OPTS:-})
+    vm_nic=("${key_ep[@]}" -device vrc,id=vrc0,socket="$work/ep.sock",chassis=1$key_opt${VRC_OPTS:-})
 else
     link_ep=(ifname="$EP_IF")
-    vm_nic=(-device vrc,id=vrc0,ifname="$VM_IF",peer="$EP_MAC",chassis=1${VRC_OPTS:-})
+    vm_nic=("${key_ep[@]}" -device vrc,id=vrc0,ifname="$VM_IF",peer="$EP_MAC",chassis=1$key_opt${VRC_OPTS:-})
 fi
 if [ "$transport" = local ]; then
     vm_nic=(-device pcie-root-port,id=rp0,chassis=1
             -device "$model",bus=rp0,netdev=n0,romfile= -netdev user,id=n0)
 else
-    ip netns exec "$EP_NS" "$qemu" -machine vrc-endpoint,"${link_ep[0]}${VRC_EP_OPTS:-}" -nodefaults \
+    ip netns exec "$EP_NS" "$qemu" -machine vrc-endpoint,"${link_ep[0]}$key_opt${VRC_EP_OPTS:-}" -nodefaults \
+        "${key_ep[@]}" \
         -display none -device "$model",netdev=n0,romfile= -netdev user,id=n0 \
         -monitor none -qmp unix:"$work/ep-qmp.sock",server=on,wait=off \
         > "$work/endpoint.log" 2>&1 &
@@ -176,7 +186,9 @@ print(f"endpoint got {rx['cfgrd']} CfgRd, {rx['cfgwr']} CfgWr, {rx['mrd']} MRd, 
       f"{rx['mwr']} MWr from the vrc; sent {tx['mrd']} MRd (DMA reads), {tx['mwr']} MWr "
       f"(DMA writes, MSI), {tx['cpld']} CplD, {tx['msg']} Msg; "
       f"{i['retransmits']} retransmits, {i['timeouts']} timeouts "
-      f"[dma-ok={int(tx['mrd'] > 0 and tx['mwr'] > 0 and rx['cfgrd'] > 0)}]")
+      f"{'keyed session, ' + str(i['auth-fails']) + ' auth failures ' if i['keyed'] else ''}"
+      f"[dma-ok={int(tx['mrd'] > 0 and tx['mwr'] > 0 and rx['cfgrd'] > 0)}]"
+      f"[keyed={int(i['keyed'])}]")
 PY
 )
 fi
@@ -235,6 +247,8 @@ print("; ".join("%s %d frames in, %d lost, %d duplicated, %d held back, %d corru
 fi
 tlps_ok=1
 [ "$transport" = local ] || grep -q 'dma-ok=1' <<<"$tlps" || tlps_ok=0
+# With a key, the endpoint's side of the session says it is keyed.
+[ "${VRC_KEY:-0}" != 1 ] || grep -q 'keyed=1' <<<"$tlps" || tlps_ok=0
 if [ $rc -ne 0 ] || [ "$got" != "$want" ] || ! grep -q ' 0% packet loss' <<<"$loss" ||
    [ $tlps_ok = 0 ]; then
     echo "remote-nic: FAILED (guest rc $rc); guest console follows" >&2

@@ -527,6 +527,7 @@ static void ep_machine_done(Notifier *n, void *unused)
     pci_for_each_device(s->bus, 0, ep_check_function, s);
     /* Open the link once the functions exist: the vrc may talk at once. */
     s->link = vrc_link_new(&s->link_config, &ep_link_ops, s, &err);
+    vrc_link_config_free(&s->link_config);
     if (!s->link) {
         error_reportf_err(err, "vrc-endpoint: ");
         exit(1);
@@ -595,7 +596,11 @@ static void ep_init(MachineState *ms)
     pci_setup_iommu(s->bus, &ep_iommu_ops, s);
     sysbus_realize_and_unref(SYS_BUS_DEVICE(host), &error_fatal);
 
-    s->link_config = vrc_link_config(&s->conf, "vrc-endpoint", false);
+    if (!vrc_link_config(&s->conf, "vrc-endpoint", false, &s->link_config,
+                         &err)) {
+        error_reportf_err(err, "vrc-endpoint: ");
+        exit(1);
+    }
     s->link_config.rx_in_main_loop = true;
     s->machine_done.notify = ep_machine_done;
     qemu_add_machine_init_done_notifier(&s->machine_done);
@@ -697,6 +702,10 @@ static void ep_class_init(ObjectClass *oc, void *data)
     ep_add_u32(oc, "completion-timeout",
                offsetof(VRCEndpointState, conf.timeout_ms),
                "milliseconds a DMA read waits for its completions");
+    ep_add_str(oc, "secret", offsetof(VRCEndpointState, conf.secret),
+               "id of a secret object holding the session key shared with "
+               "the vrc (16..256 bytes): sessions authenticated, frames "
+               "encrypted");
     ep_add_u32(oc, "poll-us", offsetof(VRCEndpointState, conf.poll_us),
                "microseconds a DMA read spins for its completions before "
                "it sleeps, 0..1000 (0: sleep at once); saves a wakeup per "

@@ -20,6 +20,7 @@
 #include "encap/link.h"
 #include "encap/split.h"
 #include "encap/transport.h"
+#include "crypto/random.h"
 #include "vrc-link.h"
 #include "trace.h"
 
@@ -244,7 +245,14 @@ static void vrc_link_state_cb(void *opaque, enum encap_link_state state)
     qemu_cond_broadcast(&l->cond);
 }
 
+/* Randomness for the session's nonces: the host's CSPRNG. */
+static int vrc_link_random(void *opaque, uint8_t *buf, size_t len)
+{
+    return qcrypto_random_bytes(buf, len, NULL) < 0 ? -EIO : 0;
+}
+
 static const struct encap_link_ops vrc_encap_ops = {
+    .random = vrc_link_random,
     .send_frame = vrc_link_send_frame,
     .deliver_tlp = vrc_link_deliver,
     .state_changed = vrc_link_state_cb,
@@ -922,7 +930,11 @@ VRCLink *vrc_link_new(const VRCLinkConfig *cfg, const VRCLinkOps *ops,
     /* HELLO every 250 ms, 8 times: covers the 2 s realize waits at least. */
     lc.hello_ns = 250 * SCALE_MS;
     lc.rto_min_ns = VRC_RTO_MIN_NS;
+    lc.key = cfg->key;
+    lc.key_len = cfg->key_len;
     l->el = encap_link_new(&lc, &vrc_encap_ops, l);
+    l->cfg.key = NULL;          /* the link layer has its copy */
+    l->cfg.key_len = 0;
     if (!l->el) {
         error_setg(errp, "%s: bad link parameters", l->desc);
         goto fail;
@@ -995,6 +1007,9 @@ void vrc_link_get_stats(VRCLink *l, VRCLinkStats *s)
     encap_link_get_stats(l->el, &es);
     s->retransmits = es.retransmits;
     s->fast_retransmits = es.fast_retransmits;
+    s->auth_fails = es.auth_fail;
+    s->replays = es.replay;
+    s->key_mismatches = es.key_mismatch;
     s->srtt_ns = es.srtt_ns;
     s->drops = es.drops;
 }

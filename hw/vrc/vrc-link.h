@@ -53,6 +53,8 @@ typedef struct VRCLinkConfig {
     uint32_t mrrs;
     uint32_t timeout_ms;        /* completion timeout */
     uint32_t poll_us;           /* waiters spin this long before sleeping */
+    const uint8_t *key;         /* pre-shared session key, or NULL */
+    size_t key_len;
     /*
      * Receive in the main loop (with the BQL) instead of a thread of our
      * own: for a process where the main loop is the only thread that runs
@@ -91,6 +93,9 @@ typedef struct VRCLinkStats {
     uint64_t retransmits;
     uint64_t fast_retransmits;  /* on selective-ack evidence */
     uint64_t srtt_ns;           /* smoothed round trip, 0: not measured */
+    uint64_t auth_fails;        /* keyed: frames whose tag did not verify */
+    uint64_t replays;           /* keyed: frames seen before */
+    uint64_t key_mismatches;    /* the peer has a key and we none, or ... */
     uint64_t drops;             /* frames dropped by the link layer */
     uint64_t window_waits;      /* senders that waited for the window */
     uint64_t oversize;          /* frames too large for any session: dropped */

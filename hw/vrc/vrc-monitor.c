@@ -60,6 +60,10 @@ static VrcInfo *vrc_link_info(char *id, char *peer, const VRCLinkConf *conf,
     info->srtt_us = st.srtt_ns / 1000;
     info->oversize = st.oversize;
     info->stale_requests = st.stale_requests;
+    info->keyed = conf->secret != NULL;
+    info->auth_fails = st.auth_fails;
+    info->replays = st.replays;
+    info->key_mismatches = st.key_mismatches;
     info->drops = st.drops;
     return info;
 }
@@ -143,10 +147,16 @@ void hmp_info_vrc(Monitor *mon, const QDict *qdict)
     for (VrcInfoList *l = list; l; l = l->next) {
         VrcInfo *i = l->value;
 
-        monitor_printf(mon, "vrc %s: peer %s via %s, link %s, function %s\n",
+        monitor_printf(mon, "vrc %s: peer %s via %s, link %s%s, function %s\n",
                        i->id, i->peer, i->transport,
                        i->link_up ? "up" : "down",
-                       i->function ?: "none");
+                       i->keyed ? " (keyed)" : "", i->function ?: "none");
+        if (i->keyed || i->key_mismatches) {
+            monitor_printf(mon, "    authentication failures %" PRIu64
+                           ", replays %" PRIu64 ", key mismatches %" PRIu64
+                           "\n", i->auth_fails, i->replays,
+                           i->key_mismatches);
+        }
         hmp_counters(mon, "tx", i->tlps_tx);
         hmp_counters(mon, "rx", i->tlps_rx);
         monitor_printf(mon, "    bytes tx %" PRIu64 " rx %" PRIu64

@@ -15,9 +15,11 @@
 #include "hw/pci/pci_bridge.h"
 #include "hw/qdev-properties.h"
 #include "migration/vmstate.h"
+#include "crypto/secret.h"
 #include "net/net.h"
 #include "encap/frame.h"
 #include "encap/link.h"
+#include "encap/seal.h"
 #include "vrc.h"
 #include "vrc-link.h"
 #include "trace.h"
@@ -33,10 +35,29 @@ static bool is_pow2_in(uint32_t v, uint32_t lo, uint32_t hi)
 }
 
 /* What vrc_link_new() needs from the properties of a vrc or an endpoint. */
-VRCLinkConfig vrc_link_config(const VRCLinkConf *c, const char *name,
-                              bool initiator)
+bool vrc_link_config(const VRCLinkConf *c, const char *name, bool initiator,
+                     VRCLinkConfig *lc, Error **errp)
 {
-    return (VRCLinkConfig) {
+    ERRP_GUARD();
+    uint8_t *key = NULL;
+    size_t key_len = 0;
+
+    if (c->secret) {
+        if (qcrypto_secret_lookup(c->secret, &key, &key_len, errp) < 0) {
+            error_prepend(errp, "'secret': ");
+            return false;
+        }
+        if (key_len < ENCAP_PSK_MIN || key_len > ENCAP_PSK_MAX) {
+            error_setg(errp, "'secret': the key of '%s' is %zu bytes; a "
+                       "session key is %d to %d bytes (32 random bytes, "
+                       "format=base64, is a good one)", c->secret, key_len,
+                       ENCAP_PSK_MIN, ENCAP_PSK_MAX);
+            explicit_bzero(key, key_len);
+            g_free(key);
+            return false;
+        }
+    }
+    *lc = (VRCLinkConfig) {
         .name = name,
         .initiator = initiator,
         .ifname = c->ifname,
@@ -48,13 +69,29 @@ VRCLinkConfig vrc_link_config(const VRCLinkConf *c, const char *name,
         .mrrs = c->mrrs,
         .timeout_ms = c->timeout_ms,
         .poll_us = c->poll_us,
+        .key = key,
+        .key_len = key_len,
     };
+    return true;
 }
 
-/* Largest power-of-two payload whose MWr or CplD still fits one frame. */
-static uint32_t vrc_mps_for_mtu(uint32_t mtu)
+void vrc_link_config_free(VRCLinkConfig *lc)
 {
-    return encap_mps_for_frame(mtu + ENCAP_ETH_HLEN);
+    if (lc->key) {
+        explicit_bzero((void *)lc->key, lc->key_len);
+        g_free((void *)lc->key);
+        lc->key = NULL;
+    }
+}
+
+/*
+ * Largest power-of-two payload whose MWr or CplD still fits one frame
+ * (a sealed one is ENCAP_SEAL_OVERHEAD bytes longer).
+ */
+static uint32_t vrc_mps_for_mtu(uint32_t mtu, bool keyed)
+{
+    return encap_mps_for_frame(mtu + ENCAP_ETH_HLEN -
+                               (keyed ? ENCAP_SEAL_OVERHEAD : 0));
 }
 
 bool vrc_link_conf_check(VRCLinkConf *c, bool initiator, Error **errp)
@@ -91,16 +128,17 @@ bool vrc_link_conf_check(VRCLinkConf *c, bool initiator, Error **errp)
     }
     if (!c->mps) {
         /* The endpoint accepts whatever the vrc proposes. */
-        c->mps = initiator ? vrc_mps_for_mtu(c->mtu) : 4096;
+        c->mps = initiator ? vrc_mps_for_mtu(c->mtu, c->secret) : 4096;
     }
     if (!is_pow2_in(c->mps, 128, 4096)) {
         error_setg(errp, "'mps' must be a power of two from 128 to 4096, "
                    "not %u", c->mps);
         return false;
     }
-    if (initiator && c->mps > vrc_mps_for_mtu(c->mtu)) {
-        error_setg(errp, "'mps' %u does not fit in a frame of MTU %u "
-                   "(at most %u)", c->mps, c->mtu, vrc_mps_for_mtu(c->mtu));
+    if (initiator && c->mps > vrc_mps_for_mtu(c->mtu, c->secret)) {
+        error_setg(errp, "'mps' %u does not fit in a%s frame of MTU %u "
+                   "(at most %u)", c->mps, c->secret ? " sealed" : "", c->mtu,
+                   vrc_mps_for_mtu(c->mtu, c->secret));
         return false;
     }
     if (!is_pow2_in(c->mrrs, 128, 4096)) {
@@ -175,8 +213,12 @@ static void vrc_realize(DeviceState *dev, Error **errp)
     trace_vrc_realize(dev->id ?: "", s->conf.ifname ? "pcap" : "unix", peer);
 
     /* The link first: without an endpoint there is nothing to plug in. */
-    lc = vrc_link_config(&s->conf, dev->id ?: "vrc", true);
+    if (!vrc_link_config(&s->conf, dev->id ?: "vrc", true, &lc, errp)) {
+        error_prepend(errp, "vrc: ");
+        return;
+    }
     s->link = vrc_link_new(&lc, &vrc_link_ops, s, errp);
+    vrc_link_config_free(&lc);
     if (!s->link) {
         error_prepend(errp, "vrc: ");
         return;
@@ -241,6 +283,7 @@ static const Property vrc_props[] = {
     DEFINE_PROP_UINT32("mps", VRCState, conf.mps, 0),
     DEFINE_PROP_UINT32("mrrs", VRCState, conf.mrrs, VRC_DEFAULT_MRRS),
     DEFINE_PROP_UINT32("poll-us", VRCState, conf.poll_us, 0),
+    DEFINE_PROP_STRING("secret", VRCState, conf.secret),
 };
 
 static void vrc_class_init(ObjectClass *klass, void *data)
@@ -281,6 +324,10 @@ static void vrc_class_init(ObjectClass *klass, void *data)
         "thread for acks it waits on) before it sleeps, 0..1000 (0: sleep "
         "at once); saves a thread wakeup per read when a CPU is free, "
         "costs CPU");
+    object_class_property_set_description(klass, "secret",
+        "id of a secret object (-object secret,id=...,file=...) holding the "
+        "session key, 16..256 bytes, shared with the endpoint: the session "
+        "is authenticated and every frame encrypted (docs/security.md)");
 
     rpc->aer_vector = vrc_aer_vector;
     rpc->interrupts_init = vrc_interrupts_init;

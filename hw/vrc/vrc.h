@@ -30,6 +30,7 @@ typedef struct VRCLinkConf {
     uint32_t mps;           /* Max Payload Size, 0 = largest the MTU allows */
     uint32_t mrrs;          /* Max Read Request Size */
     uint32_t poll_us;       /* spin for a completion this long, then sleep */
+    char *secret;           /* id of the -object secret with the session key */
 } VRCLinkConf;
 
 typedef struct VRCFunction VRCFunction;
@@ -100,8 +101,14 @@ void vrc_endpoint_map_stats(VRCMapStats *st);
  */
 bool vrc_link_conf_check(VRCLinkConf *c, bool initiator, Error **errp);
 
-/* The VRCLinkConfig of properties @c (strings are borrowed from @c). */
-VRCLinkConfig vrc_link_config(const VRCLinkConf *c, const char *name,
-                              bool initiator);
+/*
+ * The VRCLinkConfig of properties @c (strings are borrowed from @c), with
+ * the session key of its 'secret' in *@key (NULL without one; free it with
+ * vrc_link_config_free()).  False, with @errp set, if the secret cannot be
+ * had or is no usable key.  Main loop.
+ */
+bool vrc_link_config(const VRCLinkConf *c, const char *name, bool initiator,
+                     VRCLinkConfig *lc, Error **errp);
+void vrc_link_config_free(VRCLinkConfig *lc);
 
 #endif

@@ -17,7 +17,7 @@ out=$("$qemu" -device help 2>&1)
 check "-device help lists vrc" 'grep -q "name \"vrc\"" <<<"$out"'
 
 help=$("$qemu" -device vrc,help 2>&1)
-for p in peer ifname socket rc-id completion-timeout mtu mps mrrs poll-us; do
+for p in peer ifname socket rc-id completion-timeout mtu mps mrrs poll-us secret; do
     check "vrc,help documents $p" 'grep -qE "^  $p=<[^>]+> +- [a-zA-Z]" <<<"$help"'
 done
 
@@ -47,6 +47,12 @@ expect_error "timeout zero" "vrc,socket=/tmp/x,completion-timeout=0" "'completio
 expect_error "poll-us out of range" "vrc,socket=/tmp/x,poll-us=5000" "'poll-us' must be 0..1000"
 expect_error "no endpoint at the socket" "vrc,socket=/tmp/vrc-none-$$.sock" \
     "cannot connect to /tmp/vrc-none-$$.sock: No such file or directory$"
+expect_error "secret that does not exist" "vrc,socket=/tmp/x,secret=nokey" \
+    "'secret': .*nokey"
+kout=$(timeout 30 "$qemu" -machine q35 -accel tcg -nodefaults -display none -S \
+      -object secret,id=k0,data=0123456789 -device vrc,socket=/tmp/x,secret=k0 2>&1 </dev/null)
+check "a key too short for a session is refused" \
+    'grep -qE "the key of .k0. is 10 bytes; a session key is 16 to 256 bytes" <<<"$kout"'
 
 # The endpoint machine refuses what could not work, before it waits for a vrc.
 ep_expect_error() {
@@ -69,6 +75,8 @@ ep_expect_error "endpoint: mrrs not a power of two" "socket=/tmp/vrc-never.sock,
     "vrc-endpoint: 'mrrs' must be a power of two"
 ep_expect_error "endpoint: virtio without iommu_platform" "socket=/tmp/vrc-never.sock" \
     "-device virtio-net-pci,iommu_platform=off,romfile=" "iommu_platform=off would send its DMA nowhere"
+ep_expect_error "endpoint: key too short" "socket=/tmp/vrc-never.sock,secret=k0" \
+    "-object secret,id=k0,data=0123456789" "vrc-endpoint: 'secret': the key of 'k0' is 10 bytes"
 check "-device help lists vrc-dma-bench" 'grep -q "name \"vrc-dma-bench\"" <<<"$out"'
 
 echo "1..$n"
