@@ -11,7 +11,9 @@
 # default 1; the median is reported), VRC_STREAMS (TCP connections each
 # transfer makes at once, each bringing the whole file; default 1),
 # VRC_SMP (guest vCPUs, default 2), VRC_GUEST_TIMEOUT, VRC_TRANSPORT=pcap|unix|local
-# (local: the same device model plugged into the VM itself, for comparison),
+# (local: the same device model plugged into the VM itself, for comparison;
+# udp and udp6: TLP frames in UDP datagrams between addresses given to the
+# two namespaces, IPv4 or IPv6, MTU 1458 / 1438 so nothing is fragmented),
 # VRC_PINGS (default 10), VRC_REGBENCH (options for vrc-regbench, run in the
 # guest against the NIC before the network test, e.g. "--bar=0 --offset=8";
 # its JSON line is printed after "VRC-REGBENCH"), VRC_OPTS (more -device vrc
@@ -97,6 +99,19 @@ fi
 if [ "$transport" = unix ]; then
     link_ep=(socket="$work/ep.sock")
     vm_nic=("${key_ep[@]}" -device vrc,id=vrc0,socket="$work/ep.sock",chassis=1$key_opt${VRC_OPTS:-})
+elif [ "$transport" = udp ] || [ "$transport" = udp6 ]; then
+    # Addresses inside the two namespaces only.
+    if [ "$transport" = udp ]; then
+        ip -n "$VM_NS" addr add 10.77.0.1/24 dev "$VM_IF"
+        ip -n "$EP_NS" addr add 10.77.0.2/24 dev "$EP_IF"
+        ep_addr=10.77.0.2 udp_mtu=1458
+    else
+        ip -n "$VM_NS" addr add fd77::1/64 dev "$VM_IF" nodad
+        ip -n "$EP_NS" addr add fd77::2/64 dev "$EP_IF" nodad
+        ep_addr=[fd77::2] udp_mtu=1438
+    fi
+    link_ep=(transport=udp::5551,mtu=$udp_mtu)
+    vm_nic=("${key_ep[@]}" -device vrc,id=vrc0,transport=udp:$ep_addr:5551,mtu=$udp_mtu,chassis=1$key_opt${VRC_OPTS:-})
 else
     link_ep=(ifname="$EP_IF")
     vm_nic=("${key_ep[@]}" -device vrc,id=vrc0,ifname="$VM_IF",peer="$EP_MAC",chassis=1$key_opt${VRC_OPTS:-})
@@ -114,6 +129,8 @@ else
     # Ready when its transport is: the socket exists, or its packet socket is open.
     for _ in $(seq 50); do
         if [ "$transport" = unix ]; then [ -S "$work/ep.sock" ] && break
+        elif [ "${transport#udp}" != "$transport" ]; then
+            ip netns exec "$EP_NS" ss -uan 2>/dev/null | grep -q ':5551 ' && break
         else ip netns exec "$EP_NS" ss -0 -p 2>/dev/null | grep -q "pid=$ep_pid" && break; fi
         sleep 0.1
     done

@@ -690,6 +690,10 @@ static void ep_class_init(ObjectClass *oc, void *data)
                "host network interface the vrc is reached on (raw Ethernet)");
     ep_add_str(oc, "socket", offsetof(VRCEndpointState, conf.socket),
                "unix socket path to listen on for the vrc, instead of ifname");
+    ep_add_str(oc, "transport", offsetof(VRCEndpointState, conf.transport),
+               "how frames travel, instead of ifname or socket: "
+               "pcap:IFNAME, unix:PATH, or udp:HOST:PORT to listen on "
+               "(udp::PORT: every address)");
     ep_add_str(oc, "peer", offsetof(VRCEndpointState, peer_str),
                "MAC address of the vrc to serve (default: the first that "
                "says HELLO)");

@@ -887,8 +887,7 @@ VRCLink *vrc_link_new(const VRCLinkConfig *cfg, const VRCLinkOps *ops,
 
     l->cfg = *cfg;
     l->cfg.name = g_strdup(cfg->name);
-    l->cfg.ifname = g_strdup(cfg->ifname);
-    l->cfg.socket = g_strdup(cfg->socket);
+    l->cfg.transport = g_strdup(cfg->transport);
     l->ops = ops;
     l->opaque = opaque;
     l->lim.mps = cfg->mps;
@@ -896,14 +895,9 @@ VRCLink *vrc_link_new(const VRCLinkConfig *cfg, const VRCLinkOps *ops,
     qemu_cond_init(&l->cond);
     QSIMPLEQ_INIT(&l->pending);
 
-    if (cfg->ifname) {
-        r = encap_transport_open_pcap(cfg->ifname, &l->tp, err, sizeof(err));
-        l->desc = g_strdup_printf("%s(pcap:%s)", cfg->name, cfg->ifname);
-    } else {
-        r = encap_transport_open_unix(cfg->socket, !cfg->initiator, &l->tp,
-                                      err, sizeof(err));
-        l->desc = g_strdup_printf("%s(unix:%s)", cfg->name, cfg->socket);
-    }
+    r = encap_transport_open(cfg->transport, !cfg->initiator, &l->tp, err,
+                             sizeof(err));
+    l->desc = g_strdup_printf("%s(%s)", cfg->name, cfg->transport);
     if (r < 0) {
         /* The transport's message, when it gives one, names the errno. */
         if (*err) {
@@ -917,8 +911,9 @@ VRCLink *vrc_link_new(const VRCLinkConfig *cfg, const VRCLinkOps *ops,
     lc.initiator = cfg->initiator;
     encap_transport_mac(l->tp, lc.own_mac);
     memcpy(lc.peer_mac, cfg->peer.a, 6);
-    if (cfg->socket && cfg->initiator && !memcmp(lc.peer_mac, zero_mac, 6)) {
-        /* A unix socket has one peer: the listener's address. */
+    if (!g_str_has_prefix(cfg->transport, "pcap:") && cfg->initiator &&
+        !memcmp(lc.peer_mac, zero_mac, 6)) {
+        /* A unix socket or UDP has one peer: the listener's address. */
         memcpy(lc.peer_mac, unix_listener_mac, 6);
     }
     lc.rc_id = cfg->rc_id;
@@ -964,8 +959,7 @@ fail:
     }
     g_free(l->desc);
     g_free((char *)l->cfg.name);
-    g_free((char *)l->cfg.ifname);
-    g_free((char *)l->cfg.socket);
+    g_free((char *)l->cfg.transport);
     g_free(l);
     return NULL;
 }
@@ -1044,7 +1038,6 @@ void vrc_link_free(VRCLink *l)
     qemu_mutex_destroy(&l->lock);
     g_free(l->desc);
     g_free((char *)l->cfg.name);
-    g_free((char *)l->cfg.ifname);
-    g_free((char *)l->cfg.socket);
+    g_free((char *)l->cfg.transport);
     g_free(l);
 }

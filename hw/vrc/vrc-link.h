@@ -44,8 +44,8 @@ typedef struct VRCLink VRCLink;
 typedef struct VRCLinkConfig {
     const char *name;           /* for messages and traces */
     bool initiator;             /* VM side: opens the session */
-    const char *ifname;         /* raw Ethernet through libpcap, or ... */
-    const char *socket;         /* ... a unix SOCK_SEQPACKET socket */
+    /* pcap:IFNAME, unix:PATH or udp:HOST:PORT (encap_transport_open()) */
+    const char *transport;
     MACAddr peer;               /* zero: learn from the first HELLO */
     uint16_t rc_id;
     uint32_t mtu;

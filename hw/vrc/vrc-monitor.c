@@ -38,8 +38,7 @@ static VrcInfo *vrc_link_info(char *id, char *peer, const VRCLinkConf *conf,
 
     info->id = id;
     info->peer = peer;
-    info->transport = conf->ifname ? g_strdup_printf("pcap:%s", conf->ifname)
-                                   : g_strdup_printf("unix:%s", conf->socket);
+    info->transport = g_strdup(conf->spec);
     if (link) {
         info->link_up = vrc_link_is_up(link);
         vrc_link_get_stats(link, &st);

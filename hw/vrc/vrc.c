@@ -60,8 +60,7 @@ bool vrc_link_config(const VRCLinkConf *c, const char *name, bool initiator,
     *lc = (VRCLinkConfig) {
         .name = name,
         .initiator = initiator,
-        .ifname = c->ifname,
-        .socket = c->socket,
+        .transport = c->spec,
         .peer = c->peer,
         .rc_id = c->rc_id,
         .mtu = c->mtu,
@@ -98,15 +97,20 @@ bool vrc_link_conf_check(VRCLinkConf *c, bool initiator, Error **errp)
 {
     static const MACAddr zero_mac;
 
-    if (!c->ifname == !c->socket) {
-        error_setg(errp, "exactly one of 'ifname' (raw Ethernet) or "
-                   "'socket' (unix socket) must be given");
+    if (!!c->ifname + !!c->socket + !!c->transport != 1) {
+        error_setg(errp, "exactly one of 'ifname' (raw Ethernet), 'socket' "
+                   "(unix socket) or 'transport' (pcap:IFNAME, unix:PATH or "
+                   "udp:HOST:PORT) must be given");
         return false;
     }
-    if (initiator && c->ifname &&
+    g_free(c->spec);
+    c->spec = c->ifname ? g_strdup_printf("pcap:%s", c->ifname) :
+              c->socket ? g_strdup_printf("unix:%s", c->socket) :
+              g_strdup(c->transport);
+    if (initiator && g_str_has_prefix(c->spec, "pcap:") &&
         !memcmp(&c->peer, &zero_mac, sizeof(zero_mac))) {
         error_setg(errp, "'peer' (the endpoint's MAC address) is required "
-                   "with 'ifname'");
+                   "with raw Ethernet ('ifname', or 'transport=pcap:')");
         return false;
     }
     if (c->peer.a[0] & 1) {
@@ -193,6 +197,8 @@ static void vrc_exit(PCIDevice *d)
         vrc_link_free(s->link);
         s->link = NULL;
     }
+    g_free(s->conf.spec);
+    s->conf.spec = NULL;
     rp_parent_exit(d);
 }
 
@@ -210,7 +216,7 @@ static void vrc_realize(DeviceState *dev, Error **errp)
         return;
     }
     peer = qemu_mac_strdup_printf(s->conf.peer.a);
-    trace_vrc_realize(dev->id ?: "", s->conf.ifname ? "pcap" : "unix", peer);
+    trace_vrc_realize(dev->id ?: "", s->conf.spec, peer);
 
     /* The link first: without an endpoint there is nothing to plug in. */
     if (!vrc_link_config(&s->conf, dev->id ?: "vrc", true, &lc, errp)) {
@@ -276,6 +282,7 @@ static const Property vrc_props[] = {
     DEFINE_PROP_MACADDR("peer", VRCState, conf.peer),
     DEFINE_PROP_STRING("ifname", VRCState, conf.ifname),
     DEFINE_PROP_STRING("socket", VRCState, conf.socket),
+    DEFINE_PROP_STRING("transport", VRCState, conf.transport),
     DEFINE_PROP_UINT16("rc-id", VRCState, conf.rc_id, 0),
     DEFINE_PROP_UINT32("completion-timeout", VRCState, conf.timeout_ms,
                        VRC_DEFAULT_TIMEOUT_MS),
@@ -308,6 +315,9 @@ static void vrc_class_init(ObjectClass *klass, void *data)
         "through libpcap)");
     object_class_property_set_description(klass, "socket",
         "path of a unix socket to the endpoint, instead of ifname");
+    object_class_property_set_description(klass, "transport",
+        "how frames travel, instead of ifname or socket: pcap:IFNAME, "
+        "unix:PATH, or udp:HOST:PORT (IPv4, [IPv6] or a name; routable)");
     object_class_property_set_description(klass, "rc-id",
         "identity of this root complex on the wire (set by configd)");
     object_class_property_set_description(klass, "completion-timeout",

@@ -24,6 +24,9 @@ typedef struct VRCLinkConf {
     MACAddr peer;           /* endpoint's MAC (raw Ethernet transport) */
     char *ifname;           /* host interface for raw Ethernet */
     char *socket;           /* unix socket path (alternative transport) */
+    char *transport;        /* pcap:IF, unix:PATH or udp:HOST:PORT */
+    char *spec;             /* the one given, as a transport spec: set by
+                             * vrc_link_conf_check(), not a property */
     uint16_t rc_id;         /* our identity on the wire */
     uint32_t timeout_ms;    /* completion timeout */
     uint32_t mtu;           /* link MTU, bytes */

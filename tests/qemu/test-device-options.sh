@@ -17,7 +17,7 @@ out=$("$qemu" -device help 2>&1)
 check "-device help lists vrc" 'grep -q "name \"vrc\"" <<<"$out"'
 
 help=$("$qemu" -device vrc,help 2>&1)
-for p in peer ifname socket rc-id completion-timeout mtu mps mrrs poll-us secret; do
+for p in peer ifname socket transport rc-id completion-timeout mtu mps mrrs poll-us secret; do
     check "vrc,help documents $p" 'grep -qE "^  $p=<[^>]+> +- [a-zA-Z]" <<<"$help"'
 done
 
@@ -36,6 +36,13 @@ expect_error() {
 expect_error "no transport" "vrc" "exactly one of 'ifname'.*'socket'"
 expect_error "two transports" "vrc,ifname=lo,socket=/tmp/x,peer=02:00:00:00:00:01" \
     "exactly one of"
+expect_error "ifname and transport" "vrc,ifname=lo,transport=udp:127.0.0.1:5551" \
+    "exactly one of 'ifname'.*'socket'.*'transport'"
+expect_error "unknown transport" "vrc,transport=tcp:x" \
+    "transport 'tcp:x': not pcap:IFNAME, unix:PATH or udp:HOST:PORT"
+expect_error "IPv6 address without brackets" "vrc,transport=udp:fd00::1:5551" \
+    "put an IPv6 address in brackets"
+expect_error "pcap transport without peer" "vrc,transport=pcap:lo" "'peer'.*required"
 expect_error "ifname without peer" "vrc,ifname=lo" "'peer'.*required"
 expect_error "multicast peer" "vrc,ifname=lo,peer=01:00:5e:00:00:01" "unicast"
 expect_error "bad mac syntax" "vrc,ifname=lo,peer=zz:00" "peer"
