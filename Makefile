@@ -21,7 +21,7 @@ QEMU_TARGETS := qemu-system-x86_64 tests/qtest/vrc-test
 
 export CCACHE_DIR ?= $(HOME)/.cache/ccache
 
-.PHONY: all deps qemu host fuzz guest check demo bench clean distclean FORCE
+.PHONY: all deps qemu host fuzz guest check demo bench compat clean distclean FORCE
 
 all: qemu host guest
 
@@ -75,6 +75,9 @@ demo: all
 
 bench: all
 	bash scripts/bench.sh
+
+compat: all
+	bash scripts/compat-table.sh
 
 clean:
 	rm -rf $(HOST) $(FUZZ)
