@@ -191,7 +191,8 @@ storage|usb) guest_cmd+='
 blk=
 for i in $(seq 300); do
     for s in /sys/block/*; do
-        case $(readlink -f $s) in */$b/*) blk=${s##*/} ;; esac
+        [ -e "$s" ] || continue
+        case "$(readlink -f "$s")" in */$b/*) blk=${s##*/} ;; esac
     done
     [ -n "$blk" ] && [ "$(cat /sys/block/$blk/size)" != 0 ] && break
     sleep 0.1
@@ -215,7 +216,7 @@ echo "VRC-READ $(sha256sum /tmp/b | cut -d" " -f1)"
 echo "VRC-TIMES $t0 $t1 $t2 $t3"
 ' ;;
 watchdog) guest_cmd+='
-[ "$drv" = i6300esb ] || { echo "VRC-FAIL driver not bound (${drv:-none})"; exit 1; }
+[ "$drv" = i6300ESB ] || { echo "VRC-FAIL driver not bound (${drv:-none})"; exit 1; }
 # A short heartbeat, so that a watchdog that is not petted, or not stopped,
 # fires within the run.
 rmmod i6300esb && insmod /lib/modules/i6300esb.ko heartbeat=2 ||
