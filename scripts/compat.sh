@@ -21,7 +21,9 @@
 #   COMPAT model=M mode=... result=refused kind=K why="endpoint's message"
 # FIGURES are key=value in MB/s: tcp_in= tcp_out= (NICs), write= read= (disks).
 # Exit status: 0 works, 1 broken, 2 refused, 3 usage.
-# Environment: VRC_GUEST_TIMEOUT (default 150), VRC_SMP (guest vCPUs).
+# Environment: VRC_GUEST_TIMEOUT (default 150), VRC_SMP (guest vCPUs), VRC_OPTS
+# and VRC_EP_OPTS (more -device vrc / -machine vrc-endpoint options, starting
+# with a comma), as for remote-nic.sh.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -96,7 +98,12 @@ if [ $kind = nic ]; then
         result refused "why=\"$(sed -n 's/.*REFUSED: the endpoint did not start: //p' <<<"$out" | oneline)\""
     fi
     if [ $rc != 0 ]; then
-        why=$(grep -E '^  (ping|sha256|sha256 out|lspci):' <<<"$out" | sed 's/^  //' | oneline)
+        # The guest's own complaint if it made one, then what did not pass.
+        why=$(sed -n '/guest console follows/,$p' <<<"$out" |
+              grep -aiE 'error|fail|timed out|unable' | grep -v 'remote-nic: FAILED' |
+              sed 's/^\[ *[0-9.]*\] //' | head -2 | oneline 160)
+        why="${why:+$why; }$(grep -E '^  (ping|sha256|sha256 out):' <<<"$out" |
+              sed 's/^  //; s/ *(only.*MISMATCH.*//; s/ (MISMATCH, want.*//' | oneline 200)"
         result broken "why=\"$why\""
     fi
     tin=$(sed -n 's/^  TCP: .*(\([0-9.]*\) MB\/s)/\1/p' <<<"$out")
@@ -130,7 +137,7 @@ action=()
 vrc_netns_probe || result broken 'why="cannot create network namespaces: run as root"'
 vrc_netns_up "vrccp$$"
 if [ $mode = remote ]; then
-    ip netns exec "$EP_NS" "$qemu" -machine vrc-endpoint,ifname="$EP_IF" -nodefaults \
+    ip netns exec "$EP_NS" "$qemu" -machine vrc-endpoint,ifname="$EP_IF"${VRC_EP_OPTS:-} -nodefaults \
         -display none -monitor none "${action[@]}" "${dev[@]}" "${drive[@]}" \
         > "$work/endpoint.log" 2>&1 &
     ep_pid=$!
@@ -143,7 +150,7 @@ if [ $mode = remote ]; then
         ep_pid=
         result refused "why=\"$(oneline 300 < "$work/endpoint.log")\""
     fi
-    vm_dev=(-device vrc,id=vrc0,ifname="$VM_IF",peer="$EP_MAC",chassis=1)
+    vm_dev=(-device vrc,id=vrc0,ifname="$VM_IF",peer="$EP_MAC",chassis=1${VRC_OPTS:-})
 else
     vm_dev=(-device pcie-root-port,id=rp0,chassis=1 "${action[@]}")
     # The model's PCI function goes on the root port.
