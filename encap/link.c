@@ -4,10 +4,32 @@
 #include <string.h>
 
 #include "encap/link.h"
+#include "wire.h"
+
+/*
+ * A frame is taken as lost once this many frames sent after it have
+ * arrived (fewer when fewer were sent after it: early retransmit).
+ */
+#define DUPTHRESH 3
+/* Selective-ack bitmap: at most this many sequence numbers after the ack. */
+#define SACK_MAX_BITS 2048
+#define SACK_HLEN 4             /* bit count (2), reserved (2) */
 
 struct tx_slot {
     size_t len;
     uint8_t *buf;               /* max_frame bytes */
+    uint64_t sent_ns;           /* last transmission */
+    uint64_t stamp;             /* order of the last transmission */
+    bool sacked;                /* the peer holds it (selective ack) */
+    bool retx;                  /* sent more than once: no RTT sample */
+};
+
+/* A DATA frame that arrived after a gap: its records, kept. */
+struct rx_slot {
+    bool held;
+    unsigned count;
+    size_t len;
+    uint8_t *buf;               /* max_frame bytes, allocated when needed */
 };
 
 struct encap_link {
@@ -20,24 +42,34 @@ struct encap_link {
     bool served;                /* responder: has been up in this epoch */
     uint16_t mps, mrrs, max_frame;      /* agreed */
 
-    /* Sending: frames snd_una .. snd_nxt-1 are kept in ring[seq % window]. */
+    /*
+     * Sending: frames snd_una .. snd_nxt-1 are kept in ring[seq & ring_mask]
+     * (slots: the window rounded up to a power of two, so that the index
+     * stays right where seq wraps around 2^32).
+     */
+    unsigned ring_mask;
     struct tx_slot *ring;
     uint32_t snd_una;
     uint32_t snd_nxt;
     struct encap_frame_builder build;
     bool building;
     uint64_t rto_deadline;      /* 0: no timer */
-    uint64_t rto_cur;
+    uint64_t rto_cur;           /* backoff included */
     unsigned retries;
+    uint64_t srtt, rttvar;      /* ns; srtt 0: no sample yet */
+    uint64_t tx_stamp;          /* DATA transmissions so far */
+    uint64_t delivered_stamp;   /* latest transmission known to arrive */
 
-    /* Receiving. */
+    /* Receiving: frames after rcv_nxt kept in rx[seq & ring_mask]. */
+    struct rx_slot *rx;
+    unsigned rx_held;
     uint32_t rcv_nxt;
     unsigned unacked_rx;        /* frames received since our last ack */
     uint64_t ack_deadline;      /* 0: nothing to acknowledge */
-    bool nak_sent;              /* for the current gap at rcv_nxt */
 
     uint64_t hello_deadline;
-    uint8_t ctrl_buf[ENCAP_ETH_HLEN + ENCAP_HDR_LEN + 64];
+    uint8_t ctrl_buf[ENCAP_FRAME_OVERHEAD + ENCAP_CTRL_LEN + SACK_HLEN +
+                     SACK_MAX_BITS / 8];
     struct encap_link_stats stats;
 };
 
@@ -84,6 +116,39 @@ static void send_raw(struct encap_link *l, const uint8_t *f, size_t len)
     l->ops->send_frame(l->opaque, f, len);
 }
 
+/*
+ * The selective-ack block of an ACK/NAK (docs/protocol.md, section 4):
+ * which frames after rcv_nxt we hold, as many as the bitmap and the
+ * agreed frame size allow.  Returns its length in @p.
+ */
+static size_t sack_encode(struct encap_link *l, uint8_t *p)
+{
+    unsigned cap = (l->max_frame - ENCAP_FRAME_OVERHEAD - ENCAP_CTRL_LEN -
+                    SACK_HLEN) * 8;
+    unsigned bits = 0;
+
+    cap = cap < SACK_MAX_BITS ? cap : SACK_MAX_BITS;
+    if (l->rx_held) {
+        /* Highest frame held, within what the bitmap covers. */
+        for (unsigned i = l->cfg.window - 1; i > 0; i--) {
+            if (i <= cap && l->rx[(l->rcv_nxt + i) & l->ring_mask].held) {
+                bits = (i + 7) & ~7u;
+                break;
+            }
+        }
+    }
+    wire_put16(p, bits);
+    wire_put16(p + 2, 0);
+    memset(p + SACK_HLEN, 0, bits / 8);
+    for (unsigned i = 0; i < bits; i++) {
+        if (l->rx[(l->rcv_nxt + 1 + i) & l->ring_mask].held &&
+            i + 1 < l->cfg.window) {
+            p[SACK_HLEN + i / 8] |= 0x80 >> (i % 8);
+        }
+    }
+    return SACK_HLEN + bits / 8;
+}
+
 static void send_ctrl(struct encap_link *l, uint8_t op, uint32_t cookie)
 {
     struct encap_frame_builder b;
@@ -92,7 +157,8 @@ static void send_ctrl(struct encap_link *l, uint8_t op, uint32_t cookie)
         .op = op, .max_frame = l->max_frame, .mps = l->mps,
         .mrrs = l->mrrs, .cookie = cookie,
     };
-    uint8_t body[ENCAP_CTRL_LEN];
+    uint8_t body[ENCAP_CTRL_LEN + SACK_HLEN + SACK_MAX_BITS / 8];
+    size_t len = ENCAP_CTRL_LEN;
 
     fill_hdr(l, &h, ENCAP_FRAME_CTRL);
     if (l->state == ENCAP_LINK_UP) {
@@ -100,8 +166,12 @@ static void send_ctrl(struct encap_link *l, uint8_t op, uint32_t cookie)
         h.ack = l->rcv_nxt;
     }
     encap_ctrl_encode(&c, body, sizeof(body));
+    if ((op == ENCAP_CTRL_ACK || op == ENCAP_CTRL_NAK) &&
+        (h.flags & ENCAP_F_ACK)) {
+        len += sack_encode(l, body + ENCAP_CTRL_LEN);
+    }
     encap_frame_begin(&b, l->ctrl_buf, sizeof(l->ctrl_buf), &h);
-    encap_frame_add_payload(&b, body, sizeof(body));
+    encap_frame_add_payload(&b, body, len);
     send_raw(l, l->ctrl_buf, encap_frame_finish(&b));
     if (h.flags & ENCAP_F_ACK) {
         l->unacked_rx = 0;
@@ -123,11 +193,16 @@ static void reset_seq(struct encap_link *l)
     l->rcv_nxt = 0;
     l->building = false;
     l->rto_deadline = 0;
+    l->srtt = l->rttvar = 0;
     l->rto_cur = l->cfg.rto_ns;
     l->retries = 0;
+    l->tx_stamp = l->delivered_stamp = 0;
     l->unacked_rx = 0;
     l->ack_deadline = 0;
-    l->nak_sent = false;
+    for (unsigned i = 0; i <= l->ring_mask; i++) {
+        l->rx[i].held = false;
+    }
+    l->rx_held = 0;
 }
 
 struct encap_link *encap_link_new(const struct encap_link_config *cfg,
@@ -137,8 +212,8 @@ struct encap_link *encap_link_new(const struct encap_link_config *cfg,
     struct encap_link *l;
 
     if (cfg->max_frame < MIN_FRAME || !pow2_size_ok(cfg->mps) ||
-        !pow2_size_ok(cfg->mrrs) || !ops->send_frame ||
-        !ops->deliver_tlp) {
+        !pow2_size_ok(cfg->mrrs) || cfg->window > 65536 ||
+        !ops->send_frame || !ops->deliver_tlp) {
         return NULL;
     }
     l = calloc(1, sizeof(*l));
@@ -152,18 +227,31 @@ struct encap_link *encap_link_new(const struct encap_link_config *cfg,
     l->cfg.ack_delay_ns = cfg->ack_delay_ns ?: 100000;
     l->cfg.hello_ns = cfg->hello_ns ?: 100000000;
     l->cfg.max_retries = cfg->max_retries ?: 8;
+    l->cfg.rto_min_ns = cfg->rto_min_ns ?: 1000000;
+    l->cfg.rto_max_ns = cfg->rto_max_ns ?: 1000000000;
+    if (l->cfg.rto_max_ns < l->cfg.rto_min_ns) {
+        l->cfg.rto_max_ns = l->cfg.rto_min_ns;
+    }
     l->ops = ops;
     l->opaque = opaque;
     l->peer_fixed = memcmp(cfg->peer_mac, zero_mac, 6) != 0;
     l->mps = cfg->mps;
     l->mrrs = cfg->mrrs;
     l->max_frame = cfg->max_frame;
-    l->ring = calloc(l->cfg.window, sizeof(*l->ring));
-    if (!l->ring) {
+    l->ring_mask = 1;
+    while (l->ring_mask < l->cfg.window) {
+        l->ring_mask <<= 1;
+    }
+    l->ring_mask--;
+    l->ring = calloc(l->ring_mask + 1, sizeof(*l->ring));
+    l->rx = calloc(l->ring_mask + 1, sizeof(*l->rx));
+    if (!l->ring || !l->rx) {
+        free(l->ring);
+        free(l->rx);
         free(l);
         return NULL;
     }
-    for (unsigned i = 0; i < l->cfg.window; i++) {
+    for (unsigned i = 0; i <= l->ring_mask; i++) {
         l->ring[i].buf = malloc(cfg->max_frame);
         if (!l->ring[i].buf) {
             encap_link_free(l);
@@ -179,10 +267,12 @@ void encap_link_free(struct encap_link *l)
     if (!l) {
         return;
     }
-    for (unsigned i = 0; i < l->cfg.window; i++) {
+    for (unsigned i = 0; i <= l->ring_mask; i++) {
         free(l->ring[i].buf);
+        free(l->rx[i].buf);
     }
     free(l->ring);
+    free(l->rx);
     free(l);
 }
 
@@ -223,9 +313,53 @@ int encap_link_ping(struct encap_link *l, uint32_t cookie, uint64_t now)
 
 /* ---- sending DATA ---- */
 
+/* The timeout without backoff: RFC 6298 once measured, else the initial. */
+static uint64_t rto_base(const struct encap_link *l)
+{
+    uint64_t rto;
+
+    if (!l->srtt) {
+        return l->cfg.rto_ns;
+    }
+    rto = l->srtt + 4 * l->rttvar;
+    rto = rto > l->cfg.rto_min_ns ? rto : l->cfg.rto_min_ns;
+    return rto < l->cfg.rto_max_ns ? rto : l->cfg.rto_max_ns;
+}
+
 static void arm_rto(struct encap_link *l, uint64_t now)
 {
     l->rto_deadline = l->snd_una == l->snd_nxt ? 0 : now + l->rto_cur;
+}
+
+/* One round-trip measurement (RFC 6298, 2.2 and 2.3). */
+static void rtt_sample(struct encap_link *l, uint64_t r)
+{
+    r = r ?: 1;
+    l->stats.rtt_samples++;
+    if (!l->srtt) {
+        l->srtt = r;
+        l->rttvar = r / 2;
+    } else {
+        uint64_t err = l->srtt > r ? l->srtt - r : r - l->srtt;
+
+        l->rttvar = l->rttvar - l->rttvar / 4 + err / 4;
+        l->srtt = l->srtt - l->srtt / 8 + r / 8;
+    }
+}
+
+/* (Re)send the kept frame @seq, with a fresh ack. */
+static void xmit(struct encap_link *l, uint32_t seq, uint64_t now)
+{
+    struct tx_slot *s = &l->ring[seq & l->ring_mask];
+
+    encap_frame_restamp_ack(s->buf, s->len, l->rcv_nxt);
+    s->retx = true;
+    s->sent_ns = now;
+    s->stamp = ++l->tx_stamp;
+    l->stats.retransmits++;
+    l->unacked_rx = 0;
+    l->ack_deadline = 0;
+    send_raw(l, s->buf, s->len);
 }
 
 void encap_link_flush(struct encap_link *l, uint64_t now)
@@ -239,8 +373,12 @@ void encap_link_flush(struct encap_link *l, uint64_t now)
     l->build.hdr.seq = l->snd_nxt;
     l->build.hdr.ack = l->rcv_nxt;
     l->build.hdr.flags |= ENCAP_F_ACK;
-    s = &l->ring[l->snd_nxt % l->cfg.window];
+    s = &l->ring[l->snd_nxt & l->ring_mask];
     s->len = encap_frame_finish(&l->build);
+    s->sent_ns = now;
+    s->stamp = ++l->tx_stamp;
+    s->sacked = false;
+    s->retx = false;
     l->unacked_rx = 0;
     l->ack_deadline = 0;
     l->stats.data_tx++;
@@ -273,7 +411,7 @@ int encap_link_queue_tlp(struct encap_link *l, const struct encap_tlp *t,
             fill_hdr(l, &h, ENCAP_FRAME_DATA);
             h.flags |= ENCAP_F_SEQ;
             encap_frame_begin(&l->build,
-                              l->ring[l->snd_nxt % l->cfg.window].buf,
+                              l->ring[l->snd_nxt & l->ring_mask].buf,
                               l->max_frame, &h);
             l->building = true;
         }
@@ -289,27 +427,127 @@ int encap_link_queue_tlp(struct encap_link *l, const struct encap_tlp *t,
     return -ENCAP_E_NOSPACE;
 }
 
+/*
+ * The peer has frame @s (acked or selectively acked).  If it was sent
+ * once, note that a transmission that recent has arrived, and keep the
+ * newest send time for a round-trip sample.  A frame sent more than once
+ * says neither (Karn): it may be its first copy that arrived, and taking
+ * it for the last one would have every frame sent in between taken as
+ * lost, a storm of needless retransmissions when frames are reordered.
+ */
+static void delivered(struct encap_link *l, struct tx_slot *s,
+                      uint64_t *sample_sent)
+{
+    if (s->retx) {
+        return;
+    }
+    if (s->stamp > l->delivered_stamp) {
+        l->delivered_stamp = s->stamp;
+    }
+    if (s->sent_ns > *sample_sent) {
+        *sample_sent = s->sent_ns;
+    }
+}
+
+/* News from the peer that it has more of our frames: it is alive. */
+static void progress(struct encap_link *l, uint64_t sample_sent, uint64_t now)
+{
+    if (sample_sent && now >= sample_sent) {
+        rtt_sample(l, now - sample_sent);
+    }
+    l->retries = 0;
+    l->rto_cur = rto_base(l);
+}
+
+/* Resend every frame not held by the peer that frames sent after it
+ * have overtaken (RACK-like, counted in transmissions, not time). */
+static void fast_retransmit(struct encap_link *l, uint64_t now)
+{
+    for (uint32_t seq = l->snd_una; seq != l->snd_nxt; seq++) {
+        struct tx_slot *s = &l->ring[seq & l->ring_mask];
+        uint64_t after = l->tx_stamp - s->stamp;
+        uint64_t need = after < DUPTHRESH ? after : DUPTHRESH;
+
+        if (!s->sacked && l->delivered_stamp >= s->stamp + (need ?: 1)) {
+            l->stats.fast_retransmits++;
+            xmit(l, seq, now);
+        }
+    }
+}
+
+/* Resend everything the peer does not hold (a NAK without a bitmap:
+ * the peer keeps no frames after a gap). */
 static void retransmit_all(struct encap_link *l, uint64_t now)
 {
     for (uint32_t seq = l->snd_una; seq != l->snd_nxt; seq++) {
-        struct tx_slot *s = &l->ring[seq % l->cfg.window];
-
-        encap_frame_restamp_ack(s->buf, s->len, l->rcv_nxt);
-        l->stats.retransmits++;
-        send_raw(l, s->buf, s->len);
+        if (!l->ring[seq & l->ring_mask].sacked) {
+            xmit(l, seq, now);
+        }
     }
-    l->unacked_rx = 0;
-    l->ack_deadline = 0;
 }
 
-static void process_ack(struct encap_link *l, uint32_t ack, uint64_t now)
+/* A cumulative ack; returns whether it acknowledged new frames. */
+static bool process_ack(struct encap_link *l, uint32_t ack, uint64_t now)
 {
-    if (seq_lt(l->snd_una, ack) && !seq_lt(l->snd_nxt, ack)) {
-        l->snd_una = ack;
-        l->retries = 0;
-        l->rto_cur = l->cfg.rto_ns;
-        arm_rto(l, now);
+    uint64_t sample_sent = 0;
+
+    if (!seq_lt(l->snd_una, ack) || seq_lt(l->snd_nxt, ack)) {
+        return false;
     }
+    for (uint32_t seq = l->snd_una; seq != ack; seq++) {
+        struct tx_slot *s = &l->ring[seq & l->ring_mask];
+
+        if (!s->sacked) {
+            delivered(l, s, &sample_sent);
+        }
+    }
+    l->snd_una = ack;
+    progress(l, sample_sent, now);
+    arm_rto(l, now);
+    return true;
+}
+
+/*
+ * The selective-ack block of an ACK/NAK whose header acks @ack: mark the
+ * frames the peer holds.  Returns whether any was new, -1 if the block is
+ * malformed.
+ */
+static int process_sack(struct encap_link *l, uint32_t ack,
+                        const uint8_t *p, size_t len, uint64_t now)
+{
+    uint64_t sample_sent = 0;
+    unsigned bits;
+    bool news = false;
+
+    if (len < SACK_HLEN) {
+        return -1;
+    }
+    bits = wire_get16(p);
+    if (bits % 8 || SACK_HLEN + bits / 8 > len) {
+        return -1;
+    }
+    for (unsigned i = 0; i < bits; i++) {
+        uint32_t seq = ack + 1 + i;
+        struct tx_slot *s;
+
+        if (!(p[SACK_HLEN + i / 8] & (0x80 >> (i % 8)))) {
+            continue;
+        }
+        if (seq_lt(seq, l->snd_una) || !seq_lt(seq, l->snd_nxt)) {
+            continue;
+        }
+        s = &l->ring[seq & l->ring_mask];
+        if (!s->sacked) {
+            s->sacked = true;
+            l->stats.sacked++;
+            delivered(l, s, &sample_sent);
+            news = true;
+        }
+    }
+    if (news) {
+        progress(l, sample_sent, now);
+    }
+    return news;
 }
 
 /* ---- receiving ---- */
@@ -324,36 +562,93 @@ static void ack_soon(struct encap_link *l, uint64_t now)
     }
 }
 
-static void input_data(struct encap_link *l, const struct encap_frame_view *v,
-                       uint64_t now)
+static void deliver_records(struct encap_link *l,
+                            const struct encap_frame_view *v)
 {
     struct encap_rec_iter it;
     const uint8_t *tlp;
     size_t len;
 
-    if (v->hdr.seq != l->rcv_nxt) {
-        if (seq_lt(v->hdr.seq, l->rcv_nxt)) {
-            /* Our ack was lost: say again where we are. */
-            l->stats.duplicates++;
-            send_ctrl(l, ENCAP_CTRL_ACK, 0);
-        } else {
-            l->stats.out_of_order++;
-            if (!l->nak_sent) {
-                l->nak_sent = true;
-                l->stats.naks_tx++;
-                send_ctrl(l, ENCAP_CTRL_NAK, 0);
-            }
-        }
-        return;
-    }
-    l->rcv_nxt++;
-    l->nak_sent = false;
     encap_frame_records(v, &it);
     while (encap_frame_next_tlp(&it, &tlp, &len)) {
         l->stats.tlps_rx++;
         l->ops->deliver_tlp(l->opaque, tlp, len);
     }
-    ack_soon(l, now);
+}
+
+/* Keep DATA frame @v that arrived @d frames after rcv_nxt. */
+static void keep_frame(struct encap_link *l, const struct encap_frame_view *v,
+                       uint32_t d)
+{
+    struct rx_slot *r = &l->rx[(l->rcv_nxt + d) & l->ring_mask];
+
+    if (d < l->cfg.window && r->held) {
+        l->stats.duplicates++;
+        return;
+    }
+    l->stats.out_of_order++;
+    if (d >= l->cfg.window || v->payload_len > l->cfg.max_frame) {
+        return;                 /* beyond what we keep: it comes again */
+    }
+    if (!r->buf) {
+        r->buf = malloc(l->cfg.max_frame);
+        if (!r->buf) {
+            return;
+        }
+    }
+    memcpy(r->buf, v->payload, v->payload_len);
+    r->len = v->payload_len;
+    r->count = v->count;
+    r->held = true;
+    l->rx_held++;
+    l->stats.ooo_kept++;
+}
+
+static void input_data(struct encap_link *l, const struct encap_frame_view *v,
+                       uint64_t now)
+{
+    uint32_t d = v->hdr.seq - l->rcv_nxt;
+    bool filled = false;
+
+    if (d != 0) {
+        if (seq_lt(v->hdr.seq, l->rcv_nxt)) {
+            /* Our ack was lost: say again where we are. */
+            l->stats.duplicates++;
+            send_ctrl(l, ENCAP_CTRL_ACK, 0);
+        } else {
+            /* A gap: keep the frame, say at once what we hold. */
+            keep_frame(l, v, d);
+            l->stats.naks_tx++;
+            send_ctrl(l, ENCAP_CTRL_NAK, 0);
+        }
+        return;
+    }
+    l->rcv_nxt++;
+    deliver_records(l, v);
+    /* Then what had arrived early, up to the next gap. */
+    while (l->rx_held) {
+        struct rx_slot *r = &l->rx[l->rcv_nxt & l->ring_mask];
+        struct encap_frame_view kept = {
+            .hdr.type = ENCAP_FRAME_DATA,
+        };
+
+        if (!r->held) {
+            break;
+        }
+        r->held = false;
+        l->rx_held--;
+        l->rcv_nxt++;
+        filled = true;
+        kept.count = r->count;
+        kept.payload = r->buf;
+        kept.payload_len = r->len;
+        deliver_records(l, &kept);
+    }
+    if (filled) {
+        send_ctrl(l, ENCAP_CTRL_ACK, 0);    /* the sender waits on this */
+    } else {
+        ack_soon(l, now);
+    }
 }
 
 /* The sizes a HELLO or HELLO_ACK offers are ones a session can use. */
@@ -444,6 +739,9 @@ int encap_link_input(struct encap_link *l, const uint8_t *frame, size_t len,
 {
     struct encap_frame_view v;
     struct encap_ctrl c;
+    const uint8_t *sack = NULL;
+    size_t sack_len = 0;
+    bool news = false;
     int r = encap_frame_parse(frame, len, &v);
 
     l->stats.frames_rx++;
@@ -508,26 +806,83 @@ int encap_link_input(struct encap_link *l, const uint8_t *frame, size_t len,
         l->stats.drops_state++;
         return -ENCAP_E_FIELD;
     }
+    if (v.hdr.type == ENCAP_FRAME_CTRL && v.payload_len > ENCAP_CTRL_LEN &&
+        (c.op == ENCAP_CTRL_ACK || c.op == ENCAP_CTRL_NAK)) {
+        sack = v.payload + ENCAP_CTRL_LEN;
+        sack_len = v.payload_len - ENCAP_CTRL_LEN;
+        if (sack_len < SACK_HLEN ||
+            SACK_HLEN + wire_get16(sack) / 8u > sack_len ||
+            wire_get16(sack) % 8) {
+            l->stats.drops++;
+            l->stats.drops_bad[ENCAP_E_LENGTH]++;
+            return -ENCAP_E_LENGTH;
+        }
+    }
     if (v.hdr.flags & ENCAP_F_ACK) {
-        process_ack(l, v.hdr.ack, now);
+        news = process_ack(l, v.hdr.ack, now);
+        if (sack && process_sack(l, v.hdr.ack, sack, sack_len, now) > 0) {
+            news = true;
+        }
     }
     if (v.hdr.type == ENCAP_FRAME_DATA) {
         input_data(l, &v, now);
+    } else if (c.op == ENCAP_CTRL_NAK) {
+        l->stats.naks_rx++;
+        if (!sack) {
+            /* A peer that keeps nothing after a gap: go back to it. */
+            retransmit_all(l, now);
+            arm_rto(l, now);
+        }
+    } else if (c.op == ENCAP_CTRL_BYE) {
+        set_state(l, ENCAP_LINK_DOWN);
         return 0;
     }
-    switch (c.op) {
-    case ENCAP_CTRL_NAK:
-        l->stats.naks_rx++;
-        retransmit_all(l, now);
-        arm_rto(l, now);
-        break;
-    case ENCAP_CTRL_BYE:
-        set_state(l, ENCAP_LINK_DOWN);
-        break;
-    default:
-        break;                  /* ACK: done above */
+    if (news) {
+        fast_retransmit(l, now);
     }
     return 0;
+}
+
+/* Retransmission timeout: resend what has waited a full timeout. */
+static void rto_expired(struct encap_link *l, uint64_t now)
+{
+    uint64_t oldest = UINT64_MAX;
+    uint64_t counts = l->cfg.rto_ns < l->cfg.rto_max_ns ? l->cfg.rto_ns
+                                                        : l->cfg.rto_max_ns;
+
+    for (uint32_t seq = l->snd_una; seq != l->snd_nxt; seq++) {
+        struct tx_slot *s = &l->ring[seq & l->ring_mask];
+
+        if (!s->sacked && s->sent_ns < oldest) {
+            oldest = s->sent_ns;
+        }
+    }
+    if (oldest != UINT64_MAX && oldest + l->rto_cur > now) {
+        /* All were (re)sent since: time the oldest of them. */
+        l->rto_deadline = oldest + l->rto_cur;
+        return;
+    }
+    /*
+     * Only timeouts of the initial length or more count towards giving
+     * up: a short measured timeout must not make the link give up
+     * sooner than it used to (about 4 s with the defaults).
+     */
+    if (l->rto_cur >= counts && ++l->retries > l->cfg.max_retries) {
+        set_state(l, ENCAP_LINK_DOWN);
+        return;
+    }
+    l->stats.timeouts++;
+    for (uint32_t seq = l->snd_una; seq != l->snd_nxt; seq++) {
+        struct tx_slot *s = &l->ring[seq & l->ring_mask];
+
+        if ((!s->sacked && s->sent_ns + l->rto_cur <= now) ||
+            (oldest == UINT64_MAX && seq == l->snd_una)) {
+            xmit(l, seq, now);
+        }
+    }
+    l->rto_cur = l->rto_cur * 2 < l->cfg.rto_max_ns ? l->rto_cur * 2
+                                                    : l->cfg.rto_max_ns;
+    arm_rto(l, now);
 }
 
 uint64_t encap_link_poll(struct encap_link *l, uint64_t now)
@@ -543,14 +898,7 @@ uint64_t encap_link_poll(struct encap_link *l, uint64_t now)
         }
     }
     if (l->state == ENCAP_LINK_UP && l->rto_deadline && now >= l->rto_deadline) {
-        if (++l->retries > l->cfg.max_retries) {
-            set_state(l, ENCAP_LINK_DOWN);
-        } else {
-            retransmit_all(l, now);
-            l->rto_cur = l->rto_cur * 2 < 1000000000 ? l->rto_cur * 2
-                                                     : 1000000000;
-            arm_rto(l, now);
-        }
+        rto_expired(l, now);
     }
     if (l->state == ENCAP_LINK_UP && l->ack_deadline && now >= l->ack_deadline) {
         l->stats.acks_tx++;
@@ -605,4 +953,7 @@ void encap_link_get_stats(const struct encap_link *l,
                           struct encap_link_stats *s)
 {
     *s = l->stats;
+    s->srtt_ns = l->srtt;
+    s->rttvar_ns = l->rttvar;
+    s->rto_cur_ns = l->rto_cur;
 }

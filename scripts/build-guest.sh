@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Build the test guest: Debian's kernel and an initramfs of busybox-static,
 # the driver modules of every device model the compatibility table covers
-# (NICs, disks and their controllers, USB, watchdog, pvpanic, rng), vrc-regbench (tools/) and a small /init that runs a command given on
+# (NICs, disks and their controllers, USB, watchdog, pvpanic, rng), vrc-regbench
+# and vrc-stress (tools/) and a small /init that runs a command given on
 # the kernel command line. Idempotent; reuses the downloaded package.
 # Usage: build-guest.sh [OUTDIR]     (default build/guest)
 set -euo pipefail
@@ -27,7 +28,7 @@ fi
 [ -n "$deb" ] || { echo "build-guest: no Debian kernel package available" >&2; exit 1; }
 
 stamp="$out/.built-from"
-want="$(basename "$deb") $(sha256sum "$0" | cut -c1-16) $(sha256sum /bin/busybox | cut -c1-16) $(sha256sum "$top/tools/vrc-regbench.c" | cut -c1-16)"
+want="$(basename "$deb") $(sha256sum "$0" | cut -c1-16) $(sha256sum /bin/busybox | cut -c1-16) $(cat "$top/tools/vrc-regbench.c" "$top/tools/vrc-stress.c" | sha256sum | cut -c1-16)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -f "$out/initramfs.gz" ]; then
     exit 0
 fi
@@ -49,6 +50,7 @@ done
 
 # Our own guest-side tools: static, they need no libraries.
 gcc -O2 -static -Wall -Wextra -o "$root/bin/vrc-regbench" "$top/tools/vrc-regbench.c"
+gcc -O2 -static -pthread -Wall -Wextra -o "$root/bin/vrc-stress" "$top/tools/vrc-stress.c"
 
 # The drivers, and everything they depend on, in load order.
 # Module file names (some use '-'); built-in ones are skipped. Loading a driver

@@ -138,7 +138,8 @@ vrc_netns_probe || result broken 'why="cannot create network namespaces: run as 
 vrc_netns_up "vrccp$$"
 if [ $mode = remote ]; then
     ip netns exec "$EP_NS" "$qemu" -machine vrc-endpoint,ifname="$EP_IF"${VRC_EP_OPTS:-} -nodefaults \
-        -display none -monitor none "${action[@]}" "${dev[@]}" "${drive[@]}" \
+        -display none -monitor none -qmp unix:"$work/ep-qmp.sock",server=on,wait=off \
+        "${action[@]}" "${dev[@]}" "${drive[@]}" \
         > "$work/endpoint.log" 2>&1 &
     ep_pid=$!
     for _ in $(seq 50); do
@@ -282,6 +283,12 @@ VRC_NETNS=$VM_NS VRC_GUEST_TIMEOUT=${VRC_GUEST_TIMEOUT:-150} \
     bash "$top/scripts/guest-run.sh" "$guest_cmd" "${vm_dev[@]}" > "$work/guest.log" 2>&1
 rc=$?
 set -e
+# The endpoint's counters: its maps of guest memory (bounce buffers).
+ep_maps=
+if [ -n "$ep_pid" ]; then
+    ep_maps=$(python3 "$top/scripts/qmp.py" "$work/ep-qmp.sock" query-vrc 2>/dev/null |
+              python3 -c 'import json,sys; i=json.load(sys.stdin)[-1]; print(i["maps"], i["map-bytes"], i["map-limited"], i["map-in-use"])' 2>/dev/null || true)
+fi
 if [ -n "$ep_pid" ]; then
     kill "$ep_pid" 2>/dev/null; wait "$ep_pid" 2>/dev/null || true
     ep_pid=
@@ -321,10 +328,17 @@ storage|usb)
     wrote=$(field VRC-WROTE)
     read_back=$(field VRC-READ)
     on_disk=$(head -c 4194304 "$work/disk.img" | sha256sum | cut -d' ' -f1)
+    [ $mode = local ] || echo "  maps:    ${ep_maps:-<no query-vrc answer>} (maps, bytes, limited, in use: the endpoint's)"
     echo "  on disk: $on_disk (the disk file on the $( [ $mode = remote ] && echo "endpoint's" || echo "VM's") host)"
     [ -n "$wrote" ] && [ "$wrote" = "$read_back" ] ||
         fail "read back $read_back, wrote $wrote"
     [ "$wrote" = "$on_disk" ] || fail "the disk file has $on_disk, the guest wrote $wrote"
+    # Every map of guest memory the endpoint served must have been served
+    # whole: a limited one is a request the model saw fail.
+    if [ $mode = remote ]; then
+        read -r _ _ n_limited _ <<<"${ep_maps:-? ? ? ?}"
+        [ "$n_limited" = 0 ] || fail "the endpoint could not serve every map of guest memory whole (maps, bytes, limited, in use: ${ep_maps:-no query-vrc answer})"
+    fi
     # MB/s from the guest's clock; 10 ms resolution, good enough for 4 MiB.
     figs=$(field VRC-TIMES | awk '{ w = $2 - $1; r = $4 - $3; if (w <= 0) w = 0.01; if (r <= 0) r = 0.01
         printf "write=%.1f read=%.1f", 4194304 / w / 1e6, 4194304 / r / 1e6 }')

@@ -10,13 +10,17 @@
 #
 # Usage: remote-nic.sh [DEVICE-MODEL]      (default e1000e; virtio-net-pci, ...)
 # Environment: VRC_FILE_MB (default 4), VRC_XFERS (transfers of the file,
-# default 1; the median is reported), VRC_GUEST_TIMEOUT, VRC_TRANSPORT=pcap|unix|local
+# default 1; the median is reported), VRC_STREAMS (TCP connections each
+# transfer makes at once, each bringing the whole file; default 1),
+# VRC_SMP (guest vCPUs, default 2), VRC_GUEST_TIMEOUT, VRC_TRANSPORT=pcap|unix|local
 # (local: the same device model plugged into the VM itself, for comparison),
 # VRC_PINGS (default 10), VRC_REGBENCH (options for vrc-regbench, run in the
 # guest against the NIC before the network test, e.g. "--bar=0 --offset=8";
 # its JSON line is printed after "VRC-REGBENCH"), VRC_OPTS (more -device vrc
 # options, starting with a comma, e.g. ",poll-us=200"), VRC_EP_OPTS (the same
-# for -machine vrc-endpoint).
+# for -machine vrc-endpoint), VRC_RELAY (impairments for tools/vrc-relay, e.g.
+# "--loss=0.01 --seed=1": the two hosts are then joined through a third
+# namespace where the relay damages vrc frames; its counters are printed).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,17 +28,19 @@ model=${1:-e1000e}
 qemu=$top/build/qemu-system-x86_64
 mb=${VRC_FILE_MB:-4}
 xfers=${VRC_XFERS:-1}
+streams=${VRC_STREAMS:-1}
 port=5555
 transport=${VRC_TRANSPORT:-pcap}
 work=$(mktemp -d)
 ep_pid=
 srv_pid=
+relay_pid=
 # shellcheck source=netns.sh
 . "$top/scripts/netns.sh"
 
 cleanup() {
     local p
-    for p in $ep_pid $srv_pid; do
+    for p in $ep_pid $srv_pid $relay_pid; do
         if kill -0 "$p" 2>/dev/null; then
             kill "$p"
         fi
@@ -47,7 +53,16 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 vrc_netns_probe || { echo "remote-nic: cannot create network namespaces: run as root" >&2; exit 1; }
-vrc_netns_up "vrc$$"
+if [ -n "${VRC_RELAY:-}" ]; then
+    [ "$transport" = pcap ] || { echo "remote-nic: VRC_RELAY needs the pcap transport" >&2; exit 1; }
+    vrc_netns_up_relay "vrc$$"
+    # shellcheck disable=SC2086
+    ip netns exec "$MID_NS" "$top/build/host/tools/vrc-relay" --ethertype=0x88b5 \
+        $VRC_RELAY "$MID_VM_IF" "$MID_EP_IF" > "$work/relay.json" 2> "$work/relay.log" &
+    relay_pid=$!
+else
+    vrc_netns_up "vrc$$"
+fi
 
 # A file to move, and TCP servers on the endpoint host: one sends the file
 # (port), one takes the guest's file (port + 1) and records its sha256.
@@ -59,18 +74,25 @@ srv_ns=$EP_NS
 ip netns exec "$srv_ns" python3 -c '
 import hashlib, socket, sys, threading
 data = open(sys.argv[1], "rb").read()
-port, n = int(sys.argv[2]), int(sys.argv[3])
+port, n_send, n_take = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 def listen(p):
     s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("127.0.0.1", p)); s.listen(1); s.settimeout(300)
+    s.bind(("127.0.0.1", p)); s.listen(16); s.settimeout(300)
     return s
+def serve(c):
+    c.sendall(data); c.close()
 def send(s):
-    for _ in range(n):
-        c, _ = s.accept(); c.sendall(data); c.close()
+    threads = []
+    for _ in range(n_send):
+        c, _ = s.accept()
+        threads.append(threading.Thread(target=serve, args=(c,)))
+        threads[-1].start()
+    for t in threads:
+        t.join()
 def take(s):
     # The guest sends as many bytes as the file has; the server closes then,
     # which ends the guest nc (busybox nc does not half-close on EOF).
-    for _ in range(n):
+    for _ in range(n_take):
         c, _ = s.accept(); c.settimeout(300); h = hashlib.sha256(); got = 0
         while got < len(data):
             b = c.recv(65536)
@@ -78,13 +100,13 @@ def take(s):
                 break
             h.update(b); got += len(b)
         c.close()
-        with open(sys.argv[4], "a") as f:
+        with open(sys.argv[5], "a") as f:
             print(h.hexdigest() if got == len(data) else "short-%d" % got, file=f)
 ts = [threading.Thread(target=send, args=(listen(port),)),
       threading.Thread(target=take, args=(listen(port + 1),))]
 for t in ts: t.start()
 for t in ts: t.join()
-' "$work/file" "$port" "$xfers" "$work/up.sums" &
+' "$work/file" "$port" $((xfers * streams)) "$xfers" "$work/up.sums" &
 srv_pid=$!
 
 if [ "$transport" = unix ]; then
@@ -140,10 +162,14 @@ tail -2 /tmp/ping
 echo \"VRC-PINGTIMES \$(sed -n 's/.*time=\\([0-9.]*\\).*/\\1/p' /tmp/ping | tr '\\n' ' ')\"
 for x in \$(seq $xfers); do
     t0=\$(cut -d' ' -f1 /proc/uptime)
-    nc 10.0.2.2 $port > /tmp/f
+    for s in \$(seq $streams); do nc 10.0.2.2 $port > /tmp/f\$s & done
+    wait
     t1=\$(cut -d' ' -f1 /proc/uptime)
-    echo \"VRC-XFER bytes \$(wc -c < /tmp/f) seconds \$t0 \$t1\"
-    echo \"VRC-SHA256 \$(sha256sum /tmp/f | cut -d' ' -f1)\"
+    echo \"VRC-XFER bytes \$(cat /tmp/f* | wc -c) seconds \$t0 \$t1\"
+    for s in \$(seq $streams); do
+        echo \"VRC-SHA256 \$(sha256sum /tmp/f\$s | cut -d' ' -f1)\"
+    done
+    rm -f /tmp/f*
 done
 for x in \$(seq $xfers); do
     head -c $((mb * 1024 * 1024)) /dev/urandom > /tmp/u
@@ -204,7 +230,8 @@ got=$(field VRC-SHA256)
 # Every transfer must have brought the file intact.
 bad_sums=$(sed -n 's/.*VRC-SHA256 //p' "$work/guest.log" | grep -cvx "$want" || true)
 n_sums=$(grep -c 'VRC-SHA256 ' "$work/guest.log" || true)
-[ "$n_sums" = "$xfers" ] && [ "$bad_sums" = 0 ] || got="$got (only $((n_sums - bad_sums)) of $xfers transfers intact)"
+[ "$n_sums" = $((xfers * streams)) ] && [ "$bad_sums" = 0 ] ||
+    got="$got (only $((n_sums - bad_sums)) of $((xfers * streams)) transfers intact)"
 # The other way: what the server on the endpoint host received, against
 # what the guest sent.
 up_sent=$(sed -n 's/.*VRC-UPSHA256 //p' "$work/guest.log")
@@ -232,7 +259,7 @@ fi
 echo "  lspci:      ${lspci:-<none>}"
 echo "  ping:       ${loss:-<none>}; rtt min/avg/max ${rtt:-?}"
 if [ -n "$bytes" ] && [ -n "$secs" ] && [ "$secs" != "0.00" ]; then
-    echo "  TCP:        $bytes bytes in ${secs}s ($(awk -v b="$bytes" -v s="$secs" 'BEGIN{printf "%.1f", b/s/1e6}') MB/s)"
+    echo "  TCP:        $bytes bytes in ${secs}s$([ "$streams" = 1 ] || echo " over $streams connections at once") ($(awk -v b="$bytes" -v s="$secs" 'BEGIN{printf "%.1f", b/s/1e6}') MB/s)"
     [ "$xfers" = 1 ] || echo "  TCP runs:   $(awk '{printf "%s ", $1}' <<<"$rates")MB/s"
 fi
 if [ -n "$up_xfer" ]; then
@@ -249,6 +276,17 @@ if [ -s "$work/endpoint.log" ]; then
     echo "  endpoint said: $(tr '\n' ' ' < "$work/endpoint.log" | cut -c1-200)"
 fi
 # Remote: the NIC's config, DMA and interrupts did cross the link.
+if [ -n "$relay_pid" ]; then
+    kill -INT "$relay_pid" 2>/dev/null; wait "$relay_pid" 2>/dev/null || true
+    relay_pid=
+    echo "  relay:      $VRC_RELAY: $(python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+print("; ".join("%s %d frames in, %d lost, %d duplicated, %d held back, %d corrupted"
+                % (d, r[d]["in"], r[d]["dropped"], r[d]["duplicated"], r[d]["held"],
+                   r[d]["corrupted"]) for d in ("a2b", "b2a")))
+' "$work/relay.json" 2>/dev/null || cat "$work/relay.json" "$work/relay.log")"
+fi
 tlps_ok=1
 [ "$transport" = local ] || grep -q 'dma-ok=1' <<<"$tlps" || tlps_ok=0
 if [ $rc -ne 0 ] || [ "$got" != "$want" ] || [ $up_ok = 0 ] ||

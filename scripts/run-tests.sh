@@ -47,6 +47,11 @@ run "dissector/tshark" bash "$top/tests/dissector/test-dissector.sh" "$B/host/to
 # The libpcap transport between two network namespaces joined by veth.
 run "net/pcap-veth" bash "$top/tests/net/test-pcap-veth.sh" "$B/host/tools/vrc-pingpong"
 
+# The same frames through a lossy relay in a third namespace (tools/vrc-relay):
+# loss, duplicates, reordering and corruption at known rates.
+run "net/relay-lossy" bash "$top/tests/net/test-relay.sh" "$B/host/tools/vrc-pingpong" \
+    "$B/host/tools/vrc-relay"
+
 # Fuzzing the receive path (bounded number of runs, seeds from the pcap
 # generator) and the link layer's state machine under a hostile channel.
 run "fuzz/decode" bash "$top/tests/fuzz/run-fuzz.sh" "$B/fuzz/tests/fuzz/fuzz-decode" \
@@ -61,10 +66,24 @@ run "qemu/device-options" bash "$top/tests/qemu/test-device-options.sh" "$B/qemu
 run "qtest/vrc-test" env QTEST_QEMU_BINARY="$B/qemu-system-x86_64" \
     "$B/qemu/tests/qtest/vrc-test" --tap
 
-# The guest and the remote NIC, end to end.
+# The guest and the remote NIC, end to end. Guests have 2 vCPUs unless
+# VRC_SMP says otherwise: one run keeps a single vCPU, several have 4.
 run "e2e/e1000e-pcap-netns" bash "$top/tests/e2e/test-remote-nic.sh" pcap e1000e
-run "e2e/e1000e-unix" bash "$top/tests/e2e/test-remote-nic.sh" unix e1000e
-run "e2e/virtio-net-pcap-netns" bash "$top/tests/e2e/test-remote-nic.sh" pcap virtio-net-pci
+run "e2e/e1000e-unix-1cpu" env VRC_SMP=1 bash "$top/tests/e2e/test-remote-nic.sh" unix e1000e
+run "e2e/e1000e-4cpu-4streams" env VRC_SMP=4 VRC_STREAMS=4 \
+    bash "$top/tests/e2e/test-remote-nic.sh" pcap e1000e
+run "e2e/virtio-net-4cpu-2streams" env VRC_SMP=4 VRC_STREAMS=2 \
+    bash "$top/tests/e2e/test-remote-nic.sh" pcap virtio-net-pci
+run "e2e/nvme-4cpu" env VRC_SMP=4 bash "$top/tests/e2e/test-compat.sh" nvme
+# Through a lossy wire (tools/vrc-relay in a third namespace): the link
+# layer recovers every frame, the file arrives intact, nothing hangs.
+run "e2e/e1000e-lossy-1pct" env VRC_RELAY="--loss=0.01 --seed=1" \
+    bash "$top/tests/e2e/test-remote-nic.sh" pcap e1000e
+run "e2e/e1000e-lossy-mix" \
+    env VRC_RELAY="--loss=0.05 --dup=0.05 --reorder=0.1 --corrupt=0.01 --seed=2" \
+    bash "$top/tests/e2e/test-remote-nic.sh" pcap e1000e
+# Four vCPUs drive one remote function at once while it does DMA.
+run "e2e/smp-stress-4cpu" bash "$top/tests/e2e/test-smp-stress.sh"
 # Every device model that works behind vrc (docs/compatibility.md), each its
 # own test: the guest uses it through the remote endpoint (scripts/compat.sh).
 # e1000e and virtio-net-pci are covered by the lines above (the same script).

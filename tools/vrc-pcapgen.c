@@ -80,17 +80,24 @@ static int data_frame(const struct encap_tlp *tlps, int n, bool bad_crc)
     return 0;
 }
 
-static void payload_frame(uint8_t type, const uint8_t *p, size_t n)
+static void payload_frame_flags(uint8_t type, uint16_t flags,
+                                const uint8_t *p, size_t n)
 {
     uint8_t buf[128];
     struct encap_frame_builder b;
     struct encap_frame_hdr h;
 
     header(&h, type);
+    h.flags |= flags;
     encap_frame_begin(&b, buf, sizeof(buf), &h);
     encap_frame_add_payload(&b, p, n);
     write_record(buf, encap_frame_finish(&b));
     seq++;
+}
+
+static void payload_frame(uint8_t type, const uint8_t *p, size_t n)
+{
+    payload_frame_flags(type, 0, p, n);
 }
 
 int main(int argc, char **argv)
@@ -133,6 +140,9 @@ int main(int argc, char **argv)
         .op = ENCAP_CTRL_HELLO, .max_frame = 1514, .mps = 1024, .mrrs = 4096,
     };
     const struct encap_ctrl ping = { .op = ENCAP_CTRL_PING, .cookie = 0xcafef00d };
+    const struct encap_ctrl nak = {
+        .op = ENCAP_CTRL_NAK, .max_frame = 1514, .mps = 1024, .mrrs = 4096,
+    };
     const struct encap_disc announce = {
         .op = ENCAP_DISC_ANNOUNCE, .vendor_id = 0x8086, .device_id = 0x10d3,
         .class_rev = 0x02000000,
@@ -178,6 +188,13 @@ int main(int argc, char **argv)
     payload_frame(ENCAP_FRAME_DISC, p, ENCAP_DISC_LEN);
     encap_disc_encode(&assign, p, sizeof(p));
     payload_frame(ENCAP_FRAME_DISC, p, ENCAP_DISC_LEN);
+    /*
+     * frame 20: CTRL NAK, ack 0x113 (0x100 + 19), with a selective-ack
+     * block of 16 bits: frames 0x114, 0x116 and 0x11f are held.
+     */
+    encap_ctrl_encode(&nak, p, sizeof(p));
+    memcpy(p + ENCAP_CTRL_LEN, (const uint8_t[]){ 0, 16, 0, 0, 0xa0, 0x10 }, 6);
+    payload_frame_flags(ENCAP_FRAME_CTRL, ENCAP_F_ACK, p, ENCAP_CTRL_LEN + 6);
     if (fclose(out) != 0) {
         perror(argv[1]);
         return 1;

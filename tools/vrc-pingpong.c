@@ -23,6 +23,15 @@
  * --window PINGs of --size bytes in flight, pong answers each with a
  * minimum-size PONG, and ping reports frames and bytes per second.  A PING
  * whose PONG does not come back is counted as lost, not waited for again.
+ *
+ * --lossy (both sides, with --stream) is for a path that loses, duplicates,
+ * reorders and damages frames on purpose (tools/vrc-relay): frames may come
+ * in any order and more than once, each side counts the distinct frames it
+ * got and the copies, both keep reading for --timeout-ms after the BYE so
+ * that every frame still on its way is counted, and neither fails because
+ * of what the path did.  In every mode, the JSON "rejected" object counts
+ * damaged frames by the reason they were refused ("crc", "version", ...;
+ * "content": the padding or the size was not what was sent).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -41,6 +50,8 @@
 #define MIN_SIZE   (ENCAP_FRAME_OVERHEAD + ENCAP_CTRL_LEN)
 #define SESSION    0x7070
 #define BYE_REPEAT 3            /* raw Ethernet may lose one */
+#define BYE_REPEAT_LOSSY 8      /* a lossy path may lose several */
+#define SEEN_MAX   (1u << 24)   /* --lossy: cookies tracked */
 
 struct opts {
     bool ping;
@@ -53,6 +64,7 @@ struct opts {
     bool busy_poll;
     bool json;
     bool stream;
+    bool lossy;
     unsigned window;
     int timeout_ms;
     uint8_t peer[6];
@@ -68,6 +80,12 @@ struct ctx {
     uint8_t rx[ENCAP_TRANSPORT_MAX_FRAME];
     unsigned bad;               /* damaged or unexpected content */
     unsigned stray;             /* well-formed but not what we waited for */
+    unsigned rejected[ENCAP_E__COUNT];  /* damaged frames by reason */
+    unsigned rejected_content;  /* well-formed, wrong padding or size */
+    /* --lossy: which cookies arrived, how many distinct and repeated. */
+    uint8_t *seen;
+    size_t seen_bytes;
+    unsigned received, duplicates;
 };
 
 static const uint8_t broadcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
@@ -78,6 +96,41 @@ static uint64_t now_ns(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + ts.tv_nsec;
+}
+
+/*
+ * --lossy: note that @cookie arrived.  1 the first time, 0 for a copy, -1
+ * if it is out of range (not ours) or there is no memory.
+ */
+static int seen_note(struct ctx *c, uint32_t cookie)
+{
+    size_t byte = cookie / 8;
+
+    if (cookie >= SEEN_MAX) {
+        return -1;
+    }
+    if (byte >= c->seen_bytes) {
+        size_t n = c->seen_bytes ? c->seen_bytes : 1024;
+        uint8_t *p;
+
+        while (n <= byte) {
+            n *= 2;
+        }
+        p = realloc(c->seen, n);
+        if (!p) {
+            return -1;
+        }
+        memset(p + c->seen_bytes, 0, n - c->seen_bytes);
+        c->seen = p;
+        c->seen_bytes = n;
+    }
+    if (c->seen[byte] & (1u << (cookie % 8))) {
+        c->duplicates++;
+        return 0;
+    }
+    c->seen[byte] |= 1u << (cookie % 8);
+    c->received++;
+    return 1;
 }
 
 /* The padding byte at frame offset @k of the frames of PING @cookie. */
@@ -168,10 +221,17 @@ static int next_frame(struct ctx *c, uint64_t deadline)
 static int parse(struct ctx *c, size_t len, struct encap_frame_view *v,
                  struct encap_ctrl *ctrl)
 {
-    if (encap_frame_parse(c->rx, len, v) < 0 ||
-        v->hdr.type != ENCAP_FRAME_CTRL ||
-        encap_ctrl_decode(v->payload, v->payload_len, ctrl) < 0) {
+    int r = encap_frame_parse(c->rx, len, v);
+
+    if (r == 0 && v->hdr.type != ENCAP_FRAME_CTRL) {
+        r = -ENCAP_E_FRAME_TYPE;
+    }
+    if (r == 0) {
+        r = encap_ctrl_decode(v->payload, v->payload_len, ctrl);
+    }
+    if (r < 0) {
         c->bad++;
+        c->rejected[-r < ENCAP_E__COUNT ? -r : 0]++;
         return 0;
     }
     if (v->hdr.session != SESSION) {
@@ -214,6 +274,23 @@ static void print_stats(struct ctx *c)
 
     encap_transport_get_stats(c->t, &s);
     if (c->o->json) {
+        const char *sep = "";
+
+        printf("\"rejected\":{");
+        for (int e = 0; e < ENCAP_E__COUNT; e++) {
+            if (c->rejected[e]) {
+                printf("%s\"%s\":%u", sep, encap_strerror(e), c->rejected[e]);
+                sep = ",";
+            }
+        }
+        if (c->rejected_content) {
+            printf("%s\"content\":%u", sep, c->rejected_content);
+        }
+        printf("},");
+        if (c->o->lossy) {
+            printf("\"lossy\":true,\"received\":%u,\"duplicates\":%u,",
+                   c->received, c->duplicates);
+        }
         printf("\"frames_tx\":%" PRIu64 ",\"frames_rx\":%" PRIu64
                ",\"tx_errors\":%" PRIu64 ",\"kernel_drops\":",
                s.frames_tx, s.frames_rx, s.tx_errors);
@@ -300,9 +377,15 @@ static uint64_t stream(struct ctx *c, uint32_t first, unsigned n,
         if (parse(c, len, &v, &ctrl) != ENCAP_CTRL_PONG) {
             continue;
         }
-        if (ctrl.cookie - acked >= sent - acked) {
-            c->stray++;                     /* late, or not ours */
+        if (o->lossy && (ctrl.cookie >= sent || seen_note(c, ctrl.cookie) < 0)) {
+            c->stray++;                     /* not ours */
             continue;
+        }
+        if (ctrl.cookie - acked >= sent - acked) {
+            if (!o->lossy) {
+                c->stray++;                 /* late, or not ours */
+            }
+            continue;                       /* --lossy: a late one, counted */
         }
         *lost += ctrl.cookie - acked;       /* PONGs come back in order */
         acked = ctrl.cookie + 1;
@@ -330,9 +413,25 @@ static int run_stream(struct ctx *c)
     if (!ns) {
         return 1;
     }
-    for (int k = 0; k < BYE_REPEAT; k++) {
+    for (int k = 0; k < (o->lossy ? BYE_REPEAT_LOSSY : BYE_REPEAT); k++) {
         encap_transport_send(c->t, c->tx, build(c, c->peer, ENCAP_CTRL_BYE,
                                                 o->warmup + o->count, 0));
+    }
+    if (o->lossy) {
+        /* Count what is still on its way: late PONGs and copies. */
+        uint64_t end = now_ns() + (uint64_t)o->timeout_ms * 1000000;
+        struct encap_frame_view v;
+        struct encap_ctrl ctrl;
+        int len;
+
+        while ((len = next_frame(c, end)) > 0) {
+            if (parse(c, len, &v, &ctrl) == ENCAP_CTRL_PONG &&
+                (ctrl.cookie >= o->warmup + o->count ||
+                 seen_note(c, ctrl.cookie) < 0)) {
+                c->stray++;
+            }
+        }
+        lost = o->warmup + o->count - c->received;
     }
     fps = (o->count - lost) / (ns / 1e9);
     mbps = fps * o->size / 1e6;
@@ -351,6 +450,9 @@ static int run_stream(struct ctx *c)
                "frames/s, %.2f MB/s, %u lost, %u bad\n", o->count, o->size,
                encap_transport_name(c->t), o->window, fps, mbps, lost, c->bad);
         print_stats(c);
+    }
+    if (o->lossy) {
+        return c->received ? 0 : 1;     /* the path's damage is not ours */
     }
     return c->bad || lost > o->count / 100 ? 1 : 0;
 }
@@ -397,6 +499,7 @@ static int run_ping(struct ctx *c)
             }
             if ((size_t)n != len || !padding_ok(c, n, i)) {
                 c->bad++;
+                c->rejected_content++;
             }
             break;
         }
@@ -477,8 +580,11 @@ static int run_pong(struct ctx *c)
             return 1;
         }
         if (n == 0) {
-            fprintf(stderr, "vrc-pingpong: %s within %d ms\n",
-                    started ? "ping went silent" : "no ping", o->timeout_ms);
+            if (!bye) {
+                fprintf(stderr, "vrc-pingpong: %s within %d ms\n",
+                        started ? "ping went silent" : "no ping",
+                        o->timeout_ms);
+            }
             break;
         }
         op = parse(c, n, &v, &ctrl);
@@ -489,9 +595,26 @@ static int run_pong(struct ctx *c)
                                     0)) < 0) {
                 return 1;
             }
+        } else if (op == ENCAP_CTRL_PING && started && o->lossy) {
+            /* Any order, any number of copies; answered until the BYE. */
+            if ((o->size && (unsigned)n != o->size) ||
+                !padding_ok(c, n, ctrl.cookie)) {
+                c->bad++;
+                c->rejected_content++;
+            } else if (seen_note(c, ctrl.cookie) < 0) {
+                c->stray++;
+            } else if (!bye &&
+                       send_frame(c, build(c, v.hdr.src, ENCAP_CTRL_PONG,
+                                           ctrl.cookie, MIN_SIZE)) == 0) {
+                answered++;
+            }
         } else if (op == ENCAP_CTRL_PING && started) {
             /* PINGs come in order; each is answered once.  A stream may
              * lose some on the way: a gap is a loss, going back is not. */
+            if ((o->size && (unsigned)n != o->size) ||
+                !padding_ok(c, n, ctrl.cookie)) {
+                c->rejected_content++;
+            }
             if (ctrl.cookie < next_cookie ||
                 (!o->stream && ctrl.cookie != next_cookie) ||
                 (o->size && (unsigned)n != o->size) ||
@@ -506,13 +629,24 @@ static int run_pong(struct ctx *c)
                 answered++;
             }
         } else if (op == ENCAP_CTRL_BYE && started) {
+            if (o->lossy) {
+                /* Keep counting what is still on its way, then stop. */
+                if (!bye) {
+                    end = now_ns() + wait;
+                }
+                bye = true;
+                expected_total = ctrl.cookie;
+                continue;
+            }
             bye = true;
             expected_total = ctrl.cookie;
             break;
         } else if (op) {
             c->stray++;
         }
-        end = now_ns() + wait;
+        if (!bye) {
+            end = now_ns() + wait;
+        }
     }
 
     if (o->json) {
@@ -528,6 +662,9 @@ static int run_pong(struct ctx *c)
                answered, expected_total, c->bad, c->stray,
                bye ? "" : ", no BYE");
         print_stats(c);
+    }
+    if (o->lossy) {
+        return !bye || !c->received;
     }
     if (o->stream) {
         /* Losses are ping's to report. */
@@ -597,6 +734,9 @@ static void usage(FILE *f)
 "  --busy-poll     spin on the receive queue instead of sleeping in poll()\n"
 "  --stream        (both sides) throughput: PINGs pipelined, small PONGs\n"
 "  --window=N      stream: PINGs in flight (default 64)\n"
+"  --lossy         (both sides, with --stream) the path loses, repeats,\n"
+"                  reorders and damages frames: count, do not fail; keep\n"
+"                  reading for --timeout-ms after the BYE\n"
 "  --json          one JSON object on stdout\n"
 "  --peer=MAC      ping: send to MAC (default: broadcast the HELLO, then\n"
 "                  use the MAC that answers)\n"
@@ -616,6 +756,7 @@ int main(int argc, char **argv)
         { "warmup", required_argument, NULL, 'w' },
         { "busy-poll", no_argument, NULL, 'b' },
         { "stream", no_argument, NULL, 'T' },
+        { "lossy", no_argument, NULL, 'L' },
         { "window", required_argument, NULL, 'W' },
         { "json", no_argument, NULL, 'j' },
         { "peer", required_argument, NULL, 'p' },
@@ -674,6 +815,9 @@ int main(int argc, char **argv)
         case 'T':
             o.stream = true;
             break;
+        case 'L':
+            o.lossy = true;
+            break;
         case 'W':
             if (!parse_uint(optarg, &v) || v == 0 || v > 65536) {
                 fprintf(stderr, "vrc-pingpong: bad window '%s'\n", optarg);
@@ -701,6 +845,10 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    if (o.lossy && !o.stream) {
+        fprintf(stderr, "vrc-pingpong: --lossy goes with --stream\n");
+        return 2;
+    }
     if (optind != argc || !mode_given || !o.ifname == !o.socket) {
         usage(stderr);
         return 2;
@@ -726,5 +874,6 @@ int main(int argc, char **argv)
     memcpy(c.peer, o.peer_given ? o.peer : broadcast, 6);
     r = !o.ping ? run_pong(&c) : o.stream ? run_stream(&c) : run_ping(&c);
     encap_transport_close(c.t);
+    free(c.seen);
     return r;
 }

@@ -18,6 +18,9 @@
  *   0x20 NS      RO  length of the last run in ns on the host clock, low
  *   0x24 NS_HI   RO  high 32 bits
  *   0x28 FILL    RW  byte that write runs store
+ *   0x100..0x1fc SCRATCH  RW  64 registers that hold what is written, also
+ *                    during a run: for tests that several CPUs write and
+ *                    read back at once, each its own
  *
  * One transfer is one pci_dma_read()/pci_dma_write() of SIZE bytes.  A run
  * does one transfer per bottom half, so the device answers register reads
@@ -39,6 +42,8 @@ OBJECT_DECLARE_SIMPLE_TYPE(VRCDmaBench, VRC_DMA_BENCH)
 
 #define DB_ID           0x76726364
 #define DB_MAX_SIZE     (1 * MiB)
+#define DB_SCRATCH      0x100
+#define DB_NR_SCRATCH   64
 
 enum {
     DB_REG_ID = 0x00, DB_REG_STATUS = 0x04, DB_REG_ADDR = 0x08,
@@ -60,7 +65,13 @@ struct VRCDmaBench {
     uint32_t size, count, fill, status, sum;
     uint32_t cmd, done;         /* the run in progress */
     int64_t start_ns, ns;
+    uint32_t scratch[DB_NR_SCRATCH];
 };
+
+static bool db_is_scratch(hwaddr addr)
+{
+    return addr >= DB_SCRATCH && addr < DB_SCRATCH + DB_NR_SCRATCH * 4;
+}
 
 /* Stop the clock.  The run is done (STATUS) once db_step returns. */
 static void db_finish(VRCDmaBench *s, bool ok)
@@ -137,6 +148,9 @@ static uint64_t db_read(void *opaque, hwaddr addr, unsigned size)
 {
     VRCDmaBench *s = opaque;
 
+    if (db_is_scratch(addr)) {
+        return s->scratch[(addr - DB_SCRATCH) / 4];
+    }
     switch (addr) {
     case DB_REG_ID:      return DB_ID;
     case DB_REG_STATUS:  return s->status;
@@ -156,6 +170,10 @@ static void db_write(void *opaque, hwaddr addr, uint64_t val, unsigned size)
 {
     VRCDmaBench *s = opaque;
 
+    if (db_is_scratch(addr)) {
+        s->scratch[(addr - DB_SCRATCH) / 4] = val;
+        return;
+    }
     if (s->status & DB_STATUS_BUSY && addr != DB_REG_CMD) {
         qemu_log_mask(LOG_GUEST_ERROR, "%s: register 0x%" HWADDR_PRIx
                       " written during a run\n", __func__, addr);
@@ -210,6 +228,7 @@ static void db_reset(DeviceState *dev)
     s->addr = 0;
     s->size = s->count = s->fill = s->status = s->sum = 0;
     s->ns = 0;
+    memset(s->scratch, 0, sizeof(s->scratch));
 }
 
 static void db_class_init(ObjectClass *oc, void *data)

@@ -68,6 +68,7 @@ struct VRCEndpointState {
     /* Bus/Device Number captured from Type 0 config writes. */
     uint16_t bdf_base;
     bool link_was_up;
+    uint8_t intx_asserted;      /* pins whose Assert_INTx was sent last */
 
     Notifier machine_done;
     VRCLinkConfig link_config;
@@ -151,7 +152,10 @@ static const PCIIOMMUOps ep_iommu_ops = {
     .get_address_space = ep_dma_as,
 };
 
-/* INTx of the hosted function: Assert/Deassert messages. BQL held. */
+/*
+ * INTx of the hosted function: Assert/Deassert messages, on a change only
+ * (a bus reset deasserts every pin, asserted or not).  BQL held.
+ */
 static void ep_set_irq(void *opaque, int pin, int level)
 {
     VRCEndpointState *s = opaque;
@@ -163,6 +167,10 @@ static void ep_set_irq(void *opaque, int pin, int level)
                     (pin & 3),
     };
 
+    if (!!(s->intx_asserted & (1u << pin)) == !!level) {
+        return;
+    }
+    s->intx_asserted ^= 1u << pin;
     trace_vrc_ep_intx(pin, level);
     vrc_link_post(s->link, &t);
 }
@@ -398,9 +406,46 @@ static bool ep_parse_mac(const char *str, uint8_t mac[6])
  * cannot offer it, and the guest sees the function behind a root port,
  * where QEMU would not give it a legacy interface either: modern only.
  */
+/*
+ * Maps.  Many device models do not copy DMA data with pci_dma_read/write
+ * but map the VM's memory (virtio's descriptors, scatter-gather lists, USB
+ * packets) and use the pointer.  Here the bus-master address space is an
+ * I/O region, so a map gets a bounce buffer: read from the VM in one burst
+ * of MRd when mapped (read_buf), written back as MWr when unmapped
+ * (write_buf), in order with the device's other writes.  QEMU limits the
+ * buffers a function may hold at once to x-max-bounce-buffer-size, 4 KiB by
+ * default, and a map beyond the limit fails (virtio then stops with "bogus
+ * descriptor or out of resources").  Here every hosted function gets
+ * VRC_EP_MAP_LIMIT instead: room for a virtqueue of 256 requests of Linux's
+ * largest default size (1280 KiB), taken only while maps are held.  A
+ * function's own x-max-bounce-buffer-size still wins.
+ */
+#define VRC_EP_MAP_LIMIT "536870912"
+
 static GlobalProperty ep_globals[] = {
     { "virtio-device", "iommu_platform", "on" },
     { "virtio-pci", "disable-legacy", "on" },
+    { TYPE_PCI_DEVICE, "x-max-bounce-buffer-size", VRC_EP_MAP_LIMIT },
+};
+
+/*
+ * Device models that keep a map across requests and read or write the VM's
+ * memory through it as if it were local, expecting it to stay coherent with
+ * the guest.  A bounce buffer is a copy taken at map time and written back
+ * at unmap: such a model would half work (stale commands, lost status), so
+ * it is refused at startup.
+ */
+static const struct {
+    const char *type;
+    const char *why;
+} ep_refused_models[] = {
+    { "ich9-ahci", "it keeps each port's command list and received-FIS area "
+      "mapped while the port runs, reading commands from and writing FISes "
+      "into that memory through the pointer" },
+    { "megasas-base", "it writes each command's status into the frame it "
+      "holds mapped, and unmaps the frame without writing it back" },
+    { "virtio-gpu-pci-base", "it keeps the guest's resource backing pages "
+      "mapped for the life of each resource" },
 };
 
 /* A hosted function whose DMA would not reach the VM is a user error. */
@@ -408,12 +453,45 @@ static void ep_check_function(PCIBus *bus, PCIDevice *d, void *opaque)
 {
     Object *obj = OBJECT(d);
 
+    for (size_t i = 0; i < G_N_ELEMENTS(ep_refused_models); i++) {
+        if (object_dynamic_cast(obj, ep_refused_models[i].type)) {
+            trace_vrc_ep_refused(object_get_typename(obj));
+            error_report("vrc-endpoint: %s cannot be hosted: %s; across vrc "
+                         "the VM's memory is remote, and a map held across "
+                         "requests cannot stay coherent with it",
+                         object_get_typename(obj), ep_refused_models[i].why);
+            exit(1);
+        }
+    }
     if (object_property_find(obj, "iommu_platform") &&
         !object_property_get_bool(obj, "iommu_platform", NULL)) {
         error_report("vrc-endpoint: %s: iommu_platform=off would send its DMA "
                      "nowhere: leave it on (the default here)",
                      object_get_typename(obj));
         exit(1);
+    }
+}
+
+static void ep_add_map_stats(PCIBus *bus, PCIDevice *d, void *opaque)
+{
+    VRCMapStats *st = opaque;
+    AddressSpace *as = &d->bus_master_as;
+
+    st->maps += qatomic_read(&as->bounce_maps);
+    st->bytes += qatomic_read(&as->bounce_bytes);
+    st->limited += qatomic_read(&as->bounce_limited);
+    st->in_use += qatomic_read(&as->bounce_buffer_size);
+}
+
+void vrc_endpoint_map_stats(VRCMapStats *st)
+{
+    VRCEndpointState *s = (VRCEndpointState *)
+        object_dynamic_cast(OBJECT(current_machine),
+                            TYPE_VRC_ENDPOINT_MACHINE);
+
+    *st = (VRCMapStats) { 0 };
+    if (s && s->bus) {
+        pci_for_each_device(s->bus, 0, ep_add_map_stats, st);
     }
 }
 

@@ -10,6 +10,23 @@
  * The local config space mirrors what QEMU's PCI core needs to map BARs and
  * route INTx (header, BARs, command, interrupt pin); everything the guest
  * reads comes from the remote function.
+ *
+ * Several vCPUs, one device
+ * -------------------------
+ * A vCPU that waits for a completion lets go of the BQL (vrc-link.h) while
+ * it is still inside the memory core's access to a region: a BAR of this
+ * function, or the host bridge's config window (ECAM, 0xCF8/0xCFC).  For
+ * the length of an access the memory core marks the region's owner "engaged
+ * in I/O" and refuses every other access to it (MemReentrancyGuard): the
+ * guard against a device that re-enters itself through its own DMA.  While
+ * we wait, the access that engaged it is parked and the BQL is free, so
+ * another vCPU's access to the same device (to any device, for the host
+ * bridge) is no re-entry and must not fail: the guard is lifted for the
+ * wait and put back before the memory core looks at it again, both with
+ * the BQL held (fn_request).  The re-entry the guard is there for, the
+ * endpoint's own DMA reaching this function's BARs or config space, runs on
+ * the link's receive thread and is refused there explicitly, every time,
+ * not only when a vCPU access happens to be in flight (fn_dma_loop).
  */
 #include "qemu/osdep.h"
 #include "qapi/error.h"
@@ -38,6 +55,63 @@ static inline uint16_t fn_rc_id(VRCFunction *f)
 }
 
 /*
+ * The guard of the device that owns the config window this function's
+ * config space is reached through: the host bridge of its root bus.
+ */
+static MemReentrancyGuard *fn_cfg_guard(VRCFunction *f)
+{
+    DeviceState *host = BUS(pci_device_root_bus(PCI_DEVICE(f)))->parent;
+
+    return host ? &host->mem_reentrancy_guard : NULL;
+}
+
+/*
+ * An access to this function from the link's receive thread is the
+ * endpoint's DMA looping back to the function itself (peer-to-peer to its
+ * own BARs or config space through the root complex).  Answering a read of
+ * it would need the endpoint, which waits for that very DMA: refuse it, as
+ * QEMU's re-entrancy guard refuses a device's DMA into its own registers.
+ */
+static bool fn_dma_loop(VRCFunction *f, const char *what, uint64_t addr)
+{
+    if (!vrc_link_in_receiver(fn_link(f))) {
+        return false;
+    }
+    qatomic_inc(&f->dma_loops);
+    qemu_log_mask(LOG_GUEST_ERROR, "vrc: the endpoint's DMA reached its own "
+                  "function (%s 0x%" PRIx64 "): refused\n", what, addr);
+    trace_vrc_dma_loop(what, addr);
+    return true;
+}
+
+/*
+ * Send @t for a vCPU (or the main loop) inside an access to a region of
+ * the device that @guard belongs to, and wait for its completion if it is
+ * non-posted: see "Several vCPUs, one device" above.  BQL held; dropped
+ * while waiting.  Returns what vrc_link_request() does.
+ */
+static int fn_request(VRCFunction *f, MemReentrancyGuard *guard,
+                      struct encap_tlp *t, void *buf, uint32_t len)
+{
+    bool engaged = false;
+    int r = 0;
+
+    if (guard) {
+        engaged = guard->engaged_in_io;
+        guard->engaged_in_io = false;
+    }
+    if (t->type == ENCAP_TLP_MWR) {
+        vrc_link_post(fn_link(f), t);
+    } else {
+        r = vrc_link_request(fn_link(f), t, buf, len);
+    }
+    if (guard) {
+        guard->engaged_in_io = engaged;
+    }
+    return r;
+}
+
+/*
  * One config DW of the remote function.  Returns false (and all-ones in
  * *val) if there was no successful completion.
  */
@@ -54,7 +128,8 @@ static bool fn_cfg_read(VRCFunction *f, uint32_t reg, uint8_t be,
     };
     uint8_t buf[4];
 
-    if (vrc_link_request(fn_link(f), &t, buf, 4) < 0) {
+    if (fn_dma_loop(f, "config read", reg) ||
+        fn_request(f, fn_cfg_guard(f), &t, buf, 4) < 0) {
         *val = UINT32_MAX;
         return false;
     }
@@ -77,7 +152,8 @@ static bool fn_cfg_write(VRCFunction *f, uint32_t reg, uint8_t be,
     };
 
     stl_le_p(buf, val);
-    return vrc_link_request(fn_link(f), &t, NULL, 0) == 0;
+    return !fn_dma_loop(f, "config write", reg) &&
+           fn_request(f, fn_cfg_guard(f), &t, NULL, 0) == 0;
 }
 
 /* vCPU or main loop, BQL held (dropped while waiting). */
@@ -100,10 +176,18 @@ static void fn_config_write(PCIDevice *d, uint32_t addr, uint32_t val,
     VRCFunction *f = VRC_FUNCTION(d);
 
     trace_vrc_config_write(addr, len, val);
+    if (fn_dma_loop(f, "config write", addr)) {
+        return;
+    }
+    /*
+     * Mirror locally (command, BARs and interrupt line drive QEMU's
+     * mappings), then queue the remote write, both before the BQL can be
+     * let go: config writes from several vCPUs reach the mirror and the
+     * remote function in the same order.
+     */
+    pci_default_write_config(d, addr, val, len);
     fn_cfg_write(f, addr, ((1u << len) - 1) << (addr & 3),
                  val << ((addr & 3) * 8));
-    /* Mirror locally: command, BARs, interrupt line drive QEMU's mappings. */
-    pci_default_write_config(d, addr, val, len);
 }
 
 /* Build the request for a BAR access of @size bytes at bus address @pa. */
@@ -141,7 +225,13 @@ static MemTxResult fn_bar_read(void *opaque, hwaddr addr, uint64_t *data,
 
     trace_vrc_bar_read_start(bar->index, addr, size);
     fn_bar_tlp(bar, addr, size, false, &t);
-    if (vrc_link_request(fn_link(bar->fn), &t, buf, bar->io ? 4 : size) < 0) {
+    if (fn_dma_loop(bar->fn, "BAR read", t.addr)) {
+        /* The DMA read fails: the endpoint gets Unsupported Request. */
+        *data = UINT64_MAX;
+        return MEMTX_ACCESS_ERROR;
+    }
+    if (fn_request(bar->fn, &DEVICE(bar->fn)->mem_reentrancy_guard, &t, buf,
+                   bar->io ? 4 : size) < 0) {
         /* As a root complex does: the read completes with all-ones. */
         *data = size == 8 ? UINT64_MAX : (1ull << (size * 8)) - 1;
         return MEMTX_OK;
@@ -152,7 +242,8 @@ static MemTxResult fn_bar_read(void *opaque, hwaddr addr, uint64_t *data,
     return MEMTX_OK;
 }
 
-/* vCPU, BQL held (dropped while waiting for an IOWr completion). */
+/* vCPU, BQL held (dropped while waiting for an IOWr completion or for
+ * window space). */
 static MemTxResult fn_bar_write(void *opaque, hwaddr addr, uint64_t data,
                                 unsigned size, MemTxAttrs attrs)
 {
@@ -166,11 +257,10 @@ static MemTxResult fn_bar_write(void *opaque, hwaddr addr, uint64_t data,
      * byte are don't-care. */
     stn_le_p(buf + (t.first_be ? ctz32(t.first_be) : 0), size, data);
     t.data = buf;
-    if (bar->io) {
-        vrc_link_request(fn_link(bar->fn), &t, NULL, 0);
-    } else {
-        vrc_link_post(fn_link(bar->fn), &t);
+    if (fn_dma_loop(bar->fn, "BAR write", t.addr)) {
+        return MEMTX_ACCESS_ERROR;
     }
+    fn_request(bar->fn, &DEVICE(bar->fn)->mem_reentrancy_guard, &t, NULL, 0);
     return MEMTX_OK;
 }
 
@@ -363,6 +453,18 @@ void vrc_function_request(VRCFunction *f, const struct encap_tlp *t)
         if (t->msg_code >= ENCAP_MSG_ASSERT_INTA &&
             t->msg_code <= ENCAP_MSG_DEASSERT_INTD) {
             bool level = t->msg_code <= ENCAP_MSG_ASSERT_INTD;
+
+            if (!d->config[PCI_INTERRUPT_PIN] ||
+                (t->msg_code & 3) != pci_intx(d)) {
+                /* Only the function's own pin: it may have none. */
+                qatomic_inc(&f->unsupported);
+                qemu_log_mask(LOG_GUEST_ERROR, "vrc: INTx message for pin "
+                              "%c, the function's is %d: dropped\n",
+                              'A' + (t->msg_code & 3),
+                              d->config[PCI_INTERRUPT_PIN]);
+                trace_vrc_unsupported("INTx message for another pin");
+                break;
+            }
             trace_vrc_intx(t->msg_code & 3, level);
             bql_lock();
             pci_set_irq(d, level);

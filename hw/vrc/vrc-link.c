@@ -435,8 +435,7 @@ static void vrc_link_main_rx(void *opaque)
     vrc_link_main_watch(l);
 }
 
-/* Is the calling thread the one that receives for @l? */
-static bool vrc_link_is_receiver(VRCLink *l)
+bool vrc_link_in_receiver(VRCLink *l)
 {
     return l->cfg.rx_in_main_loop ? bql_locked() :
            qemu_thread_is_self(&l->thread);
@@ -486,7 +485,7 @@ static int vrc_link_queue(VRCLink *l, const struct encap_tlp *t, bool flush)
             r = -ETIMEDOUT;
             break;
         }
-        if (vrc_link_is_receiver(l)) {
+        if (vrc_link_in_receiver(l)) {
             vrc_link_self_pump(l, 1);
             continue;
         }
@@ -561,7 +560,7 @@ static void vrc_link_tag_free(VRCLink *l, unsigned n)
 static int vrc_link_wait(VRCLink *l, const int *tags, unsigned n)
 {
     int64_t deadline = now_ns() + (int64_t)l->cfg.timeout_ms * SCALE_MS;
-    bool self = vrc_link_is_receiver(l);
+    bool self = vrc_link_in_receiver(l);
     /* The main loop as receiver keeps the BQL: it pumps the link itself,
      * and no other thread may enter the device model meanwhile. */
     bool had_bql = bql_locked() && !(self && l->cfg.rx_in_main_loop);

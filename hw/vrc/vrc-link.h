@@ -103,6 +103,12 @@ void vrc_link_free(VRCLink *l);
 bool vrc_link_connect(VRCLink *l, uint32_t wait_ms, Error **errp);
 bool vrc_link_is_up(VRCLink *l);
 
+/*
+ * Is the calling thread the one that receives for @l (and so runs
+ * VRCLinkOps.request)?  Any thread.
+ */
+bool vrc_link_in_receiver(VRCLink *l);
+
 /* Send a posted request (MWr, Msg, MsgD) as is.  Any thread. */
 void vrc_link_post(VRCLink *l, const struct encap_tlp *t);
 

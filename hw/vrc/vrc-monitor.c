@@ -77,6 +77,7 @@ static VrcInfo *vrc_info(VRCState *s)
         info->dma_errors = qatomic_read(&s->function->dma_errors);
         info->bad_requester = qatomic_read(&s->function->bad_requester);
         info->unsupported = qatomic_read(&s->function->unsupported);
+        info->dma_loops = qatomic_read(&s->function->dma_loops);
     }
     return info;
 }
@@ -102,9 +103,18 @@ VrcInfoList *qmp_query_vrc(Error **errp)
     if (ep) {
         /* The endpoint machine's side of the link: tx is its DMA, MSI,
          * INTx and completions; rx is what the vrc sent it. */
-        QAPI_LIST_APPEND(tail, vrc_link_info(g_strdup("vrc-endpoint"),
-                                             g_strdup(peer ?: "any"),
-                                             conf, ep));
+        VrcInfo *info = vrc_link_info(g_strdup("vrc-endpoint"),
+                                      g_strdup(peer ?: "any"), conf, ep);
+        VRCMapStats ms;
+
+        vrc_endpoint_map_stats(&ms);
+        info->has_maps = info->has_map_bytes = true;
+        info->has_map_limited = info->has_map_in_use = true;
+        info->maps = ms.maps;
+        info->map_bytes = ms.bytes;
+        info->map_limited = ms.limited;
+        info->map_in_use = ms.in_use;
+        QAPI_LIST_APPEND(tail, info);
     }
     return head;
 }
@@ -146,8 +156,15 @@ void hmp_info_vrc(Monitor *mon, const QDict *qdict)
         monitor_printf(mon, "    retransmits %" PRIu64 ", frame drops %"
                        PRIu64 ", DMA refused %" PRIu64 ", DMA errors %"
                        PRIu64 ", bad requester %" PRIu64 ", unsupported %"
-                       PRIu64 "\n",
+                       PRIu64 ", DMA loops %" PRIu64 "\n",
                        i->retransmits, i->drops, i->dma_refused,
-                       i->dma_errors, i->bad_requester, i->unsupported);
+                       i->dma_errors, i->bad_requester, i->unsupported,
+                       i->dma_loops);
+        if (i->has_maps) {
+            monitor_printf(mon, "    maps %" PRIu64 " (%" PRIu64 " bytes), "
+                           "limited %" PRIu64 ", in use %" PRIu64 " bytes\n",
+                           i->maps, i->map_bytes, i->map_limited,
+                           i->map_in_use);
+        }
     }
 }

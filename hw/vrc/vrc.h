@@ -66,6 +66,7 @@ struct VRCFunction {
     uint64_t dma_errors;        /* DMA to an address nothing answers */
     uint64_t bad_requester;     /* requests with a Requester ID not ours */
     uint64_t unsupported;       /* Cfg/IO requests from the endpoint */
+    uint64_t dma_loops;         /* endpoint DMA to this function: refused */
 };
 
 struct encap_tlp;
@@ -77,6 +78,19 @@ void vrc_function_request(VRCFunction *f, const struct encap_tlp *t);
  * NULL for the first that says HELLO).  NULL otherwise.  BQL held.
  */
 VRCLink *vrc_endpoint_link(const VRCLinkConf **conf, const char **peer);
+
+/*
+ * The maps of the VM's memory that the endpoint's hosted functions made,
+ * summed over them (all zero in a process that is not an endpoint).
+ * BQL held.
+ */
+typedef struct VRCMapStats {
+    uint64_t maps;              /* served through a buffer */
+    uint64_t bytes;
+    uint64_t limited;           /* got less than asked: limit reached */
+    uint64_t in_use;            /* bytes held now */
+} VRCMapStats;
+void vrc_endpoint_map_stats(VRCMapStats *st);
 
 /*
  * Check the link properties of a vrc (@initiator) or an endpoint; fills in

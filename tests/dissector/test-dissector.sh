@@ -18,7 +18,8 @@ fields=(frame.number vrc.type vrc.seq vrc.crc_ok vrc.tlp.name vrc.tlp.tag
         vrc.tlp.last_be vrc.tlp.bus vrc.tlp.dev vrc.tlp.fn vrc.tlp.reg
         vrc.tlp.status vrc.tlp.byte_count vrc.tlp.lower_addr vrc.tlp.msg_code
         vrc.tlp.tc vrc.tlp.ep vrc.ctrl.op vrc.ctrl.mps vrc.ctrl.cookie
-        vrc.disc.op vrc.disc.vendor vrc.disc.device vrc.disc.bdf)
+        vrc.disc.op vrc.disc.vendor vrc.disc.device vrc.disc.bdf
+        vrc.ctrl.sack_bits vrc.ctrl.sack)
 args=()
 for f in "${fields[@]}"; do args+=(-e "$f"); done
 if ! tshark -r "$tmp/frames.pcap" -X lua_script:"$top/tools/wireshark/vrc.lua" \
@@ -53,6 +54,7 @@ cat > "$tmp/expected" <<'EXP'
 17|2|0|1||||||||||||||||||6|0|0xcafef00d||||
 18|3|0|1|||||||||||||||||||||2|0x8086|0x10d3|0x0000
 19|3|0|1|||||||||||||||||||||3|0x0000|0x0000|0x0300
+20|2|0|1||||||||||||||||||4|1024|0x00000000|||||16|276,278,287
 EXP
 
 n=0

@@ -571,6 +571,50 @@ static void test_dma(void)
     teardown(&f);
 }
 
+/*
+ * The endpoint's DMA reaching its own function's BAR (peer to peer, back
+ * through the root complex) is refused and counted, every time, not only
+ * while a vCPU waits on the function: a read gets Unsupported Request, a
+ * write is dropped and never travels back to the endpoint.  The vCPU's own
+ * accesses to the same register are unaffected.
+ */
+static void test_dma_loop(void)
+{
+    Fixture f;
+    uint8_t data[4] = { 0xef, 0xbe, 0xad, 0xde };
+    struct encap_tlp w = {
+        .type = ENCAP_TLP_MWR, .len_dw = 1, .first_be = 0xf,
+        .addr = BAR0_ADDR + 0x20, .data = data,
+    }, r = {
+        .type = ENCAP_TLP_MRD, .len_dw = 1, .first_be = 0xf,
+        .addr = BAR0_ADDR + 0x20, .tag = 9,
+    };
+    struct encap_tlp *cpl;
+
+    setup(&f);
+    cfg_write(f.qts, 1, 0, PCI_COMMAND, 2,
+              PCI_COMMAND_MEMORY | PCI_COMMAND_IO | PCI_COMMAND_MASTER);
+    qtest_writel(f.qts, BAR0_ADDR + 0x20, 0x12345678);
+
+    ep_originate(&f, &w);
+    g_assert_cmpint(vrc_counter(f.qts, "dma-loops"), ==, 1);
+    g_mutex_lock(&f.ep->lock);
+    g_assert_cmphex(ldl_le_p(f.ep->regs + 0x20), ==, 0x12345678);
+    g_mutex_unlock(&f.ep->lock);
+
+    ep_originate(&f, &r);
+    cpl = g_async_queue_timeout_pop(f.ep->cpls, 5 * G_USEC_PER_SEC);
+    g_assert_nonnull(cpl);
+    g_assert_cmpuint(cpl->tag, ==, 9);
+    g_assert_cmpuint(cpl->status, ==, ENCAP_CPL_UR);
+    g_free((void *)cpl->data);
+    g_free(cpl);
+    g_assert_cmpint(vrc_counter(f.qts, "dma-loops"), ==, 2);
+
+    g_assert_cmphex(qtest_readl(f.qts, BAR0_ADDR + 0x20), ==, 0x12345678);
+    teardown(&f);
+}
+
 /* INTx messages drive the function's interrupt pin into the IOAPIC. */
 static void test_intx(void)
 {
@@ -1595,6 +1639,7 @@ int main(int argc, char **argv)
     qtest_add_func("/vrc/pio", test_pio);
     qtest_add_func("/vrc/timeout-and-ur", test_timeout_and_ur);
     qtest_add_func("/vrc/dma", test_dma);
+    qtest_add_func("/vrc/dma-loop", test_dma_loop);
     qtest_add_func("/vrc/intx", test_intx);
     qtest_add_func("/vrc/msi", test_msi);
     qtest_add_func("/vrc/real-endpoint-edu", test_real_endpoint_edu);

@@ -24,6 +24,7 @@ static struct {
     GQueue q;
     GRand *rand;
     unsigned drop_every;        /* drop every n-th frame (0: never) */
+    unsigned drop_at;           /* drop the n-th frame (0: none) */
     double drop_p, dup_p, corrupt_p, reorder_p;
     unsigned sent;
 } chan;
@@ -34,6 +35,7 @@ struct side {
     GArray *got;                /* tags of delivered TLPs, in order */
     enum encap_link_state state;
     unsigned ups, downs;
+    uint64_t down_at;
 };
 
 static struct side vm, ep;
@@ -49,6 +51,7 @@ static int send_frame(void *opaque, const uint8_t *f, size_t len)
 
     chan.sent++;
     if ((chan.drop_every && chan.sent % chan.drop_every == 0) ||
+        chan.sent == chan.drop_at ||
         g_rand_double(chan.rand) < chan.drop_p) {
         return 0;
     }
@@ -87,6 +90,7 @@ static void state_changed(void *opaque, enum encap_link_state st)
         s->ups++;
     } else if (st == ENCAP_LINK_DOWN && s->state == ENCAP_LINK_UP) {
         s->downs++;
+        s->down_at = now;
     }
     s->state = st;
 }
@@ -316,16 +320,31 @@ static void test_window_full(void)
     teardown();
 }
 
-static void test_link_down(void)
+/*
+ * Nothing gets through: the link gives up after max_retries timeouts, in
+ * about 4 s, as with a fixed 20 ms first timeout; also when a short round
+ * trip was measured first (1 ms timeouts do not count towards it).
+ */
+static void test_link_down(gconstpointer p)
 {
+    uint64_t t0;
+
     setup();
     connect_up();
+    if (GPOINTER_TO_INT(p)) {
+        send_many(20, 1);
+        run(100);
+    }
+    t0 = now;
     chan.drop_p = 1.0;
     g_assert_cmpint(send_tlp(&vm, 1), ==, 0);
     encap_link_flush(vm.l, now);
     run(120000);
     g_assert_cmpint(encap_link_state(vm.l), ==, ENCAP_LINK_DOWN);
     g_assert_cmpuint(vm.downs, ==, 1);
+    g_test_message("down after %.3f s", (vm.down_at - t0) / 1e9);
+    g_assert_cmpuint(vm.down_at - t0, >=, 3000 * MS);
+    g_assert_cmpuint(vm.down_at - t0, <=, 6000 * MS);
     g_assert_cmpint(send_tlp(&vm, 2), <, 0);     /* nothing queued when down */
     teardown();
 }
@@ -441,6 +460,79 @@ static void test_stale_hello(void)
     teardown();
 }
 
+/*
+ * One frame of ten lost: the endpoint keeps the seven after the gap and
+ * says so; the VM resends that frame alone, without waiting for a timeout.
+ */
+static void test_sack_one_lost(void)
+{
+    struct encap_link_stats st, est;
+
+    setup();
+    connect_up();
+    chan.drop_at = chan.sent + 3;       /* the third DATA frame */
+    send_many(10, 1);
+    run(1000);
+    assert_in_order(&ep, 10);
+    encap_link_get_stats(vm.l, &st);
+    encap_link_get_stats(ep.l, &est);
+    g_assert_cmpuint(st.retransmits, ==, 1);
+    g_assert_cmpuint(st.fast_retransmits, ==, 1);
+    g_assert_cmpuint(st.timeouts, ==, 0);
+    g_assert_cmpuint(st.sacked, ==, 7);
+    g_assert_cmpuint(est.ooo_kept, ==, 7);
+    g_assert_cmpuint(est.duplicates, ==, 0);
+    g_assert_cmpuint(encap_link_unacked(vm.l), ==, 0);
+    teardown();
+}
+
+/*
+ * A lone frame lost (nothing after it to reveal the loss) is resent after
+ * a timeout from the measured round trip, the 1 ms floor here, not the
+ * initial 20 ms; the timeout backs off while the loss persists.
+ */
+static void test_rto_measured(void)
+{
+    struct encap_link_stats st;
+    uint64_t t0;
+
+    setup();
+    connect_up();
+    send_many(20, 1);
+    run(100);
+    encap_link_get_stats(vm.l, &st);
+    g_assert_cmpuint(st.rtt_samples, >, 0);
+    g_assert_cmpuint(st.srtt_ns, <, 1 * MS);
+    g_assert_cmpuint(st.rto_cur_ns, ==, 1 * MS);
+
+    t0 = now;
+    chan.drop_at = chan.sent + 1;
+    g_assert_cmpint(send_tlp(&vm, 20), ==, 0);
+    encap_link_flush(vm.l, now);
+    run(100);
+    g_assert_cmpuint(ep.got->len, ==, 21);
+    encap_link_get_stats(vm.l, &st);
+    g_assert_cmpuint(st.timeouts, ==, 1);
+    g_assert_cmpuint(st.retransmits, ==, 1);
+    g_assert_cmpuint(now - t0, <, 2 * MS);
+
+    /* Lost three times in a row: 1 + 2 + 4 ms. */
+    t0 = now;
+    chan.drop_p = 1;
+    g_assert_cmpint(send_tlp(&vm, 21), ==, 0);
+    encap_link_flush(vm.l, now);
+    run(6);
+    chan.drop_p = 0;
+    run(100);
+    g_assert_cmpuint(ep.got->len, ==, 22);
+    encap_link_get_stats(vm.l, &st);
+    g_assert_cmpuint(st.timeouts, ==, 4);
+    g_assert_cmpuint(now - t0, >=, 7 * MS);
+    g_assert_cmpuint(now - t0, <, 8 * MS);
+    assert_in_order(&ep, 22);
+    teardown();
+}
+
 /* Frames from elsewhere are dropped and counted, never acted on. */
 static void test_stray(void)
 {
@@ -528,6 +620,347 @@ static void test_hello_sizes(void)
     teardown();
 }
 
+/*
+ * A fake-clock channel with a wire: each direction serialises frames at
+ * 10 Gbit/s and delivers them 10 us later; a seeded PRNG loses, duplicates,
+ * delays (reorders) and corrupts frames.  Both sides send @n numbered MWr
+ * TLPs to each other as fast as the window lets them; each side checks
+ * that it gets exactly 0..n-1, in order.
+ */
+#define US 1000ull
+#define SIM_LATENCY (10 * US)
+#define SIM_PS_PER_BYTE 800     /* 10 Gbit/s */
+
+struct sim_peer;
+
+struct sim_frame {
+    uint64_t at, order;
+    struct sim_peer *to;
+    size_t len;
+    uint8_t buf[];
+};
+
+struct sim_peer {
+    struct encap_link *l;
+    struct sim_peer *other;
+    uint64_t wire_free;         /* ps: when this side's wire is idle */
+    unsigned tx_next, rx_next;
+    unsigned lost, dups, misordered;
+};
+
+static struct {
+    GPtrArray *heap;            /* of struct sim_frame, by (at, order) */
+    uint64_t order;
+    GRand *rand;
+    double drop_p, dup_p, reorder_p, corrupt_p;
+    bool lossy;
+} sim;
+
+static struct sim_peer sa, sb;
+
+static bool sim_before(const struct sim_frame *x, const struct sim_frame *y)
+{
+    return x->at < y->at || (x->at == y->at && x->order < y->order);
+}
+
+static void sim_push(struct sim_frame *f)
+{
+    GPtrArray *h = sim.heap;
+    guint i = h->len;
+
+    g_ptr_array_add(h, f);
+    while (i > 0 && sim_before(f, h->pdata[(i - 1) / 2])) {
+        h->pdata[i] = h->pdata[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    h->pdata[i] = f;
+}
+
+static struct sim_frame *sim_pop(void)
+{
+    GPtrArray *h = sim.heap;
+    struct sim_frame *top, *last;
+    guint i = 0;
+
+    if (!h->len) {
+        return NULL;
+    }
+    top = h->pdata[0];
+    last = g_ptr_array_steal_index(h, h->len - 1);
+    if (!h->len) {
+        return top;
+    }
+    for (;;) {
+        guint c = 2 * i + 1;
+
+        if (c >= h->len) {
+            break;
+        }
+        if (c + 1 < h->len && sim_before(h->pdata[c + 1], h->pdata[c])) {
+            c++;
+        }
+        if (!sim_before(h->pdata[c], last)) {
+            break;
+        }
+        h->pdata[i] = h->pdata[c];
+        i = c;
+    }
+    h->pdata[i] = last;
+    return top;
+}
+
+static void sim_queue(struct sim_peer *to, const uint8_t *f, size_t len,
+                      uint64_t at)
+{
+    struct sim_frame *fr = g_malloc(sizeof(*fr) + len);
+
+    fr->at = at;
+    fr->order = sim.order++;
+    fr->to = to;
+    fr->len = len;
+    memcpy(fr->buf, f, len);
+    if (sim.lossy && g_rand_double(sim.rand) < sim.corrupt_p) {
+        fr->buf[g_rand_int_range(sim.rand, 0, len)] ^= 0x10;
+    }
+    sim_push(fr);
+}
+
+static int sim_send(void *opaque, const uint8_t *f, size_t len)
+{
+    struct sim_peer *s = opaque;
+    uint64_t start = MAX(now * 1000, s->wire_free);
+    uint64_t at;
+
+    /* On the wire whatever happens to it later. */
+    s->wire_free = start + (uint64_t)MAX(len, 60) * SIM_PS_PER_BYTE;
+    at = s->wire_free / 1000 + SIM_LATENCY;
+    if (sim.lossy && g_rand_double(sim.rand) < sim.drop_p) {
+        return 0;
+    }
+    if (sim.lossy && g_rand_double(sim.rand) < sim.reorder_p) {
+        at += g_rand_int_range(sim.rand, 1, 40) * US;     /* overtaken */
+    }
+    sim_queue(s->other, f, len, at);
+    if (sim.lossy && g_rand_double(sim.rand) < sim.dup_p) {
+        sim_queue(s->other, f, len, at + g_rand_int_range(sim.rand, 0, 20) * US);
+    }
+    return 0;
+}
+
+static void sim_deliver(void *opaque, const uint8_t *tlp, size_t len)
+{
+    struct sim_peer *s = opaque;
+    struct encap_tlp t;
+    uint32_t n;
+
+    g_assert_cmpint(encap_tlp_decode(tlp, len, &lim, &t), ==, 0);
+    memcpy(&n, t.data, 4);
+    if (n == s->rx_next) {
+        s->rx_next++;
+    } else if (n < s->rx_next) {
+        s->dups++;
+    } else {
+        s->misordered++;
+        s->lost += n - s->rx_next;
+        s->rx_next = n + 1;
+    }
+}
+
+static const struct encap_link_ops sim_ops = {
+    .send_frame = sim_send,
+    .deliver_tlp = sim_deliver,
+};
+
+/* TLP @i: an MWr of 1..16 DW whose first DW is @i. */
+static int sim_queue_tlp(struct sim_peer *s, uint32_t i)
+{
+    uint8_t data[64];
+    struct encap_tlp t = {
+        .type = ENCAP_TLP_MWR, .len_dw = 1 + i % 16, .first_be = 0xf,
+        .addr = 0x10000 + (i % 64) * 64, .tag = i & 0x3ff, .data = data,
+    };
+
+    t.last_be = t.len_dw > 1 ? 0xf : 0;
+    memset(data, i, sizeof(data));
+    memcpy(data, &i, 4);
+    return encap_link_queue_tlp(s->l, &t, &lim, now);
+}
+
+/* Deliver what is due, run the timers, let the senders fill the window;
+ * then move the clock to the next event.  false: nothing left to do. */
+static bool sim_step(unsigned n)
+{
+    struct sim_peer *sides[2] = { &sa, &sb };
+    struct sim_frame *fr;
+    uint64_t next = 0;
+
+    while (sim.heap->len &&
+           ((struct sim_frame *)sim.heap->pdata[0])->at <= now) {
+        fr = sim_pop();
+        encap_link_input(fr->to->l, fr->buf, fr->len, now);
+        g_free(fr);
+    }
+    for (int i = 0; i < 2; i++) {
+        struct sim_peer *s = sides[i];
+        bool queued = false;
+
+        while (encap_link_state(s->l) == ENCAP_LINK_UP && s->tx_next < n &&
+               sim_queue_tlp(s, s->tx_next) == 0) {
+            s->tx_next++;
+            queued = true;
+        }
+        if (queued) {
+            encap_link_flush(s->l, now);
+        }
+    }
+    for (int i = 0; i < 2; i++) {
+        uint64_t d = encap_link_poll(sides[i]->l, now);
+
+        if (d && (!next || d < next)) {
+            next = d;
+        }
+    }
+    if (sim.heap->len) {
+        uint64_t at = ((struct sim_frame *)sim.heap->pdata[0])->at;
+
+        next = next && next < at ? next : at;
+    }
+    if (!next) {
+        return false;
+    }
+    now = MAX(now, next);
+    return true;
+}
+
+struct sim_result {
+    uint64_t ns;                /* to move everything both ways */
+    struct encap_link_stats a, b;
+};
+
+/* Move @n TLPs each way at the given rates; seeded, so repeatable. */
+static void sim_run(unsigned n, double drop, double dup, double reorder,
+                    double corrupt, struct sim_result *res)
+{
+    struct encap_link_config c = {
+        .max_frame = 1514, .mps = 256, .mrrs = 4096,
+        .session = 0x5151, .rc_id = 3,
+    };
+    struct sim_frame *fr;
+    uint64_t start, limit;
+
+    memset(&sim, 0, sizeof(sim));
+    sim.heap = g_ptr_array_new();
+    sim.rand = g_rand_new_with_seed(20261130);
+    memset(&sa, 0, sizeof(sa));
+    memset(&sb, 0, sizeof(sb));
+    sa.other = &sb;
+    sb.other = &sa;
+    now = 1000 * MS;
+    c.initiator = true;
+    memcpy(c.own_mac, vm_mac, 6);
+    memcpy(c.peer_mac, ep_mac, 6);
+    sa.l = encap_link_new(&c, &sim_ops, &sa);
+    c.initiator = false;
+    memcpy(c.own_mac, ep_mac, 6);
+    memset(c.peer_mac, 0, 6);
+    sb.l = encap_link_new(&c, &sim_ops, &sb);
+    g_assert_nonnull(sa.l);
+    g_assert_nonnull(sb.l);
+
+    encap_link_connect(sa.l, now);
+    while ((encap_link_state(sb.l) != ENCAP_LINK_UP ||
+            encap_link_state(sa.l) != ENCAP_LINK_UP) && sim_step(0)) {
+    }
+    g_assert_cmpint(encap_link_state(sa.l), ==, ENCAP_LINK_UP);
+    sim.drop_p = drop;
+    sim.dup_p = dup;
+    sim.reorder_p = reorder;
+    sim.corrupt_p = corrupt;
+    sim.lossy = true;
+    start = now;
+    limit = now + 60000 * MS;
+    while ((sa.rx_next < n || sb.rx_next < n) && now < limit) {
+        g_assert_true(sim_step(n));
+    }
+    res->ns = now - start;
+    encap_link_get_stats(sa.l, &res->a);
+    encap_link_get_stats(sb.l, &res->b);
+    g_assert_cmpint(encap_link_state(sa.l), ==, ENCAP_LINK_UP);
+    g_assert_cmpint(encap_link_state(sb.l), ==, ENCAP_LINK_UP);
+    g_assert_cmpuint(sa.rx_next, ==, n);
+    g_assert_cmpuint(sb.rx_next, ==, n);
+    g_assert_cmpuint(sa.lost + sb.lost, ==, 0);
+    g_assert_cmpuint(sa.dups + sb.dups, ==, 0);
+    g_assert_cmpuint(sa.misordered + sb.misordered, ==, 0);
+
+    while ((fr = sim_pop())) {
+        g_free(fr);
+    }
+    g_ptr_array_free(sim.heap, TRUE);
+    g_rand_free(sim.rand);
+    encap_link_free(sa.l);
+    encap_link_free(sb.l);
+}
+
+/*
+ * 10^6 TLPs in all: 100000 each way, clean and at four loss mixes.  The
+ * transfer at 1% loss takes at most twice as long as the clean one (go-
+ * back-N with a 20 ms timeout took many times longer).
+ */
+static void test_lossy_channel(void)
+{
+    static const struct {
+        const char *name;
+        double drop, dup, reorder, corrupt;
+    } mix[] = {
+        { "clean", 0, 0, 0, 0 },
+        { "0.1% loss", 0.001, 0, 0, 0 },
+        { "1% loss", 0.01, 0, 0, 0 },
+        { "5% loss", 0.05, 0, 0, 0 },
+        { "5% loss 5% dup 10% reorder 1% corrupt", 0.05, 0.05, 0.10, 0.01 },
+    };
+    const unsigned n = 100000;
+    uint64_t clean = 0, t[G_N_ELEMENTS(mix)];
+
+    for (unsigned i = 0; i < G_N_ELEMENTS(mix); i++) {
+        struct sim_result r;
+
+        sim_run(n, mix[i].drop, mix[i].dup, mix[i].reorder, mix[i].corrupt, &r);
+        t[i] = r.ns;
+        if (!i) {
+            clean = r.ns;
+        }
+        g_test_message("%-40s %8.3f ms (%.2fx clean) retransmits %" G_GUINT64_FORMAT
+                       "+%" G_GUINT64_FORMAT " fast %" G_GUINT64_FORMAT
+                       " timeouts %" G_GUINT64_FORMAT " srtt %" G_GUINT64_FORMAT
+                       " ns rto %" G_GUINT64_FORMAT " ns crc %" G_GUINT64_FORMAT,
+                       mix[i].name, r.ns / 1e6, (double)r.ns / clean,
+                       r.a.retransmits, r.b.retransmits,
+                       r.a.fast_retransmits + r.b.fast_retransmits,
+                       r.a.timeouts + r.b.timeouts, r.a.srtt_ns,
+                       r.a.rto_cur_ns, r.a.drops_bad[ENCAP_E_CRC] + r.b.drops_bad[ENCAP_E_CRC]);
+        if (i) {
+            g_assert_cmpuint(r.a.retransmits + r.b.retransmits, >, 0);
+            g_assert_cmpuint(r.a.fast_retransmits + r.b.fast_retransmits, >, 0);
+            g_assert_cmpuint(r.a.sacked + r.b.sacked, >, 0);
+        } else {
+            g_assert_cmpuint(r.a.retransmits + r.b.retransmits, ==, 0);
+        }
+        if (mix[i].corrupt) {
+            g_assert_cmpuint(r.a.drops_bad[ENCAP_E_CRC] +
+                             r.b.drops_bad[ENCAP_E_CRC], >, 0);
+            g_assert_cmpuint(r.a.duplicates + r.b.duplicates, >, 0);
+        }
+        /* A LAN round trip, not the 20 ms initial timeout. */
+        g_assert_cmpuint(r.a.srtt_ns, >, 0);
+        g_assert_cmpuint(r.a.srtt_ns, <, 1 * MS);
+    }
+    /* Go-back-N with a fixed 20 ms timeout: 3.75x, 122x and 66x. */
+    g_assert_cmpuint(t[2], <=, 2 * clean);
+    g_assert_cmpuint(t[3], <=, 4 * clean);
+    g_assert_cmpuint(t[4], <=, 4 * clean);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -539,10 +972,15 @@ int main(int argc, char **argv)
     g_test_add_data_func("/link/lossy/corrupt", GINT_TO_POINTER(3), test_lossy);
     g_test_add_data_func("/link/lossy/everything", GINT_TO_POINTER(4), test_lossy);
     g_test_add_func("/link/window-full", test_window_full);
-    g_test_add_func("/link/link-down", test_link_down);
+    g_test_add_data_func("/link/link-down", GINT_TO_POINTER(0), test_link_down);
+    g_test_add_data_func("/link/link-down-measured", GINT_TO_POINTER(1),
+                         test_link_down);
     g_test_add_func("/link/restart", test_restart);
     g_test_add_func("/link/stale-hello", test_stale_hello);
     g_test_add_func("/link/stray", test_stray);
     g_test_add_func("/link/hello-sizes", test_hello_sizes);
+    g_test_add_func("/link/sack-one-lost", test_sack_one_lost);
+    g_test_add_func("/link/rto-measured", test_rto_measured);
+    g_test_add_func("/link/lossy-channel", test_lossy_channel);
     return g_test_run();
 }

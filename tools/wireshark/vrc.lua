@@ -39,6 +39,8 @@ F.ctrl_mps = ProtoField.uint16("vrc.ctrl.mps", "MPS")
 F.ctrl_mrrs = ProtoField.uint16("vrc.ctrl.mrrs", "MRRS")
 F.ctrl_features = ProtoField.uint32("vrc.ctrl.features", "Features", base.HEX)
 F.ctrl_cookie = ProtoField.uint32("vrc.ctrl.cookie", "Cookie", base.HEX)
+F.ctrl_sack_bits = ProtoField.uint16("vrc.ctrl.sack_bits", "Selective-ack bits")
+F.ctrl_sack = ProtoField.string("vrc.ctrl.sack", "Held after the ack")
 F.disc_op = ProtoField.uint8("vrc.disc.op", "Discovery op", base.DEC, disc_ops)
 F.disc_rc_id = ProtoField.uint16("vrc.disc.rc_id", "Root complex id")
 F.disc_owner = ProtoField.ether("vrc.disc.owner", "Owner MAC")
@@ -270,6 +272,27 @@ function vrc.dissector(tvb, pinfo, tree)
         root:add(F.ctrl_features, p(8, 4))
         root:add(F.ctrl_cookie, p(12, 4))
         info = "CTRL " .. (ctrl_ops[op] or tostring(op))
+        if (op == 3 or op == 4) and plen > 16 then
+            -- The selective-ack block: a bitmap of the frames after the ack.
+            local bits = plen >= 20 and p(16, 2):uint() or 0
+            if plen < 20 or bits % 8 ~= 0 or 20 + bits / 8 > plen then
+                root:add_proto_expert_info(ef_malformed, "Bad selective-ack block")
+            else
+                local ack = h(16, 4):uint()
+                local held = {}
+                root:add(F.ctrl_sack_bits, p(16, 2))
+                for i = 0, bits - 1 do
+                    local byte = p(20 + math.floor(i / 8), 1):uint()
+                    if band(byte, rshift(0x80, i % 8)) ~= 0 then
+                        held[#held + 1] = tostring((ack + 1 + i) % 4294967296)
+                    end
+                end
+                local list = table.concat(held, ",")
+                root:add(F.ctrl_sack, p(20, bits / 8), list)
+                info = string.format("%s ack=%d", info, ack)
+                if #held > 0 then info = info .. " held=" .. list end
+            end
+        end
     elseif ftype == 3 and plen >= 24 then
         local op = p(0, 1):uint()
         root:add(F.disc_op, p(0, 1))

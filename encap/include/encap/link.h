@@ -5,9 +5,13 @@
  *
  * DATA frames are numbered per direction and acknowledged cumulatively
  * (piggybacked on DATA going the other way, or in a CTRL ACK after a short
- * delay).  Unacknowledged frames are kept and resent, go-back-N, on a
- * retransmission timeout or a NAK; the receiver delivers each TLP exactly
- * once, in order.  HELLO/HELLO_ACK open a session (a new epoch resets it).
+ * delay).  A receiver keeps the frames that arrive after a gap (up to its
+ * window) and says which it holds (a selective-ack bitmap in CTRL ACK/NAK);
+ * the sender resends just the frames missing: at once, when frames it sent
+ * later have arrived (fast retransmit), or after a retransmission timeout
+ * derived from the measured round trip.  The receiver delivers each TLP
+ * exactly once, in order.  HELLO/HELLO_ACK open a session (a new epoch
+ * resets it).
  *
  * The library owns no clock and no I/O: every entry point takes the time
  * (ns, any monotonic origin), frames leave through ops->send_frame and
@@ -49,17 +53,30 @@ struct encap_link_config {
     uint16_t max_frame;         /* bytes, Ethernet header included */
     uint16_t mps;
     uint16_t mrrs;
-    unsigned window;            /* unacknowledged DATA frames; 0: 256 */
-    uint64_t rto_ns;            /* retransmission timeout; 0: 20 ms */
+    unsigned window;            /* unacknowledged DATA frames; 0: 256; <= 65536 */
+    /*
+     * Retransmission timeout before the round trip is measured (and the
+     * scale of giving up: only timeouts of at least this long count
+     * towards max_retries); 0: 20 ms.  Once measured, the timeout is
+     * srtt + 4 rttvar (RFC 6298), kept within rto_min_ns..rto_max_ns and
+     * doubled on each timeout in a row.
+     */
+    uint64_t rto_ns;
     uint64_t ack_delay_ns;      /* 0: 100 us */
     uint64_t hello_ns;          /* HELLO retry interval; 0: 100 ms */
     unsigned max_retries;       /* then the link is down; 0: 8 */
+    uint64_t rto_min_ns;        /* floor of the measured timeout; 0: 1 ms */
+    uint64_t rto_max_ns;        /* ceiling, backoff included; 0: 1 s */
 };
 
 struct encap_link_ops {
     /* Send one frame. The return value is ignored: loss is recovered. */
     int (*send_frame)(void *opaque, const uint8_t *frame, size_t len);
-    /* One TLP of an in-order DATA frame, exactly once. */
+    /*
+     * One TLP of an in-order DATA frame, exactly once.  @tlp is valid
+     * during the call only (it may point into the frame being input or
+     * into a copy the link kept of a frame that arrived early).
+     */
     void (*deliver_tlp)(void *opaque, const uint8_t *tlp, size_t len);
     /* DOWN/HELLO_SENT/UP; a peer's new session is DOWN then UP. */
     void (*state_changed)(void *opaque, enum encap_link_state state);
@@ -73,9 +90,13 @@ struct encap_link_stats {
     uint64_t data_tx;           /* new DATA frames */
     uint64_t tlps_tx;
     uint64_t tlps_rx;
-    uint64_t retransmits;       /* DATA frames sent again */
+    uint64_t retransmits;       /* DATA frames sent again, all reasons */
+    uint64_t fast_retransmits;  /* of them, on selective-ack evidence */
+    uint64_t timeouts;          /* retransmission timeouts */
+    uint64_t sacked;            /* our frames the peer said it holds early */
     uint64_t duplicates;        /* DATA frames received again */
-    uint64_t out_of_order;
+    uint64_t out_of_order;      /* DATA frames received after a gap */
+    uint64_t ooo_kept;          /* of them, kept until the gap filled */
     uint64_t acks_tx;           /* standalone CTRL ACKs */
     uint64_t naks_tx;
     uint64_t naks_rx;
@@ -87,6 +108,10 @@ struct encap_link_stats {
     uint64_t drops_state;       /* DATA before the session is up */
     uint64_t ups;
     uint64_t downs;
+    uint64_t rtt_samples;
+    uint64_t srtt_ns;           /* smoothed round trip; 0: not measured */
+    uint64_t rttvar_ns;
+    uint64_t rto_cur_ns;        /* the retransmission timeout now */
 };
 
 struct encap_link;
