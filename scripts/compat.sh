@@ -35,9 +35,10 @@ i6300esb pvpanic-pci virtio-rng-pci edu"
 
 # model_info MODEL: sets kind, ids (vendor:device as the guest may see them;
 # virtio is modern-only on the endpoint, transitional locally), and dev: the
-# -device arguments, with DRIVE where the disk's -drive goes.
+# -device arguments (the disk's -drive is added to them); load=1: the guest
+# loads the drivers it does not load at boot (/lib/modules/load-later) first.
 model_info() {
-    dev=()
+    dev=() load=
     case $1 in
     e1000e|e1000|igb|rtl8139|virtio-net-pci|vmxnet3) kind=nic ;;
     nvme)            kind=storage ids="1b36:0010"
@@ -48,7 +49,7 @@ model_info() {
                      dev=(-device virtio-scsi-pci,id=s0 -device scsi-hd,bus=s0.0,drive=d0) ;;
     lsi53c895a)      kind=storage ids="1000:0012"
                      dev=(-device lsi53c895a,id=s0 -device scsi-hd,bus=s0.0,drive=d0) ;;
-    ich9-ahci)       kind=storage ids="8086:2922"
+    ich9-ahci)       kind=storage ids="8086:2922" load=1
                      dev=(-device ich9-ahci,id=a0 -device ide-hd,bus=a0.0,drive=d0) ;;
     megasas)         kind=storage ids="1000:0060"
                      dev=(-device megasas,id=s0 -device scsi-hd,bus=s0.0,drive=d0) ;;
@@ -149,7 +150,7 @@ if [ $mode = remote ]; then
     done
     if ! kill -0 "$ep_pid" 2>/dev/null; then
         ep_pid=
-        result refused "why=\"$(oneline 300 < "$work/endpoint.log")\""
+        result refused "why=\"$(oneline 500 < "$work/endpoint.log")\""
     fi
     vm_dev=(-device vrc,id=vrc0,ifname="$VM_IF",peer="$EP_MAC",chassis=1${VRC_OPTS:-})
 else
@@ -168,6 +169,7 @@ drv_wait=100
 [ "$model" = edu ] && drv_wait=1     # edu has no driver
 guest_cmd="
 ids='$ids'
+[ -z '$load' ] || while read -r m; do insmod /lib/modules/\$m; done < /lib/modules/load-later
 drv_wait=$drv_wait
 "'
 d=
