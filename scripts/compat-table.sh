@@ -40,7 +40,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%
 cell() {   # result of MODEL MODE, with why if not works
     local r why
     r=$(get "$1" "$2" result)
-    why=$(get "$1" "$2" why | sed 's/|/\\|/g')
+    why=$(get "$1" "$2" why | sed -E 's/\x1b(\[[0-9;?]*[a-zA-Z]|c)//g; s/\|/\\|/g')
     case $r in
     works) echo works ;;
     "")    echo "not run" ;;

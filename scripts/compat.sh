@@ -84,7 +84,10 @@ result() {
     case $r in works) exit 0 ;; refused) exit 2 ;; *) exit 1 ;; esac
 }
 # One line of text fit for why="...".
-oneline() { tr '\n"' ' \047' | tr -s ' ' | cut -c1-"${1:-240}" | sed 's/ *$//'; }
+oneline() {
+    sed -E 's/\x1b(\[[0-9;?]*[a-zA-Z]|c)//g' | tr '\n"' ' \047' | tr -s ' ' |
+        cut -c1-"${1:-240}" | sed 's/^ *//; s/ *$//'
+}
 
 # NICs: scripts/remote-nic.sh does it all.
 if [ $kind = nic ]; then
@@ -321,6 +324,10 @@ if grep -qE 'watchdog: timer fired|i6300esb_timer_expired' "$work/guest.txt" "$w
 fi
 if [ $rc != 0 ] || ! grep -q VRC-ACTION-OK "$work/guest.txt"; then
     why=$(field VRC-FAIL)
+    if [ -z "$why" ] && [ $rc = 124 ]; then
+        why="the guest did not finish within ${VRC_GUEST_TIMEOUT:-150} s; its console ends: $(
+            grep -av -e '^\s*$' -e '^qemu-system' -e '^guest-run:' "$work/guest.txt" | tail -2)"
+    fi
     [ -n "$why" ] || why="guest rc $rc: $(grep -v '^\s*$' "$work/guest.txt" | tail -3)"
     fail "$why"
 fi
