@@ -21,7 +21,7 @@ QEMU_TARGETS := qemu-system-x86_64 tests/qtest/vrc-test
 
 export CCACHE_DIR ?= $(HOME)/.cache/ccache
 
-.PHONY: all deps qemu host fuzz guest check demo bench compat clean distclean FORCE
+.PHONY: all deps qemu host fuzz guest check demo bench bench-configd compat clean distclean FORCE
 
 all: qemu host guest
 
@@ -75,6 +75,11 @@ demo: all
 
 bench: all
 	bash scripts/bench.sh
+	bash scripts/bench-configd.sh
+
+# configd alone at scale (1000 simulated endpoint functions); no QEMU needed.
+bench-configd: host
+	bash scripts/bench-configd.sh
 
 compat: all
 	bash scripts/compat-table.sh

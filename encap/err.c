@@ -19,6 +19,13 @@ static const char *const err_names[ENCAP_E__COUNT] = {
     [ENCAP_E_FRAME_TYPE] = "frame-type",
     [ENCAP_E_RECORD] = "record",
     [ENCAP_E_REASM] = "reasm",
+    [ENCAP_E_DISC_OP] = "disc-op",
+    [ENCAP_E_DISC_FN] = "disc-function",
+    [ENCAP_E_DISC_OWNER] = "disc-owner",
+    [ENCAP_E_DISC_GEN] = "disc-generation",
+    [ENCAP_E_DISC_INTERVAL] = "disc-interval",
+    [ENCAP_E_DISC_BAR] = "disc-bar",
+    [ENCAP_E_DISC_AUTH] = "disc-auth",
 };
 
 const char *encap_strerror(int err)

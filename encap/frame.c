@@ -228,7 +228,8 @@ int encap_frame_parse(const uint8_t *buf, size_t len,
     case ENCAP_FRAME_CTRL:
         return plen >= ENCAP_CTRL_LEN && v->count == 0 ? 0 : -ENCAP_E_LENGTH;
     case ENCAP_FRAME_DISC:
-        return plen >= ENCAP_DISC_LEN && v->count == 0 ? 0 : -ENCAP_E_LENGTH;
+        /* the DISC payload is checked by encap_disc_decode */
+        return v->count == 0 ? 0 : -ENCAP_E_LENGTH;
     default:
         return -ENCAP_E_FRAME_TYPE;
     }
@@ -288,42 +289,5 @@ int encap_ctrl_decode(const uint8_t *buf, size_t len, struct encap_ctrl *c)
     c->mrrs = wire_get16(buf + 6);
     c->features = wire_get32(buf + 8);
     c->cookie = wire_get32(buf + 12);
-    return 0;
-}
-
-int encap_disc_encode(const struct encap_disc *d, uint8_t *buf, size_t size)
-{
-    if (size < ENCAP_DISC_LEN) {
-        return -ENCAP_E_NOSPACE;
-    }
-    buf[0] = d->op;
-    buf[1] = 0;
-    wire_put16(buf + 2, d->rc_id);
-    memcpy(buf + 4, d->owner_mac, 6);
-    wire_put16(buf + 10, d->bdf);
-    wire_put16(buf + 12, d->vendor_id);
-    wire_put16(buf + 14, d->device_id);
-    wire_put32(buf + 16, d->class_rev);
-    wire_put32(buf + 20, d->state);
-    return ENCAP_DISC_LEN;
-}
-
-int encap_disc_decode(const uint8_t *buf, size_t len, struct encap_disc *d)
-{
-    if (len < ENCAP_DISC_LEN) {
-        return -ENCAP_E_SHORT;
-    }
-    if (buf[0] < ENCAP_DISC_SOLICIT || buf[0] > ENCAP_DISC_RELEASE) {
-        return -ENCAP_E_FIELD;
-    }
-    memset(d, 0, sizeof(*d));
-    d->op = buf[0];
-    d->rc_id = wire_get16(buf + 2);
-    memcpy(d->owner_mac, buf + 4, 6);
-    d->bdf = wire_get16(buf + 10);
-    d->vendor_id = wire_get16(buf + 12);
-    d->device_id = wire_get16(buf + 14);
-    d->class_rev = wire_get32(buf + 16);
-    d->state = wire_get32(buf + 20);
     return 0;
 }

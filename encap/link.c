@@ -949,6 +949,21 @@ unsigned encap_link_unacked(const struct encap_link *l)
     return l->snd_nxt - l->snd_una;
 }
 
+uint32_t encap_link_mark(const struct encap_link *l)
+{
+    return l->snd_nxt - 1;
+}
+
+bool encap_link_delivered(const struct encap_link *l, uint32_t mark)
+{
+    return l->state == ENCAP_LINK_UP && seq_lt(mark, l->snd_una);
+}
+
+bool encap_link_rx_gap(const struct encap_link *l)
+{
+    return l->rx_held > 0;
+}
+
 void encap_link_get_stats(const struct encap_link *l,
                           struct encap_link_stats *s)
 {

@@ -13,7 +13,10 @@
 #   4. the guest's view: register read round trip (tools/vrc-regbench in
 #      the guest), ping RTT and TCP throughput through a remote and a local
 #      e1000e, then virtio-net-pci, same guest, kernel and backend; and the
-#      remote e1000e once more with poll-us=200 (the vCPU spins for completions).
+#      remote e1000e once more with poll-us=200 (the vCPU spins for completions);
+#   5. on a lossy wire: TCP and 1 MiB DMA through tools/vrc-relay at 0.1%, 1%
+#      and 5% loss and a mix with duplicates, reordering and corruption, as
+#      ratios to the clean relay (scripts/bench-loss.sh).
 # Writes bench/results/<time>.json, .md and .png plots (scripts/bench-report.py).
 # VRC_BENCH_QUICK=1 cuts repetitions (for trying the script, not for figures).
 set -euo pipefail
@@ -119,4 +122,8 @@ VRC_TRANSPORT=pcap VRC_PINGS=$pings VRC_FILE_MB=$file_mb VRC_XFERS=$xfers VRC_RE
     > "$work/guest-e1000e-poll.txt" 2>&1 || true
 
 python3 "$top/scripts/bench-report.py" "$work" "$out/$stamp" "$top"
+
+step "a lossy wire: TCP and 1 MiB DMA at several loss mixes (tools/vrc-relay)"
+bash "$top/scripts/bench-loss.sh" "$out/$stamp" > /dev/null
+cat "$out/$stamp-loss.md" >> "$out/$stamp.md"
 step "results: bench/results/$stamp.{json,md} and plots $stamp-*.png"

@@ -14,6 +14,7 @@ BASE_PKGS=(
     flex bison python3-venv python3 clang llvm libclang-rt-14-dev
     iproute2 tshark seabios ipxe-qemu busybox-static kmod xz-utils
     gnuplot-nox iperf3 jq
+    libsqlite3-dev sqlite3 libjson-glib-dev pci.ids
 )
 # Packages we need newer versions of, from bookworm-backports.
 BPO_PKGS=(meson python3-pycotap qemu-system-data)

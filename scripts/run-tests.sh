@@ -52,6 +52,12 @@ run "net/pcap-veth" bash "$top/tests/net/test-pcap-veth.sh" "$B/host/tools/vrc-p
 run "net/relay-lossy" bash "$top/tests/net/test-relay.sh" "$B/host/tools/vrc-pingpong" \
     "$B/host/tools/vrc-relay"
 
+# configd, vrcctl and simulated endpoints (vrc-epsim) between two network
+# namespaces: discovery, liveness, assignments, generations, restarts.
+run "configd/discovery" bash "$top/tests/configd/test-discovery.sh"
+run "configd/assign" bash "$top/tests/configd/test-assign.sh"
+run "configd/restart" bash "$top/tests/configd/test-restart.sh"
+
 # Fuzzing the receive path (bounded number of runs, seeds from the pcap
 # generator) and the link layer's state machine under a hostile channel.
 run "fuzz/decode" bash "$top/tests/fuzz/run-fuzz.sh" "$B/fuzz/tests/fuzz/fuzz-decode" \

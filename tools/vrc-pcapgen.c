@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "encap/disc.h"
 #include "encap/frame.h"
 #include "encap/tlp.h"
 
@@ -145,13 +146,14 @@ int main(int argc, char **argv)
     };
     const struct encap_disc announce = {
         .op = ENCAP_DISC_ANNOUNCE, .vendor_id = 0x8086, .device_id = 0x10d3,
-        .class_rev = 0x02000000,
+        .class_rev = 0x02000000, .functions = 1, .interval_ms = 1000,
     };
     const struct encap_disc assign = {
         .op = ENCAP_DISC_ASSIGN, .rc_id = 7,
         .owner_mac = { 0x02, 0, 0, 0, 0, 0x0a }, .bdf = 0x0300,
+        .generation = 1, .xid = 1,
     };
-    uint8_t p[32];
+    uint8_t p[ENCAP_DISC_LEN];
     uint8_t gh[24] = {
         0xd4, 0xc3, 0xb2, 0xa1,     /* magic, microseconds, little-endian */
         0x02, 0x00, 0x04, 0x00,     /* version 2.4 */

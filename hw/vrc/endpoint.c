@@ -59,6 +59,8 @@ struct VRCEndpointState {
     MemoryRegion pci_mem;       /* where the hosted BARs are mapped */
     MemoryRegion pci_io;
     MemoryRegion dma_mr;        /* the VM's memory, over the link */
+    MemoryRegion dma_root;      /* the bus-master view: dma_mr, and ... */
+    MemoryRegion p2p;           /* ... over it the hosted functions' BARs */
     AddressSpace mem_as;
     AddressSpace io_as;
     AddressSpace dma_as;
@@ -222,7 +224,17 @@ typedef struct EpAccess {
     const struct encap_tlp *t;
     AddressSpace *as;
     PCIDevice *pdev;
+    uint8_t *buf;               /* IORd: the DW read */
 } EpAccess;
+
+/* Read one run of enabled bytes of an IORd into a->buf (the whole DW). */
+static bool ep_read_run(void *opaque, uint32_t off, unsigned len)
+{
+    EpAccess *a = opaque;
+
+    return address_space_read(a->as, a->t->addr + off, MEMTXATTRS_UNSPECIFIED,
+                              a->buf + off, len) == MEMTX_OK;
+}
 
 static bool ep_write_run(void *opaque, uint32_t off, unsigned len)
 {
@@ -285,18 +297,27 @@ static void ep_exec_mem_io(VRCEndpointState *s, const struct encap_tlp *t)
                           ep_for_each_run(t, ep_write_run, &a) ?
                           ENCAP_CPL_SC : ENCAP_CPL_UR, NULL, 0);
         break;
-    case ENCAP_TLP_MRD:
     case ENCAP_TLP_IORD: {
+        /*
+         * An I/O completion returns the whole DW, but only the enabled
+         * bytes are read: reading a register can have side effects (a
+         * status byte that clears when read), and its neighbours in the
+         * DW must not be touched.
+         */
+        uint8_t dw[4] = { 0 };
+
+        a.buf = dw;
+        vrc_link_complete(s->link, t, cid,
+                          ep_for_each_run(t, ep_read_run, &a) ?
+                          ENCAP_CPL_SC : ENCAP_CPL_UR, dw, 4);
+        break;
+    }
+    case ENCAP_TLP_MRD: {
         uint64_t first;
         uint32_t len;
         g_autofree uint8_t *buf = NULL;
 
         encap_read_req_span(t, &first, &len);
-        if (io) {
-            /* An I/O completion returns the whole DW. */
-            first = t->addr;
-            len = 4;
-        }
         buf = g_malloc0(len);
         if (t->first_be && address_space_read(a.as, first,
                                               MEMTXATTRS_UNSPECIFIED,
@@ -446,6 +467,9 @@ static const struct {
       "holds mapped, and unmaps the frame without writing it back" },
     { "virtio-gpu-pci-base", "it keeps the guest's resource backing pages "
       "mapped for the life of each resource" },
+    { "virtio-scsi-pci-base", "it keeps each request's buffers mapped while the "
+      "disk's data reaches the same memory by DMA, and the write-back of "
+      "the maps at completion would overwrite that data" },
 };
 
 /* A hosted function whose DMA would not reach the VM is a user error. */
@@ -537,9 +561,25 @@ static void ep_init(MachineState *ms)
     memory_region_init(&s->pci_io, OBJECT(s), "vrc-ep-pci-io", 0x10000);
     memory_region_init_io(&s->dma_mr, OBJECT(s), &ep_dma_ops, s,
                           "vrc-ep-dma", UINT64_MAX);
+    /*
+     * What a hosted function's DMA sees: the VM's memory over the link,
+     * except where a hosted function's BAR is mapped.  An access there is
+     * peer to peer inside this endpoint and stays here, as in a real
+     * device: LSI SCSI controllers fetch their SCRIPTS from their own
+     * on-chip RAM (BAR 2) through DMA, which would otherwise loop through
+     * the VM back to the function that is busy fetching.  The alias of the
+     * BAR space claims only the windows mapped in it; the rest falls
+     * through to the link.
+     */
+    memory_region_init(&s->dma_root, OBJECT(s), "vrc-ep-bus-master",
+                       UINT64_MAX);
+    memory_region_add_subregion_overlap(&s->dma_root, 0, &s->dma_mr, 0);
+    memory_region_init_alias(&s->p2p, OBJECT(s), "vrc-ep-p2p", &s->pci_mem,
+                             0, UINT64_MAX);
+    memory_region_add_subregion_overlap(&s->dma_root, 0, &s->p2p, 1);
     address_space_init(&s->mem_as, &s->pci_mem, "vrc-ep-pci-mem");
     address_space_init(&s->io_as, &s->pci_io, "vrc-ep-pci-io");
-    address_space_init(&s->dma_as, &s->dma_mr, "vrc-ep-dma");
+    address_space_init(&s->dma_as, &s->dma_root, "vrc-ep-dma");
 
     /*
      * The bus before realizing its host: realizing the host realizes the

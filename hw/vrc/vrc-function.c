@@ -480,6 +480,18 @@ void vrc_function_request(VRCFunction *f, const struct encap_tlp *t)
     }
 }
 
+void vrc_function_link_down(VRCFunction *f)
+{
+    PCIDevice *d = PCI_DEVICE(f);
+
+    if (d->config[PCI_INTERRUPT_PIN]) {
+        trace_vrc_intx(pci_intx(d), 0);
+        bql_lock();
+        pci_set_irq(d, 0);
+        bql_unlock();
+    }
+}
+
 static void fn_realize(PCIDevice *d, Error **errp)
 {
     ERRP_GUARD();

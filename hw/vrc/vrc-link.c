@@ -31,6 +31,14 @@
  * timers (retransmission, delayed acks), so senders never need to wake it.
  */
 #define VRC_TICK_MS     5
+#define VRC_TICK_NS     (VRC_TICK_MS * SCALE_MS)
+/*
+ * The floor of the retransmission timeout.  The link takes it from the
+ * measured round trip (tens to hundreds of us here); timers have ns
+ * resolution on both sides (ppoll, QEMU_CLOCK_REALTIME in ns), so a lost
+ * frame costs a fraction of a millisecond, not the 1-5 ms of a ms tick.
+ */
+#define VRC_RTO_MIN_NS  (200 * SCALE_US)
 
 typedef struct VRCTag {
     bool busy;
@@ -40,11 +48,23 @@ typedef struct VRCTag {
     uint8_t *buf;               /* Cfg/IO reads: the DW */
     struct encap_reasm reasm;   /* MRd */
     uint64_t start_ns;
+    uint32_t mark;              /* encap_link_mark() once sent */
+    uint16_t requester;         /* of the request */
+    /*
+     * A tag whose request timed out is not handed out again before this
+     * time (ns): its completion may still be on its way, and must not
+     * complete a newer request.
+     */
+    uint64_t quarantine_until;
 } VRCTag;
+
+/* How long a timed out tag rests: longer than the link's recovery. */
+#define VRC_TAG_QUARANTINE_NS   (10 * NANOSECONDS_PER_SECOND)
 
 /* A request TLP received, waiting to be handed to VRCLinkOps.request. */
 typedef struct VRCPending {
     struct encap_tlp tlp;
+    unsigned session;           /* VRCLink.session when it arrived */
     QSIMPLEQ_ENTRY(VRCPending) next;
     uint8_t data[];
 } VRCPending;
@@ -66,6 +86,7 @@ struct VRCLink {
     unsigned tags_busy;
     bool up;
     bool state_changed;
+    unsigned session;           /* counts link state changes */
     unsigned window_waiters;    /* senders waiting for acks */
     bool dead;                  /* the transport failed for good */
     VRCLinkStats stats;
@@ -117,7 +138,7 @@ static void vrc_link_rx_cpl(VRCLink *l, const struct encap_tlp *t)
     VRCTag *tag = &l->tags[t->tag % VRC_TAGS];
     int r;
 
-    if (!tag->busy || tag->done) {
+    if (!tag->busy || tag->done || t->requester_id != tag->requester) {
         l->stats.stray_cpls++;
         trace_vrc_cpl_stray(l->desc, t->tag);
         return;
@@ -189,6 +210,7 @@ static void vrc_link_deliver(void *opaque, const uint8_t *bytes, size_t len)
     p->tlp = t;
     memcpy(p->data, t.data, dlen);
     p->tlp.data = dlen ? p->data : NULL;
+    p->session = l->session;
     QSIMPLEQ_INSERT_TAIL(&l->pending, p, next);
 }
 
@@ -202,6 +224,8 @@ static void vrc_link_state_cb(void *opaque, enum encap_link_state state)
     }
     l->up = up;
     l->state_changed = true;
+    /* Requests still queued belong to the session that ended. */
+    l->session++;
     trace_vrc_link_up(l->desc, up);
     if (up) {
         /* The sizes agreed in HELLO/HELLO_ACK. */
@@ -238,9 +262,23 @@ static uint64_t vrc_link_rx_locked(VRCLink *l)
 
     for (;;) {
         int n = encap_transport_recv(l->tp, l->rxbuf, sizeof(l->rxbuf));
+        if (n == -EMSGSIZE) {
+            /* A frame larger than any we agree to: dropped, counted. */
+            l->stats.oversize++;
+            trace_vrc_frame_oversize(l->desc);
+            continue;
+        }
+        if (n == -ECONNRESET && !l->cfg.initiator) {
+            /* A listener's peer left (a unix socket closed): the session
+             * is down now, and the next peer may come. */
+            trace_vrc_link_peer_gone(l->desc);
+            encap_link_close(l->el, now_ns());
+            break;
+        }
         if (n < 0) {
-            /* The peer is gone (a unix socket closed): the link is
-             * down now, not after the retransmissions give up. */
+            /* The peer is gone for good (the vrc's unix socket closed,
+             * the interface went away): the link is down now, not after
+             * the retransmissions give up. */
             error_report_once("vrc %s: endpoint connection lost: %s",
                               l->desc, strerror(-n));
             encap_link_close(l->el, now_ns());
@@ -340,7 +378,14 @@ static uint64_t vrc_link_rx_round(VRCLink *l)
     }
     while ((p = QSIMPLEQ_FIRST(&batch))) {
         QSIMPLEQ_REMOVE_HEAD(&batch, next);
-        if (p->tlp.type == ENCAP_TLP_CPL || p->tlp.type == ENCAP_TLP_CPLD) {
+        if (p->session != qatomic_read(&l->session)) {
+            /* Queued in a session that has ended since: not executed. */
+            WITH_QEMU_LOCK_GUARD(&l->lock) {
+                l->stats.stale_requests++;
+            }
+            trace_vrc_tlp_stale(l->desc, encap_tlp_type_name(p->tlp.type));
+        } else if (p->tlp.type == ENCAP_TLP_CPL ||
+                   p->tlp.type == ENCAP_TLP_CPLD) {
             WITH_QEMU_LOCK_GUARD(&l->lock) {
                 vrc_link_rx_cpl(l, &p->tlp);
             }
@@ -375,16 +420,18 @@ static void *vrc_link_thread(void *opaque)
 
     rcu_register_thread();
     for (;;) {
-        int timeout = VRC_TICK_MS;
+        uint64_t wait = VRC_TICK_NS;
+        struct timespec ts;
 
         if (deadline) {
             uint64_t now = now_ns();
-            timeout = deadline > now ?
-                      MIN(VRC_TICK_MS, (deadline - now + 999999) / 1000000) : 0;
+            wait = deadline > now ? MIN(VRC_TICK_NS, deadline - now) : 0;
         }
+        ts.tv_sec = wait / NANOSECONDS_PER_SECOND;
+        ts.tv_nsec = wait % NANOSECONDS_PER_SECOND;
         /* A listening unix transport changes fd when a peer connects. */
         pfd[0].fd = l->dead ? -1 : encap_transport_fd(l->tp);
-        if (poll(pfd, 2, timeout) < 0 && errno != EINTR) {
+        if (ppoll(pfd, 2, &ts, NULL) < 0 && errno != EINTR) {
             error_report("vrc %s: poll: %s", l->desc, strerror(errno));
             break;
         }
@@ -422,14 +469,15 @@ static void vrc_link_main_rx(void *opaque)
 {
     VRCLink *l = opaque;
     uint64_t deadline = vrc_link_rx_round(l);
-    int64_t next = qemu_clock_get_ms(QEMU_CLOCK_REALTIME) + VRC_TICK_MS;
+    int64_t now = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+    int64_t next = now + VRC_TICK_NS;
 
     if (deadline) {
-        int64_t in_ms = ((int64_t)deadline - (int64_t)now_ns() + 999999) /
-                        1000000;
+        /* now_ns() and the realtime clock are both the host's monotonic
+         * clock in ns; keep the arithmetic on one of them. */
+        int64_t in_ns = (int64_t)deadline - (int64_t)now_ns();
 
-        next = qemu_clock_get_ms(QEMU_CLOCK_REALTIME) +
-               MAX(0, MIN(in_ms, VRC_TICK_MS));
+        next = now + MAX(0, MIN(in_ns, VRC_TICK_NS));
     }
     timer_mod(l->main_timer, next);
     vrc_link_main_watch(l);
@@ -481,9 +529,13 @@ static int vrc_link_queue(VRCLink *l, const struct encap_tlp *t, bool flush)
         }
         l->stats.window_waits++;
         if (now_ns() >= deadline) {
-            l->stats.timeouts++;
-            r = -ETIMEDOUT;
-            break;
+            /*
+             * The window stays full while the link recovers lost frames:
+             * wait on, rather than drop what we send (a posted write
+             * would be lost).  If the peer is gone, the link goes down.
+             */
+            trace_vrc_link_window_recovery(l->desc);
+            deadline = now_ns() + (int64_t)l->cfg.timeout_ms * SCALE_MS;
         }
         if (vrc_link_in_receiver(l)) {
             vrc_link_self_pump(l, 1);
@@ -528,15 +580,19 @@ void vrc_link_post(VRCLink *l, const struct encap_tlp *t)
 }
 
 /* Allocate a tag for a request of @type. Lock held. -1 if none is free. */
-static int vrc_link_tag_alloc(VRCLink *l, enum encap_tlp_type type)
+static int vrc_link_tag_alloc(VRCLink *l, enum encap_tlp_type type,
+                              uint16_t requester)
 {
+    uint64_t now = now_ns();
+
     for (unsigned i = 0; i < VRC_TAGS; i++) {
         unsigned n = (l->next_tag + i) % VRC_TAGS;
         VRCTag *tag = &l->tags[n];
 
-        if (!tag->busy) {
+        if (!tag->busy && tag->quarantine_until <= now) {
             *tag = (VRCTag) {
-                .busy = true, .type = type, .start_ns = now_ns(),
+                .busy = true, .type = type, .start_ns = now,
+                .requester = requester,
             };
             l->next_tag = n + 1;
             l->tags_busy++;
@@ -589,6 +645,20 @@ static int vrc_link_wait(VRCLink *l, const int *tags, unsigned n)
 
         while (!tag->done) {
             int64_t left = deadline - now_ns();
+            if (left <= 0 && l->up &&
+                (!encap_link_delivered(l->el, tag->mark) ||
+                 encap_link_rx_gap(l->el))) {
+                /*
+                 * The link is up and still recovers a frame: ours, or
+                 * one from the peer that may hold the completion.  The
+                 * completion timeout is for a peer that does not answer,
+                 * not for a lossy wire; if the peer is gone, the link goes
+                 * down and the request fails then.
+                 */
+                trace_vrc_tlp_wait_recovery(l->desc, tags[i]);
+                deadline = now_ns() + (int64_t)l->cfg.timeout_ms * SCALE_MS;
+                continue;
+            }
             if (left <= 0) {
                 break;
             }
@@ -602,6 +672,7 @@ static int vrc_link_wait(VRCLink *l, const int *tags, unsigned n)
         if (!tag->done) {
             l->stats.timeouts++;
             trace_vrc_tlp_timeout(l->desc, tags[i]);
+            tag->quarantine_until = now_ns() + VRC_TAG_QUARANTINE_NS;
             result = result ?: -ETIMEDOUT;
         } else if (tag->result) {
             if (tag->result == -ENOTCONN) {
@@ -627,7 +698,7 @@ int vrc_link_request(VRCLink *l, struct encap_tlp *req, void *buf,
         l->stats.link_down_fails++;
         return -ENOTCONN;
     }
-    n = vrc_link_tag_alloc(l, req->type);
+    n = vrc_link_tag_alloc(l, req->type, req->requester_id);
     if (n < 0) {
         l->stats.window_waits++;
         return -EBUSY;
@@ -647,6 +718,7 @@ int vrc_link_request(VRCLink *l, struct encap_tlp *req, void *buf,
         vrc_link_tag_free(l, n);
         return r;
     }
+    l->tags[n].mark = encap_link_mark(l->el);
     return vrc_link_wait(l, &n, 1);
 }
 
@@ -682,7 +754,7 @@ int vrc_link_mem_read(VRCLink *l, uint16_t requester, uint64_t addr,
     }
     for (int i = 0; i < n; i++) {
         struct encap_tlp t = piece_tlp(ENCAP_TLP_MRD, requester, &pc[i]);
-        int tag = vrc_link_tag_alloc(l, ENCAP_TLP_MRD);
+        int tag = vrc_link_tag_alloc(l, ENCAP_TLP_MRD, requester);
 
         if (tag < 0) {
             r = -EBUSY;
@@ -699,6 +771,9 @@ int vrc_link_mem_read(VRCLink *l, uint16_t requester, uint64_t addr,
         tags[queued++] = tag;
     }
     encap_link_flush(l->el, now_ns());
+    for (int i = 0; i < queued; i++) {
+        l->tags[tags[i]].mark = encap_link_mark(l->el);
+    }
     if (queued) {
         int w = vrc_link_wait(l, tags, queued);
         r = r ?: w;
@@ -846,6 +921,7 @@ VRCLink *vrc_link_new(const VRCLinkConfig *cfg, const VRCLinkOps *ops,
     lc.mrrs = cfg->mrrs;
     /* HELLO every 250 ms, 8 times: covers the 2 s realize waits at least. */
     lc.hello_ns = 250 * SCALE_MS;
+    lc.rto_min_ns = VRC_RTO_MIN_NS;
     l->el = encap_link_new(&lc, &vrc_encap_ops, l);
     if (!l->el) {
         error_setg(errp, "%s: bad link parameters", l->desc);
@@ -853,10 +929,10 @@ VRCLink *vrc_link_new(const VRCLinkConfig *cfg, const VRCLinkOps *ops,
     }
     if (cfg->rx_in_main_loop) {
         l->main_fd = -1;
-        l->main_timer = timer_new_ms(QEMU_CLOCK_REALTIME, vrc_link_main_rx, l);
+        l->main_timer = timer_new_ns(QEMU_CLOCK_REALTIME, vrc_link_main_rx, l);
         vrc_link_main_watch(l);
         timer_mod(l->main_timer,
-                  qemu_clock_get_ms(QEMU_CLOCK_REALTIME) + VRC_TICK_MS);
+                  qemu_clock_get_ns(QEMU_CLOCK_REALTIME) + VRC_TICK_NS);
         return l;
     }
     if (!g_unix_open_pipe(l->stop_pipe, FD_CLOEXEC, NULL)) {
@@ -918,6 +994,8 @@ void vrc_link_get_stats(VRCLink *l, VRCLinkStats *s)
     *s = l->stats;
     encap_link_get_stats(l->el, &es);
     s->retransmits = es.retransmits;
+    s->fast_retransmits = es.fast_retransmits;
+    s->srtt_ns = es.srtt_ns;
     s->drops = es.drops;
 }
 

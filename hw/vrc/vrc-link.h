@@ -89,8 +89,12 @@ typedef struct VRCLinkStats {
     uint64_t bad_tlps;          /* TLPs that failed to decode */
     uint64_t stray_cpls;        /* completions for no outstanding tag */
     uint64_t retransmits;
+    uint64_t fast_retransmits;  /* on selective-ack evidence */
+    uint64_t srtt_ns;           /* smoothed round trip, 0: not measured */
     uint64_t drops;             /* frames dropped by the link layer */
     uint64_t window_waits;      /* senders that waited for the window */
+    uint64_t oversize;          /* frames too large for any session: dropped */
+    uint64_t stale_requests;    /* queued in a session that ended: dropped */
 } VRCLinkStats;
 
 /* Main loop. Opens the transport and starts the receive thread. */

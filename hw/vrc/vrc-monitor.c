@@ -56,6 +56,10 @@ static VrcInfo *vrc_link_info(char *id, char *peer, const VRCLinkConf *conf,
     info->bad_tlps = st.bad_tlps;
     info->stray_cpls = st.stray_cpls;
     info->retransmits = st.retransmits;
+    info->fast_retransmits = st.fast_retransmits;
+    info->srtt_us = st.srtt_ns / 1000;
+    info->oversize = st.oversize;
+    info->stale_requests = st.stale_requests;
     info->drops = st.drops;
     return info;
 }
@@ -153,6 +157,10 @@ void hmp_info_vrc(Monitor *mon, const QDict *qdict)
                        PRIu64 ", stray completions %" PRIu64 "\n",
                        i->timeouts, i->cpl_errors, i->link_down_fails,
                        i->bad_tlps, i->stray_cpls);
+        monitor_printf(mon, "    round trip %" PRIu64 " us, fast "
+                       "retransmits %" PRIu64 ", oversize frames %" PRIu64
+                       ", stale requests %" PRIu64 "\n", i->srtt_us,
+                       i->fast_retransmits, i->oversize, i->stale_requests);
         monitor_printf(mon, "    retransmits %" PRIu64 ", frame drops %"
                        PRIu64 ", DMA refused %" PRIu64 ", DMA errors %"
                        PRIu64 ", bad requester %" PRIu64 ", unsupported %"

@@ -125,6 +125,10 @@ static void vrc_link_state_cb(void *opaque, bool up)
     VRCState *s = opaque;
 
     trace_vrc_link_state(DEVICE(s)->id ?: "", up);
+    if (!up && s->function) {
+        /* Nobody will send the Deassert_INTx now: let go of the pin. */
+        vrc_function_link_down(s->function);
+    }
 }
 
 static const VRCLinkOps vrc_link_ops = {

@@ -71,6 +71,8 @@ struct VRCFunction {
 
 struct encap_tlp;
 void vrc_function_request(VRCFunction *f, const struct encap_tlp *t);
+/* The session with the endpoint ended.  Receive thread. */
+void vrc_function_link_down(VRCFunction *f);
 
 /*
  * If this process is a vrc-endpoint machine: its link, with its transport

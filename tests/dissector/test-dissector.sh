@@ -19,6 +19,7 @@ fields=(frame.number vrc.type vrc.seq vrc.crc_ok vrc.tlp.name vrc.tlp.tag
         vrc.tlp.status vrc.tlp.byte_count vrc.tlp.lower_addr vrc.tlp.msg_code
         vrc.tlp.tc vrc.tlp.ep vrc.ctrl.op vrc.ctrl.mps vrc.ctrl.cookie
         vrc.disc.op vrc.disc.vendor vrc.disc.device vrc.disc.bdf
+        vrc.disc.generation vrc.disc.interval
         vrc.ctrl.sack_bits vrc.ctrl.sack)
 args=()
 for f in "${fields[@]}"; do args+=(-e "$f"); done
@@ -52,9 +53,9 @@ cat > "$tmp/expected" <<'EXP'
 15|1|14|0|CfgRd0|0x0003|0x0010||1|0x0f|0x00|2|0|0|0x0010|||||0|0|||||||
 16|2|0|1||||||||||||||||||1|1024|0x00000000||||
 17|2|0|1||||||||||||||||||6|0|0xcafef00d||||
-18|3|0|1|||||||||||||||||||||2|0x8086|0x10d3|0x0000
-19|3|0|1|||||||||||||||||||||3|0x0000|0x0000|0x0300
-20|2|0|1||||||||||||||||||4|1024|0x00000000|||||16|276,278,287
+18|3|0|1|||||||||||||||||||||2|0x8086|0x10d3|0x0000|0|1000
+19|3|0|1|||||||||||||||||||||3|0x0000|0x0000|0x0300|1|0
+20|2|0|1||||||||||||||||||4|1024|0x00000000|||||||16|276,278,287
 EXP
 
 n=0

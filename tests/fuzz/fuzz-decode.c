@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "encap/disc.h"
 #include "encap/frame.h"
 #include "encap/split.h"
 #include "encap/tlp.h"

@@ -27,8 +27,11 @@
 #define EP_MSIX_CAP     0x70                    /* and MSI-X capability */
 #define EP_MSIX_TABLE   0x800                   /* in BAR0, 4 entries */
 
-/* What the fake endpoint does with memory reads. */
-enum ep_mode { EP_ANSWER, EP_SILENT, EP_UR };
+/*
+ * What the fake endpoint does with memory reads: answer, stay silent,
+ * answer UR, or answer with the tag of an older request (stale_tag).
+ */
+enum ep_mode { EP_ANSWER, EP_SILENT, EP_UR, EP_STALE };
 
 typedef struct Endpoint {
     struct encap_transport *tp;
@@ -45,6 +48,7 @@ typedef struct Endpoint {
     uint8_t regs[BAR0_SIZE];
     uint8_t ports[32];
     enum ep_mode mode;
+    unsigned stale_tag;         /* EP_STALE */
     uint16_t bdf;               /* captured from CfgWr0 */
 } Endpoint;
 
@@ -148,6 +152,16 @@ static void ep_deliver(void *opaque, const uint8_t *bytes, size_t len)
         }
         if (ep->mode == EP_UR) {
             ep_complete(ep, &t, ENCAP_CPL_UR, NULL, 0);
+            break;
+        }
+        if (ep->mode == EP_STALE) {
+            static const uint8_t stale[8] = { 0xdd, 0xcc, 0xbb, 0xaa,
+                                              0xdd, 0xcc, 0xbb, 0xaa };
+            struct encap_tlp old = t;
+
+            old.tag = ep->stale_tag;
+            encap_read_req_span(&t, &first, &span);
+            ep_complete(ep, &old, ENCAP_CPL_SC, stale, MIN(span, 8));
             break;
         }
         encap_read_req_span(&t, &first, &span);
@@ -615,6 +629,85 @@ static void test_dma_loop(void)
     teardown(&f);
 }
 
+/*
+ * A completion that comes after its read timed out must not complete a
+ * newer read that was given the same tag: a timed out tag rests before it
+ * is handed out again.  The endpoint here answers the read that would
+ * reuse the tag (1024 tags later) with the old tag: the read must time out
+ * (all-ones) and the completion count as stray, not deliver its bytes.
+ */
+static void test_stale_completion(void)
+{
+    Fixture f;
+    struct encap_tlp *t;
+    unsigned tag;
+    int64_t stray;
+
+    setup(&f);
+    f.ep->mode = EP_SILENT;
+    g_assert_cmphex(qtest_readl(f.qts, BAR0_ADDR + 0x10), ==, UINT32_MAX);
+    t = ep_expect(f.ep, ENCAP_TLP_MRD);
+    tag = t->tag;
+    g_free(t);
+    ep_drain(f.ep);
+    f.ep->mode = EP_ANSWER;
+    for (int i = 0; i < 1023; i++) {
+        qtest_readl(f.qts, BAR0_ADDR + 0x10);
+    }
+    ep_drain(f.ep);
+    g_mutex_lock(&f.ep->lock);
+    f.ep->stale_tag = tag;
+    f.ep->mode = EP_STALE;
+    g_mutex_unlock(&f.ep->lock);
+    stray = vrc_counter(f.qts, "stray-cpls");
+    g_assert_cmphex(qtest_readl(f.qts, BAR0_ADDR + 0x10), ==, UINT32_MAX);
+    t = ep_expect(f.ep, ENCAP_TLP_MRD);
+    g_assert_cmpuint(t->tag, !=, tag);
+    g_free(t);
+    g_assert_cmpint(vrc_counter(f.qts, "stray-cpls"), ==, stray + 1);
+    teardown(&f);
+}
+
+/*
+ * An INTx the endpoint asserted is let go of when the session ends:
+ * nobody would send the Deassert_INTx message any more.
+ */
+static void test_intx_link_down(void)
+{
+    Fixture f;
+    struct encap_tlp m = {
+        .type = ENCAP_TLP_MSG, .msg_routing = ENCAP_MSG_ROUTE_LOCAL,
+        .msg_code = ENCAP_MSG_ASSERT_INTA,
+    };
+    int pin = -1;
+    gint64 deadline;
+
+    setup(&f);
+    qtest_irq_intercept_in(f.qts, "ioapic");
+    ep_originate(&f, &m);
+    for (int i = 16; i < 24; i++) {
+        if (qtest_get_irq(f.qts, i)) {
+            pin = i;
+        }
+    }
+    g_assert_cmpint(pin, >=, 16);
+    ep_stop(f.ep);                      /* the session ends */
+    f.ep = NULL;
+    /* The receive thread lets go of the pin once it sees the link down:
+     * wait for it, bounded. */
+    deadline = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+    while (qtest_get_irq(f.qts, pin) && g_get_monotonic_time() < deadline) {
+        qtest_readl(f.qts, BAR0_ADDR);  /* a round through QEMU */
+        g_usleep(1000);
+    }
+    g_assert_false(qtest_get_irq(f.qts, pin));
+    qtest_quit(f.qts);
+    unlink(f.path);
+    rmdir(f.dir);
+    g_free(f.path);
+    g_free(f.dir);
+}
+
 /* INTx messages drive the function's interrupt pin into the IOAPIC. */
 static void test_intx(void)
 {
@@ -901,6 +994,35 @@ static void test_real_endpoint_edu(void)
  * to what the guest programmed in the NIC's table (guest RAM here, so the
  * test can see it arrive).
  */
+/*
+ * INTx from a real device model on the endpoint: edu raises its pin when
+ * MSI is off; the Assert_INTx message reaches the VM's IOAPIC, and the
+ * Deassert_INTx when the interrupt is acknowledged.
+ */
+static void test_real_endpoint_intx(void)
+{
+    RealEndpoint r;
+    int pin = -1;
+
+    real_endpoint_start(&r, "", "edu", ",completion-timeout=2000");
+    qtest_irq_intercept_in(r.vm, "ioapic");
+    cfg_write(r.vm, 1, 0, PCI_BASE_ADDRESS_0, 4, BAR0_ADDR);
+    cfg_write(r.vm, 1, 0, PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
+    qtest_writel(r.vm, BAR0_ADDR + 0x60, 1);            /* raise */
+    g_assert_cmphex(qtest_readl(r.vm, BAR0_ADDR + 0x24), ==, 1);
+    for (int i = 16; i < 24; i++) {
+        if (qtest_get_irq(r.vm, i)) {
+            g_assert_cmpint(pin, ==, -1);
+            pin = i;
+        }
+    }
+    g_assert_cmpint(pin, >=, 16);
+    qtest_writel(r.vm, BAR0_ADDR + 0x64, 1);            /* acknowledge */
+    g_assert_cmphex(qtest_readl(r.vm, BAR0_ADDR + 0x24), ==, 0);
+    g_assert_false(qtest_get_irq(r.vm, pin));
+    real_endpoint_stop(&r);
+}
+
 static void test_real_endpoint_e1000e(void)
 {
     static const int caps[] = {
@@ -1277,6 +1399,32 @@ static void test_stray_endpoint(void)
 }
 
 /*
+ * When its VM goes away (its unix connection closes), the endpoint waits
+ * for the next one: a VM started after it gets the function, with the
+ * function's registers working.
+ */
+static void test_endpoint_next_vm(void)
+{
+    RealEndpoint r;
+    QTestState *vm2;
+
+    real_endpoint_start(&r, "", "edu", ",completion-timeout=2000");
+    g_assert_cmphex(cfg_read(r.vm, 1, 0, PCI_VENDOR_ID, 4), ==, 0x11e81234);
+    qtest_quit(r.vm);
+    vm2 = qtest_initf("-machine q35 -nodefaults -device vrc,id=vrc0,"
+                      "socket=%s,chassis=1,addr=02.0,completion-timeout=2000",
+                      r.path);
+    setup_root_port(vm2);
+    g_assert_cmphex(cfg_read(vm2, 1, 0, PCI_VENDOR_ID, 4), ==, 0x11e81234);
+    cfg_write(vm2, 1, 0, PCI_BASE_ADDRESS_0, 4, BAR0_ADDR);
+    cfg_write(vm2, 1, 0, PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
+    qtest_writel(vm2, BAR0_ADDR + 4, 0x12345678);
+    g_assert_cmphex(qtest_readl(vm2, BAR0_ADDR + 4), ==, ~0x12345678u);
+    r.vm = vm2;
+    real_endpoint_stop(&r);
+}
+
+/*
  * An endpoint serves one vrc at a time: a second VM pointed at a busy
  * endpoint fails to start with a clear error, and the first one goes on
  * undisturbed (its session, and the function's state, are intact).
@@ -1641,8 +1789,11 @@ int main(int argc, char **argv)
     qtest_add_func("/vrc/dma", test_dma);
     qtest_add_func("/vrc/dma-loop", test_dma_loop);
     qtest_add_func("/vrc/intx", test_intx);
+    qtest_add_func("/vrc/intx-link-down", test_intx_link_down);
+    qtest_add_func("/vrc/stale-completion", test_stale_completion);
     qtest_add_func("/vrc/msi", test_msi);
     qtest_add_func("/vrc/real-endpoint-edu", test_real_endpoint_edu);
+    qtest_add_func("/vrc/real-endpoint-intx", test_real_endpoint_intx);
     qtest_add_func("/vrc/real-endpoint-e1000e", test_real_endpoint_e1000e);
     qtest_add_data_func("/vrc/real-endpoint-dma-1m", "",
                         test_real_endpoint_dma_1m);
@@ -1650,6 +1801,7 @@ int main(int argc, char **argv)
                         test_real_endpoint_dma_1m);
     qtest_add_func("/vrc/two-ports", test_two_ports);
     qtest_add_func("/vrc/endpoint-busy", test_endpoint_busy);
+    qtest_add_func("/vrc/endpoint-next-vm", test_endpoint_next_vm);
     qtest_add_func("/vrc/stray-vrc", test_stray_vrc);
     qtest_add_func("/vrc/stray-endpoint", test_stray_endpoint);
     qtest_add_func("/vrc/reset-reaches-endpoint", test_reset_reaches_endpoint);

@@ -9,7 +9,8 @@ local vrc = Proto("vrc", "vrc PCIe over Ethernet")
 local frame_types = { [1] = "DATA", [2] = "CTRL", [3] = "DISC" }
 local ctrl_ops = { [1] = "HELLO", [2] = "HELLO_ACK", [3] = "ACK", [4] = "NAK",
                    [5] = "BYE", [6] = "PING", [7] = "PONG" }
-local disc_ops = { [1] = "SOLICIT", [2] = "ANNOUNCE", [3] = "ASSIGN", [4] = "RELEASE" }
+local disc_ops = { [1] = "SOLICIT", [2] = "ANNOUNCE", [3] = "ASSIGN", [4] = "RELEASE", [5] = "ACK" }
+local disc_status = { [0] = "ok", [1] = "stale generation", [2] = "no such function", [3] = "refused" }
 local cpl_status = { [0] = "SC", [1] = "UR", [2] = "CRS", [4] = "CA" }
 local msg_codes = { [0x20] = "Assert_INTA", [0x21] = "Assert_INTB", [0x22] = "Assert_INTC",
                     [0x23] = "Assert_INTD", [0x24] = "Deassert_INTA", [0x25] = "Deassert_INTB",
@@ -49,6 +50,20 @@ F.disc_vendor = ProtoField.uint16("vrc.disc.vendor", "Vendor", base.HEX)
 F.disc_device = ProtoField.uint16("vrc.disc.device", "Device", base.HEX)
 F.disc_class_rev = ProtoField.uint32("vrc.disc.class_rev", "Class/revision", base.HEX)
 F.disc_state = ProtoField.uint32("vrc.disc.state", "State")
+F.disc_version = ProtoField.uint8("vrc.disc.version", "DISC version")
+F.disc_flags = ProtoField.uint16("vrc.disc.flags", "DISC flags", base.HEX)
+F.disc_fn = ProtoField.uint8("vrc.disc.function", "Function")
+F.disc_fns = ProtoField.uint8("vrc.disc.functions", "Functions")
+F.disc_ssvid = ProtoField.uint16("vrc.disc.subsys_vendor", "Subsystem vendor", base.HEX)
+F.disc_ssid = ProtoField.uint16("vrc.disc.subsys_id", "Subsystem id", base.HEX)
+F.disc_gen = ProtoField.uint64("vrc.disc.generation", "Generation")
+F.disc_xid = ProtoField.uint32("vrc.disc.xid", "Transaction id", base.HEX)
+F.disc_interval = ProtoField.uint16("vrc.disc.interval", "Heartbeat interval (ms)")
+F.disc_acked = ProtoField.uint8("vrc.disc.acked_op", "Acked op", base.DEC, disc_ops)
+F.disc_status = ProtoField.uint8("vrc.disc.status", "Status", base.DEC, disc_status)
+F.disc_serial = ProtoField.uint64("vrc.disc.serial", "Serial", base.HEX)
+F.disc_bars = ProtoField.bytes("vrc.disc.bars", "BARs (log2 size, flags)")
+F.disc_tag_len = ProtoField.uint16("vrc.disc.tag_len", "Tag length")
 
 F.tlp_fmt = ProtoField.uint8("vrc.tlp.fmt", "Fmt")
 F.tlp_type = ProtoField.uint8("vrc.tlp.type", "Type", base.HEX)
@@ -303,7 +318,24 @@ function vrc.dissector(tvb, pinfo, tree)
         root:add(F.disc_device, p(14, 2))
         root:add(F.disc_class_rev, p(16, 4))
         root:add(F.disc_state, p(20, 4))
+        root:add(F.disc_version, p(1, 1))
+        if plen >= 72 then
+            root:add(F.disc_flags, p(24, 2))
+            root:add(F.disc_fn, p(26, 1))
+            root:add(F.disc_fns, p(27, 1))
+            root:add(F.disc_ssvid, p(28, 2))
+            root:add(F.disc_ssid, p(30, 2))
+            root:add(F.disc_gen, p(32, 8))
+            root:add(F.disc_xid, p(40, 4))
+            root:add(F.disc_interval, p(44, 2))
+            root:add(F.disc_acked, p(46, 1))
+            root:add(F.disc_status, p(47, 1))
+            root:add(F.disc_serial, p(48, 8))
+            root:add(F.disc_bars, p(56, 12))
+            root:add(F.disc_tag_len, p(68, 2))
+        end
         info = "DISC " .. (disc_ops[op] or tostring(op))
+        if plen >= 72 then info = info .. " gen " .. tostring(p(32, 8):uint64()) end
     end
     if not good then info = info .. " [bad CRC]" end
     pinfo.cols.info = info

@@ -33,6 +33,14 @@ enum encap_err {
     ENCAP_E_FRAME_TYPE,   /* frame: unknown frame type */
     ENCAP_E_RECORD,       /* frame: TLP record malformed */
     ENCAP_E_REASM,        /* completion does not fit the outstanding read */
+    ENCAP_E_DISC_OP,      /* DISC: unknown op */
+    ENCAP_E_DISC_FN,      /* DISC: function index outside the functions */
+    ENCAP_E_DISC_OWNER,   /* DISC: ASSIGN without a usable owner */
+    ENCAP_E_DISC_GEN,     /* DISC: ASSIGN/RELEASE with generation 0 */
+    ENCAP_E_DISC_INTERVAL,/* DISC: heartbeat interval out of range */
+    ENCAP_E_DISC_BAR,     /* DISC: BAR summary malformed */
+    ENCAP_E_DISC_AUTH,    /* DISC: tag flag/length wrong, or a tag we
+                             cannot check */
     ENCAP_E__COUNT
 };
 

@@ -8,6 +8,7 @@
  *                               seq, ack, payload length, record count
  *   payload           DATA: TLP records (4-byte record header + TLP);
  *                     CTRL: struct encap_ctrl; DISC: struct encap_disc
+ *                     (encap/disc.h)
  *   CRC-32C            4 bytes over everything from the Ethernet dst MAC to
  *                     the end of the payload
  *   padding           anything after the CRC is ignored (minimum frame size)
@@ -159,28 +160,7 @@ struct encap_ctrl {
 int encap_ctrl_encode(const struct encap_ctrl *c, uint8_t *buf, size_t size);
 int encap_ctrl_decode(const uint8_t *buf, size_t len, struct encap_ctrl *c);
 
-/* DISC payload. */
-enum encap_disc_op {
-    ENCAP_DISC_SOLICIT = 1,   /* configd asks endpoints to announce */
-    ENCAP_DISC_ANNOUNCE = 2,  /* endpoint describes its function */
-    ENCAP_DISC_ASSIGN = 3,    /* configd binds an endpoint to a root complex */
-    ENCAP_DISC_RELEASE = 4,   /* configd unbinds it */
-};
-#define ENCAP_DISC_LEN 24
-
-struct encap_disc {
-    uint8_t op;             /* enum encap_disc_op */
-    uint16_t rc_id;         /* ASSIGN/RELEASE: root complex; else owner or 0 */
-    uint8_t owner_mac[6];   /* ASSIGN: MAC of the root complex to serve */
-    uint16_t bdf;           /* ASSIGN: Bus/Dev/Fn given to the function */
-    uint16_t vendor_id;     /* ANNOUNCE */
-    uint16_t device_id;     /* ANNOUNCE */
-    uint32_t class_rev;     /* ANNOUNCE: class code << 8 | revision */
-    uint32_t state;         /* ANNOUNCE: 0 free, 1 assigned */
-};
-
-int encap_disc_encode(const struct encap_disc *d, uint8_t *buf, size_t size);
-int encap_disc_decode(const uint8_t *buf, size_t len, struct encap_disc *d);
+/* DISC payload: encap/disc.h. */
 
 /*
  * CRC-32C (Castagnoli, reflected, init and final xor 0xffffffff) of @buf,

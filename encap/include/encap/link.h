@@ -156,6 +156,17 @@ uint16_t encap_link_mps(const struct encap_link *l);
 uint16_t encap_mps_for_frame(unsigned max_frame);
 uint16_t encap_link_mrrs(const struct encap_link *l);
 unsigned encap_link_unacked(const struct encap_link *l);
+/*
+ * Delivery of what was queued so far: encap_link_mark() names the newest
+ * DATA frame holding it (call after encap_link_flush()), and
+ * encap_link_delivered() says whether the peer has acknowledged that frame
+ * (and so everything queued before the mark).  Marks are meaningful within
+ * one session: after the link went down, nothing counts as delivered.
+ */
+uint32_t encap_link_mark(const struct encap_link *l);
+bool encap_link_delivered(const struct encap_link *l, uint32_t mark);
+/* Whether a DATA frame from the peer is missing (later ones are held). */
+bool encap_link_rx_gap(const struct encap_link *l);
 void encap_link_get_stats(const struct encap_link *l,
                           struct encap_link_stats *s);
 
