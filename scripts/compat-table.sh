@@ -18,13 +18,16 @@ models=("$@")
 [ ${#models[@]} -gt 0 ] || read -ra models <<<"$all"
 [ -n "${VRC_COMPAT_REPORT_ONLY:-}" ] && models=()
 
+# The commit the scripts ran at (+ if the work tree had changes).
+commit=$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo '?')
+git -C "$top" diff --quiet HEAD 2>/dev/null || commit="$commit+"
 for m in "${models[@]}"; do
     for mode in remote local; do
         start=$(date +%s)
         bash "$top/scripts/compat.sh" "$m" "$mode" > "$res/$m.$mode.log" 2>&1
         line=$(grep '^COMPAT ' "$res/$m.$mode.log" | tail -1)
         [ -n "$line" ] || line="COMPAT model=$m mode=$mode result=broken kind=? why=\"compat.sh gave no result (log build/compat/$m.$mode.log)\""
-        echo "$line secs=$(( $(date +%s) - start )) at=$(date -u +%FT%TZ)" > "$res/$m.$mode.line"
+        echo "$line secs=$(( $(date +%s) - start )) at=$(date -u +%FT%TZ) commit=$commit" > "$res/$m.$mode.line"
         echo "$line"
     done
 done
@@ -70,8 +73,9 @@ last=$(cat "$res"/*.line 2>/dev/null | sed -n 's/.* at=\([^ ]*\).*/\1/p' | sort 
     echo "# Device models behind vrc"
     echo
     echo "Produced by \`scripts/compat-table.sh\` (each row: \`scripts/compat.sh MODEL remote\` and"
-    echo "\`... local\`), runs from ${first:-?} to ${last:-?}, at commit"
-    echo "$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo '?'), on a 2-CPU host under TCG, the guest with ${VRC_SMP:-2} vCPUs."
+    echo "\`... local\`), runs from ${first:-?} to ${last:-?}, at commit(s)"
+    echo "$(cat "$res"/*.line | sed -n 's/.* commit=\([^ ]*\).*/\1/p' | sort -u | tr '\n' ' ' | sed 's/ $//; s/ /, /g'),"
+    echo "on a 2-CPU host under TCG, the guest with ${VRC_SMP:-2} vCPUs."
     echo
     echo "- **remote**: a \`vrc-endpoint\` QEMU in one network namespace hosts the model; the guest,"
     echo "  in another, reaches it through \`-device vrc\` over a veth pair (libpcap)."

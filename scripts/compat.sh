@@ -106,7 +106,7 @@ if [ $kind = nic ]; then
         why=$(sed -n '/guest console follows/,$p' <<<"$out" |
               grep -aiE 'error|fail|timed out|unable' | grep -v 'remote-nic: FAILED' |
               sed 's/^\[ *[0-9.]*\] //' | head -2 | oneline 160)
-        why="${why:+$why; }$(grep -E '^  (ping|sha256|sha256 out):' <<<"$out" |
+        [ -n "$why" ] || why="$(grep -E '^  (ping|sha256|sha256 out):' <<<"$out" |
               sed 's/^  //; s/ *(only.*MISMATCH.*//; s/ (MISMATCH, want.*//' | oneline 200)"
         result broken "why=\"$why\""
     fi
