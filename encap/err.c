@@ -26,6 +26,9 @@ static const char *const err_names[ENCAP_E__COUNT] = {
     [ENCAP_E_DISC_INTERVAL] = "disc-interval",
     [ENCAP_E_DISC_BAR] = "disc-bar",
     [ENCAP_E_DISC_AUTH] = "disc-auth",
+    [ENCAP_E_AUTH] = "auth",
+    [ENCAP_E_REPLAY] = "replay",
+    [ENCAP_E_KEY] = "key-mismatch",
 };
 
 const char *encap_strerror(int err)

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "encap/frame.h"
+#include "frame-int.h"
 #include "wire.h"
 
 /* Offsets of the vrc header fields within the frame. */
@@ -187,6 +188,12 @@ static int check_records(const uint8_t *p, size_t len, unsigned count)
 int encap_frame_parse(const uint8_t *buf, size_t len,
                       struct encap_frame_view *v)
 {
+    return frame_parse(buf, len, v, true);
+}
+
+int frame_parse(const uint8_t *buf, size_t len, struct encap_frame_view *v,
+                bool check_crc)
+{
     struct encap_frame_hdr *h = &v->hdr;
     size_t plen;
 
@@ -203,8 +210,8 @@ int encap_frame_parse(const uint8_t *buf, size_t len,
     if (OFF_PAYLOAD + plen + ENCAP_CRC_LEN > len) {
         return -ENCAP_E_LENGTH;
     }
-    if (wire_get32(buf + OFF_PAYLOAD + plen) !=
-        encap_crc32c(0, buf, OFF_PAYLOAD + plen)) {
+    if (check_crc && wire_get32(buf + OFF_PAYLOAD + plen) !=
+                     encap_crc32c(0, buf, OFF_PAYLOAD + plen)) {
         return -ENCAP_E_CRC;
     }
 

@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include "encap/link.h"
+#include "encap/seal.h"
+#include "frame-int.h"
 #include "wire.h"
 
 /*
@@ -71,6 +73,30 @@ struct encap_link {
     uint8_t ctrl_buf[ENCAP_FRAME_OVERHEAD + ENCAP_CTRL_LEN + SACK_HLEN +
                      SACK_MAX_BITS / 8];
     struct encap_link_stats stats;
+
+    /* Keyed sessions (cfg.key): docs/protocol.md, section 7. */
+    bool keyed;
+    unsigned seal_ovh;          /* ENCAP_SEAL_OVERHEAD when keyed, else 0 */
+    uint8_t *psk;
+    size_t psk_len;
+    uint8_t hello_key[ENCAP_SHA256_LEN];
+    uint8_t ni[ENCAP_NONCE_LEN];        /* the session's nonces */
+    uint8_t nr[ENCAP_NONCE_LEN];
+    bool have_keys;             /* keys of (session, epoch) installed */
+    /*
+     * Responder: HELLO_ACK sent, waiting for the initiator's first sealed
+     * frame (its proof of the key under keys bound to both nonces) to go
+     * up.
+     */
+    bool confirming;
+    struct encap_session_keys keys;
+    struct encap_aead *tx_aead, *rx_aead;
+    uint64_t tx_ctr;            /* next sealing counter */
+    struct encap_replay rx_win;
+    uint8_t *seal_buf;          /* a frame being sealed */
+    size_t seal_cap;
+    uint8_t *open_buf;          /* the frame last opened */
+    size_t open_cap;
 };
 
 static const uint8_t zero_mac[6];
@@ -110,10 +136,89 @@ static void fill_hdr(struct encap_link *l, struct encap_frame_hdr *h,
     h->epoch = l->epoch;
 }
 
-static void send_raw(struct encap_link *l, const uint8_t *f, size_t len)
+/* The direction of the frames we send and of those we receive. */
+static enum encap_dir tx_dir(const struct encap_link *l)
+{
+    return l->cfg.initiator ? ENCAP_DIR_I2R : ENCAP_DIR_R2I;
+}
+
+static enum encap_dir rx_dir(const struct encap_link *l)
+{
+    return l->cfg.initiator ? ENCAP_DIR_R2I : ENCAP_DIR_I2R;
+}
+
+static void drop_keys(struct encap_link *l)
+{
+    encap_aead_free(l->tx_aead);
+    encap_aead_free(l->rx_aead);
+    l->tx_aead = l->rx_aead = NULL;
+    l->have_keys = false;
+    encap_wipe(&l->keys, sizeof(l->keys));
+}
+
+/* The keys of the session (cfg.session, epoch) from @ni and @nr. */
+static void derive_keys(struct encap_link *l, const uint8_t *ni,
+                        const uint8_t *nr, const uint8_t *peer_mac,
+                        struct encap_session_keys *k)
+{
+    struct encap_session_ctx ctx = {
+        .rc_id = l->cfg.rc_id, .session = l->cfg.session, .epoch = l->epoch,
+    };
+
+    memcpy(l->cfg.initiator ? ctx.initiator_mac : ctx.responder_mac,
+           l->cfg.own_mac, 6);
+    memcpy(l->cfg.initiator ? ctx.responder_mac : ctx.initiator_mac,
+           peer_mac, 6);
+    encap_session_keys(l->psk, l->psk_len, ni, nr, &ctx, k);
+}
+
+/* Use @k from now on: counters from 0, an empty replay window. */
+static bool install_keys(struct encap_link *l, struct encap_session_keys *k)
+{
+    drop_keys(l);
+    l->keys = *k;
+    encap_wipe(k, sizeof(*k));
+    l->tx_aead = encap_aead_new(l->cfg.initiator ? l->keys.i2r : l->keys.r2i);
+    l->rx_aead = encap_aead_new(l->cfg.initiator ? l->keys.r2i : l->keys.i2r);
+    if (!l->tx_aead || !l->rx_aead) {
+        drop_keys(l);
+        return false;
+    }
+    l->tx_ctr = 0;
+    encap_replay_reset(&l->rx_win);
+    l->have_keys = true;
+    return true;
+}
+
+/* A frame as it is: HELLO and HELLO_ACK, or anything without a key. */
+static void send_plain(struct encap_link *l, const uint8_t *f, size_t len)
 {
     l->stats.frames_tx++;
     l->ops->send_frame(l->opaque, f, len);
+}
+
+/*
+ * Every frame but HELLO/HELLO_ACK.  With a key it leaves sealed under a
+ * fresh counter (a retransmission too), or not at all.
+ */
+static void send_raw(struct encap_link *l, const uint8_t *f, size_t len)
+{
+    if (l->keyed) {
+        int n;
+
+        if (!l->have_keys || l->tx_ctr > ENCAP_SEAL_CTR_MAX) {
+            return;
+        }
+        n = encap_frame_seal(l->tx_aead, tx_dir(l), l->tx_ctr, f, len,
+                             l->seal_buf, l->seal_cap);
+        if (n < 0) {
+            return;
+        }
+        l->tx_ctr++;
+        f = l->seal_buf;
+        len = n;
+    }
+    send_plain(l, f, len);
 }
 
 /*
@@ -123,8 +228,8 @@ static void send_raw(struct encap_link *l, const uint8_t *f, size_t len)
  */
 static size_t sack_encode(struct encap_link *l, uint8_t *p)
 {
-    unsigned cap = (l->max_frame - ENCAP_FRAME_OVERHEAD - ENCAP_CTRL_LEN -
-                    SACK_HLEN) * 8;
+    unsigned cap = (l->max_frame - l->seal_ovh - ENCAP_FRAME_OVERHEAD -
+                    ENCAP_CTRL_LEN - SACK_HLEN) * 8;
     unsigned bits = 0;
 
     cap = cap < SACK_MAX_BITS ? cap : SACK_MAX_BITS;
@@ -159,6 +264,7 @@ static void send_ctrl(struct encap_link *l, uint8_t op, uint32_t cookie)
     };
     uint8_t body[ENCAP_CTRL_LEN + SACK_HLEN + SACK_MAX_BITS / 8];
     size_t len = ENCAP_CTRL_LEN;
+    bool hello = op == ENCAP_CTRL_HELLO || op == ENCAP_CTRL_HELLO_ACK;
 
     fill_hdr(l, &h, ENCAP_FRAME_CTRL);
     if (l->state == ENCAP_LINK_UP) {
@@ -170,9 +276,28 @@ static void send_ctrl(struct encap_link *l, uint8_t op, uint32_t cookie)
         (h.flags & ENCAP_F_ACK)) {
         len += sack_encode(l, body + ENCAP_CTRL_LEN);
     }
+    if (l->keyed && hello) {
+        /* Our nonce, then the MAC (section 7.2). */
+        memcpy(body + ENCAP_CTRL_LEN,
+               op == ENCAP_CTRL_HELLO ? l->ni : l->nr, ENCAP_NONCE_LEN);
+        memset(body + ENCAP_CTRL_LEN + ENCAP_NONCE_LEN, 0, ENCAP_HELLO_MAC_LEN);
+        len = ENCAP_HELLO_KEYED_LEN;
+    }
     encap_frame_begin(&b, l->ctrl_buf, sizeof(l->ctrl_buf), &h);
     encap_frame_add_payload(&b, body, len);
-    send_raw(l, l->ctrl_buf, encap_frame_finish(&b));
+    len = encap_frame_finish(&b);
+    if (l->keyed && hello) {
+        if (op == ENCAP_CTRL_HELLO) {
+            encap_hello_sign(l->ctrl_buf, len, l->hello_key, NULL);
+        } else if (l->have_keys) {
+            encap_hello_sign(l->ctrl_buf, len, l->keys.ack, l->ni);
+        } else {
+            return;
+        }
+        send_plain(l, l->ctrl_buf, len);
+    } else {
+        send_raw(l, l->ctrl_buf, len);
+    }
     if (h.flags & ENCAP_F_ACK) {
         l->unacked_rx = 0;
         l->ack_deadline = 0;
@@ -211,9 +336,15 @@ struct encap_link *encap_link_new(const struct encap_link_config *cfg,
 {
     struct encap_link *l;
 
-    if (cfg->max_frame < MIN_FRAME || !pow2_size_ok(cfg->mps) ||
+    unsigned ovh = cfg->key ? ENCAP_SEAL_OVERHEAD : 0;
+
+    if (cfg->max_frame < MIN_FRAME + ovh || !pow2_size_ok(cfg->mps) ||
         !pow2_size_ok(cfg->mrrs) || cfg->window > 65536 ||
         !ops->send_frame || !ops->deliver_tlp) {
+        return NULL;
+    }
+    if (cfg->key && (cfg->key_len < ENCAP_PSK_MIN ||
+                     cfg->key_len > ENCAP_PSK_MAX || !ops->random)) {
         return NULL;
     }
     l = calloc(1, sizeof(*l));
@@ -221,6 +352,28 @@ struct encap_link *encap_link_new(const struct encap_link_config *cfg,
         return NULL;
     }
     l->cfg = *cfg;
+    l->cfg.key = NULL;          /* our copy is l->psk */
+    l->cfg.key_len = 0;
+    if (cfg->key) {
+        l->keyed = true;
+        l->seal_ovh = ovh;
+        l->psk = malloc(cfg->key_len);
+        l->seal_cap = (cfg->max_frame > sizeof(l->ctrl_buf) ?
+                       cfg->max_frame : sizeof(l->ctrl_buf)) + ovh;
+        l->seal_buf = malloc(l->seal_cap);
+        l->open_cap = cfg->max_frame;
+        l->open_buf = malloc(l->open_cap);
+        if (!l->psk || !l->seal_buf || !l->open_buf) {
+            free(l->psk);
+            free(l->seal_buf);
+            free(l->open_buf);
+            free(l);
+            return NULL;
+        }
+        memcpy(l->psk, cfg->key, cfg->key_len);
+        l->psk_len = cfg->key_len;
+        encap_hello_key(l->psk, l->psk_len, l->hello_key);
+    }
     l->epoch = cfg->epoch;
     l->cfg.window = cfg->window ?: 256;
     l->cfg.rto_ns = cfg->rto_ns ?: 20000000;
@@ -246,9 +399,7 @@ struct encap_link *encap_link_new(const struct encap_link_config *cfg,
     l->ring = calloc(l->ring_mask + 1, sizeof(*l->ring));
     l->rx = calloc(l->ring_mask + 1, sizeof(*l->rx));
     if (!l->ring || !l->rx) {
-        free(l->ring);
-        free(l->rx);
-        free(l);
+        encap_link_free(l);
         return NULL;
     }
     for (unsigned i = 0; i <= l->ring_mask; i++) {
@@ -267,12 +418,20 @@ void encap_link_free(struct encap_link *l)
     if (!l) {
         return;
     }
-    for (unsigned i = 0; i <= l->ring_mask; i++) {
+    for (unsigned i = 0; l->ring && l->rx && i <= l->ring_mask; i++) {
         free(l->ring[i].buf);
         free(l->rx[i].buf);
     }
     free(l->ring);
     free(l->rx);
+    drop_keys(l);
+    if (l->psk) {
+        encap_wipe(l->psk, l->psk_len);
+        free(l->psk);
+    }
+    encap_wipe(l->hello_key, sizeof(l->hello_key));
+    free(l->seal_buf);
+    free(l->open_buf);
     free(l);
 }
 
@@ -282,6 +441,12 @@ int encap_link_connect(struct encap_link *l, uint64_t now)
         return -ENCAP_E_FIELD;
     }
     set_state(l, ENCAP_LINK_DOWN);
+    if (l->keyed) {
+        drop_keys(l);
+        if (l->ops->random(l->opaque, l->ni, sizeof(l->ni)) < 0) {
+            return -ENCAP_E_FIELD;
+        }
+    }
     l->epoch++;
     reset_seq(l);
     l->mps = l->cfg.mps;
@@ -299,12 +464,13 @@ void encap_link_close(struct encap_link *l, uint64_t now)
     if (l->state != ENCAP_LINK_DOWN && memcmp(l->cfg.peer_mac, zero_mac, 6)) {
         send_ctrl(l, ENCAP_CTRL_BYE, 0);
     }
+    l->confirming = false;
     set_state(l, ENCAP_LINK_DOWN);
 }
 
 int encap_link_ping(struct encap_link *l, uint32_t cookie, uint64_t now)
 {
-    if (!memcmp(l->cfg.peer_mac, zero_mac, 6)) {
+    if (!memcmp(l->cfg.peer_mac, zero_mac, 6) || (l->keyed && !l->have_keys)) {
         return -ENCAP_E_FIELD;
     }
     send_ctrl(l, ENCAP_CTRL_PING, cookie);
@@ -412,7 +578,7 @@ int encap_link_queue_tlp(struct encap_link *l, const struct encap_tlp *t,
             h.flags |= ENCAP_F_SEQ;
             encap_frame_begin(&l->build,
                               l->ring[l->snd_nxt & l->ring_mask].buf,
-                              l->max_frame, &h);
+                              l->max_frame - l->seal_ovh, &h);
             l->building = true;
         }
         r = encap_frame_add_tlp(&l->build, t, lim);
@@ -652,9 +818,9 @@ static void input_data(struct encap_link *l, const struct encap_frame_view *v,
 }
 
 /* The sizes a HELLO or HELLO_ACK offers are ones a session can use. */
-static bool ctrl_sizes_ok(const struct encap_ctrl *c)
+static bool ctrl_sizes_ok(const struct encap_link *l, const struct encap_ctrl *c)
 {
-    return c->max_frame >= MIN_FRAME && pow2_size_ok(c->mps) &&
+    return c->max_frame >= MIN_FRAME + l->seal_ovh && pow2_size_ok(c->mps) &&
            pow2_size_ok(c->mrrs);
 }
 
@@ -670,7 +836,7 @@ static void agree_sizes(struct encap_link *l, const struct encap_ctrl *c)
     l->mrrs = c->mrrs < l->cfg.mrrs ? c->mrrs : l->cfg.mrrs;
     l->max_frame = c->max_frame < l->cfg.max_frame ? c->max_frame
                                                    : l->cfg.max_frame;
-    fit = encap_mps_for_frame(l->max_frame);
+    fit = encap_mps_for_frame(l->max_frame - l->seal_ovh);
     l->mps = l->mps < fit ? l->mps : fit;
 }
 
@@ -680,10 +846,12 @@ static void input_hello(struct encap_link *l, const struct encap_frame_view *v,
     bool ours = v->hdr.session == l->cfg.session &&
                 !memcmp(v->hdr.src, l->cfg.peer_mac, 6);
     int32_t age = (int32_t)(l->epoch - v->hdr.epoch);
-    bool same = l->state == ENCAP_LINK_UP && ours && age == 0;
+    bool up = l->state == ENCAP_LINK_UP || l->confirming;
+    bool same = up && ours && age == 0;
+    const uint8_t *ni = v->payload + ENCAP_CTRL_LEN;    /* keyed: checked */
+    uint8_t nr[ENCAP_NONCE_LEN];
 
-    if (ours && l->served &&
-        (age > 0 || (age == 0 && l->state != ENCAP_LINK_UP))) {
+    if (ours && l->served && (age > 0 || (age == 0 && !up))) {
         /*
          * A HELLO of an older epoch (serial number arithmetic) is a late
          * copy: it would move us back to an epoch the initiator has left,
@@ -700,9 +868,22 @@ static void input_hello(struct encap_link *l, const struct encap_frame_view *v,
         l->stats.drops_session++;
         return;
     }
+    if (same && l->keyed &&
+        !encap_ct_equal(ni, l->ni, ENCAP_NONCE_LEN)) {
+        /* Another HELLO of the epoch we are up in: not the vrc's retry. */
+        l->stats.drops++;
+        l->stats.drops_session++;
+        return;
+    }
+    if (!same && l->keyed && l->ops->random(l->opaque, nr, sizeof(nr)) < 0) {
+        l->stats.drops++;
+        l->stats.drops_state++;
+        return;
+    }
     if (!same) {
         /* A new session, or the initiator restarted: start afresh. */
         set_state(l, ENCAP_LINK_DOWN);
+        l->confirming = false;
         memcpy(l->cfg.peer_mac, v->hdr.src, 6);
         l->cfg.session = v->hdr.session;
         l->cfg.rc_id = v->hdr.rc_id;
@@ -710,7 +891,19 @@ static void input_hello(struct encap_link *l, const struct encap_frame_view *v,
         reset_seq(l);
         agree_sizes(l, c);
         l->served = true;
-        set_state(l, ENCAP_LINK_UP);
+        if (l->keyed) {
+            struct encap_session_keys k;
+
+            memcpy(l->ni, ni, ENCAP_NONCE_LEN);
+            memcpy(l->nr, nr, ENCAP_NONCE_LEN);
+            derive_keys(l, l->ni, l->nr, l->cfg.peer_mac, &k);
+            if (!install_keys(l, &k)) {
+                return;
+            }
+            l->confirming = true;       /* up on its first sealed frame */
+        } else {
+            set_state(l, ENCAP_LINK_UP);
+        }
     }
     send_ctrl(l, ENCAP_CTRL_HELLO_ACK, 0);
 }
@@ -734,6 +927,137 @@ static bool frame_is_ours(struct encap_link *l, const struct encap_frame_view *v
            l->state != ENCAP_LINK_UP;
 }
 
+static int drop_bad(struct encap_link *l, int r)
+{
+    l->stats.drops++;
+    l->stats.drops_bad[-r]++;
+    return r;
+}
+
+static int drop_counted(struct encap_link *l, uint64_t *counter, int r)
+{
+    l->stats.drops++;
+    (*counter)++;
+    return r;
+}
+
+/* The frame is version 2 (keyed), or the other way round. */
+static bool version_is(const uint8_t *f, size_t len, uint8_t version)
+{
+    return len >= ENCAP_FRAME_OVERHEAD && wire_get16(f + 12) == ENCAP_ETHERTYPE &&
+           f[ENCAP_ETH_HLEN] == version;
+}
+
+/*
+ * A keyed HELLO or HELLO_ACK (not sealed): check its MAC; an initiator
+ * waiting for this HELLO_ACK takes the session's keys from it.  Then
+ * parse it as the version 1 frame it carries.
+ */
+static int keyed_hello(struct encap_link *l, const uint8_t *f, size_t len,
+                       struct encap_frame_view *v)
+{
+    const uint8_t *p = f + ENCAP_ETH_HLEN + ENCAP_HDR_LEN;
+    uint8_t op = p[0];
+    size_t n = ENCAP_ETH_HLEN + ENCAP_HDR_LEN + ENCAP_HELLO_KEYED_LEN +
+               ENCAP_CRC_LEN;
+    int r;
+
+    if (f[ENCAP_ETH_HLEN + 1] != ENCAP_FRAME_CTRL ||
+        wire_get16(f + ENCAP_ETH_HLEN + 20) != ENCAP_HELLO_KEYED_LEN ||
+        op != (l->cfg.initiator ? ENCAP_CTRL_HELLO_ACK : ENCAP_CTRL_HELLO)) {
+        return drop_counted(l, &l->stats.auth_fail, -ENCAP_E_AUTH);
+    }
+    if (!l->cfg.initiator) {
+        r = encap_hello_verify(f, len, l->hello_key, NULL);
+    } else if (wire_get16(f + ENCAP_ETH_HLEN + 4) != l->cfg.rc_id ||
+               wire_get16(f + ENCAP_ETH_HLEN + 6) != l->cfg.session ||
+               wire_get32(f + ENCAP_ETH_HLEN + 8) != l->epoch) {
+        return drop_counted(l, &l->stats.drops_session, -ENCAP_E_FIELD);
+    } else if (l->state == ENCAP_LINK_HELLO_SENT) {
+        struct encap_session_keys k;
+
+        derive_keys(l, l->ni, p + ENCAP_CTRL_LEN, l->cfg.peer_mac, &k);
+        r = encap_hello_verify(f, len, k.ack, l->ni);
+        if (r == 0) {
+            memcpy(l->nr, p + ENCAP_CTRL_LEN, ENCAP_NONCE_LEN);
+            if (!install_keys(l, &k)) {
+                return drop_counted(l, &l->stats.drops_state, -ENCAP_E_FIELD);
+            }
+        }
+        encap_wipe(&k, sizeof(k));
+    } else if (l->have_keys) {
+        /* A late copy: genuine or not, it changes nothing. */
+        r = encap_hello_verify(f, len, l->keys.ack, l->ni);
+    } else {
+        r = -ENCAP_E_AUTH;
+    }
+    if (r == -ENCAP_E_AUTH) {
+        return drop_counted(l, &l->stats.auth_fail, r);
+    }
+    if (r < 0) {
+        return drop_bad(l, r);
+    }
+    memcpy(l->open_buf, f, n);
+    l->open_buf[ENCAP_ETH_HLEN] = ENCAP_VERSION;
+    r = frame_parse(l->open_buf, n, v, false);
+    return r < 0 ? drop_bad(l, r) : 0;
+}
+
+/*
+ * A keyed link's first look at a frame, before anything else: open it
+ * (sealed: tag, then replay window) or check its MAC (HELLO, HELLO_ACK).
+ * 0 and @v set, 1 for a DISC frame (not the session's), or the reason it
+ * was dropped (counted).
+ */
+static int keyed_input(struct encap_link *l, const uint8_t *f, size_t len,
+                       struct encap_frame_view *v)
+{
+    const uint8_t *h = f + ENCAP_ETH_HLEN;
+    uint64_t ctr;
+    int r;
+
+    if (version_is(f, len, ENCAP_VERSION)) {
+        r = encap_frame_parse(f, len, v);
+        if (r < 0) {
+            return drop_bad(l, r);
+        }
+        if (v->hdr.type == ENCAP_FRAME_DISC) {
+            return 1;
+        }
+        return drop_counted(l, &l->stats.key_mismatch, -ENCAP_E_KEY);
+    }
+    r = encap_frame_check_keyed(f, len);
+    if (r < 0) {
+        return drop_bad(l, r);
+    }
+    if (!(wire_get16(h + 2) & ENCAP_F_SEALED)) {
+        return keyed_hello(l, f, len, v);
+    }
+    if (!l->have_keys || wire_get16(h + 4) != l->cfg.rc_id ||
+        wire_get16(h + 6) != l->cfg.session || wire_get32(h + 8) != l->epoch) {
+        /* Not this session's keys: another epoch's, or none yet. */
+        return drop_counted(l, &l->stats.drops_session, -ENCAP_E_FIELD);
+    }
+    r = encap_frame_open(l->rx_aead, rx_dir(l), f, len, l->open_buf,
+                         l->open_cap, &ctr, v);
+    if (r == -ENCAP_E_AUTH) {
+        return drop_counted(l, &l->stats.auth_fail, r);
+    }
+    if (r < 0) {
+        return drop_bad(l, r);
+    }
+    r = encap_replay_check(&l->rx_win, ctr);
+    if (r < 0) {
+        return drop_counted(l, &l->stats.replay, r);
+    }
+    if (l->confirming) {
+        /* The initiator has proved the key over both nonces: up. */
+        l->confirming = false;
+        set_state(l, ENCAP_LINK_UP);
+    }
+    return 0;
+}
+
 int encap_link_input(struct encap_link *l, const uint8_t *frame, size_t len,
                      uint64_t now)
 {
@@ -742,13 +1066,21 @@ int encap_link_input(struct encap_link *l, const uint8_t *frame, size_t len,
     const uint8_t *sack = NULL;
     size_t sack_len = 0;
     bool news = false;
-    int r = encap_frame_parse(frame, len, &v);
+    int r;
 
     l->stats.frames_rx++;
-    if (r < 0) {
-        l->stats.drops++;
-        l->stats.drops_bad[-r]++;
-        return r;
+    if (l->keyed) {
+        r = keyed_input(l, frame, len, &v);
+        if (r != 0) {
+            return r > 0 ? 0 : r;
+        }
+    } else if (version_is(frame, len, ENCAP_VERSION_KEYED)) {
+        return drop_counted(l, &l->stats.key_mismatch, -ENCAP_E_KEY);
+    } else {
+        r = encap_frame_parse(frame, len, &v);
+        if (r < 0) {
+            return drop_bad(l, r);
+        }
     }
     if (v.hdr.type == ENCAP_FRAME_DISC) {
         return 0;               /* configd's business, not the session's */
@@ -766,7 +1098,7 @@ int encap_link_input(struct encap_link *l, const uint8_t *frame, size_t len,
             return r;
         }
         if ((c.op == ENCAP_CTRL_HELLO || c.op == ENCAP_CTRL_HELLO_ACK) &&
-            !ctrl_sizes_ok(&c)) {
+            !ctrl_sizes_ok(l, &c)) {
             /* Sizes no session can use (a frame too small for any TLP). */
             l->stats.drops++;
             l->stats.drops_bad[ENCAP_E_FIELD]++;
@@ -798,6 +1130,10 @@ int encap_link_input(struct encap_link *l, const uint8_t *frame, size_t len,
             agree_sizes(l, &c);
             l->hello_deadline = 0;
             set_state(l, ENCAP_LINK_UP);
+            if (l->keyed) {
+                /* Our proof of the key: the responder goes up on it. */
+                send_ctrl(l, ENCAP_CTRL_ACK, 0);
+            }
         }
         return 0;
     }

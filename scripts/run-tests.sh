@@ -64,6 +64,8 @@ run "fuzz/decode" bash "$top/tests/fuzz/run-fuzz.sh" "$B/fuzz/tests/fuzz/fuzz-de
     "$B/fuzz-corpus" 2000000 "$B/host/tools/vrc-pcapgen"
 run "fuzz/link" bash "$top/tests/fuzz/run-fuzz.sh" "$B/fuzz/tests/fuzz/fuzz-link" \
     "$B/fuzz-corpus-link" 20000
+run "fuzz/link-keyed" bash "$top/tests/fuzz/run-fuzz.sh" "$B/fuzz/tests/fuzz/fuzz-link-keyed" \
+    "$B/fuzz-corpus-link-keyed" 20000
 
 # The patched QEMU: the device is there, explains itself, refuses bad options.
 run "qemu/device-options" bash "$top/tests/qemu/test-device-options.sh" "$B/qemu-system-x86_64"

@@ -10,6 +10,7 @@
 
 #include "encap/disc.h"
 #include "encap/frame.h"
+#include "encap/seal.h"
 #include "encap/tlp.h"
 
 static const uint8_t vm_mac[6] = { 0x02, 0x00, 0x00, 0x00, 0x00, 0x0a };
@@ -99,6 +100,63 @@ static void payload_frame_flags(uint8_t type, uint16_t flags,
 static void payload_frame(uint8_t type, const uint8_t *p, size_t n)
 {
     payload_frame_flags(type, 0, p, n);
+}
+
+/*
+ * Keyed frames (docs/protocol.md, section 7), under the pre-shared key
+ * "vrc-pcapgen example key" and nonces 0x00..0x1f (vrc) and 0x20..0x3f
+ * (endpoint): a HELLO, then DATA frame 1's MRd sealed under the
+ * session's vrc-to-endpoint key with counter 5.
+ */
+static int keyed_frames(const struct encap_tlp *tlp)
+{
+    static const char psk[] = "vrc-pcapgen example key";
+    const struct encap_ctrl hello = {
+        .op = ENCAP_CTRL_HELLO, .max_frame = 1514, .mps = 1024, .mrrs = 4096,
+    };
+    struct encap_session_ctx ctx = { .rc_id = 7, .session = 0xbeef, .epoch = 3 };
+    struct encap_session_keys k;
+    struct encap_frame_builder b;
+    struct encap_frame_hdr h;
+    struct encap_aead *a;
+    uint8_t key[ENCAP_SHA256_LEN], body[ENCAP_HELLO_KEYED_LEN] = { 0 };
+    uint8_t ni[ENCAP_NONCE_LEN], nr[ENCAP_NONCE_LEN], buf[256], out[256];
+    int len;
+
+    for (int i = 0; i < ENCAP_NONCE_LEN; i++) {
+        ni[i] = i;
+        nr[i] = 0x20 + i;
+    }
+    header(&h, ENCAP_FRAME_CTRL);
+    encap_ctrl_encode(&hello, body, sizeof(body));
+    memcpy(body + ENCAP_CTRL_LEN, ni, sizeof(ni));
+    encap_frame_begin(&b, buf, sizeof(buf), &h);
+    encap_frame_add_payload(&b, body, sizeof(body));
+    len = encap_frame_finish(&b);
+    encap_hello_key((const uint8_t *)psk, sizeof(psk) - 1, key);
+    encap_hello_sign(buf, len, key, NULL);
+    write_record(buf, len);
+    seq++;
+
+    memcpy(ctx.initiator_mac, vm_mac, 6);
+    memcpy(ctx.responder_mac, ep_mac, 6);
+    encap_session_keys((const uint8_t *)psk, sizeof(psk) - 1, ni, nr, &ctx, &k);
+    a = encap_aead_new(k.i2r);
+    header(&h, ENCAP_FRAME_DATA);
+    encap_frame_begin(&b, buf, sizeof(buf), &h);
+    if (!a || encap_frame_add_tlp(&b, tlp, &lim) < 0) {
+        encap_aead_free(a);
+        return -1;
+    }
+    len = encap_frame_finish(&b);
+    len = encap_frame_seal(a, ENCAP_DIR_I2R, 5, buf, len, out, sizeof(out));
+    encap_aead_free(a);
+    if (len < 0) {
+        return -1;
+    }
+    write_record(out, len);
+    seq++;
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -197,6 +255,11 @@ int main(int argc, char **argv)
     encap_ctrl_encode(&nak, p, sizeof(p));
     memcpy(p + ENCAP_CTRL_LEN, (const uint8_t[]){ 0, 16, 0, 0, 0xa0, 0x10 }, 6);
     payload_frame_flags(ENCAP_FRAME_CTRL, ENCAP_F_ACK, p, ENCAP_CTRL_LEN + 6);
+    /* frames 21, 22: a keyed HELLO and a sealed DATA frame */
+    if (keyed_frames(&tlps[0]) < 0) {
+        fprintf(stderr, "vrc-pcapgen: sealing failed\n");
+        return 1;
+    }
     if (fclose(out) != 0) {
         perror(argv[1]);
         return 1;

@@ -20,7 +20,8 @@ fields=(frame.number vrc.type vrc.seq vrc.crc_ok vrc.tlp.name vrc.tlp.tag
         vrc.tlp.tc vrc.tlp.ep vrc.ctrl.op vrc.ctrl.mps vrc.ctrl.cookie
         vrc.disc.op vrc.disc.vendor vrc.disc.device vrc.disc.bdf
         vrc.disc.generation vrc.disc.interval
-        vrc.ctrl.sack_bits vrc.ctrl.sack)
+        vrc.ctrl.sack_bits vrc.ctrl.sack
+        vrc.keyed vrc.seal.counter vrc.hello.nonce)
 args=()
 for f in "${fields[@]}"; do args+=(-e "$f"); done
 if ! tshark -r "$tmp/frames.pcap" -X lua_script:"$top/tools/wireshark/vrc.lua" \
@@ -56,6 +57,8 @@ cat > "$tmp/expected" <<'EXP'
 18|3|0|1|||||||||||||||||||||2|0x8086|0x10d3|0x0000|0|1000
 19|3|0|1|||||||||||||||||||||3|0x0000|0x0000|0x0300|1|0
 20|2|0|1||||||||||||||||||4|1024|0x00000000|||||||16|276,278,287
+21|2|0|1||||||||||||||||||1|1024|0x00000000|||||||||1||000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
+22|1|21|1|||||||||||||||||||||||||||||1|5|
 EXP
 
 n=0

@@ -7,6 +7,11 @@
  *
  * The first input byte picks a mode; mode 1 repairs the CRC first so that
  * the fuzzer gets past the integrity check into the record and TLP paths.
+ * Keyed frames (encap/seal.h), first byte 0x80: the frame (CRC repaired)
+ * is sealed and opened again, which must give it back exactly (or the
+ * error parsing it gives), and any one byte of the sealed frame changed
+ * must make opening fail; 0x81: the bytes (CRC repaired) are opened as a
+ * sealed frame and checked as a keyed HELLO/HELLO_ACK, under a fixed key.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -14,6 +19,7 @@
 
 #include "encap/disc.h"
 #include "encap/frame.h"
+#include "encap/seal.h"
 #include "encap/split.h"
 #include "encap/tlp.h"
 
@@ -62,6 +68,91 @@ static void one_tlp(const uint8_t *p, size_t len)
     }
 }
 
+/* Make the CRC right for the payload length the frame claims. */
+static void fix_crc(uint8_t *frame, size_t size)
+{
+    size_t body;
+    uint32_t crc;
+
+    if (size < ENCAP_FRAME_OVERHEAD) {
+        return;
+    }
+    body = ENCAP_ETH_HLEN + ENCAP_HDR_LEN + (frame[34] << 8 | frame[35]);
+    if (body + ENCAP_CRC_LEN <= size) {
+        crc = encap_crc32c(0, frame, body);
+        frame[body] = crc >> 24;
+        frame[body + 1] = crc >> 16;
+        frame[body + 2] = crc >> 8;
+        frame[body + 3] = crc;
+    }
+}
+
+static struct encap_aead *fuzz_aead(void)
+{
+    static struct encap_aead *a;
+    static const uint8_t key[ENCAP_AEAD_KEY_LEN] = "fuzz-decode key";
+
+    if (!a) {
+        a = encap_aead_new(key);
+        CHECK(a);
+    }
+    return a;
+}
+
+static void keyed(const uint8_t *data, size_t size, bool round_trip)
+{
+    static uint8_t frame[9100], sealed[9200], opened[9200];
+    static const uint8_t mac_key[ENCAP_SHA256_LEN] = "fuzz-decode hello key";
+    struct encap_frame_view v, v2;
+    uint64_t ctr;
+    size_t flip;
+    int n, r, r2;
+
+    if (size < 2 || size - 2 > sizeof(frame)) {
+        return;
+    }
+    flip = data[1];
+    size -= 2;
+    memcpy(frame, data + 2, size);
+    fix_crc(frame, size);
+    if (!round_trip) {
+        r = encap_frame_open(fuzz_aead(), ENCAP_DIR_R2I, frame, size, opened,
+                             sizeof(opened), &ctr, &v);
+        CHECK(r < 0);           /* nobody can make a tag without the key */
+        r = encap_hello_verify(frame, size, mac_key, flip & 1 ? frame : NULL);
+        CHECK(r < 0);
+        return;
+    }
+    r = encap_frame_parse(frame, size, &v);
+    if (r == -ENCAP_E_CRC || r == -ENCAP_E_VERSION || r == -ENCAP_E_SHORT ||
+        r == -ENCAP_E_ETHERTYPE || r == -ENCAP_E_LENGTH) {
+        return;                 /* not a frame to seal */
+    }
+    n = encap_frame_seal(fuzz_aead(), ENCAP_DIR_I2R, flip, frame, size,
+                         sealed, sizeof(sealed));
+    if (n < 0) {
+        return;
+    }
+    r2 = encap_frame_open(fuzz_aead(), ENCAP_DIR_I2R, sealed, n, opened,
+                          sizeof(opened), &ctr, &v2);
+    if (r < 0) {
+        CHECK(r2 == r);         /* the plaintext's own error */
+        return;
+    }
+    CHECK(r2 == (int)(ENCAP_ETH_HLEN + ENCAP_HDR_LEN + v.payload_len +
+                      ENCAP_CRC_LEN));
+    CHECK(ctr == flip);
+    CHECK(memcmp(opened, frame, r2 - ENCAP_CRC_LEN) == 0);
+    CHECK(memcmp(&v.hdr, &v2.hdr, sizeof(v.hdr)) == 0);
+    CHECK(v.count == v2.count && v.payload_len == v2.payload_len);
+    /* One byte changed anywhere before the CRC, the CRC then repaired. */
+    flip = (data[1] * 131u) % (n - ENCAP_CRC_LEN);
+    sealed[flip] ^= 1u << (data[1] % 8);
+    fix_crc(sealed, n);
+    CHECK(encap_frame_open(fuzz_aead(), ENCAP_DIR_I2R, sealed, n, opened,
+                           sizeof(opened), &ctr, &v2) < 0);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     uint8_t frame[9100];
@@ -72,6 +163,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int mode;
 
     if (size < 1 || size - 1 > sizeof(frame)) {
+        return 0;
+    }
+    if (data[0] == 0x80 || data[0] == 0x81) {
+        keyed(data, size, data[0] == 0x80);
         return 0;
     }
     mode = data[0] % 3;

@@ -17,6 +17,12 @@
  *  - once the channel is left alone (and, after crafted frames that may
  *    have impersonated a side, the VM side opened a new epoch), the two
  *    sides reach UP and a TLP sent each way is delivered exactly once.
+ *
+ * Built with FUZZ_LINK_KEYED (fuzz-link-keyed), both sides share a key:
+ * every crafted frame, version 1 or 2, sealed or not, must be refused;
+ * so must a sealed frame accepted before and input again (op 11 replays
+ * one); and since nobody without the key can impersonate a side, the
+ * in-order, exactly-once checks hold whatever was injected.
  */
 #include <inttypes.h>
 #include <stdint.h>
@@ -25,6 +31,7 @@
 #include <string.h>
 
 #include "encap/link.h"
+#include "encap/seal.h"
 
 #define CHECK(cond) do { if (!(cond)) { abort(); } } while (0)
 #define MS 1000000ull
@@ -56,6 +63,13 @@ static struct side vm, ep;
 static struct frame flight[MAX_FLIGHT];
 static unsigned nflight;
 static bool injected;           /* a crafted frame was input */
+#ifdef FUZZ_LINK_KEYED
+static const char key[] = "the fuzzer's pre-shared key";
+static uint64_t rng;            /* the sides' randomness, per input */
+/* Sealed frames accepted (input returned 0), to replay. */
+static struct frame accepted[8];
+static unsigned naccepted;
+#endif
 static uint64_t now;
 static const struct encap_tlp_limits lim = { .mps = 4096 };
 static const uint8_t vm_mac[6] = { 2, 0, 0, 0, 0, 0x0a };
@@ -109,19 +123,49 @@ static void state_changed(void *opaque, enum encap_link_state st)
     CHECK(st <= ENCAP_LINK_UP);
 }
 
+#ifdef FUZZ_LINK_KEYED
+static int fuzz_random(void *opaque, uint8_t *buf, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        rng ^= rng << 13;       /* xorshift64: reproducible per input */
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        buf[i] = rng >> 32;
+    }
+    return 0;
+}
+#endif
+
 static const struct encap_link_ops ops = {
     .send_frame = send_frame,
     .deliver_tlp = deliver_tlp,
     .state_changed = state_changed,
+#ifdef FUZZ_LINK_KEYED
+    .random = fuzz_random,
+#endif
 };
 
-static void input(struct side *s, const uint8_t *f, size_t len)
+static int input(struct side *s, const uint8_t *f, size_t len)
 {
+    int r;
+
     s->in_frame = f;
     s->in_len = len;
-    encap_link_input(s->l, f, len, now);
+    r = encap_link_input(s->l, f, len, now);
     s->in_frame = NULL;
     CHECK(encap_link_unacked(s->l) <= WINDOW);
+#ifdef FUZZ_LINK_KEYED
+    /* Remember sealed frames that were taken, to replay them. */
+    if (r == 0 && len >= 18 && len <= FRAME_MAX && f[14] == 2 &&
+        (f[16] << 8 | f[17]) & ENCAP_F_SEALED) {
+        struct frame *a = &accepted[naccepted++ % 8];
+
+        memcpy(a->buf, f, len);
+        a->len = len;
+        a->to = s;
+    }
+#endif
+    return r;
 }
 
 /* Take frame @i out of flight into @out. */
@@ -180,7 +224,9 @@ static void inject(struct side *to, const uint8_t *p, size_t n)
     p += 11;
     n -= 11;
     len = len < n ? len : n;
-    injected = true;
+#ifndef FUZZ_LINK_KEYED
+    injected = true;            /* keyed: it cannot pass for a side */
+#endif
     if (encap_frame_begin(&b, buf, p[-1] & 0x10 ? sizeof(buf) : 1514, &h) < 0) {
         return;
     }
@@ -195,7 +241,31 @@ static void inject(struct side *to, const uint8_t *p, size_t n)
     {
         int flen = encap_frame_finish(&b);
         if (flen > 0) {
+#ifdef FUZZ_LINK_KEYED
+            /*
+             * Keyed: as often a version 2 frame, maybe flagged sealed (its
+             * payload then stands for counter, ciphertext and tag), the
+             * CRC right.  Refused, whatever it is, but for a DISC frame
+             * (configd's, ignored).
+             */
+            if (h.flags & 0x40) {
+                uint32_t crc;
+
+                buf[14] = 2;
+                if (h.flags & 0x20) {
+                    buf[17] |= ENCAP_F_SEALED;
+                }
+                crc = encap_crc32c(0, buf, flen - 4);
+                buf[flen - 4] = crc >> 24;
+                buf[flen - 3] = crc >> 16;
+                buf[flen - 2] = crc >> 8;
+                buf[flen - 1] = crc;
+            }
+            CHECK(input(to, buf, flen) < 0 ||
+                  (buf[14] == 1 && h.type == ENCAP_FRAME_DISC));
+#else
             input(to, buf, flen);
+#endif
         }
     }
 }
@@ -211,6 +281,12 @@ static void setup(void)
     memset(&ep, 0, sizeof(ep));
     nflight = 0;
     injected = false;
+#ifdef FUZZ_LINK_KEYED
+    c.key = (const uint8_t *)key;
+    c.key_len = sizeof(key) - 1;
+    rng = 0x9e3779b97f4a7c15ull;
+    naccepted = 0;
+#endif
     now = 1000 * MS;
     vm.peer = &ep;
     ep.peer = &vm;
@@ -367,6 +443,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             encap_link_ping(arg & 1 ? vm.l : ep.l, arg, now);
             p += left > 0;
             break;
+#ifdef FUZZ_LINK_KEYED
+        case 11:                /* replay a sealed frame taken before */
+            if (naccepted) {
+                f = accepted[arg % (naccepted < 8 ? naccepted : 8)];
+                CHECK(input(f.to, f.buf, f.len) < 0);
+            }
+            p += left > 0;
+            break;
+#endif
         default:
             poll_both();
             break;

@@ -13,12 +13,14 @@ runs=${VRC_FUZZ_RUNS:-${3:?runs}}
 pcapgen=${4:-}
 target=$(basename "$fuzzer")
 target=${target#fuzz-}
+target=${target%-keyed}         # link-keyed starts from link's findings
 regress=$(cd "$(dirname "$0")" && pwd)/regress/$target
 
 mkdir -p "$corpus" "$corpus.seeds" "$corpus.findings"
 if [ -n "$pcapgen" ]; then
     "$pcapgen" "$corpus.seeds/frames.pcap" >/dev/null
-    # One seed per frame, mode byte 0 (as received) and 1 (CRC fixed up).
+    # One seed per frame, mode byte 0 (as received) and 1 (CRC fixed up),
+# and 0x80/0x81 (keyed: seal and open again; open as received).
     python3 - "$corpus.seeds/frames.pcap" "$corpus.seeds" <<'PY'
 import struct, sys
 data = open(sys.argv[1], 'rb').read()
@@ -28,6 +30,8 @@ while off + 16 <= len(data):
     frame = data[off + 16: off + 16 + incl]
     for mode in (0, 1):
         open(f"{sys.argv[2]}/seed-{i:03d}-{mode}", 'wb').write(bytes([mode]) + frame)
+    for mode in (0x80, 0x81):
+        open(f"{sys.argv[2]}/seed-{i:03d}-{mode:x}", 'wb').write(bytes([mode, i]) + frame)
     off += 16 + incl
     i += 1
 PY

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "encap/link.h"
+#include "encap/seal.h"
 
 #define MS 1000000ull
 
@@ -27,6 +28,8 @@ static struct {
     unsigned drop_at;           /* drop the n-th frame (0: none) */
     double drop_p, dup_p, corrupt_p, reorder_p;
     unsigned sent;
+    GPtrArray *log;             /* of GBytes: every frame sent, if set */
+    GRand *keyrand;             /* the sides' randomness (nonces) */
 } chan;
 
 struct side {
@@ -50,6 +53,9 @@ static int send_frame(void *opaque, const uint8_t *f, size_t len)
     struct frame *fr;
 
     chan.sent++;
+    if (chan.log) {
+        g_ptr_array_add(chan.log, g_bytes_new(f, len));
+    }
     if ((chan.drop_every && chan.sent % chan.drop_every == 0) ||
         chan.sent == chan.drop_at ||
         g_rand_double(chan.rand) < chan.drop_p) {
@@ -95,13 +101,23 @@ static void state_changed(void *opaque, enum encap_link_state st)
     s->state = st;
 }
 
+static int test_random(void *opaque, uint8_t *buf, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        buf[i] = g_rand_int(chan.keyrand);
+    }
+    return 0;
+}
+
 static const struct encap_link_ops ops = {
     .send_frame = send_frame,
     .deliver_tlp = deliver,
     .state_changed = state_changed,
+    .random = test_random,
 };
 
-static void setup(void)
+/* Both sides, each with key @vm_key / @ep_key (NULL: none). */
+static void setup_keys(const char *vm_key, const char *ep_key)
 {
     struct encap_link_config c = {
         .max_frame = 1514, .mps = 1024, .mrrs = 4096, .window = 16,
@@ -111,6 +127,7 @@ static void setup(void)
     memset(&chan, 0, sizeof(chan));
     g_queue_init(&chan.q);
     chan.rand = g_rand_new_with_seed(1234);
+    chan.keyrand = g_rand_new_with_seed(4321);
     now = 1000 * MS;
     memset(&vm, 0, sizeof(vm));
     memset(&ep, 0, sizeof(ep));
@@ -122,14 +139,23 @@ static void setup(void)
     c.initiator = true;
     memcpy(c.own_mac, vm_mac, 6);
     memcpy(c.peer_mac, ep_mac, 6);
+    c.key = (const uint8_t *)vm_key;
+    c.key_len = vm_key ? strlen(vm_key) : 0;
     vm.l = encap_link_new(&c, &ops, &vm);
     c.initiator = false;
     memcpy(c.own_mac, ep_mac, 6);
     memset(c.peer_mac, 0, 6);           /* learnt from HELLO */
     c.mps = 512;                        /* the smaller one is agreed */
+    c.key = (const uint8_t *)ep_key;
+    c.key_len = ep_key ? strlen(ep_key) : 0;
     ep.l = encap_link_new(&c, &ops, &ep);
     g_assert_nonnull(vm.l);
     g_assert_nonnull(ep.l);
+}
+
+static void setup(void)
+{
+    setup_keys(NULL, NULL);
 }
 
 static void teardown(void)
@@ -145,6 +171,10 @@ static void teardown(void)
     g_array_free(vm.got, TRUE);
     g_array_free(ep.got, TRUE);
     g_rand_free(chan.rand);
+    g_rand_free(chan.keyrand);
+    if (chan.log) {
+        g_ptr_array_free(chan.log, TRUE);
+    }
 }
 
 /* Deliver what is in flight and run timers, advancing the clock, until
@@ -389,6 +419,19 @@ static struct frame *connect_keeping_hello(void)
     hello->buf = g_memdup2(hello->buf, hello->len);
     run(1000);
     g_assert_cmpint(encap_link_state(ep.l), ==, ENCAP_LINK_UP);
+    return hello;
+}
+
+/* Connect, keeping a copy of the HELLO, whatever happens next. */
+static struct frame *connect_keeping_hello_any(void)
+{
+    struct frame *hello;
+
+    g_assert_cmpint(encap_link_connect(vm.l, now), ==, 0);
+    hello = g_queue_peek_head(&chan.q);
+    g_assert_nonnull(hello);
+    hello = g_memdup2(hello, sizeof(*hello));
+    hello->buf = g_memdup2(hello->buf, hello->len);
     return hello;
 }
 
@@ -766,9 +809,18 @@ static void sim_deliver(void *opaque, const uint8_t *tlp, size_t len)
     }
 }
 
+static int sim_random(void *opaque, uint8_t *buf, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        buf[i] = g_rand_int(sim.rand);
+    }
+    return 0;
+}
+
 static const struct encap_link_ops sim_ops = {
     .send_frame = sim_send,
     .deliver_tlp = sim_deliver,
+    .random = sim_random,
 };
 
 /* TLP @i: an MWr of 1..16 DW whose first DW is @i. */
@@ -839,11 +891,14 @@ struct sim_result {
 
 /* Move @n TLPs each way at the given rates; seeded, so repeatable. */
 static void sim_run(unsigned n, double drop, double dup, double reorder,
-                    double corrupt, struct sim_result *res)
+                    double corrupt, bool keyed, struct sim_result *res)
 {
+    static const char key[] = "the simulation's pre-shared key";
     struct encap_link_config c = {
         .max_frame = 1514, .mps = 256, .mrrs = 4096,
         .session = 0x5151, .rc_id = 3,
+        .key = keyed ? (const uint8_t *)key : NULL,
+        .key_len = keyed ? sizeof(key) - 1 : 0,
     };
     struct sim_frame *fr;
     uint64_t start, limit;
@@ -925,7 +980,8 @@ static void test_lossy_channel(void)
     for (unsigned i = 0; i < G_N_ELEMENTS(mix); i++) {
         struct sim_result r;
 
-        sim_run(n, mix[i].drop, mix[i].dup, mix[i].reorder, mix[i].corrupt, &r);
+        sim_run(n, mix[i].drop, mix[i].dup, mix[i].reorder, mix[i].corrupt,
+                false, &r);
         t[i] = r.ns;
         if (!i) {
             clean = r.ns;
@@ -961,6 +1017,428 @@ static void test_lossy_channel(void)
     g_assert_cmpuint(t[4], <=, 4 * clean);
 }
 
+/* ---- keyed sessions ---- */
+
+#define KEY "a pre-shared key of 32 bytes...!"
+#define KEY2 "another pre-shared key, 32 bytes"
+
+static uint64_t sealed_ctr(const uint8_t *f)
+{
+    uint64_t c = 0;
+
+    for (int i = 0; i < 8; i++) {
+        c = c << 8 | f[38 + i];
+    }
+    return c;
+}
+
+/*
+ * Two keyed sides come up and move TLPs both ways over a lossy channel.
+ * On the wire: version 2 only; after HELLO/HELLO_ACK every frame is
+ * sealed, the payload is not in clear, and no counter is used twice in a
+ * direction (a retransmission is sealed again under a fresh one).
+ */
+static void test_keyed(gconstpointer p)
+{
+    bool lossy = GPOINTER_TO_INT(p);
+    struct encap_link_stats st, est;
+    GHashTable *seen = g_hash_table_new(g_int64_hash, g_int64_equal);
+    unsigned hellos = 0, sealed = 0;
+
+    setup_keys(KEY, KEY);
+    chan.log = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+    connect_up();
+    g_assert_cmpuint(encap_link_mps(vm.l), ==, 512);
+    if (lossy) {
+        chan.drop_p = chan.dup_p = chan.reorder_p = chan.corrupt_p = 0.05;
+    }
+    send_many(2000, 3);
+    for (unsigned i = 0; i < 50; i++) {
+        g_assert_cmpint(send_tlp(&ep, i), ==, 0);
+    }
+    encap_link_flush(ep.l, now);
+    run(60000);
+    assert_in_order(&ep, 2000);
+    assert_in_order(&vm, 50);
+    g_assert_cmpint(encap_link_state(vm.l), ==, ENCAP_LINK_UP);
+    g_assert_cmpint(encap_link_state(ep.l), ==, ENCAP_LINK_UP);
+    encap_link_get_stats(vm.l, &st);
+    encap_link_get_stats(ep.l, &est);
+    if (lossy) {
+        g_assert_cmpuint(st.retransmits, >, 0);
+        g_assert_cmpuint(st.replay + est.replay, >, 0);     /* dup copies */
+        g_assert_cmpuint(st.drops_bad[ENCAP_E_CRC] + est.drops_bad[ENCAP_E_CRC], >, 0);
+    } else {
+        g_assert_cmpuint(st.drops + est.drops, ==, 0);
+    }
+    g_assert_cmpuint(st.auth_fail + est.auth_fail, ==, 0);  /* CRC first */
+    g_assert_cmpuint(st.key_mismatch + est.key_mismatch, ==, 0);
+    for (guint i = 0; i < chan.log->len; i++) {
+        gsize len;
+        const uint8_t *f = g_bytes_get_data(chan.log->pdata[i], &len);
+        uint16_t flags = f[16] << 8 | f[17];
+        int64_t key;
+
+        g_assert_cmpuint(f[14], ==, ENCAP_VERSION_KEYED);
+        if (!(flags & ENCAP_F_SEALED)) {
+            g_assert_cmpuint(f[15], ==, ENCAP_FRAME_CTRL);
+            g_assert_cmpuint(f[38], <=, ENCAP_CTRL_HELLO_ACK);
+            hellos++;
+            continue;
+        }
+        sealed++;
+        key = (int64_t)(sealed_ctr(f) << 1 | (flags & ENCAP_F_RESP ? 1 : 0));
+        g_assert_false(g_hash_table_contains(seen, &key));
+        g_hash_table_add(seen, g_memdup2(&key, sizeof(key)));
+        if (f[15] == ENCAP_FRAME_DATA) {
+            /* An MRd record in clear would start 00 10 00 00 00 00 00 01 */
+            g_assert_false(f[46] == 0 && f[47] == 16 && f[50] == 0);
+        }
+    }
+    g_assert_cmpuint(hellos, ==, 2);
+    g_assert_cmpuint(sealed, >, 20);
+    g_test_message("%u sealed frames, %u distinct counters, replays dropped %"
+                   G_GUINT64_FORMAT, sealed, g_hash_table_size(seen),
+                   st.replay + est.replay);
+    g_hash_table_destroy(seen);
+    teardown();
+}
+
+/* Different keys: HELLO is refused (counted), the link never comes up. */
+static void test_keyed_wrong_key(void)
+{
+    struct encap_link_stats st, est;
+
+    setup_keys(KEY, KEY2);
+    g_assert_cmpint(encap_link_connect(vm.l, now), ==, 0);
+    run(5000);
+    g_assert_cmpint(encap_link_state(vm.l), ==, ENCAP_LINK_DOWN);
+    g_assert_cmpint(encap_link_state(ep.l), ==, ENCAP_LINK_DOWN);
+    g_assert_cmpuint(vm.ups + ep.ups, ==, 0);
+    encap_link_get_stats(ep.l, &est);
+    encap_link_get_stats(vm.l, &st);
+    g_assert_cmpuint(est.auth_fail, ==, 9);     /* the HELLO and 8 retries */
+    g_assert_cmpuint(est.drops, ==, 9);
+    g_assert_cmpuint(est.frames_tx, ==, 0);
+    g_assert_cmpuint(st.frames_rx, ==, 0);
+    teardown();
+}
+
+/* A keyed and an unkeyed side: each refuses the other, counted. */
+static void test_keyed_mismatch(gconstpointer p)
+{
+    bool vm_keyed = GPOINTER_TO_INT(p);
+    struct encap_link_stats st, est;
+
+    setup_keys(vm_keyed ? KEY : NULL, vm_keyed ? NULL : KEY);
+    g_assert_cmpint(encap_link_connect(vm.l, now), ==, 0);
+    run(5000);
+    g_assert_cmpuint(vm.ups + ep.ups, ==, 0);
+    encap_link_get_stats(ep.l, &est);
+    encap_link_get_stats(vm.l, &st);
+    g_assert_cmpuint(est.key_mismatch, ==, 9);
+    g_assert_cmpuint(est.drops, ==, 9);
+    g_assert_cmpuint(est.frames_tx, ==, 0);
+    g_assert_cmpuint(st.frames_rx, ==, 0);
+    teardown();
+}
+
+/*
+ * A frame from a stranger on the segment who knows both MACs, the rc id,
+ * session and epoch but not the key: version @version, @flags, payload
+ * @p (@n bytes); the CRC is right.
+ */
+static int forge(uint8_t *buf, size_t size, const uint8_t *dst,
+                 const uint8_t *src, uint8_t version, uint8_t type,
+                 uint16_t flags, uint32_t epoch, uint32_t seq,
+                 const uint8_t *p, size_t n)
+{
+    struct encap_frame_builder b;
+    struct encap_frame_hdr h = {
+        .type = type, .flags = flags, .rc_id = 7, .session = 0x1234,
+        .epoch = epoch, .seq = seq,
+    };
+    int len;
+    uint32_t crc;
+
+    memcpy(h.dst, dst, 6);
+    memcpy(h.src, src, 6);
+    encap_frame_begin(&b, buf, size, &h);
+    if (type == ENCAP_FRAME_DATA && !(flags & ENCAP_F_SEALED)) {
+        encap_frame_add_raw(&b, p, n);
+    } else {
+        encap_frame_add_payload(&b, p, n);
+    }
+    len = encap_frame_finish(&b);
+    buf[14] = version;
+    crc = encap_crc32c(0, buf, len - 4);
+    buf[len - 4] = crc >> 24;
+    buf[len - 3] = crc >> 16;
+    buf[len - 2] = crc >> 8;
+    buf[len - 1] = crc;
+    return len;
+}
+
+/* A CTRL payload of @op, keyed-HELLO sized when @hello, random otherwise. */
+static size_t ctrl_payload(uint8_t *p, uint8_t op, bool hello)
+{
+    struct encap_ctrl c = { .op = op, .max_frame = 1514, .mps = 1024,
+                            .mrrs = 4096 };
+
+    for (int i = 0; i < 64; i++) {
+        p[i] = g_rand_int(chan.rand);
+    }
+    encap_ctrl_encode(&c, p, 64);
+    return hello ? ENCAP_HELLO_KEYED_LEN : ENCAP_CTRL_LEN;
+}
+
+/*
+ * The stranger injects forged HELLO, HELLO_ACK, BYE, ACK, NAK, PING and
+ * DATA frames, keyed (version 2, sealed with a made-up tag or not) and
+ * unkeyed (version 1), and replays every frame captured so far: nothing
+ * changes (no state change, nothing delivered twice), each one counted;
+ * then the session still carries TLPs.  After a reconnect the previous
+ * epoch's frames replayed are stale.
+ */
+static void test_keyed_stranger(void)
+{
+    static const uint8_t ops_to_ep[] = {
+        ENCAP_CTRL_HELLO, ENCAP_CTRL_BYE, ENCAP_CTRL_ACK, ENCAP_CTRL_NAK,
+        ENCAP_CTRL_PING,
+    };
+    struct encap_link_stats st, est, st0, est0;
+    uint8_t buf[256], p[64];
+    uint32_t epoch;
+    unsigned forged_auth = 0, forged_v1 = 0;
+    GPtrArray *captured;
+
+    setup_keys(KEY, KEY);
+    chan.log = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+    connect_up();
+    send_many(100, 5);
+    run(1000);
+    assert_in_order(&ep, 100);
+    /* The epoch the session is in, as the stranger reads it off the wire. */
+    {
+        const uint8_t *f = g_bytes_get_data(chan.log->pdata[0], NULL);
+        epoch = f[22] << 24 | f[23] << 16 | f[24] << 8 | f[25];
+    }
+    encap_link_get_stats(vm.l, &st0);
+    encap_link_get_stats(ep.l, &est0);
+
+    for (int round = 0; round < 20; round++) {
+        for (size_t i = 0; i < sizeof(ops_to_ep); i++) {
+            uint8_t op = ops_to_ep[i];
+            bool hello = op == ENCAP_CTRL_HELLO;
+            size_t n = ctrl_payload(p, op, hello);
+            uint32_t e = hello ? epoch + 1 + round : epoch;
+            int len;
+
+            /* version 2 without the seal (a HELLO with a made-up MAC) */
+            len = forge(buf, sizeof(buf), ep_mac, vm_mac, 2, ENCAP_FRAME_CTRL,
+                        0, e, 0, p, n);
+            g_assert_cmpint(encap_link_input(ep.l, buf, len, now), ==,
+                            -ENCAP_E_AUTH);
+            forged_auth++;
+            /* version 2 "sealed" with a made-up counter and tag */
+            len = forge(buf, sizeof(buf), ep_mac, vm_mac, 2, ENCAP_FRAME_CTRL,
+                        ENCAP_F_SEALED | ENCAP_F_ACK, epoch, 0, p,
+                        n + ENCAP_SEAL_OVERHEAD);
+            g_assert_cmpint(encap_link_input(ep.l, buf, len, now), ==,
+                            -ENCAP_E_AUTH);
+            forged_auth++;
+            /* the same to the VM, as if from the endpoint */
+            len = forge(buf, sizeof(buf), vm_mac, ep_mac, 2, ENCAP_FRAME_CTRL,
+                        ENCAP_F_RESP | ENCAP_F_SEALED, epoch, 0, p,
+                        n + ENCAP_SEAL_OVERHEAD);
+            g_assert_cmpint(encap_link_input(vm.l, buf, len, now), ==,
+                            -ENCAP_E_AUTH);
+            forged_auth++;
+            /* version 1, as an unkeyed peer would send it */
+            len = forge(buf, sizeof(buf), ep_mac, vm_mac, 1, ENCAP_FRAME_CTRL,
+                        0, e, 0, p, ENCAP_CTRL_LEN);
+            g_assert_cmpint(encap_link_input(ep.l, buf, len, now), ==,
+                            -ENCAP_E_KEY);
+            forged_v1++;
+        }
+        /* A HELLO_ACK to the VM, and DATA both ways */
+        ctrl_payload(p, ENCAP_CTRL_HELLO_ACK, true);
+        g_assert_cmpint(encap_link_input(vm.l, buf,
+                                         forge(buf, sizeof(buf), vm_mac, ep_mac, 2,
+                                               ENCAP_FRAME_CTRL, ENCAP_F_RESP,
+                                               epoch, 0, p, 64), now), ==,
+                        -ENCAP_E_AUTH);
+        forged_auth++;
+        {
+            /* an MRd record: 00 0c 00 00 | 16 bytes of TLP, in clear */
+            uint8_t rec[4 + 12 + ENCAP_SEAL_OVERHEAD] = {
+                0, 12, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0xf, 0, 0, 0x10, 0,
+            };
+            int len = forge(buf, sizeof(buf), ep_mac, vm_mac, 2,
+                            ENCAP_FRAME_DATA, ENCAP_F_SEQ | ENCAP_F_SEALED,
+                            epoch, 20 + round, rec, sizeof(rec));
+
+            g_assert_cmpint(encap_link_input(ep.l, buf, len, now), ==,
+                            -ENCAP_E_AUTH);
+            forged_auth++;
+            len = forge(buf, sizeof(buf), ep_mac, vm_mac, 1, ENCAP_FRAME_DATA,
+                        ENCAP_F_SEQ, epoch, 20 + round, rec + 4, 12);
+            g_assert_cmpint(encap_link_input(ep.l, buf, len, now), ==,
+                            -ENCAP_E_KEY);
+            forged_v1++;
+        }
+    }
+    /* Replaying every frame captured so far, to where it went. */
+    captured = chan.log;
+    chan.log = NULL;
+    for (guint i = 0; i < captured->len; i++) {
+        gsize len;
+        const uint8_t *f = g_bytes_get_data(captured->pdata[i], &len);
+        struct side *to = f[5] == ep_mac[5] ? &ep : &vm;
+
+        encap_link_input(to->l, f, len, now);
+    }
+    run(1000);
+    encap_link_get_stats(vm.l, &st);
+    encap_link_get_stats(ep.l, &est);
+    g_assert_cmpuint(est.auth_fail + st.auth_fail - est0.auth_fail - st0.auth_fail,
+                     ==, forged_auth);
+    g_assert_cmpuint(est.key_mismatch - est0.key_mismatch, ==, forged_v1);
+    /* Every sealed frame replayed: refused by the window. */
+    g_assert_cmpuint(st.replay + est.replay, ==, captured->len - 2);
+    g_assert_cmpuint(vm.ups, ==, 1);
+    g_assert_cmpuint(ep.ups, ==, 1);
+    g_assert_cmpuint(vm.downs + ep.downs, ==, 0);
+    g_assert_cmpuint(ep.got->len, ==, 100);
+    g_assert_cmpuint(vm.got->len, ==, 0);
+    g_assert_cmpuint(est.tlps_rx, ==, 100);
+
+    /* The session still works. */
+    g_array_set_size(ep.got, 0);
+    send_many(100, 5);
+    run(1000);
+    assert_in_order(&ep, 100);
+
+    /* A new epoch: the old one's frames, replayed, are stale. */
+    connect_up();
+    encap_link_get_stats(ep.l, &est0);
+    encap_link_get_stats(vm.l, &st0);
+    for (guint i = 0; i < captured->len; i++) {
+        gsize len;
+        const uint8_t *f = g_bytes_get_data(captured->pdata[i], &len);
+        struct side *to = f[5] == ep_mac[5] ? &ep : &vm;
+
+        encap_link_input(to->l, f, len, now);
+    }
+    run(1000);
+    encap_link_get_stats(ep.l, &est);
+    encap_link_get_stats(vm.l, &st);
+    g_assert_cmpuint(est.drops_session + st.drops_session -
+                     est0.drops_session - st0.drops_session, ==, captured->len);
+    g_assert_cmpuint(ep.ups, ==, 2);
+    g_assert_cmpint(encap_link_state(vm.l), ==, ENCAP_LINK_UP);
+    g_assert_cmpint(encap_link_state(ep.l), ==, ENCAP_LINK_UP);
+    g_array_set_size(ep.got, 0);
+    send_many(10, 5);
+    run(1000);
+    assert_in_order(&ep, 10);
+    g_ptr_array_free(captured, TRUE);
+    teardown();
+}
+
+/* A keyed link's parameters: the key's length, the random callback. */
+static void test_keyed_config(void)
+{
+    struct encap_link_config c = {
+        .initiator = true, .max_frame = 1514, .mps = 1024, .mrrs = 4096,
+        .key = (const uint8_t *)KEY, .key_len = 15,
+    };
+    struct encap_link_ops o = ops;
+
+    g_assert_null(encap_link_new(&c, &ops, NULL));      /* too short */
+    c.key_len = 16;
+    o.random = NULL;
+    g_assert_null(encap_link_new(&c, &o, NULL));        /* no randomness */
+    c.max_frame = 190;                 /* room for a TLP, not for a seal */
+    g_assert_null(encap_link_new(&c, &ops, NULL));
+    c.max_frame = 214;
+    encap_link_free(encap_link_new(&c, &ops, NULL));
+}
+
+/*
+ * The worst mix of the lossy channel, keyed: 10^5 TLPs each way arrive
+ * exactly once and in order; copies the wire made are refused by the
+ * replay window, damaged frames by the CRC, and no tag fails.
+ */
+static void test_keyed_lossy_channel(void)
+{
+    struct sim_result r;
+
+    sim_run(100000, 0.05, 0.05, 0.10, 0.01, true, &r);
+    g_test_message("keyed: %.3f ms, retransmits %" G_GUINT64_FORMAT "+%"
+                   G_GUINT64_FORMAT ", replays %" G_GUINT64_FORMAT
+                   ", crc %" G_GUINT64_FORMAT, r.ns / 1e6, r.a.retransmits,
+                   r.b.retransmits, r.a.replay + r.b.replay,
+                   r.a.drops_bad[ENCAP_E_CRC] + r.b.drops_bad[ENCAP_E_CRC]);
+    g_assert_cmpuint(r.a.replay + r.b.replay, >, 0);
+    g_assert_cmpuint(r.a.drops_bad[ENCAP_E_CRC] + r.b.drops_bad[ENCAP_E_CRC], >, 0);
+    g_assert_cmpuint(r.a.auth_fail + r.b.auth_fail, ==, 0);
+    g_assert_cmpuint(r.a.key_mismatch + r.b.key_mismatch, ==, 0);
+}
+
+/*
+ * The endpoint goes up only on the VM's first sealed frame, the VM's proof
+ * of the key under keys bound to both nonces (it sends an ACK at once).
+ * That ACK lost, the endpoint waits; the VM's next frame brings it up.  A
+ * HELLO replayed to an endpoint that restarted never brings it up.
+ */
+static void test_keyed_confirm(void)
+{
+    struct encap_link_config c = {
+        .max_frame = 1514, .mps = 512, .mrrs = 4096, .window = 16,
+        .key = (const uint8_t *)KEY, .key_len = strlen(KEY),
+    };
+    struct frame *hello;
+    struct encap_link_stats est;
+
+    setup_keys(KEY, KEY);
+    chan.drop_at = 3;                   /* HELLO, HELLO_ACK, the ACK */
+    hello = connect_keeping_hello_any();
+    run(100);
+    g_assert_cmpint(encap_link_state(vm.l), ==, ENCAP_LINK_UP);
+    g_assert_cmpint(encap_link_state(ep.l), ==, ENCAP_LINK_DOWN);
+    g_assert_cmpuint(ep.ups, ==, 0);
+    g_assert_cmpint(encap_link_queue_tlp(ep.l, &(struct encap_tlp){
+        .type = ENCAP_TLP_MRD, .len_dw = 1, .first_be = 0xf }, &lim, now), <, 0);
+    send_many(5, 5);
+    run(100);
+    g_assert_cmpint(encap_link_state(ep.l), ==, ENCAP_LINK_UP);
+    g_assert_cmpuint(ep.ups, ==, 1);
+    assert_in_order(&ep, 5);
+
+    /* The endpoint restarts; a stranger replays the VM's HELLO to it. */
+    encap_link_free(ep.l);
+    memcpy(c.own_mac, ep_mac, 6);
+    ep.l = encap_link_new(&c, &ops, &ep);
+    ep.state = ENCAP_LINK_DOWN;
+    ep.ups = 0;
+    g_assert_cmpint(encap_link_input(ep.l, hello->buf, hello->len, now), ==, 0);
+    run(1000);
+    g_assert_cmpint(encap_link_state(ep.l), ==, ENCAP_LINK_DOWN);
+    g_assert_cmpuint(ep.ups, ==, 0);
+    encap_link_get_stats(ep.l, &est);
+    g_assert_cmpuint(est.frames_tx, ==, 1);     /* its HELLO_ACK, unused */
+    /* The VM's next connect opens a session with it. */
+    connect_up();
+    g_array_set_size(ep.got, 0);
+    send_many(5, 5);
+    run(100);
+    assert_in_order(&ep, 5);
+    g_free(hello->buf);
+    g_free(hello);
+    teardown();
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -982,5 +1460,16 @@ int main(int argc, char **argv)
     g_test_add_func("/link/sack-one-lost", test_sack_one_lost);
     g_test_add_func("/link/rto-measured", test_rto_measured);
     g_test_add_func("/link/lossy-channel", test_lossy_channel);
+    g_test_add_data_func("/link/keyed/clean", GINT_TO_POINTER(0), test_keyed);
+    g_test_add_data_func("/link/keyed/lossy", GINT_TO_POINTER(1), test_keyed);
+    g_test_add_func("/link/keyed/wrong-key", test_keyed_wrong_key);
+    g_test_add_data_func("/link/keyed/vm-keyed-ep-not", GINT_TO_POINTER(1),
+                         test_keyed_mismatch);
+    g_test_add_data_func("/link/keyed/ep-keyed-vm-not", GINT_TO_POINTER(0),
+                         test_keyed_mismatch);
+    g_test_add_func("/link/keyed/stranger", test_keyed_stranger);
+    g_test_add_func("/link/keyed/config", test_keyed_config);
+    g_test_add_func("/link/keyed/confirm", test_keyed_confirm);
+    g_test_add_func("/link/keyed/lossy-channel", test_keyed_lossy_channel);
     return g_test_run();
 }

@@ -24,6 +24,7 @@ F.flags = ProtoField.uint16("vrc.flags", "Flags", base.HEX)
 F.flag_ack = ProtoField.bool("vrc.flags.ack", "ACK valid", 16, nil, 0x0001)
 F.flag_seq = ProtoField.bool("vrc.flags.seq", "Sequenced", 16, nil, 0x0002)
 F.flag_resp = ProtoField.bool("vrc.flags.resp", "From endpoint", 16, nil, 0x0004)
+F.flag_sealed = ProtoField.bool("vrc.flags.sealed", "Sealed (keyed session)", 16, nil, 0x0008)
 F.rc_id = ProtoField.uint16("vrc.rc_id", "Root complex id")
 F.session = ProtoField.uint16("vrc.session", "Session", base.HEX)
 F.epoch = ProtoField.uint32("vrc.epoch", "Epoch")
@@ -42,6 +43,12 @@ F.ctrl_features = ProtoField.uint32("vrc.ctrl.features", "Features", base.HEX)
 F.ctrl_cookie = ProtoField.uint32("vrc.ctrl.cookie", "Cookie", base.HEX)
 F.ctrl_sack_bits = ProtoField.uint16("vrc.ctrl.sack_bits", "Selective-ack bits")
 F.ctrl_sack = ProtoField.string("vrc.ctrl.sack", "Held after the ack")
+F.keyed = ProtoField.bool("vrc.keyed", "Keyed session (version 2)")
+F.hello_nonce = ProtoField.bytes("vrc.hello.nonce", "Handshake nonce")
+F.hello_mac = ProtoField.bytes("vrc.hello.mac", "Handshake MAC")
+F.seal_counter = ProtoField.uint64("vrc.seal.counter", "Sealing counter")
+F.seal_ciphertext = ProtoField.bytes("vrc.seal.ciphertext", "Encrypted payload")
+F.seal_tag = ProtoField.bytes("vrc.seal.tag", "AES-GCM tag")
 F.disc_op = ProtoField.uint8("vrc.disc.op", "Discovery op", base.DEC, disc_ops)
 F.disc_rc_id = ProtoField.uint16("vrc.disc.rc_id", "Root complex id")
 F.disc_owner = ProtoField.ether("vrc.disc.owner", "Owner MAC")
@@ -236,6 +243,10 @@ function vrc.dissector(tvb, pinfo, tree)
     fl:add(F.flag_ack, h(2, 2))
     fl:add(F.flag_seq, h(2, 2))
     fl:add(F.flag_resp, h(2, 2))
+    fl:add(F.flag_sealed, h(2, 2))
+    local version = h(0, 1):uint()
+    local sealed = version == 2 and band(h(2, 2):uint(), 0x0008) ~= 0
+    if version == 2 then root:add(F.keyed, h(0, 1), true) end
     root:add(F.rc_id, h(4, 2))
     root:add(F.session, h(6, 2))
     root:add(F.epoch, h(8, 4))
@@ -259,7 +270,20 @@ function vrc.dissector(tvb, pinfo, tree)
 
     local info = frame_types[ftype] or ("type " .. ftype)
     local p = plen > 0 and tvb(24, plen):tvb() or nil
-    if ftype == 1 then
+    if sealed then
+        -- Keyed session: counter, payload encrypted with AES-128-GCM, tag.
+        if plen < 24 then
+            root:add_proto_expert_info(ef_malformed, "Sealed payload shorter than counter and tag")
+        else
+            root:add(F.seal_counter, p(0, 8))
+            if plen > 24 then root:add(F.seal_ciphertext, p(8, plen - 24)) end
+            root:add(F.seal_tag, p(plen - 16, 16))
+            info = string.format("%s sealed ctr=%s", info, tostring(p(0, 8):uint64()))
+            if ftype == 1 then
+                info = string.format("%s seq=%d ack=%d", info, h(12, 4):uint(), h(16, 4):uint())
+            end
+        end
+    elseif ftype == 1 then
         local names = {}
         local off = 0
         for _ = 1, h(22, 1):uint() do
@@ -287,6 +311,12 @@ function vrc.dissector(tvb, pinfo, tree)
         root:add(F.ctrl_features, p(8, 4))
         root:add(F.ctrl_cookie, p(12, 4))
         info = "CTRL " .. (ctrl_ops[op] or tostring(op))
+        if version == 2 and (op == 1 or op == 2) and plen >= 64 then
+            -- Keyed HELLO/HELLO_ACK: the sender's nonce and its MAC.
+            root:add(F.hello_nonce, p(16, 32))
+            root:add(F.hello_mac, p(48, 16))
+            info = info .. " (keyed)"
+        end
         if (op == 3 or op == 4) and plen > 16 then
             -- The selective-ack block: a bitmap of the frames after the ack.
             local bits = plen >= 20 and p(16, 2):uint() or 0

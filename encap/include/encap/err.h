@@ -41,6 +41,12 @@ enum encap_err {
     ENCAP_E_DISC_BAR,     /* DISC: BAR summary malformed */
     ENCAP_E_DISC_AUTH,    /* DISC: tag flag/length wrong, or a tag we
                              cannot check */
+    ENCAP_E_AUTH,         /* keyed session: tag or MAC does not verify, or
+                             a frame that must be sealed is not */
+    ENCAP_E_REPLAY,       /* keyed session: a sealing counter seen before,
+                             or older than the replay window */
+    ENCAP_E_KEY,          /* the peer speaks the keyed protocol and we
+                             have no key, or the other way round */
     ENCAP_E__COUNT
 };
 

@@ -18,6 +18,15 @@
  * arrive through encap_link_input().  encap_link_poll() runs the timers and
  * says when to call it next.
  *
+ * With a pre-shared key (cfg.key) the session is authenticated: HELLO and
+ * HELLO_ACK exchange fresh nonces and prove the key (the responder goes
+ * up on the initiator's first sealed frame, which the initiator sends as
+ * soon as it is up), each session gets its own keys per direction, and
+ * every other frame is sealed with
+ * AES-128-GCM (encap/seal.h; docs/protocol.md, section 7).  Without a key
+ * the wire format is version 1, unchanged.  A keyed and an unkeyed side
+ * never talk: each drops the other's frames (stats.key_mismatch).
+ *
  * Errors: negative enum encap_err.  Threads: none of this is thread-safe;
  * the caller serialises all calls on one link (callbacks run inside them).
  */
@@ -67,6 +76,13 @@ struct encap_link_config {
     unsigned max_retries;       /* then the link is down; 0: 8 */
     uint64_t rto_min_ns;        /* floor of the measured timeout; 0: 1 ms */
     uint64_t rto_max_ns;        /* ceiling, backoff included; 0: 1 s */
+    /*
+     * Pre-shared key, ENCAP_PSK_MIN..ENCAP_PSK_MAX (16..256) bytes, copied
+     * by encap_link_new(); NULL: no key (protocol version 1).  Both sides
+     * need the same key; ops->random is then required.
+     */
+    const uint8_t *key;
+    size_t key_len;
 };
 
 struct encap_link_ops {
@@ -82,6 +98,12 @@ struct encap_link_ops {
     void (*state_changed)(void *opaque, enum encap_link_state state);
     /* Optional: a PONG came back. */
     void (*pong)(void *opaque, uint32_t cookie);
+    /*
+     * Fill @buf with @len unpredictable bytes (a cryptographic RNG: the
+     * handshake's nonces).  0, or negative on failure (the handshake step
+     * is then not taken).  Required with a key, unused without.
+     */
+    int (*random)(void *opaque, uint8_t *buf, size_t len);
 };
 
 struct encap_link_stats {
@@ -106,6 +128,11 @@ struct encap_link_stats {
     uint64_t drops_not_ours;    /* wrong destination or source MAC */
     uint64_t drops_session;     /* wrong rc id, session or stale epoch */
     uint64_t drops_state;       /* DATA before the session is up */
+    uint64_t auth_fail;         /* keyed: a MAC or tag that does not verify,
+                                   or a frame that should be sealed and is not */
+    uint64_t replay;            /* keyed: a sealed frame seen before */
+    uint64_t key_mismatch;      /* a keyed frame and we have no key, or an
+                                   unkeyed one and we have a key */
     uint64_t ups;
     uint64_t downs;
     uint64_t rtt_samples;
