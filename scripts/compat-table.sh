@@ -103,28 +103,17 @@ last=$(cat "$res"/*.line 2>/dev/null | sed -n 's/.* at=\([^ ]*\).*/\1/p' | sort 
     done
     cat <<'NOTES'
 
-## Why the rows that do not work do not
+## Notes
 
-Found by hand (traces of the endpoint, `-trace 'vrc_*'` and the model's own trace points);
-kept here until the code changes.
+Observed by hand; kept here until the code changes.
 
-- **vmxnet3**: when the driver activates the device, QEMU's model zeroes its rings one byte
-  per DMA write (`vmw_shmem_set` in `hw/net/vmware_utils.h` calls `pci_dma_write` for each
-  byte: about 65,000 MWr over the link) while it handles the activation command. The guest's
-  next register read, queued behind them, gets no completion within the vrc's
-  `completion-timeout` (100 ms), reads all-ones, and the driver says "Failed to activate
-  dev: error 4294967295". With `-device vrc,...,completion-timeout=10000` it works (ping,
-  TCP both ways, sha256s match).
-- **lsi53c895a**: the guest never leaves SeaBIOS, whose LSI driver polls the SCSI interrupt
-  status registers SIST0 (0x42) and SIST1 (0x43) with one-byte port reads. The endpoint
-  executes a one-byte IORd as a read of the whole DW (`ep_exec_mem_io`, "An I/O completion
-  returns the whole DW"), so reading SIST0 also reads SIST1, which clears on read: the
-  selection timeout of an absent target is lost and SeaBIOS waits for it forever. An IORd
-  must touch only its enabled bytes.
-- **virtio-scsi-pci**: the guest sees the one disk at all 8 LUNs of target 0, then MODE
-  SENSE and every READ/WRITE fail ("Asking for cache data failed", "unable to read RDB
-  block"). The same with one vCPU and with `x-max-bounce-buffer-size=67108864` on the
-  device; locally it works. Not explained yet.
+- **rtl8139** receives slowly remotely (0.3-0.4 MB/s into the guest, against 2-3 MB/s out of
+  it and 20-30 MB/s locally); it works, sha256s match. Not looked into yet.
+- **usb-ehci** remote failed once in five runs: the endpoint said "processing error -
+  resetting ehci HC", the guest took 60 s to boot and found no PCI function at 8086:24cd.
+  Not reproduced since.
+- The throughput figures are from single runs while other builds were using the same
+  two CPUs; the ratios vary by 2x between runs. `make bench` measures e1000e properly.
 NOTES
 } > "$doc"
 echo "compat-table: wrote ${doc#$top/}"

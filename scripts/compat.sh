@@ -153,7 +153,7 @@ if [ $mode = remote ]; then
     done
     if ! kill -0 "$ep_pid" 2>/dev/null; then
         ep_pid=
-        result refused "why=\"$(oneline 500 < "$work/endpoint.log")\""
+        result refused "why=\"$(oneline 800 < "$work/endpoint.log")\""
     fi
     vm_dev=(-device vrc,id=vrc0,ifname="$VM_IF",peer="$EP_MAC",chassis=1${VRC_OPTS:-})
 else

@@ -98,8 +98,10 @@ run "e2e/smp-stress-4cpu" bash "$top/tests/e2e/test-smp-stress.sh"
 run "e2e/compat-e1000" bash "$top/tests/e2e/test-compat.sh" e1000
 run "e2e/compat-igb" bash "$top/tests/e2e/test-compat.sh" igb
 run "e2e/compat-rtl8139" bash "$top/tests/e2e/test-compat.sh" rtl8139
+run "e2e/compat-vmxnet3" bash "$top/tests/e2e/test-compat.sh" vmxnet3
 run "e2e/compat-nvme" bash "$top/tests/e2e/test-compat.sh" nvme
 run "e2e/compat-virtio-blk" bash "$top/tests/e2e/test-compat.sh" virtio-blk-pci
+run "e2e/compat-lsi53c895a" bash "$top/tests/e2e/test-compat.sh" lsi53c895a
 run "e2e/compat-qemu-xhci" bash "$top/tests/e2e/test-compat.sh" qemu-xhci
 run "e2e/compat-usb-ehci" bash "$top/tests/e2e/test-compat.sh" usb-ehci
 run "e2e/compat-i6300esb" bash "$top/tests/e2e/test-compat.sh" i6300esb
