@@ -6,7 +6,8 @@
 # Usage: compat-table.sh [MODEL...]
 #   With models, only those are run again; the table is written from the
 #   latest result of every model (kept in build/compat/, with each run's log).
-#   VRC_COMPAT_REPORT_ONLY=1: run nothing, only write the table.
+#   VRC_COMPAT_REPORT_ONLY=1: run nothing, only write the table. A model that
+#   cannot be run at all (no QEMU binary) keeps its last result.
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,6 +26,10 @@ for m in "${models[@]}"; do
     for mode in remote local; do
         start=$(date +%s)
         bash "$top/scripts/compat.sh" "$m" "$mode" > "$res/$m.$mode.log" 2>&1
+        if [ $? = 3 ]; then     # could not run at all: keep the last result
+            echo "compat-table: $m $mode not run: $(tail -1 "$res/$m.$mode.log")" >&2
+            continue
+        fi
         line=$(grep '^COMPAT ' "$res/$m.$mode.log" | tail -1)
         [ -n "$line" ] || line="COMPAT model=$m mode=$mode result=broken kind=? why=\"compat.sh gave no result (log build/compat/$m.$mode.log)\""
         echo "$line secs=$(( $(date +%s) - start )) at=$(date -u +%FT%TZ) commit=$commit" > "$res/$m.$mode.line"

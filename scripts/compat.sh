@@ -76,6 +76,12 @@ if ! model_info "$model" 2>/dev/null || { [ "$mode" != remote ] && [ "$mode" != 
     exit 3
 fi
 
+# No binary (it is being rebuilt): no result at all, rather than a wrong one.
+if [ ! -x "$qemu" ]; then
+    echo "compat: no QEMU binary at $qemu" >&2
+    exit 3
+fi
+
 # result works|broken|refused TEXT: the line, and the exit status.
 result() {
     local r=$1
@@ -325,7 +331,7 @@ fi
 if [ $rc != 0 ] || ! grep -q VRC-ACTION-OK "$work/guest.txt"; then
     why=$(field VRC-FAIL)
     if [ -z "$why" ] && [ $rc = 124 ]; then
-        why="the guest did not finish within ${VRC_GUEST_TIMEOUT:-150} s; its console ends: $(
+        why="the guest did not finish (${VRC_GUEST_TIMEOUT:-150} s at most); its console ends: $(
             grep -av -e '^\s*$' -e '^qemu-system' -e '^guest-run:' "$work/guest.txt" | tail -2)"
     fi
     [ -n "$why" ] || why="guest rc $rc: $(grep -v '^\s*$' "$work/guest.txt" | tail -3)"
