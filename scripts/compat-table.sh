@@ -117,6 +117,9 @@ Observed by hand; kept here until the code changes.
 - **usb-ehci** remote failed once in five runs: the endpoint said "processing error -
   resetting ehci HC", the guest took 60 s to boot and found no PCI function at 8086:24cd.
   Not reproduced since.
+- The QEMU binary was rebuilt several times during these runs (another branch's work): the
+  rows from before 05:43 ran a binary without the endpoint's IORd and vmxnet3 fixes, which
+  those models' rows do not depend on (they were run again after it).
 - The throughput figures are from single runs while other builds were using the same
   two CPUs; the ratios vary by 2x between runs. `make bench` measures e1000e properly.
 NOTES
