@@ -21,7 +21,7 @@ QEMU_TARGETS := qemu-system-x86_64 tests/qtest/vrc-test
 
 export CCACHE_DIR ?= $(HOME)/.cache/ccache
 
-.PHONY: all deps qemu host fuzz guest check demo bench bench-configd clean distclean FORCE
+.PHONY: all deps qemu host fuzz guest check demo bench bench-configd compat clean distclean FORCE
 
 all: qemu host guest
 
@@ -80,6 +80,9 @@ bench: all
 # configd alone at scale (1000 simulated endpoint functions); no QEMU needed.
 bench-configd: host
 	bash scripts/bench-configd.sh
+
+compat: all
+	bash scripts/compat-table.sh
 
 clean:
 	rm -rf $(HOST) $(FUZZ)

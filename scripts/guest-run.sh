@@ -18,7 +18,12 @@ guest=$top/build/guest
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
-b64=$(printf '%s\n' "$cmd" | base64 -w0)
+# gzip first: the kernel keeps only 2048 bytes of command line.
+b64=$(printf '%s\n' "$cmd" | gzip -9n | base64 -w0)
+if [ ${#b64} -gt 1900 ]; then
+    echo "guest-run: the snippet is too long for the kernel command line (${#b64} bytes of base64, 1900 at most)" >&2
+    exit 2
+fi
 timeout --kill-after=5 "${VRC_GUEST_TIMEOUT:-180}" \
     "${netns[@]}" "$qemu" -machine q35 -accel tcg -smp "${VRC_SMP:-2}" -m 512 -nodefaults -nographic -no-reboot \
     -serial stdio -monitor none \

@@ -2,9 +2,11 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # End to end: a guest uses a NIC hosted by a vrc-endpoint QEMU on another
 # "host" (network namespace), over a veth pair and libpcap. The endpoint's NIC
-# has a user-mode network on the endpoint's side; the guest pings through it
-# and fetches a file over TCP from a server on the endpoint host's loopback,
-# then checks its sha256. Prints a summary; exit status 0 only if all passed.
+# has a user-mode network on the endpoint's side; the guest pings through it,
+# fetches a file over TCP from a server on the endpoint host's loopback and
+# checks its sha256, then sends a file of its own to a server there that
+# records the sha256 of what arrived. Prints a summary; exit status 0 only if
+# all passed, 2 if the endpoint refused the device model at startup.
 #
 # Usage: remote-nic.sh [DEVICE-MODEL]      (default e1000e; virtio-net-pci, ...)
 # Environment: VRC_FILE_MB (default 4), VRC_XFERS (transfers of the file,
@@ -66,27 +68,49 @@ else
     vrc_netns_up "vrc$$"
 fi
 
-# A file to move, and a one-shot TCP server for it on the endpoint host.
+# A file to move, and TCP servers on the endpoint host: one sends the file
+# (port), one takes the guest's file (port + 1) and records its sha256.
 head -c $((mb * 1024 * 1024)) /dev/urandom > "$work/file"
 want=$(sha256sum "$work/file" | cut -d' ' -f1)
-# The file server lives on the host that owns the NIC's network.
+# The file servers live on the host that owns the NIC's network.
 srv_ns=$EP_NS
 [ "$transport" = local ] && srv_ns=$VM_NS
 ip netns exec "$srv_ns" python3 -c '
-import socket, sys, threading
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", int(sys.argv[2]))); s.listen(16); s.settimeout(300)
+import hashlib, socket, sys, threading
 data = open(sys.argv[1], "rb").read()
+port, n_send, n_take = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+def listen(p):
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", p)); s.listen(16); s.settimeout(300)
+    return s
 def serve(c):
     c.sendall(data); c.close()
-threads = []
-for _ in range(int(sys.argv[3])):
-    c, _ = s.accept()
-    threads.append(threading.Thread(target=serve, args=(c,)))
-    threads[-1].start()
-for t in threads:
-    t.join()
-' "$work/file" "$port" $((xfers * streams)) &
+def send(s):
+    threads = []
+    for _ in range(n_send):
+        c, _ = s.accept()
+        threads.append(threading.Thread(target=serve, args=(c,)))
+        threads[-1].start()
+    for t in threads:
+        t.join()
+def take(s):
+    # The guest sends as many bytes as the file has; the server closes then,
+    # which ends the guest nc (busybox nc does not half-close on EOF).
+    for _ in range(n_take):
+        c, _ = s.accept(); c.settimeout(300); h = hashlib.sha256(); got = 0
+        while got < len(data):
+            b = c.recv(65536)
+            if not b:
+                break
+            h.update(b); got += len(b)
+        c.close()
+        with open(sys.argv[5], "a") as f:
+            print(h.hexdigest() if got == len(data) else "short-%d" % got, file=f)
+ts = [threading.Thread(target=send, args=(listen(port),)),
+      threading.Thread(target=take, args=(listen(port + 1),))]
+for t in ts: t.start()
+for t in ts: t.join()
+' "$work/file" "$port" $((xfers * streams)) "$xfers" "$work/up.sums" &
 srv_pid=$!
 
 key_ep=()
@@ -134,6 +158,12 @@ else
         else ip netns exec "$EP_NS" ss -0 -p 2>/dev/null | grep -q "pid=$ep_pid" && break; fi
         sleep 0.1
     done
+    # An endpoint that exits at once refused the device model: say why.
+    if ! kill -0 "$ep_pid" 2>/dev/null; then
+        echo "remote-nic: REFUSED: the endpoint did not start: $(tr '\n' ' ' < "$work/endpoint.log" | cut -c1-300)" >&2
+        ep_pid=
+        exit 2
+    fi
 fi
 
 # Register reads, with the driver unbound: the kernel does not let a BAR
@@ -167,6 +197,14 @@ for x in \$(seq $xfers); do
         echo \"VRC-SHA256 \$(sha256sum /tmp/f\$s | cut -d' ' -f1)\"
     done
     rm -f /tmp/f*
+done
+for x in \$(seq $xfers); do
+    head -c $((mb * 1024 * 1024)) /dev/urandom > /tmp/u
+    echo \"VRC-UPSHA256 \$(sha256sum /tmp/u | cut -d' ' -f1)\"
+    t0=\$(cut -d' ' -f1 /proc/uptime)
+    nc 10.0.2.2 $((port + 1)) < /tmp/u > /dev/null
+    t1=\$(cut -d' ' -f1 /proc/uptime)
+    echo \"VRC-UPXFER bytes \$(wc -c < /tmp/u) seconds \$t0 \$t1\"
 done
 "
 set +e
@@ -223,12 +261,24 @@ bad_sums=$(sed -n 's/.*VRC-SHA256 //p' "$work/guest.log" | grep -cvx "$want" || 
 n_sums=$(grep -c 'VRC-SHA256 ' "$work/guest.log" || true)
 [ "$n_sums" = $((xfers * streams)) ] && [ "$bad_sums" = 0 ] ||
     got="$got (only $((n_sums - bad_sums)) of $((xfers * streams)) transfers intact)"
+# The other way: what the server on the endpoint host received, against
+# what the guest sent.
+up_sent=$(sed -n 's/.*VRC-UPSHA256 //p' "$work/guest.log")
+up_got=$(cat "$work/up.sums" 2>/dev/null || true)
+up_ok=0
+[ -n "$up_sent" ] && [ "$up_sent" = "$up_got" ] &&
+    [ "$(wc -l <<<"$up_sent")" = "$xfers" ] && up_ok=1
 # MB/s of each transfer; the one reported is the median.
-rates=$(sed -n 's/.*VRC-XFER bytes \([0-9]*\) seconds \([0-9.]*\) \([0-9.]*\).*/\1 \2 \3/p' "$work/guest.log" |
-        awk '$3 > $2 { printf "%.2f %d %.2f\n", $1 / ($3 - $2) / 1e6, $1, $3 - $2 }' | sort -n)
-xfer=$(awk -v n="$(wc -l <<<"$rates")" 'NR == int((n + 1) / 2)' <<<"$rates")
+rates_of() {
+    sed -n "s/.*$1 bytes \\([0-9]*\\) seconds \\([0-9.]*\\) \\([0-9.]*\\).*/\\1 \\2 \\3/p" "$work/guest.log" |
+        awk '$3 > $2 { printf "%.2f %d %.2f\n", $1 / ($3 - $2) / 1e6, $1, $3 - $2 }' | sort -n
+}
+median() { awk -v n="$(wc -l <<<"$1")" 'NR == int((n + 1) / 2)' <<<"$1"; }
+rates=$(rates_of VRC-XFER)
+xfer=$(median "$rates")
 bytes=$(awk '{print $2}' <<<"$xfer")
 secs=$(awk '{print $3}' <<<"$xfer")
+up_xfer=$(median "$(rates_of VRC-UPXFER)")
 
 if [ "$transport" = local ]; then
     echo "== vrc: guest using a local $model (for comparison) =="
@@ -241,12 +291,16 @@ if [ -n "$bytes" ] && [ -n "$secs" ] && [ "$secs" != "0.00" ]; then
     echo "  TCP:        $bytes bytes in ${secs}s$([ "$streams" = 1 ] || echo " over $streams connections at once") ($(awk -v b="$bytes" -v s="$secs" 'BEGIN{printf "%.1f", b/s/1e6}') MB/s)"
     [ "$xfers" = 1 ] || echo "  TCP runs:   $(awk '{printf "%s ", $1}' <<<"$rates")MB/s"
 fi
+if [ -n "$up_xfer" ]; then
+    echo "  TCP out:    $(awk '{printf "%d bytes in %.2fs (%.1f MB/s)", $2, $3, $2 / $3 / 1e6}' <<<"$up_xfer")"
+fi
 echo "  ping times: $(field VRC-PINGTIMES)"
 [ "$transport" = local ] || echo "  TLPs:       ${tlps:-<endpoint counters unavailable>}"
 [ -z "$ep_cpu" ] || echo "  endpoint CPU: ${ep_cpu} s (all threads, whole run)"
 regbench=$(field VRC-REGBENCH)
 [ -z "${VRC_REGBENCH:-}" ] || echo "  registers:  ${regbench:-<none>}"
 echo "  sha256:     ${got:-<none>} ($( [ "$got" = "$want" ] && echo match || echo "MISMATCH, want $want"))"
+echo "  sha256 out: $(tail -1 <<<"${up_sent:-<none>}") sent, $(tail -1 <<<"${up_got:-<none>}") received ($( [ $up_ok = 1 ] && echo match || echo MISMATCH))"
 if [ -s "$work/endpoint.log" ]; then
     echo "  endpoint said: $(tr '\n' ' ' < "$work/endpoint.log" | cut -c1-200)"
 fi
@@ -266,8 +320,8 @@ tlps_ok=1
 [ "$transport" = local ] || grep -q 'dma-ok=1' <<<"$tlps" || tlps_ok=0
 # With a key, the endpoint's side of the session says it is keyed.
 [ "${VRC_KEY:-0}" != 1 ] || grep -q 'keyed=1' <<<"$tlps" || tlps_ok=0
-if [ $rc -ne 0 ] || [ "$got" != "$want" ] || ! grep -q ' 0% packet loss' <<<"$loss" ||
-   [ $tlps_ok = 0 ]; then
+if [ $rc -ne 0 ] || [ "$got" != "$want" ] || [ $up_ok = 0 ] ||
+   ! grep -q ' 0% packet loss' <<<"$loss" || [ $tlps_ok = 0 ]; then
     echo "remote-nic: FAILED (guest rc $rc); guest console follows" >&2
     tail -n 40 "$work/guest.log" >&2
     exit 1

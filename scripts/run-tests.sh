@@ -91,7 +91,7 @@ run "e2e/e1000e-4cpu-4streams" env VRC_SMP=4 VRC_STREAMS=4 \
     bash "$top/tests/e2e/test-remote-nic.sh" pcap e1000e
 run "e2e/virtio-net-4cpu-2streams" env VRC_SMP=4 VRC_STREAMS=2 \
     bash "$top/tests/e2e/test-remote-nic.sh" pcap virtio-net-pci
-run "e2e/nvme-4cpu" env VRC_SMP=4 bash "$top/tests/e2e/test-remote-nvme.sh"
+run "e2e/nvme-4cpu" env VRC_SMP=4 bash "$top/tests/e2e/test-compat.sh" nvme
 # Through a lossy wire (tools/vrc-relay in a third namespace): the link
 # layer recovers every frame, the file arrives intact, nothing hangs.
 run "e2e/e1000e-lossy-1pct" env VRC_RELAY="--loss=0.01 --seed=1" \
@@ -101,6 +101,22 @@ run "e2e/e1000e-lossy-mix" \
     bash "$top/tests/e2e/test-remote-nic.sh" pcap e1000e
 # Four vCPUs drive one remote function at once while it does DMA.
 run "e2e/smp-stress-4cpu" bash "$top/tests/e2e/test-smp-stress.sh"
+# Every other device model that works behind vrc (docs/compatibility.md), each
+# its own test: the guest uses it through the remote endpoint (scripts/compat.sh).
+# e1000e and virtio-net-pci are the lines above (the same script, remote-nic.sh).
+run "e2e/compat-e1000" bash "$top/tests/e2e/test-compat.sh" e1000
+run "e2e/compat-igb" bash "$top/tests/e2e/test-compat.sh" igb
+run "e2e/compat-rtl8139" bash "$top/tests/e2e/test-compat.sh" rtl8139
+run "e2e/compat-vmxnet3" bash "$top/tests/e2e/test-compat.sh" vmxnet3
+run "e2e/compat-nvme" bash "$top/tests/e2e/test-compat.sh" nvme
+run "e2e/compat-virtio-blk" bash "$top/tests/e2e/test-compat.sh" virtio-blk-pci
+run "e2e/compat-lsi53c895a" bash "$top/tests/e2e/test-compat.sh" lsi53c895a
+run "e2e/compat-qemu-xhci" bash "$top/tests/e2e/test-compat.sh" qemu-xhci
+run "e2e/compat-usb-ehci" bash "$top/tests/e2e/test-compat.sh" usb-ehci
+run "e2e/compat-i6300esb" bash "$top/tests/e2e/test-compat.sh" i6300esb
+run "e2e/compat-pvpanic" bash "$top/tests/e2e/test-compat.sh" pvpanic-pci
+run "e2e/compat-virtio-rng" bash "$top/tests/e2e/test-compat.sh" virtio-rng-pci
+run "e2e/compat-edu" bash "$top/tests/e2e/test-compat.sh" edu
 
 echo
 if [ $failed -gt 0 ]; then
