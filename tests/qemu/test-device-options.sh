@@ -84,6 +84,14 @@ ep_expect_error "endpoint: virtio without iommu_platform" "socket=/tmp/vrc-never
     "-device virtio-net-pci,iommu_platform=off,romfile=" "iommu_platform=off would send its DMA nowhere"
 ep_expect_error "endpoint: key too short" "socket=/tmp/vrc-never.sock,secret=k0" \
     "-object secret,id=k0,data=0123456789" "vrc-endpoint: 'secret': the key of 'k0' is 10 bytes"
+# Models that hold maps of the VM's memory across requests are refused with
+# the reason (docs/design.md, docs/compatibility.md).
+ep_expect_error "endpoint refuses ich9-ahci" "socket=/tmp/vrc-never.sock" "-device ich9-ahci" \
+    "ich9-ahci cannot be hosted: it keeps each port's command list"
+ep_expect_error "endpoint refuses megasas" "socket=/tmp/vrc-never.sock" "-device megasas" \
+    "megasas cannot be hosted: it writes each command's status"
+ep_expect_error "endpoint refuses virtio-scsi-pci" "socket=/tmp/vrc-never.sock" \
+    "-device virtio-scsi-pci" "virtio-scsi-pci cannot be hosted: it keeps each request's buffers"
 check "-device help lists vrc-dma-bench" 'grep -q "name \"vrc-dma-bench\"" <<<"$out"'
 
 echo "1..$n"
