@@ -15,55 +15,9 @@ set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 tool=${1:-$top/build/host/tools/vrc-pingpong}
 count=${VRC_PP_COUNT:-2000}
-tmp=$(mktemp -d)
-n=0
-failed=0
-
-# shellcheck source=scripts/netns.sh
-. "$top/scripts/netns.sh"
-
-cleanup() {
-    # Background pongs first (they hold the interfaces), then the namespaces.
-    local pid
-    for pid in $(jobs -p); do
-        kill "$pid" 2>/dev/null
-    done
-    wait 2>/dev/null
-    vrc_netns_down
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-bail() {
-    echo "Bail out! $*"
-    exit 1
-}
-
-ok() {
-    n=$((n + 1))
-    echo "ok $n - $*"
-}
-
-not_ok() {
-    n=$((n + 1))
-    failed=$((failed + 1))
-    echo "not ok $n - $*"
-}
-
-# Show a file as TAP comments.
-diag() {
-    sed 's/^/# /' "$1"
-}
-
-# json FILE EXPR: evaluate a Python expression over the JSON object j in FILE.
-json() {
-    python3 -c 'import json, sys; j = json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"
-}
-
-[ -x "$tool" ] || bail "no vrc-pingpong at $tool (build it: ninja -C build/host)"
-command -v python3 >/dev/null || bail "python3 is needed to read the results"
-vrc_netns_probe || bail "cannot create network namespaces here: this test needs root and 'ip netns'"
+# shellcheck source=lib.sh
+. "$top/tests/net/lib.sh"
+net_require "$tool"
 
 echo "1..11"
 

@@ -24,51 +24,10 @@ pp=${1:-$top/build/host/tools/vrc-pingpong}
 relay=${2:-$(dirname "$pp")/vrc-relay}
 count=${VRC_RELAY_COUNT:-5000}
 seed=${VRC_RELAY_SEED:-1}
-tmp=$(mktemp -d)
-n=0
-failed=0
 relay_pid=
-
-# shellcheck source=scripts/netns.sh
-. "$top/scripts/netns.sh"
-
-cleanup() {
-    local pid
-    for pid in $(jobs -p); do
-        kill "$pid" 2>/dev/null
-    done
-    wait 2>/dev/null
-    vrc_netns_down
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-bail() {
-    echo "Bail out! $*"
-    exit 1
-}
-
-ok() {
-    n=$((n + 1))
-    echo "ok $n - $*"
-}
-
-not_ok() {
-    n=$((n + 1))
-    failed=$((failed + 1))
-    echo "not ok $n - $*"
-}
-
-diag() {
-    sed 's/^/# /' "$1"
-}
-
-for f in "$pp" "$relay"; do
-    [ -x "$f" ] || bail "no $f (build it: ninja -C build/host)"
-done
-command -v python3 >/dev/null || bail "python3 is needed to read the results"
-vrc_netns_probe || bail "cannot create network namespaces here: this test needs root and 'ip netns'"
+# shellcheck source=lib.sh
+. "$top/tests/net/lib.sh"
+net_require "$pp" "$relay"
 
 echo "1..9"
 
