@@ -298,7 +298,13 @@ static void send_ctrl(struct encap_link *l, uint8_t op, uint32_t cookie)
     } else {
         send_raw(l, l->ctrl_buf, len);
     }
-    if (h.flags & ENCAP_F_ACK) {
+    if ((op == ENCAP_CTRL_ACK || op == ENCAP_CTRL_NAK) &&
+        (h.flags & ENCAP_F_ACK)) {
+        /*
+         * The peer takes the ack of ACK and NAK only (it reads no further
+         * into PING, PONG or HELLO_ACK): only these stand for the ACK
+         * that was due.
+         */
         l->unacked_rx = 0;
         l->ack_deadline = 0;
     }

@@ -1439,6 +1439,29 @@ static void test_keyed_confirm(void)
     teardown();
 }
 
+/*
+ * A PING that reaches the endpoint while it owes the VM an ACK: its PONG
+ * (whose ack the VM does not read) does not stand for that ACK, which
+ * still goes out after the ack delay, long before the VM would time out.
+ */
+static void test_ping_keeps_ack_due(void)
+{
+    struct encap_link_stats st;
+
+    setup();
+    connect_up();
+    g_assert_cmpint(send_tlp(&vm, 0), ==, 0);
+    encap_link_flush(vm.l, now);
+    g_assert_cmpint(encap_link_ping(vm.l, 0x55aa, now), ==, 0);
+    run(5);
+    g_assert_cmpuint(encap_link_unacked(vm.l), ==, 0);
+    encap_link_get_stats(vm.l, &st);
+    g_assert_cmpuint(st.timeouts, ==, 0);
+    g_assert_cmpuint(st.retransmits, ==, 0);
+    assert_in_order(&ep, 1);
+    teardown();
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -1471,5 +1494,6 @@ int main(int argc, char **argv)
     g_test_add_func("/link/keyed/config", test_keyed_config);
     g_test_add_func("/link/keyed/confirm", test_keyed_confirm);
     g_test_add_func("/link/keyed/lossy-channel", test_keyed_lossy_channel);
+    g_test_add_func("/link/ping-keeps-ack-due", test_ping_keeps_ack_due);
     return g_test_run();
 }
