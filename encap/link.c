@@ -70,6 +70,18 @@ struct encap_link {
     uint64_t ack_deadline;      /* 0: nothing to acknowledge */
 
     uint64_t hello_deadline;
+
+    /*
+     * Keepalive (cfg.keepalive_ns): when the session last showed life, the
+     * next PING, and the time a HELLO of another session challenged it
+     * (responder; 0: no challenge pending).
+     */
+    uint64_t heard_ns;
+    uint64_t ping_deadline;
+    uint64_t probe_deadline;
+    uint64_t ka_limit;          /* keepalive_ns * keepalive_misses */
+    uint64_t probe_ns;          /* 2 * keepalive_ns, at most ka_limit */
+
     uint8_t ctrl_buf[ENCAP_FRAME_OVERHEAD + ENCAP_CTRL_LEN + SACK_HLEN +
                      SACK_MAX_BITS / 8];
     struct encap_link_stats stats;
@@ -117,10 +129,34 @@ static void set_state(struct encap_link *l, enum encap_link_state s)
     } else if (l->state == ENCAP_LINK_UP) {
         l->stats.downs++;
     }
+    if (s != ENCAP_LINK_UP) {
+        l->ping_deadline = 0;
+        l->probe_deadline = 0;
+    }
     l->state = s;
     if (l->ops->state_changed) {
         l->ops->state_changed(l->opaque, s);
     }
+}
+
+/*
+ * A valid frame of the session in which we are up (or the session just
+ * came up): the peer is alive.  That answers a pending challenge.
+ */
+static void heard(struct encap_link *l, uint64_t now)
+{
+    if (l->probe_deadline) {
+        l->probe_deadline = 0;
+        l->stats.hello_refused_live++;
+    }
+    l->heard_ns = now;
+    l->ping_deadline = l->cfg.keepalive_ns ? now + l->cfg.keepalive_ns : 0;
+}
+
+static void go_up(struct encap_link *l, uint64_t now)
+{
+    heard(l, now);
+    set_state(l, ENCAP_LINK_UP);
 }
 
 static void fill_hdr(struct encap_link *l, struct encap_frame_hdr *h,
@@ -391,6 +427,13 @@ struct encap_link *encap_link_new(const struct encap_link_config *cfg,
     if (l->cfg.rto_max_ns < l->cfg.rto_min_ns) {
         l->cfg.rto_max_ns = l->cfg.rto_min_ns;
     }
+    l->cfg.keepalive_misses = cfg->keepalive_misses ?: 4;
+    if (l->cfg.keepalive_ns > UINT64_MAX / 2 / l->cfg.keepalive_misses) {
+        l->cfg.keepalive_ns = UINT64_MAX / 2 / l->cfg.keepalive_misses;
+    }
+    l->ka_limit = l->cfg.keepalive_ns * l->cfg.keepalive_misses;
+    l->probe_ns = l->cfg.keepalive_misses < 2 ? l->ka_limit
+                                              : 2 * l->cfg.keepalive_ns;
     l->ops = ops;
     l->opaque = opaque;
     l->peer_fixed = memcmp(cfg->peer_mac, zero_mac, 6) != 0;
@@ -846,8 +889,32 @@ static void agree_sizes(struct encap_link *l, const struct encap_ctrl *c)
     l->mps = l->mps < fit ? l->mps : fit;
 }
 
+/*
+ * A HELLO that would open a new session: may it?  While a session is up
+ * (and keepalive is on), that session must be dead: the HELLO is held back, and the
+ * first one held back challenges the session with a PING.  Any valid
+ * frame of the session within probe_ns answers the challenge (heard());
+ * otherwise encap_link_poll() takes the session down, and the next HELLO
+ * is let in.
+ */
+static bool hello_admitted(struct encap_link *l,
+                           const struct encap_frame_view *v, uint64_t now)
+{
+    if (l->state != ENCAP_LINK_UP || !l->cfg.keepalive_ns) {
+        return true;
+    }
+    l->stats.drops++;
+    l->stats.hello_probes++;
+    if (!l->probe_deadline) {
+        l->probe_deadline = now + l->probe_ns;
+        send_ctrl(l, ENCAP_CTRL_PING, 0);
+        l->ping_deadline = now + l->cfg.keepalive_ns;
+    }
+    return false;
+}
+
 static void input_hello(struct encap_link *l, const struct encap_frame_view *v,
-                        const struct encap_ctrl *c)
+                        const struct encap_ctrl *c, uint64_t now)
 {
     bool ours = v->hdr.session == l->cfg.session &&
                 !memcmp(v->hdr.src, l->cfg.peer_mac, 6);
@@ -881,6 +948,9 @@ static void input_hello(struct encap_link *l, const struct encap_frame_view *v,
         l->stats.drops_session++;
         return;
     }
+    if (!same && !hello_admitted(l, v, now)) {
+        return;
+    }
     if (!same && l->keyed && l->ops->random(l->opaque, nr, sizeof(nr)) < 0) {
         l->stats.drops++;
         l->stats.drops_state++;
@@ -908,7 +978,7 @@ static void input_hello(struct encap_link *l, const struct encap_frame_view *v,
             }
             l->confirming = true;       /* up on its first sealed frame */
         } else {
-            set_state(l, ENCAP_LINK_UP);
+            go_up(l, now);
         }
     }
     send_ctrl(l, ENCAP_CTRL_HELLO_ACK, 0);
@@ -1016,7 +1086,7 @@ static int keyed_hello(struct encap_link *l, const uint8_t *f, size_t len,
  * was dropped (counted).
  */
 static int keyed_input(struct encap_link *l, const uint8_t *f, size_t len,
-                       struct encap_frame_view *v)
+                       struct encap_frame_view *v, uint64_t now)
 {
     const uint8_t *h = f + ENCAP_ETH_HLEN;
     uint64_t ctr;
@@ -1059,7 +1129,7 @@ static int keyed_input(struct encap_link *l, const uint8_t *f, size_t len,
     if (l->confirming) {
         /* The initiator has proved the key over both nonces: up. */
         l->confirming = false;
-        set_state(l, ENCAP_LINK_UP);
+        go_up(l, now);
     }
     return 0;
 }
@@ -1076,7 +1146,7 @@ int encap_link_input(struct encap_link *l, const uint8_t *frame, size_t len,
 
     l->stats.frames_rx++;
     if (l->keyed) {
-        r = keyed_input(l, frame, len, &v);
+        r = keyed_input(l, frame, len, &v, now);
         if (r != 0) {
             return r > 0 ? 0 : r;
         }
@@ -1111,8 +1181,13 @@ int encap_link_input(struct encap_link *l, const uint8_t *frame, size_t len,
             return -ENCAP_E_FIELD;
         }
         if (c.op == ENCAP_CTRL_HELLO && !l->cfg.initiator) {
-            input_hello(l, &v, &c);
+            input_hello(l, &v, &c, now);
             return 0;
+        }
+        if ((c.op == ENCAP_CTRL_PING || c.op == ENCAP_CTRL_PONG) &&
+            l->state == ENCAP_LINK_UP && v.hdr.session == l->cfg.session &&
+            v.hdr.epoch == l->epoch && v.hdr.rc_id == l->cfg.rc_id) {
+            heard(l, now);
         }
         if (c.op == ENCAP_CTRL_PING) {
             send_ctrl(l, ENCAP_CTRL_PONG, c.cookie);
@@ -1135,7 +1210,7 @@ int encap_link_input(struct encap_link *l, const uint8_t *frame, size_t len,
         if (l->cfg.initiator && l->state == ENCAP_LINK_HELLO_SENT) {
             agree_sizes(l, &c);
             l->hello_deadline = 0;
-            set_state(l, ENCAP_LINK_UP);
+            go_up(l, now);
             if (l->keyed) {
                 /* Our proof of the key: the responder goes up on it. */
                 send_ctrl(l, ENCAP_CTRL_ACK, 0);
@@ -1148,6 +1223,7 @@ int encap_link_input(struct encap_link *l, const uint8_t *frame, size_t len,
         l->stats.drops_state++;
         return -ENCAP_E_FIELD;
     }
+    heard(l, now);
     if (v.hdr.type == ENCAP_FRAME_CTRL && v.payload_len > ENCAP_CTRL_LEN &&
         (c.op == ENCAP_CTRL_ACK || c.op == ENCAP_CTRL_NAK)) {
         sack = v.payload + ENCAP_CTRL_LEN;
@@ -1227,6 +1303,30 @@ static void rto_expired(struct encap_link *l, uint64_t now)
     arm_rto(l, now);
 }
 
+/*
+ * Keepalive, while up: down once the session has been silent for the
+ * keepalive limit, or for the probe time since a HELLO challenged it;
+ * else a PING every keepalive_ns of silence.
+ */
+static void keepalive(struct encap_link *l, uint64_t now)
+{
+    if ((now >= l->heard_ns && now - l->heard_ns >= l->ka_limit) ||
+        (l->probe_deadline && now >= l->probe_deadline)) {
+        l->stats.keepalive_downs++;
+        set_state(l, ENCAP_LINK_DOWN);
+        return;
+    }
+    if (now >= l->ping_deadline) {
+        send_ctrl(l, ENCAP_CTRL_PING, 0);
+        l->ping_deadline = now + l->cfg.keepalive_ns;
+    }
+}
+
+static uint64_t earliest(uint64_t a, uint64_t b)
+{
+    return a && (!b || a < b) ? a : b;
+}
+
 uint64_t encap_link_poll(struct encap_link *l, uint64_t now)
 {
     uint64_t next = 0;
@@ -1239,6 +1339,9 @@ uint64_t encap_link_poll(struct encap_link *l, uint64_t now)
             l->hello_deadline = now + l->cfg.hello_ns;
         }
     }
+    if (l->state == ENCAP_LINK_UP && l->cfg.keepalive_ns) {
+        keepalive(l, now);
+    }
     if (l->state == ENCAP_LINK_UP && l->rto_deadline && now >= l->rto_deadline) {
         rto_expired(l, now);
     }
@@ -1250,11 +1353,11 @@ uint64_t encap_link_poll(struct encap_link *l, uint64_t now)
         next = l->hello_deadline;
     }
     if (l->state == ENCAP_LINK_UP) {
-        if (l->rto_deadline) {
-            next = l->rto_deadline;
-        }
-        if (l->ack_deadline && (!next || l->ack_deadline < next)) {
-            next = l->ack_deadline;
+        next = earliest(l->rto_deadline, l->ack_deadline);
+        if (l->cfg.keepalive_ns) {
+            next = earliest(next, l->ping_deadline);
+            next = earliest(next, l->heard_ns + l->ka_limit);
+            next = earliest(next, l->probe_deadline);
         }
     }
     return next;

@@ -39,6 +39,8 @@ struct side {
     enum encap_link_state state;
     unsigned ups, downs;
     uint64_t down_at;
+    uint64_t up_at;
+    uint64_t rx_at;             /* last frame the link took (run()) */
 };
 
 static struct side vm, ep;
@@ -94,6 +96,7 @@ static void state_changed(void *opaque, enum encap_link_state st)
 
     if (st == ENCAP_LINK_UP) {
         s->ups++;
+        s->up_at = now;
     } else if (st == ENCAP_LINK_DOWN && s->state == ENCAP_LINK_UP) {
         s->downs++;
         s->down_at = now;
@@ -115,6 +118,13 @@ static const struct encap_link_ops ops = {
     .state_changed = state_changed,
     .random = test_random,
 };
+
+/* Settings of the next setup_keys(), cleared by teardown(). */
+static struct {
+    uint64_t vm_keepalive_ns, ep_keepalive_ns;
+    unsigned misses;
+    uint64_t hello_ns;
+} tune;
 
 /* Both sides, each with key @vm_key / @ep_key (NULL: none). */
 static void setup_keys(const char *vm_key, const char *ep_key)
@@ -141,6 +151,9 @@ static void setup_keys(const char *vm_key, const char *ep_key)
     memcpy(c.peer_mac, ep_mac, 6);
     c.key = (const uint8_t *)vm_key;
     c.key_len = vm_key ? strlen(vm_key) : 0;
+    c.keepalive_ns = tune.vm_keepalive_ns;
+    c.keepalive_misses = tune.misses;
+    c.hello_ns = tune.hello_ns;
     vm.l = encap_link_new(&c, &ops, &vm);
     c.initiator = false;
     memcpy(c.own_mac, ep_mac, 6);
@@ -148,6 +161,7 @@ static void setup_keys(const char *vm_key, const char *ep_key)
     c.mps = 512;                        /* the smaller one is agreed */
     c.key = (const uint8_t *)ep_key;
     c.key_len = ep_key ? strlen(ep_key) : 0;
+    c.keepalive_ns = tune.ep_keepalive_ns;
     ep.l = encap_link_new(&c, &ops, &ep);
     g_assert_nonnull(vm.l);
     g_assert_nonnull(ep.l);
@@ -175,6 +189,7 @@ static void teardown(void)
     if (chan.log) {
         g_ptr_array_free(chan.log, TRUE);
     }
+    memset(&tune, 0, sizeof(tune));
 }
 
 /* Deliver what is in flight and run timers, advancing the clock, until
@@ -188,7 +203,9 @@ static void run(unsigned max_ms)
         uint64_t d1, d2, next;
 
         while ((fr = g_queue_pop_head(&chan.q))) {
-            encap_link_input(fr->to->l, fr->buf, fr->len, now);
+            if (encap_link_input(fr->to->l, fr->buf, fr->len, now) == 0) {
+                fr->to->rx_at = now;
+            }
             g_free(fr->buf);
             g_free(fr);
         }
@@ -1439,6 +1456,8 @@ static void test_keyed_confirm(void)
     teardown();
 }
 
+/* ---- keepalive, and HELLOs that challenge a live session ---- */
+
 /*
  * A PING that reaches the endpoint while it owes the VM an ACK: its PONG
  * (whose ack the VM does not read) does not stand for that ACK, which
@@ -1459,6 +1478,306 @@ static void test_ping_keeps_ack_due(void)
     g_assert_cmpuint(st.timeouts, ==, 0);
     g_assert_cmpuint(st.retransmits, ==, 0);
     assert_in_order(&ep, 1);
+    teardown();
+}
+
+#define KA (10 * MS)
+
+/*
+ * An idle session with keepalive on the VM's side: a PING every interval,
+ * each answered, for 100 intervals; nothing goes down, no round-trip
+ * sample is taken from a PONG, and encap_link_poll() names the next PING.
+ */
+static void test_keepalive_idle(void)
+{
+    struct encap_link_stats st0, st, est0, est;
+    struct frame *fr;
+    uint64_t next;
+
+    tune.vm_keepalive_ns = KA;
+    setup();
+    g_assert_cmpint(encap_link_connect(vm.l, now), ==, 0);
+    while ((fr = g_queue_pop_head(&chan.q))) {
+        encap_link_input(fr->to->l, fr->buf, fr->len, now);
+        g_free(fr->buf);
+        g_free(fr);
+    }
+    g_assert_cmpint(encap_link_state(vm.l), ==, ENCAP_LINK_UP);
+    /* Nothing else is due: the next PING is. */
+    next = encap_link_poll(vm.l, now);
+    g_assert_cmpuint(next, ==, now + KA);
+    send_many(10, 10);
+    run(10);
+    encap_link_get_stats(vm.l, &st0);
+    encap_link_get_stats(ep.l, &est0);
+    run(100 * KA / MS);
+    encap_link_get_stats(vm.l, &st);
+    encap_link_get_stats(ep.l, &est);
+    g_assert_cmpint(encap_link_state(vm.l), ==, ENCAP_LINK_UP);
+    g_assert_cmpint(encap_link_state(ep.l), ==, ENCAP_LINK_UP);
+    g_assert_cmpuint(vm.downs + ep.downs, ==, 0);
+    /* One PING per interval, each answered by a PONG. */
+    g_assert_cmpuint(st.frames_tx - st0.frames_tx, >=, 99);
+    g_assert_cmpuint(st.frames_tx - st0.frames_tx, <=, 101);
+    g_assert_cmpuint(est.frames_tx - est0.frames_tx, ==,
+                     st.frames_tx - st0.frames_tx);
+    g_assert_cmpuint(st.rtt_samples, ==, st0.rtt_samples);
+    g_assert_cmpuint(st.srtt_ns, ==, st0.srtt_ns);
+    g_assert_cmpuint(st.keepalive_downs, ==, 0);
+    g_assert_cmpuint(st.drops + est.drops, ==, 0);
+    teardown();
+}
+
+/*
+ * The peer falls silent: three PINGs, then down when nothing has been
+ * heard for keepalive_ns * misses, not before and not an interval later.
+ */
+static void test_keepalive_silent(gconstpointer p)
+{
+    bool keyed = GPOINTER_TO_INT(p);
+    struct encap_link_stats st0, st;
+
+    tune.vm_keepalive_ns = KA;
+    setup_keys(keyed ? KEY : NULL, keyed ? KEY : NULL);
+    chan.log = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+    connect_up();
+    send_many(10, 10);
+    run(3 * KA / MS);
+    g_assert_cmpint(encap_link_state(vm.l), ==, ENCAP_LINK_UP);
+    if (keyed) {
+        /* The keepalive's PINGs are sealed CTRL frames. */
+        const uint8_t *f;
+        size_t len;
+
+        f = g_bytes_get_data(chan.log->pdata[chan.log->len - 2], &len);
+        g_assert_cmpuint(f[14], ==, 2);
+        g_assert_cmpuint(f[15], ==, ENCAP_FRAME_CTRL);
+        g_assert_cmpuint(f[17] & ENCAP_F_SEALED, !=, 0);
+    }
+    encap_link_get_stats(vm.l, &st0);
+    chan.drop_p = 1;
+    run(10 * KA / MS);
+    encap_link_get_stats(vm.l, &st);
+    g_assert_cmpint(encap_link_state(vm.l), ==, ENCAP_LINK_DOWN);
+    g_assert_cmpuint(vm.downs, ==, 1);
+    g_assert_cmpuint(vm.down_at, >=, vm.rx_at + 4 * KA);
+    g_assert_cmpuint(vm.down_at, <=, vm.rx_at + 5 * KA);
+    g_assert_cmpuint(st.keepalive_downs, ==, 1);
+    g_assert_cmpuint(st.frames_tx - st0.frames_tx, ==, 3);
+    /* The endpoint, without keepalive, noticed nothing. */
+    g_assert_cmpint(encap_link_state(ep.l), ==, ENCAP_LINK_UP);
+    /* Once the channel works again, a new connect brings both back. */
+    chan.drop_p = 0;
+    connect_up();
+    teardown();
+}
+
+/* Keepalive on both sides, with different intervals and misses. */
+static void test_keepalive_both(void)
+{
+    struct encap_link_stats st, est;
+
+    tune.vm_keepalive_ns = KA;
+    tune.ep_keepalive_ns = 3 * KA / 2;
+    tune.misses = 3;
+    setup();
+    connect_up();
+    run(100 * KA / MS);
+    g_assert_cmpuint(vm.downs + ep.downs, ==, 0);
+    encap_link_get_stats(vm.l, &st);
+    encap_link_get_stats(ep.l, &est);
+    /* The VM's PINGs keep the endpoint from needing its own. */
+    g_assert_cmpuint(st.frames_tx, >=, 100);
+    g_assert_cmpuint(est.frames_tx, <=, st.frames_tx + 1);
+    chan.drop_p = 1;
+    run(20 * KA / MS);
+    g_assert_cmpint(encap_link_state(vm.l), ==, ENCAP_LINK_DOWN);
+    g_assert_cmpint(encap_link_state(ep.l), ==, ENCAP_LINK_DOWN);
+    g_assert_cmpuint(vm.down_at, >=, vm.rx_at + 3 * KA);
+    g_assert_cmpuint(vm.down_at, <=, vm.rx_at + 4 * KA);
+    g_assert_cmpuint(ep.down_at, >=, ep.rx_at + 3 * (3 * KA / 2));
+    g_assert_cmpuint(ep.down_at, <=, ep.rx_at + 4 * (3 * KA / 2));
+    encap_link_get_stats(vm.l, &st);
+    encap_link_get_stats(ep.l, &est);
+    g_assert_cmpuint(st.keepalive_downs, ==, 1);
+    g_assert_cmpuint(est.keepalive_downs, ==, 1);
+    teardown();
+}
+
+/* The first frame an initiator with the VM's MAC sends. */
+static GBytes *first_frame;
+
+static int keep_first(void *opaque, const uint8_t *f, size_t len)
+{
+    if (!first_frame) {
+        first_frame = g_bytes_new(f, len);
+    }
+    return 0;
+}
+
+static const struct encap_link_ops ops_keep_first = {
+    .send_frame = keep_first,
+    .deliver_tlp = deliver,
+    .random = test_random,
+};
+
+/* The HELLO of an initiator on the VM's MAC in session @session. */
+static GBytes *hello_of(uint16_t session, const char *key)
+{
+    struct encap_link_config c = {
+        .initiator = true, .max_frame = 1514, .mps = 1024, .mrrs = 4096,
+        .session = session, .rc_id = 7,
+        .key = (const uint8_t *)key, .key_len = key ? strlen(key) : 0,
+    };
+    struct encap_link *l;
+    GBytes *hello;
+
+    memcpy(c.own_mac, vm_mac, 6);
+    memcpy(c.peer_mac, ep_mac, 6);
+    l = encap_link_new(&c, &ops_keep_first, NULL);
+    g_assert_nonnull(l);
+    first_frame = NULL;
+    g_assert_cmpint(encap_link_connect(l, now), ==, 0);
+    encap_link_free(l);
+    hello = first_frame;
+    first_frame = NULL;
+    g_assert_nonnull(hello);
+    return hello;
+}
+
+static void input_bytes(struct side *s, GBytes *b)
+{
+    size_t len;
+    const uint8_t *f = g_bytes_get_data(b, &len);
+
+    encap_link_input(s->l, f, len, now);
+}
+
+/*
+ * A stranger on the segment sends HELLOs with the VM's MAC: another
+ * session, and (unkeyed) the VM's session with a newer epoch.  The VM
+ * answers the endpoint's PING, so each HELLO is dropped and the session
+ * goes on carrying TLPs; a HELLO every 100 ms for a second changes
+ * nothing either.
+ */
+static void test_hello_challenge(gconstpointer p)
+{
+    bool keyed = GPOINTER_TO_INT(p);
+    const char *key = keyed ? KEY : NULL;
+    struct encap_link_stats est;
+    GBytes *forged = NULL;
+
+    tune.ep_keepalive_ns = KA;
+    setup_keys(key, key);
+    connect_up();
+    send_many(10, 10);
+    run(10);
+    assert_in_order(&ep, 10);
+    g_array_set_size(ep.got, 0);
+
+    forged = hello_of(0x9999, key);
+    input_bytes(&ep, forged);
+    g_assert_cmpint(encap_link_state(ep.l), ==, ENCAP_LINK_UP);
+    encap_link_get_stats(ep.l, &est);
+    g_assert_cmpuint(est.hello_probes, ==, 1);
+    g_assert_cmpuint(est.hello_refused_live, ==, 0);
+    run(1);
+    encap_link_get_stats(ep.l, &est);
+    g_assert_cmpuint(est.hello_refused_live, ==, 1);
+
+    for (int i = 0; i < 10; i++) {
+        input_bytes(&ep, forged);
+        run(100);
+    }
+    if (!keyed) {
+        /* The VM's own session at a newer epoch (the VM is in epoch 1). */
+        uint8_t buf[256], pl[64];
+        size_t n = ctrl_payload(pl, ENCAP_CTRL_HELLO, false);
+        int len = forge(buf, sizeof(buf), ep_mac, vm_mac, 1, ENCAP_FRAME_CTRL,
+                        0, 5, 0, pl, n);
+
+        g_assert_cmpint(encap_link_input(ep.l, buf, len, now), ==, 0);
+        run(100);
+    }
+    g_assert_cmpint(encap_link_state(ep.l), ==, ENCAP_LINK_UP);
+    g_assert_cmpint(encap_link_state(vm.l), ==, ENCAP_LINK_UP);
+    g_assert_cmpuint(ep.downs + vm.downs, ==, 0);
+    encap_link_get_stats(ep.l, &est);
+    g_assert_cmpuint(est.hello_probes, ==, keyed ? 11 : 12);
+    g_assert_cmpuint(est.hello_refused_live, ==, keyed ? 11 : 12);
+    g_assert_cmpuint(est.keepalive_downs, ==, 0);
+    send_many(10, 10);
+    run(10);
+    assert_in_order(&ep, 10);
+    g_bytes_unref(forged);
+    teardown();
+}
+
+/* Replace the VM by a new process: same MAC, session @session. */
+static void restart_vm(uint16_t session, const char *key, uint64_t hello_ns)
+{
+    struct encap_link_config c = {
+        .initiator = true, .max_frame = 1514, .mps = 1024, .mrrs = 4096,
+        .window = 16, .session = session, .rc_id = 7, .epoch = 0x4000,
+        .key = (const uint8_t *)key, .key_len = key ? strlen(key) : 0,
+        .hello_ns = hello_ns,
+    };
+
+    encap_link_free(vm.l);
+    memcpy(c.own_mac, vm_mac, 6);
+    memcpy(c.peer_mac, ep_mac, 6);
+    vm.l = encap_link_new(&c, &ops, &vm);
+    g_assert_nonnull(vm.l);
+    vm.state = ENCAP_LINK_DOWN;
+}
+
+/*
+ * The VM dies in the middle of its session and comes back at once as a
+ * new process.  Its old session is silent, so the endpoint's probe runs
+ * out and a later HELLO of the new process opens a session: no sooner than
+ * the probe time after its first HELLO, no later than one HELLO interval
+ * after the keepalive limit.  @p: 0 10 ms keepalive and 4 misses, 100 ms
+ * HELLOs; 1 the same keyed; 2 500 ms, 6 misses, 250 ms HELLOs (the vrc's),
+ * in the 2 s the vrc waits.
+ */
+static void test_hello_restarted(gconstpointer p)
+{
+    int mode = GPOINTER_TO_INT(p);
+    const char *key = mode == 1 ? KEY : NULL;
+    uint64_t ka = mode == 2 ? 500 * MS : KA;
+    unsigned misses = mode == 2 ? 6 : 4;
+    uint64_t hello_ns = mode == 2 ? 250 * MS : 100 * MS;
+    uint64_t probe = 2 * ka, last, t0;
+    struct encap_link_stats est;
+
+    tune.ep_keepalive_ns = ka;
+    tune.misses = misses;
+    setup_keys(key, key);
+    connect_up();
+    send_many(10, 10);
+    run(1);
+    last = ep.rx_at;
+    g_assert_cmpuint(last, >, 0);
+
+    restart_vm(0x4242, key, hello_ns);
+    t0 = now;
+    g_assert_cmpint(encap_link_connect(vm.l, now), ==, 0);
+    run(2000);
+    g_assert_cmpint(encap_link_state(ep.l), ==, ENCAP_LINK_UP);
+    g_assert_cmpint(encap_link_state(vm.l), ==, ENCAP_LINK_UP);
+    g_assert_cmpuint(ep.ups, ==, 2);
+    g_assert_cmpuint(ep.up_at, >=, MIN(t0 + probe, last + ka * misses));
+    g_assert_cmpuint(ep.up_at, <=, last + ka * misses + hello_ns);
+    g_assert_cmpuint(ep.up_at, <=, t0 + probe + hello_ns);
+    g_assert_cmpuint(vm.up_at, <=, t0 + 2000 * MS);
+    encap_link_get_stats(ep.l, &est);
+    g_assert_cmpuint(est.hello_probes, >=, 1);
+    g_assert_cmpuint(est.hello_refused_live, ==, 0);
+    g_assert_cmpuint(est.keepalive_downs, ==, 1);
+    g_array_set_size(ep.got, 0);
+    send_many(10, 10);
+    run(10);
+    assert_in_order(&ep, 10);
     teardown();
 }
 
@@ -1495,5 +1814,21 @@ int main(int argc, char **argv)
     g_test_add_func("/link/keyed/confirm", test_keyed_confirm);
     g_test_add_func("/link/keyed/lossy-channel", test_keyed_lossy_channel);
     g_test_add_func("/link/ping-keeps-ack-due", test_ping_keeps_ack_due);
+    g_test_add_func("/link/keepalive/idle", test_keepalive_idle);
+    g_test_add_data_func("/link/keepalive/silent", GINT_TO_POINTER(0),
+                         test_keepalive_silent);
+    g_test_add_data_func("/link/keepalive/silent-keyed", GINT_TO_POINTER(1),
+                         test_keepalive_silent);
+    g_test_add_func("/link/keepalive/both", test_keepalive_both);
+    g_test_add_data_func("/link/hello/challenge", GINT_TO_POINTER(0),
+                         test_hello_challenge);
+    g_test_add_data_func("/link/hello/challenge-keyed", GINT_TO_POINTER(1),
+                         test_hello_challenge);
+    g_test_add_data_func("/link/hello/restarted", GINT_TO_POINTER(0),
+                         test_hello_restarted);
+    g_test_add_data_func("/link/hello/restarted-keyed", GINT_TO_POINTER(1),
+                         test_hello_restarted);
+    g_test_add_data_func("/link/hello/restarted-vrc-timers", GINT_TO_POINTER(2),
+                         test_hello_restarted);
     return g_test_run();
 }

@@ -18,6 +18,27 @@
  * arrive through encap_link_input().  encap_link_poll() runs the timers and
  * says when to call it next.
  *
+ * Keepalive (cfg.keepalive_ns, off by default): while up, a side that has
+ * heard nothing valid of the session for keepalive_ns sends a CTRL PING
+ * (cookie 0), another each further keepalive_ns of silence, and goes down
+ * once it has heard nothing for keepalive_ns * keepalive_misses (the
+ * keepalive limit).  Every valid frame of the session counts as life:
+ * DATA, ACK, NAK, PING, PONG.
+ *
+ * A responder that is up does not drop its session for a HELLO that would
+ * open another one (from the peer's MAC, another session or epoch: a
+ * restarted initiator, or a stranger forging one) while the session shows
+ * life.  With keepalive on, such a HELLO is dropped and challenges the
+ * session: a PING goes out at once, and if nothing valid of the session
+ * arrives within the probe time, 2 * keepalive_ns (the keepalive limit if
+ * that is shorter), the session goes down and the next HELLO opens a new
+ * one.  So an initiator that restarted gets a session back at most one
+ * HELLO interval (hello_ns) after the earlier of: the keepalive limit
+ * counted from its old session's last frame, and the probe time counted
+ * from its first HELLO.  Its HELLO retries must span that: hello_ns *
+ * max_retries > 2 * keepalive_ns + hello_ns.  With keepalive off such a
+ * HELLO ends the session at once, as it always did.
+ *
  * With a pre-shared key (cfg.key) the session is authenticated: HELLO and
  * HELLO_ACK exchange fresh nonces and prove the key (the responder goes
  * up on the initiator's first sealed frame, which the initiator sends as
@@ -83,6 +104,13 @@ struct encap_link_config {
      */
     const uint8_t *key;
     size_t key_len;
+    /*
+     * Keepalive: PING after this much silence while up; 0: off (the link
+     * then goes down only when retransmissions run out, or on BYE).
+     */
+    uint64_t keepalive_ns;
+    /* Down after keepalive_ns * keepalive_misses of silence; 0: 4. */
+    unsigned keepalive_misses;
 };
 
 struct encap_link_ops {
@@ -133,6 +161,12 @@ struct encap_link_stats {
     uint64_t replay;            /* keyed: a sealed frame seen before */
     uint64_t key_mismatch;      /* a keyed frame and we have no key, or an
                                    unkeyed one and we have a key */
+    uint64_t hello_probes;      /* HELLOs of another session held back
+                                   while the live one was probed */
+    uint64_t hello_refused_live;        /* probes the live session answered
+                                           (not a drop reason) */
+    uint64_t keepalive_downs;   /* downs for silence: keepalive limit or a
+                                   probe unanswered (not a drop reason) */
     uint64_t ups;
     uint64_t downs;
     uint64_t rtt_samples;
@@ -170,6 +204,11 @@ void encap_link_flush(struct encap_link *l, uint64_t now);
 /* Run the timers. Returns the time of the next deadline, 0 if none. */
 uint64_t encap_link_poll(struct encap_link *l, uint64_t now);
 
+/*
+ * Send a PING; its PONG comes back through ops->pong.  The link's own
+ * keepalive PINGs carry cookie 0 (and their PONGs are reported too): use
+ * other cookies to tell yours apart.
+ */
 int encap_link_ping(struct encap_link *l, uint32_t cookie, uint64_t now);
 
 enum encap_link_state encap_link_state(const struct encap_link *l);
