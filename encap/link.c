@@ -890,8 +890,9 @@ static void agree_sizes(struct encap_link *l, const struct encap_ctrl *c)
 }
 
 /*
- * A HELLO that would open a new session: may it?  While a session is up
- * (and keepalive is on), that session must be dead: the HELLO is held back, and the
+ * A HELLO that would open a new session: may it?  The endpoint's rules
+ * (ops->hello_allowed) first.  Then, while a session is up (and keepalive
+ * is on), that session must be dead: the HELLO is held back, and the
  * first one held back challenges the session with a PING.  Any valid
  * frame of the session within probe_ns answers the challenge (heard());
  * otherwise encap_link_poll() takes the session down, and the next HELLO
@@ -900,6 +901,12 @@ static void agree_sizes(struct encap_link *l, const struct encap_ctrl *c)
 static bool hello_admitted(struct encap_link *l,
                            const struct encap_frame_view *v, uint64_t now)
 {
+    if (l->ops->hello_allowed &&
+        !l->ops->hello_allowed(l->opaque, v->hdr.src, v->hdr.rc_id)) {
+        l->stats.drops++;
+        l->stats.hello_refused++;
+        return false;
+    }
     if (l->state != ENCAP_LINK_UP || !l->cfg.keepalive_ns) {
         return true;
     }

@@ -119,11 +119,36 @@ static const struct encap_link_ops ops = {
     .random = test_random,
 };
 
+/* The endpoint's admission rule, when a test sets tune.ep_hook. */
+static struct {
+    bool allow;
+    unsigned calls;
+    uint8_t mac[6];
+    uint16_t rc_id;
+} admit;
+
+static bool hello_allowed(void *opaque, const uint8_t mac[6], uint16_t rc_id)
+{
+    admit.calls++;
+    memcpy(admit.mac, mac, 6);
+    admit.rc_id = rc_id;
+    return admit.allow;
+}
+
+static const struct encap_link_ops ops_hook = {
+    .send_frame = send_frame,
+    .deliver_tlp = deliver,
+    .state_changed = state_changed,
+    .random = test_random,
+    .hello_allowed = hello_allowed,
+};
+
 /* Settings of the next setup_keys(), cleared by teardown(). */
 static struct {
     uint64_t vm_keepalive_ns, ep_keepalive_ns;
     unsigned misses;
     uint64_t hello_ns;
+    bool ep_hook;
 } tune;
 
 /* Both sides, each with key @vm_key / @ep_key (NULL: none). */
@@ -162,7 +187,7 @@ static void setup_keys(const char *vm_key, const char *ep_key)
     c.key = (const uint8_t *)ep_key;
     c.key_len = ep_key ? strlen(ep_key) : 0;
     c.keepalive_ns = tune.ep_keepalive_ns;
-    ep.l = encap_link_new(&c, &ops, &ep);
+    ep.l = encap_link_new(&c, tune.ep_hook ? &ops_hook : &ops, &ep);
     g_assert_nonnull(vm.l);
     g_assert_nonnull(ep.l);
 }
@@ -190,6 +215,7 @@ static void teardown(void)
         g_ptr_array_free(chan.log, TRUE);
     }
     memset(&tune, 0, sizeof(tune));
+    memset(&admit, 0, sizeof(admit));
 }
 
 /* Deliver what is in flight and run timers, advancing the clock, until
@@ -1781,6 +1807,90 @@ static void test_hello_restarted(gconstpointer p)
     teardown();
 }
 
+/*
+ * The endpoint's admission rule refuses the VM: its HELLOs are dropped
+ * (counted), and its connect fails; allowed, it comes up.  A retry of the
+ * current session is not asked about again.
+ */
+static void test_hello_allowed(void)
+{
+    struct encap_link_stats est;
+    struct frame *hello;
+
+    tune.ep_hook = true;
+    setup();
+    admit.allow = false;
+    g_assert_cmpint(encap_link_connect(vm.l, now), ==, 0);
+    run(2000);
+    g_assert_cmpint(encap_link_state(vm.l), ==, ENCAP_LINK_DOWN);
+    g_assert_cmpint(encap_link_state(ep.l), ==, ENCAP_LINK_DOWN);
+    g_assert_cmpuint(ep.ups, ==, 0);
+    encap_link_get_stats(ep.l, &est);
+    g_assert_cmpuint(est.hello_refused, ==, 9);     /* HELLO and 8 retries */
+    g_assert_cmpuint(est.frames_tx, ==, 0);
+    g_assert_cmpuint(admit.calls, ==, 9);
+    g_assert_cmpmem(admit.mac, 6, vm_mac, 6);
+    g_assert_cmpuint(admit.rc_id, ==, 7);
+
+    admit.allow = true;
+    hello = connect_keeping_hello();
+    g_assert_cmpint(encap_link_state(vm.l), ==, ENCAP_LINK_UP);
+    g_assert_cmpuint(admit.calls, ==, 10);
+    encap_link_input(ep.l, hello->buf, hello->len, now);    /* a retry */
+    g_assert_cmpuint(admit.calls, ==, 10);
+    g_assert_cmpint(encap_link_state(ep.l), ==, ENCAP_LINK_UP);
+    encap_link_get_stats(ep.l, &est);
+    g_assert_cmpuint(est.hello_refused, ==, 9);
+    check_working(hello);
+}
+
+/*
+ * The endpoint ends its session (ownership moved): a HELLO from another
+ * VM's MAC then opens a session, and TLPs flow with that VM.
+ */
+static void test_close_new_mac(gconstpointer p)
+{
+    static const uint8_t vm2_mac[6] = { 2, 0, 0, 0, 0, 0x0c };
+    const char *key = GPOINTER_TO_INT(p) ? KEY : NULL;
+    struct encap_link_config c = {
+        .initiator = true, .max_frame = 1514, .mps = 1024, .mrrs = 4096,
+        .window = 16, .session = 0x2222, .rc_id = 9,
+        .key = (const uint8_t *)key, .key_len = key ? strlen(key) : 0,
+    };
+    struct side vm2 = { .peer = &ep };
+    struct encap_link *old;
+
+    tune.ep_keepalive_ns = KA;
+    setup_keys(key, key);
+    connect_up();
+    encap_link_close(ep.l, now);
+    run(1);
+    g_assert_cmpint(encap_link_state(ep.l), ==, ENCAP_LINK_DOWN);
+    g_assert_cmpint(encap_link_state(vm.l), ==, ENCAP_LINK_DOWN);
+
+    memcpy(c.own_mac, vm2_mac, 6);
+    memcpy(c.peer_mac, ep_mac, 6);
+    vm2.got = g_array_new(FALSE, FALSE, sizeof(uint16_t));
+    vm2.l = encap_link_new(&c, &ops, &vm2);
+    g_assert_nonnull(vm2.l);
+    ep.peer = &vm2;
+    g_assert_cmpint(encap_link_connect(vm2.l, now), ==, 0);
+    run(100);
+    g_assert_cmpint(encap_link_state(vm2.l), ==, ENCAP_LINK_UP);
+    g_assert_cmpint(encap_link_state(ep.l), ==, ENCAP_LINK_UP);
+    g_assert_cmpuint(ep.ups, ==, 2);
+    /* vm2 carries TLPs to the endpoint. */
+    old = vm.l;
+    vm.l = vm2.l;
+    send_many(10, 10);
+    run(10);
+    vm.l = old;
+    assert_in_order(&ep, 10);
+    encap_link_free(vm2.l);
+    g_array_free(vm2.got, TRUE);
+    teardown();
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -1830,5 +1940,10 @@ int main(int argc, char **argv)
                          test_hello_restarted);
     g_test_add_data_func("/link/hello/restarted-vrc-timers", GINT_TO_POINTER(2),
                          test_hello_restarted);
+    g_test_add_func("/link/hello/allowed", test_hello_allowed);
+    g_test_add_data_func("/link/hello/close-new-mac", GINT_TO_POINTER(0),
+                         test_close_new_mac);
+    g_test_add_data_func("/link/hello/close-new-mac-keyed", GINT_TO_POINTER(1),
+                         test_close_new_mac);
     return g_test_run();
 }

@@ -132,6 +132,13 @@ struct encap_link_ops {
      * is then not taken).  Required with a key, unused without.
      */
     int (*random)(void *opaque, uint8_t *buf, size_t len);
+    /*
+     * Optional, responder: whether the initiator @mac with @rc_id may open
+     * a new session (the endpoint's ownership rules).  Asked for each
+     * HELLO that would open one, not for a retry of the current session;
+     * false drops the HELLO (stats.hello_refused).
+     */
+    bool (*hello_allowed)(void *opaque, const uint8_t mac[6], uint16_t rc_id);
 };
 
 struct encap_link_stats {
@@ -161,6 +168,7 @@ struct encap_link_stats {
     uint64_t replay;            /* keyed: a sealed frame seen before */
     uint64_t key_mismatch;      /* a keyed frame and we have no key, or an
                                    unkeyed one and we have a key */
+    uint64_t hello_refused;     /* HELLOs ops->hello_allowed refused */
     uint64_t hello_probes;      /* HELLOs of another session held back
                                    while the live one was probed */
     uint64_t hello_refused_live;        /* probes the live session answered
