@@ -517,6 +517,17 @@ void encap_link_close(struct encap_link *l, uint64_t now)
     set_state(l, ENCAP_LINK_DOWN);
 }
 
+int encap_link_set_peer(struct encap_link *l, const uint8_t mac[6])
+{
+    if (!l->cfg.initiator || l->state == ENCAP_LINK_UP ||
+        !memcmp(mac, zero_mac, 6)) {
+        return -ENCAP_E_FIELD;
+    }
+    memcpy(l->cfg.peer_mac, mac, 6);
+    l->peer_fixed = true;
+    return 0;
+}
+
 int encap_link_ping(struct encap_link *l, uint32_t cookie, uint64_t now)
 {
     if (!memcmp(l->cfg.peer_mac, zero_mac, 6) || (l->keyed && !l->have_keys)) {

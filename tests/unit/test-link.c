@@ -1891,6 +1891,48 @@ static void test_close_new_mac(gconstpointer p)
     teardown();
 }
 
+/* The VM moves to another endpoint: only while not up, initiator only. */
+static void test_set_peer(void)
+{
+    static const uint8_t ep2_mac[6] = { 2, 0, 0, 0, 0, 0x0d };
+    struct encap_link_config c = {
+        .max_frame = 1514, .mps = 1024, .mrrs = 4096, .window = 16,
+    };
+    struct side ep2 = { .peer = &vm };
+    const uint8_t *f;
+
+    setup();
+    chan.log = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+    connect_up();
+    memcpy(c.own_mac, ep2_mac, 6);
+    ep2.got = g_array_new(FALSE, FALSE, sizeof(uint16_t));
+    ep2.l = encap_link_new(&c, &ops, &ep2);
+    g_assert_nonnull(ep2.l);
+
+    g_assert_cmpint(encap_link_set_peer(vm.l, ep2_mac), ==, -ENCAP_E_FIELD);
+    g_assert_cmpint(encap_link_set_peer(ep.l, ep2_mac), ==, -ENCAP_E_FIELD);
+    encap_link_close(vm.l, now);
+    run(1);
+    g_assert_cmpint(encap_link_set_peer(vm.l, (uint8_t[6]){ 0 }), ==,
+                    -ENCAP_E_FIELD);
+    g_assert_cmpint(encap_link_set_peer(vm.l, ep2_mac), ==, 0);
+    vm.peer = &ep2;
+    g_assert_cmpint(encap_link_connect(vm.l, now), ==, 0);
+    f = g_bytes_get_data(chan.log->pdata[chan.log->len - 1], NULL);
+    g_assert_cmpmem(f, 6, ep2_mac, 6);
+    run(100);
+    g_assert_cmpint(encap_link_state(vm.l), ==, ENCAP_LINK_UP);
+    g_assert_cmpint(encap_link_state(ep2.l), ==, ENCAP_LINK_UP);
+    g_assert_cmpint(encap_link_state(ep.l), ==, ENCAP_LINK_DOWN);
+    send_many(10, 10);
+    run(10);
+    assert_in_order(&ep2, 10);
+    g_assert_cmpuint(ep.got->len, ==, 0);
+    encap_link_free(ep2.l);
+    g_array_free(ep2.got, TRUE);
+    teardown();
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -1945,5 +1987,6 @@ int main(int argc, char **argv)
                          test_close_new_mac);
     g_test_add_data_func("/link/hello/close-new-mac-keyed", GINT_TO_POINTER(1),
                          test_close_new_mac);
+    g_test_add_func("/link/set-peer", test_set_peer);
     return g_test_run();
 }

@@ -219,6 +219,12 @@ uint64_t encap_link_poll(struct encap_link *l, uint64_t now);
  */
 int encap_link_ping(struct encap_link *l, uint32_t cookie, uint64_t now);
 
+/*
+ * Initiator: the peer the next encap_link_connect() talks to (@mac not all
+ * zero).  -ENCAP_E_FIELD on a responder, for a zero MAC, or while up.
+ */
+int encap_link_set_peer(struct encap_link *l, const uint8_t mac[6]);
+
 enum encap_link_state encap_link_state(const struct encap_link *l);
 /* Sizes agreed in HELLO/HELLO_ACK (the configured ones before). */
 uint16_t encap_link_mps(const struct encap_link *l);
