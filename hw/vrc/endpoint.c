@@ -43,6 +43,7 @@
 #include "encap/split.h"
 #include "vrc.h"
 #include "vrc-link.h"
+#include "endpoint-disc.h"
 #include "trace.h"
 
 #define TYPE_VRC_ENDPOINT_MACHINE MACHINE_TYPE_NAME("vrc-endpoint")
@@ -74,6 +75,8 @@ struct VRCEndpointState {
 
     Notifier machine_done;
     VRCLinkConfig link_config;
+    uint32_t disc_interval_ms;  /* heartbeat ANNOUNCE; 0: no DISC */
+    VRCEpDisc *disc;
 };
 
 /* The hosted function's Requester/Completer ID. */
@@ -389,10 +392,57 @@ static void ep_link_state(void *opaque, bool up)
     s->link_was_up |= up;
 }
 
+static void ep_disc_frame(void *opaque, const uint8_t *frame, size_t len)
+{
+    VRCEndpointState *s = opaque;
+
+    if (s->disc) {
+        vrc_ep_disc_input(s->disc, frame, len);
+    }
+}
+
+static bool ep_hello_allowed(void *opaque, const uint8_t mac[6],
+                             uint16_t rc_id)
+{
+    VRCEndpointState *s = opaque;
+
+    return !s->disc || vrc_ep_disc_hello_allowed(s->disc, mac, rc_id);
+}
+
+/* The owner changed under a live session: the function starts afresh. */
+static void ep_owner_changed(void *opaque)
+{
+    ep_reset(opaque);
+}
+
 static const VRCLinkOps ep_link_ops = {
     .request = ep_request,
     .link_state = ep_link_state,
+    .disc = ep_disc_frame,
+    .hello_allowed = ep_hello_allowed,
 };
+
+bool vrc_endpoint_owner_stats(VRCOwnerStats *st)
+{
+    VRCEndpointState *s = (VRCEndpointState *)
+        object_dynamic_cast(OBJECT(current_machine),
+                            TYPE_VRC_ENDPOINT_MACHINE);
+    VRCEpDiscStats ds;
+
+    if (!s || !s->disc) {
+        return false;
+    }
+    vrc_ep_disc_get_stats(s->disc, &ds);
+    *st = (VRCOwnerStats) {
+        .generation = vrc_ep_disc_generation(s->disc, 0),
+        .assigns = ds.assigns,
+        .releases = ds.releases,
+        .stale = ds.stale,
+        .hello_refused = ds.hello_refused,
+        .sessions_ended = ds.sessions_ended,
+    };
+    return true;
+}
 
 /* ---- the machine ---- */
 
@@ -532,6 +582,10 @@ static void ep_machine_done(Notifier *n, void *unused)
         error_reportf_err(err, "vrc-endpoint: ");
         exit(1);
     }
+    if (s->disc_interval_ms && vrc_spec_is_ethernet(s->conf.spec)) {
+        s->disc = vrc_ep_disc_new(s->link, s->bus, s->disc_interval_ms,
+                                  ep_owner_changed, s);
+    }
 }
 
 static void ep_init(MachineState *ms)
@@ -547,6 +601,14 @@ static void ep_init(MachineState *ms)
     }
     if (!vrc_link_conf_check(&s->conf, false, &err)) {
         error_reportf_err(err, "vrc-endpoint: ");
+        exit(1);
+    }
+    if (s->disc_interval_ms &&
+        (s->disc_interval_ms < ENCAP_DISC_INTERVAL_MIN ||
+         s->disc_interval_ms > ENCAP_DISC_INTERVAL_MAX)) {
+        error_report("vrc-endpoint: 'disc-interval' must be 0 (no discovery) "
+                     "or %d..%d ms, not %u", ENCAP_DISC_INTERVAL_MIN,
+                     ENCAP_DISC_INTERVAL_MAX, s->disc_interval_ms);
         exit(1);
     }
 
@@ -669,6 +731,8 @@ static void ep_instance_init(Object *obj)
     s->conf.mtu = VRC_DEFAULT_MTU;
     s->conf.mrrs = VRC_DEFAULT_MRRS;
     s->conf.timeout_ms = VRC_DEFAULT_TIMEOUT_MS;
+    s->conf.keepalive_ms = VRC_DEFAULT_KEEPALIVE_MS;
+    s->disc_interval_ms = VRC_DEFAULT_DISC_INTERVAL_MS;
 }
 
 static void ep_class_init(ObjectClass *oc, void *data)
@@ -710,6 +774,15 @@ static void ep_class_init(ObjectClass *oc, void *data)
                "id of a secret object holding the session key shared with "
                "the vrc (16..256 bytes): sessions authenticated, frames "
                "encrypted");
+    ep_add_u32(oc, "keepalive", offsetof(VRCEndpointState, conf.keepalive_ms),
+               "milliseconds of silence after which the vrc is asked whether "
+               "it is still there (PING); after 6 such intervals unanswered "
+               "the session ends and another vrc may say HELLO (0: never)");
+    ep_add_u32(oc, "disc-interval",
+               offsetof(VRCEndpointState, disc_interval_ms),
+               "raw Ethernet: milliseconds between the ANNOUNCEs that tell "
+               "configd about the hosted functions, 100..60000 (0: no "
+               "discovery, and no ownership from configd)");
     ep_add_u32(oc, "poll-us", offsetof(VRCEndpointState, conf.poll_us),
                "microseconds a DMA read spins for its completions before "
                "it sleeps, 0..1000 (0: sleep at once); saves a wakeup per "

@@ -548,6 +548,10 @@ static void fn_exit(PCIDevice *d)
 {
     VRCFunction *f = VRC_FUNCTION(d);
 
+    if (f->port && f->port->function == f) {
+        vrc_slot_function_gone(f->port);
+    }
+
     for (int i = 0; i < PCI_ROM_SLOT; i++) {
         g_free(f->bars[i].name);
     }

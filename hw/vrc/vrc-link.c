@@ -40,6 +40,8 @@
  * frame costs a fraction of a millisecond, not the 1-5 ms of a ms tick.
  */
 #define VRC_RTO_MIN_NS  (200 * SCALE_US)
+/* Keepalive intervals of silence after which the peer is gone. */
+#define VRC_LINK_KEEPALIVE_MISSES   6
 
 typedef struct VRCTag {
     bool busy;
@@ -94,6 +96,7 @@ struct VRCLink {
     QSIMPLEQ_HEAD(, VRCPending) pending;   /* filled during input */
     bool in_batch;              /* the receiver works through requests */
     bool self_waiting;          /* ... and reads the transport while it waits */
+    GQueue disc_in;             /* DISC frames (GBytes) for ops->disc */
 
     QemuThread thread;
     int stop_pipe[2];
@@ -251,7 +254,18 @@ static int vrc_link_random(void *opaque, uint8_t *buf, size_t len)
     return qcrypto_random_bytes(buf, len, NULL) < 0 ? -EIO : 0;
 }
 
+/* Lock held (inside encap_link_input). */
+static bool vrc_link_hello_allowed(void *opaque, const uint8_t mac[6],
+                                   uint16_t rc_id)
+{
+    VRCLink *l = opaque;
+
+    return !l->ops->hello_allowed ||
+           l->ops->hello_allowed(l->opaque, mac, rc_id);
+}
+
 static const struct encap_link_ops vrc_encap_ops = {
+    .hello_allowed = vrc_link_hello_allowed,
     .random = vrc_link_random,
     .send_frame = vrc_link_send_frame,
     .deliver_tlp = vrc_link_deliver,
@@ -259,6 +273,18 @@ static const struct encap_link_ops vrc_encap_ops = {
 };
 
 /* ---- receive thread ---- */
+
+/* DISC frames waiting for ops->disc, at most (more are dropped). */
+#define VRC_DISC_QUEUE  256
+
+/* The cheap look: Ethernet type, then the vrc header's version and type. */
+static bool vrc_frame_is_disc(const uint8_t *f, size_t len)
+{
+    return len >= ENCAP_ETH_HLEN + 2 &&
+           f[12] == (ENCAP_ETHERTYPE >> 8) && f[13] == (ENCAP_ETHERTYPE & 0xff) &&
+           f[ENCAP_ETH_HLEN] == ENCAP_VERSION &&
+           f[ENCAP_ETH_HLEN + 1] == ENCAP_FRAME_DISC;
+}
 
 /*
  * Take in what the transport holds and run the link layer's timers.
@@ -298,6 +324,13 @@ static uint64_t vrc_link_rx_locked(VRCLink *l)
         }
         l->stats.frames_rx++;
         trace_vrc_frame_rx(l->desc, n);
+        if (l->ops->disc && vrc_frame_is_disc(l->rxbuf, n)) {
+            /* Handed on once the lock is dropped. */
+            if (g_queue_get_length(&l->disc_in) < VRC_DISC_QUEUE) {
+                g_queue_push_tail(&l->disc_in, g_bytes_new(l->rxbuf, n));
+            }
+            continue;
+        }
         encap_link_input(l->el, l->rxbuf, n, now_ns());
     }
     deadline = encap_link_poll(l->el, now_ns());
@@ -371,6 +404,8 @@ static uint64_t vrc_link_rx_round(VRCLink *l)
     VRCPending *p;
     uint64_t deadline;
     bool changed, up;
+    GQueue disc;
+    GBytes *frame;
 
     qemu_mutex_lock(&l->lock);
     deadline = vrc_link_rx_locked(l);
@@ -379,7 +414,17 @@ static uint64_t vrc_link_rx_round(VRCLink *l)
     changed = l->state_changed;
     l->state_changed = false;
     up = l->up;
+    disc = l->disc_in;
+    g_queue_init(&l->disc_in);
     qemu_mutex_unlock(&l->lock);
+
+    while ((frame = g_queue_pop_head(&disc))) {
+        gsize len;
+        const uint8_t *bytes = g_bytes_get_data(frame, &len);
+
+        l->ops->disc(l->opaque, bytes, len);
+        g_bytes_unref(frame);
+    }
 
     if (changed && l->ops->link_state) {
         l->ops->link_state(l->opaque, up);
@@ -894,6 +939,7 @@ VRCLink *vrc_link_new(const VRCLinkConfig *cfg, const VRCLinkOps *ops,
     qemu_mutex_init(&l->lock);
     qemu_cond_init(&l->cond);
     QSIMPLEQ_INIT(&l->pending);
+    g_queue_init(&l->disc_in);
 
     r = encap_transport_open(cfg->transport, !cfg->initiator, &l->tp, err,
                              sizeof(err));
@@ -911,7 +957,8 @@ VRCLink *vrc_link_new(const VRCLinkConfig *cfg, const VRCLinkOps *ops,
     lc.initiator = cfg->initiator;
     encap_transport_mac(l->tp, lc.own_mac);
     memcpy(lc.peer_mac, cfg->peer.a, 6);
-    if (!g_str_has_prefix(cfg->transport, "pcap:") && cfg->initiator &&
+    if (!g_str_has_prefix(cfg->transport, "pcap:") &&
+        !g_str_has_prefix(cfg->transport, "packet:") && cfg->initiator &&
         !memcmp(lc.peer_mac, zero_mac, 6)) {
         /* A unix socket or UDP has one peer: the listener's address. */
         memcpy(lc.peer_mac, unix_listener_mac, 6);
@@ -925,6 +972,8 @@ VRCLink *vrc_link_new(const VRCLinkConfig *cfg, const VRCLinkOps *ops,
     /* HELLO every 250 ms, 8 times: covers the 2 s realize waits at least. */
     lc.hello_ns = 250 * SCALE_MS;
     lc.rto_min_ns = VRC_RTO_MIN_NS;
+    lc.keepalive_ns = (uint64_t)cfg->keepalive_ms * SCALE_MS;
+    lc.keepalive_misses = VRC_LINK_KEEPALIVE_MISSES;
     lc.key = cfg->key;
     lc.key_len = cfg->key_len;
     l->el = encap_link_new(&lc, &vrc_encap_ops, l);
@@ -986,6 +1035,47 @@ bool vrc_link_connect(VRCLink *l, uint32_t wait_ms, Error **errp)
     return true;
 }
 
+bool vrc_link_send_raw(VRCLink *l, const uint8_t *frame, size_t len)
+{
+    QEMU_LOCK_GUARD(&l->lock);
+    return encap_transport_send(l->tp, frame, len) >= 0;
+}
+
+void vrc_link_own_mac(VRCLink *l, uint8_t mac[6])
+{
+    encap_transport_mac(l->tp, mac);
+}
+
+unsigned vrc_link_session(VRCLink *l)
+{
+    return qatomic_read(&l->session);
+}
+
+void vrc_link_start_connect(VRCLink *l)
+{
+    QEMU_LOCK_GUARD(&l->lock);
+    if (!l->up && encap_link_state(l->el) == ENCAP_LINK_DOWN) {
+        trace_vrc_link_reconnect(l->desc);
+        encap_link_connect(l->el, now_ns());
+    }
+}
+
+void vrc_link_disconnect(VRCLink *l)
+{
+    QEMU_LOCK_GUARD(&l->lock);
+    encap_link_close(l->el, now_ns());
+}
+
+bool vrc_link_set_peer(VRCLink *l, const MACAddr *peer)
+{
+    QEMU_LOCK_GUARD(&l->lock);
+    if (l->up || encap_link_set_peer(l->el, peer->a) < 0) {
+        return false;
+    }
+    l->cfg.peer = *peer;
+    return true;
+}
+
 bool vrc_link_is_up(VRCLink *l)
 {
     QEMU_LOCK_GUARD(&l->lock);
@@ -1032,6 +1122,7 @@ void vrc_link_free(VRCLink *l)
         QSIMPLEQ_REMOVE_HEAD(&l->pending, next);
         g_free(p);
     }
+    g_queue_clear_full(&l->disc_in, (GDestroyNotify)g_bytes_unref);
     encap_link_free(l->el);
     encap_transport_close(l->tp);
     qemu_cond_destroy(&l->cond);

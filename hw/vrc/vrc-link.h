@@ -53,6 +53,7 @@ typedef struct VRCLinkConfig {
     uint32_t mrrs;
     uint32_t timeout_ms;        /* completion timeout */
     uint32_t poll_us;           /* waiters spin this long before sleeping */
+    uint32_t keepalive_ms;      /* PING a silent peer; 0: never */
     const uint8_t *key;         /* pre-shared session key, or NULL */
     size_t key_len;
     /*
@@ -75,6 +76,18 @@ typedef struct VRCLinkOps {
     void (*request)(void *opaque, const struct encap_tlp *t);
     /* The session went up or down.  Receive thread. */
     void (*link_state)(void *opaque, bool up);
+    /*
+     * Optional: a DISC frame (configd's discovery and assignment, not the
+     * session's), whole, valid only during the call.  Receive thread, no
+     * VRCLink lock held.  Without it DISC frames are dropped.
+     */
+    void (*disc)(void *opaque, const uint8_t *frame, size_t len);
+    /*
+     * Optional, responder: may a HELLO from @mac with @rc_id open a new
+     * session?  Called by the receiver with the VRCLink lock held: it must
+     * not call back into the link.
+     */
+    bool (*hello_allowed)(void *opaque, const uint8_t mac[6], uint16_t rc_id);
 } VRCLinkOps;
 
 /* Counters, all monotonic.  Direction from this side's point of view. */
@@ -111,12 +124,32 @@ void vrc_link_free(VRCLink *l);
 /* Initiator, main loop: open the session and wait (bounded) until it is up. */
 bool vrc_link_connect(VRCLink *l, uint32_t wait_ms, Error **errp);
 bool vrc_link_is_up(VRCLink *l);
+/* This side's MAC address on the transport. */
+void vrc_link_own_mac(VRCLink *l, uint8_t mac[6]);
+/* Counts the session's ups and downs: a new value is a new session. */
+unsigned vrc_link_session(VRCLink *l);
+/*
+ * Initiator: say HELLO again (a new epoch) unless the session is up or
+ * HELLOs are already going out; VRCLinkOps.link_state tells when it is up.
+ * Any thread.
+ */
+void vrc_link_start_connect(VRCLink *l);
+/* End the session (BYE) and stay down until the next connect. */
+void vrc_link_disconnect(VRCLink *l);
+/*
+ * Initiator, session down: the endpoint the next connect talks to.
+ * False if the session is up.
+ */
+bool vrc_link_set_peer(VRCLink *l, const MACAddr *peer);
 
 /*
  * Is the calling thread the one that receives for @l (and so runs
  * VRCLinkOps.request)?  Any thread.
  */
 bool vrc_link_in_receiver(VRCLink *l);
+
+/* Send a whole frame that is not the session's (DISC).  Any thread. */
+bool vrc_link_send_raw(VRCLink *l, const uint8_t *frame, size_t len);
 
 /* Send a posted request (MWr, Msg, MsgD) as is.  Any thread. */
 void vrc_link_post(VRCLink *l, const struct encap_tlp *t);

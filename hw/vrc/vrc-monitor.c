@@ -6,6 +6,7 @@
 #include "qapi/qapi-types-vrc.h"
 #include "monitor/hmp.h"
 #include "monitor/monitor.h"
+#include "qobject/qdict.h"
 #include "qemu/atomic.h"
 #include "qom/object.h"
 #include "net/net.h"
@@ -86,6 +87,7 @@ static VrcInfo *vrc_info(VRCState *s)
         info->unsupported = qatomic_read(&s->function->unsupported);
         info->dma_loops = qatomic_read(&s->function->dma_loops);
     }
+    info->slot = vrc_slot_info(s);
     return info;
 }
 
@@ -113,6 +115,7 @@ VrcInfoList *qmp_query_vrc(Error **errp)
         VrcInfo *info = vrc_link_info(g_strdup("vrc-endpoint"),
                                       g_strdup(peer ?: "any"), conf, ep);
         VRCMapStats ms;
+        VRCOwnerStats os;
 
         vrc_endpoint_map_stats(&ms);
         info->has_maps = info->has_map_bytes = true;
@@ -121,9 +124,62 @@ VrcInfoList *qmp_query_vrc(Error **errp)
         info->map_bytes = ms.bytes;
         info->map_limited = ms.limited;
         info->map_in_use = ms.in_use;
+        if (vrc_endpoint_owner_stats(&os)) {
+            info->has_generation = info->has_owner_refusals = true;
+            info->has_stale_assignments = info->has_sessions_ended = true;
+            info->generation = os.generation;
+            info->owner_refusals = os.hello_refused;
+            info->stale_assignments = os.stale;
+            info->sessions_ended = os.sessions_ended;
+        }
         QAPI_LIST_APPEND(tail, info);
     }
     return head;
+}
+
+void qmp_vrc_attach(const char *id, const char *peer, bool has_auto_reconnect,
+                    bool auto_reconnect, Error **errp)
+{
+    VRCState *s = vrc_find(id, errp);
+    MACAddr mac;
+
+    if (!s) {
+        return;
+    }
+    if (peer && !vrc_parse_mac(peer, false, &mac)) {
+        error_setg(errp, "'peer': '%s' is not a MAC address", peer);
+        return;
+    }
+    vrc_slot_attach(s, peer ? &mac : NULL,
+                    has_auto_reconnect ? auto_reconnect : true, errp);
+}
+
+void qmp_vrc_detach(const char *id, bool has_surprise, bool surprise,
+                    Error **errp)
+{
+    VRCState *s = vrc_find(id, errp);
+
+    if (s) {
+        vrc_slot_detach(s, has_surprise && surprise, errp);
+    }
+}
+
+void hmp_vrc_attach(Monitor *mon, const QDict *qdict)
+{
+    Error *err = NULL;
+
+    qmp_vrc_attach(qdict_get_str(qdict, "id"),
+                   qdict_get_try_str(qdict, "peer"), false, false, &err);
+    hmp_handle_error(mon, err);
+}
+
+void hmp_vrc_detach(Monitor *mon, const QDict *qdict)
+{
+    Error *err = NULL;
+
+    qmp_vrc_detach(qdict_get_str(qdict, "id"), true,
+                   qdict_get_try_bool(qdict, "surprise", false), &err);
+    hmp_handle_error(mon, err);
 }
 
 static void hmp_counters(Monitor *mon, const char *dir, VrcTlpCounters *c)
@@ -150,6 +206,20 @@ void hmp_info_vrc(Monitor *mon, const QDict *qdict)
                        i->id, i->peer, i->transport,
                        i->link_up ? "up" : "down",
                        i->keyed ? " (keyed)" : "", i->function ?: "none");
+        if (i->slot) {
+            monitor_printf(mon, "    slot %s%s%s, hot-adds %" PRIu64
+                           ", hot-removes %" PRIu64 ", surprise removals %"
+                           PRIu64, VrcSlotState_str(i->slot->state),
+                           i->slot->auto_reconnect ? " (reconnects)" : "",
+                           i->slot->has_configd ? " (configd)" : "",
+                           i->slot->hot_adds, i->slot->hot_removes,
+                           i->slot->surprise_removals);
+            if (i->slot->has_last_recovery_ms) {
+                monitor_printf(mon, ", last recovery %" PRIu64 " ms",
+                               i->slot->last_recovery_ms);
+            }
+            monitor_printf(mon, "\n");
+        }
         if (i->keyed || i->key_mismatches) {
             monitor_printf(mon, "    authentication failures %" PRIu64
                            ", replays %" PRIu64 ", key mismatches %" PRIu64
@@ -177,6 +247,13 @@ void hmp_info_vrc(Monitor *mon, const QDict *qdict)
                        i->retransmits, i->drops, i->dma_refused,
                        i->dma_errors, i->bad_requester, i->unsupported,
                        i->dma_loops);
+        if (i->has_generation) {
+            monitor_printf(mon, "    ownership generation %" PRIu64 ", HELLOs "
+                           "refused %" PRIu64 ", stale assignments %" PRIu64
+                           ", sessions ended %" PRIu64 "\n", i->generation,
+                           i->owner_refusals, i->stale_assignments,
+                           i->sessions_ended);
+        }
         if (i->has_maps) {
             monitor_printf(mon, "    maps %" PRIu64 " (%" PRIu64 " bytes), "
                            "limited %" PRIu64 ", in use %" PRIu64 " bytes\n",

@@ -68,6 +68,7 @@ bool vrc_link_config(const VRCLinkConf *c, const char *name, bool initiator,
         .mrrs = c->mrrs,
         .timeout_ms = c->timeout_ms,
         .poll_us = c->poll_us,
+        .keepalive_ms = c->keepalive_ms,
         .key = key,
         .key_len = key_len,
     };
@@ -95,8 +96,6 @@ static uint32_t vrc_mps_for_mtu(uint32_t mtu, bool keyed)
 
 bool vrc_link_conf_check(VRCLinkConf *c, bool initiator, Error **errp)
 {
-    static const MACAddr zero_mac;
-
     if (!!c->ifname + !!c->socket + !!c->transport != 1) {
         error_setg(errp, "exactly one of 'ifname' (raw Ethernet), 'socket' "
                    "(unix socket) or 'transport' (pcap:IFNAME, unix:PATH or "
@@ -107,12 +106,6 @@ bool vrc_link_conf_check(VRCLinkConf *c, bool initiator, Error **errp)
     c->spec = c->ifname ? g_strdup_printf("pcap:%s", c->ifname) :
               c->socket ? g_strdup_printf("unix:%s", c->socket) :
               g_strdup(c->transport);
-    if (initiator && g_str_has_prefix(c->spec, "pcap:") &&
-        !memcmp(&c->peer, &zero_mac, sizeof(zero_mac))) {
-        error_setg(errp, "'peer' (the endpoint's MAC address) is required "
-                   "with raw Ethernet ('ifname', or 'transport=pcap:')");
-        return false;
-    }
     if (c->peer.a[0] & 1) {
         error_setg(errp, "'peer' must be a unicast MAC address");
         return false;
@@ -123,6 +116,11 @@ bool vrc_link_conf_check(VRCLinkConf *c, bool initiator, Error **errp)
     }
     if (c->poll_us > 1000) {
         error_setg(errp, "'poll-us' must be 0..1000, not %u", c->poll_us);
+        return false;
+    }
+    if (c->keepalive_ms && (c->keepalive_ms < 10 || c->keepalive_ms > 60000)) {
+        error_setg(errp, "'keepalive' must be 0 (off) or 10..60000 ms, not %u",
+                   c->keepalive_ms);
         return false;
     }
     if (c->timeout_ms < 1 || c->timeout_ms > 60000) {
@@ -171,6 +169,7 @@ static void vrc_link_state_cb(void *opaque, bool up)
         /* Nobody will send the Deassert_INTx now: let go of the pin. */
         vrc_function_link_down(s->function);
     }
+    vrc_slot_link_changed(s);
 }
 
 static const VRCLinkOps vrc_link_ops = {
@@ -182,6 +181,57 @@ static const VRCLinkOps vrc_link_ops = {
 static uint32_t vrc_connect_wait_ms(VRCState *s)
 {
     return MAX(2000, s->conf.timeout_ms * 10);
+}
+
+/*
+ * An access below the port that no function decodes (the slot is empty,
+ * or a BAR moved away) ends in Unsupported Request: a read gives all-ones,
+ * as on a real PCIe link, and a driver of a function that was just pulled
+ * sees a gone device at once instead of reading zeros (QEMU's default for
+ * unassigned memory) and waiting for bits that never come.
+ */
+static uint64_t vrc_ur_read(void *opaque, hwaddr addr, unsigned size)
+{
+    return ~0ULL;
+}
+
+static void vrc_ur_write(void *opaque, hwaddr addr, uint64_t val,
+                         unsigned size)
+{
+}
+
+static const MemoryRegionOps vrc_ur_ops = {
+    .read = vrc_ur_read,
+    .write = vrc_ur_write,
+    .endianness = DEVICE_LITTLE_ENDIAN,
+    .valid = { .min_access_size = 1, .max_access_size = 8 },
+    .impl = { .min_access_size = 1, .max_access_size = 8 },
+};
+
+static void vrc_ur_init(VRCState *s)
+{
+    PCIBridge *br = PCI_BRIDGE(s);
+
+    memory_region_init_io(&s->ur_mem, OBJECT(s), &vrc_ur_ops, s,
+                          "vrc-unsupported-request", UINT64_MAX);
+    memory_region_add_subregion_overlap(&br->address_space_mem, 0,
+                                        &s->ur_mem, -1);
+    memory_region_init_io(&s->ur_io, OBJECT(s), &vrc_ur_ops, s,
+                          "vrc-unsupported-request-io", 0x10000);
+    memory_region_add_subregion_overlap(&br->address_space_io, 0,
+                                        &s->ur_io, -1);
+}
+
+static void vrc_ur_fini(VRCState *s)
+{
+    PCIBridge *br = PCI_BRIDGE(s);
+
+    if (memory_region_size(&s->ur_io)) {
+        memory_region_del_subregion(&br->address_space_mem, &s->ur_mem);
+        memory_region_del_subregion(&br->address_space_io, &s->ur_io);
+        object_unparent(OBJECT(&s->ur_mem));
+        object_unparent(OBJECT(&s->ur_io));
+    }
 }
 
 /* pcie-root-port's exit, which ours extends. Set once in class_init. */
@@ -197,9 +247,26 @@ static void vrc_exit(PCIDevice *d)
         vrc_link_free(s->link);
         s->link = NULL;
     }
+    vrc_slot_fini(s);
+    vrc_configd_remove(s);
+    vrc_ur_fini(s);
     g_free(s->conf.spec);
     s->conf.spec = NULL;
     rp_parent_exit(d);
+}
+
+/*
+ * The slot starts empty when there is no endpoint to ask yet (raw Ethernet
+ * without 'peer') or when configd decides (vrc-attach or configd fill
+ * it); otherwise the endpoint must answer now and its function is present
+ * at boot, as a card in a slot is.
+ */
+static bool vrc_starts_empty(VRCState *s)
+{
+    static const MACAddr zero;
+
+    return s->configd || (vrc_spec_is_ethernet(s->conf.spec) &&
+                          !memcmp(&s->conf.peer, &zero, sizeof(zero)));
 }
 
 static void vrc_realize(DeviceState *dev, Error **errp)
@@ -210,13 +277,29 @@ static void vrc_realize(DeviceState *dev, Error **errp)
     g_autofree char *peer = NULL;
     VRCLinkConfig lc;
     PCIDevice *fn;
+    bool empty;
 
     if (!vrc_link_conf_check(&s->conf, true, errp)) {
         error_prepend(errp, "vrc: ");
         return;
     }
+    if (s->configd_slot < -1 || s->configd_slot > 63) {
+        error_setg(errp, "vrc: 'configd-slot' must be 0..63, not %d", s->configd_slot);
+        return;
+    }
+    if (s->configd && !vrc_spec_is_ethernet(s->conf.spec)) {
+        error_setg(errp, "vrc: configd assigns endpoints by MAC address: "
+                   "'configd' needs a raw Ethernet transport ('ifname' or "
+                   "'transport=pcap:')");
+        return;
+    }
+    if (s->configd && !s->conf.rc_id) {
+        /* The VM's identity at configd and on the wire. */
+        s->conf.rc_id = getpid() % 0xffff + 1;
+    }
+    empty = vrc_starts_empty(s);
     peer = qemu_mac_strdup_printf(s->conf.peer.a);
-    trace_vrc_realize(dev->id ?: "", s->conf.spec, peer);
+    trace_vrc_realize(dev->id ?: "", s->conf.spec, empty ? "none" : peer);
 
     /* The link first: without an endpoint there is nothing to plug in. */
     if (!vrc_link_config(&s->conf, dev->id ?: "vrc", true, &lc, errp)) {
@@ -229,7 +312,7 @@ static void vrc_realize(DeviceState *dev, Error **errp)
         error_prepend(errp, "vrc: ");
         return;
     }
-    if (!vrc_link_connect(s->link, vrc_connect_wait_ms(s), errp)) {
+    if (!empty && !vrc_link_connect(s->link, vrc_connect_wait_ms(s), errp)) {
         error_prepend(errp, "vrc: ");
         vrc_link_free(s->link);
         s->link = NULL;
@@ -240,6 +323,16 @@ static void vrc_realize(DeviceState *dev, Error **errp)
     if (*errp) {
         vrc_link_free(s->link);
         s->link = NULL;
+        return;
+    }
+    vrc_ur_init(s);
+    /* A static peer is looked for again whenever its session ends. */
+    vrc_slot_init(s, !empty, !empty);
+    if (empty) {
+        if (s->configd && !vrc_configd_add(s, errp)) {
+            error_prepend(errp, "vrc: ");
+            vrc_exit(PCI_DEVICE(dev));
+        }
         return;
     }
 
@@ -291,6 +384,10 @@ static const Property vrc_props[] = {
     DEFINE_PROP_UINT32("mrrs", VRCState, conf.mrrs, VRC_DEFAULT_MRRS),
     DEFINE_PROP_UINT32("poll-us", VRCState, conf.poll_us, 0),
     DEFINE_PROP_STRING("secret", VRCState, conf.secret),
+    DEFINE_PROP_UINT32("keepalive", VRCState, conf.keepalive_ms,
+                       VRC_DEFAULT_KEEPALIVE_MS),
+    DEFINE_PROP_STRING("configd", VRCState, configd),
+    DEFINE_PROP_INT32("configd-slot", VRCState, configd_slot, -1),
 };
 
 static void vrc_class_init(ObjectClass *klass, void *data)
@@ -309,7 +406,8 @@ static void vrc_class_init(ObjectClass *klass, void *data)
     k->exit = vrc_exit;
 
     object_class_property_set_description(klass, "peer",
-        "MAC address of the remote PCIe-over-Ethernet endpoint");
+        "MAC address of the remote PCIe-over-Ethernet endpoint; without it "
+        "(raw Ethernet) the slot starts empty: vrc-attach or configd fill it");
     object_class_property_set_description(klass, "ifname",
         "host network interface that reaches the endpoint (raw Ethernet "
         "through libpcap)");
@@ -319,7 +417,18 @@ static void vrc_class_init(ObjectClass *klass, void *data)
         "how frames travel, instead of ifname or socket: pcap:IFNAME, "
         "unix:PATH, or udp:HOST:PORT (IPv4, [IPv6] or a name; routable)");
     object_class_property_set_description(klass, "rc-id",
-        "identity of this root complex on the wire (set by configd)");
+        "identity of this root complex on the wire, 1..65535 with configd "
+        "(0: one derived from the process id)");
+    object_class_property_set_description(klass, "keepalive",
+        "milliseconds of silence after which the endpoint is asked whether "
+        "it is still there (PING); after 6 such intervals unanswered the "
+        "session ends and the function is surprise-removed (0: never)");
+    object_class_property_set_description(klass, "configd",
+        "path of configd's control socket: the VM registers there and the "
+        "slot is filled with the endpoint configd assigns (docs/configd.md)");
+    object_class_property_set_description(klass, "configd-slot",
+        "this port's slot index at configd, 0..63 (default: the order of "
+        "the vrc devices with the same 'configd')");
     object_class_property_set_description(klass, "completion-timeout",
         "milliseconds a read waits for its completion before the guest "
         "gets all-ones");

@@ -9,6 +9,9 @@
 #include "hw/pci/pcie_port.h"
 #include "net/net.h"
 #include "qom/object.h"
+#include "qemu/notify.h"
+#include "qemu/timer.h"
+#include "qapi/qapi-types-vrc.h"
 #include "vrc-link.h"
 
 #define TYPE_VRC "vrc"
@@ -18,6 +21,8 @@ OBJECT_DECLARE_SIMPLE_TYPE(VRCState, VRC)
 #define VRC_DEFAULT_TIMEOUT_MS  100
 #define VRC_DEFAULT_MTU         1500
 #define VRC_DEFAULT_MRRS        4096
+#define VRC_DEFAULT_KEEPALIVE_MS 500
+#define VRC_DEFAULT_DISC_INTERVAL_MS 1000
 
 /* User-set link configuration (properties); read-only after realize. */
 typedef struct VRCLinkConf {
@@ -34,16 +39,42 @@ typedef struct VRCLinkConf {
     uint32_t mrrs;          /* Max Read Request Size */
     uint32_t poll_us;       /* spin for a completion this long, then sleep */
     char *secret;           /* id of the -object secret with the session key */
+    uint32_t keepalive_ms;  /* PING an idle peer this often; 0: never */
 } VRCLinkConf;
 
 typedef struct VRCFunction VRCFunction;
+
+/*
+ * The hot-plug slot of a vrc port (vrc-slot.c; docs/design.md "Slots").
+ * Main loop, BQL held, except where said.
+ */
+typedef struct VRCSlot {
+    VrcSlotState state;
+    bool auto_reconnect;        /* look for a lost endpoint again */
+    QEMUBH *bh;                 /* the session went up or down */
+    QEMUTimer *retry;           /* connecting: HELLO again */
+    Notifier machine_done;
+    unsigned session;           /* vrc_link_session() the function is of */
+    int64_t lost_ms;            /* when the function was lost, or -1 */
+    int64_t removed_ms;         /* the last surprise removal */
+    int64_t last_recovery_ms;   /* lost -> present again, or -1 */
+    uint64_t hot_adds;
+    uint64_t hot_removes;
+    uint64_t surprise_removals;
+} VRCSlot;
 
 struct VRCState {
     PCIESlot parent_obj;
 
     VRCLinkConf conf;
+    char *configd;              /* configd's socket: it fills the slot */
+    int32_t configd_slot;       /* our slot index at configd; -1: in order */
     VRCLink *link;              /* the session to the endpoint */
     VRCFunction *function;      /* on our secondary bus, devfn 0 */
+    VRCSlot slot;
+    /* Below the function's BARs: what nothing decodes reads all-ones. */
+    MemoryRegion ur_mem;
+    MemoryRegion ur_io;
 };
 
 #define TYPE_VRC_FUNCTION "vrc-function"
@@ -73,6 +104,33 @@ struct VRCFunction {
     uint64_t dma_loops;         /* endpoint DMA to this function: refused */
 };
 
+/* Is @spec (a transport spec) raw Ethernet, where a peer is a MAC? */
+static inline bool vrc_spec_is_ethernet(const char *spec)
+{
+    return g_str_has_prefix(spec, "pcap:") ||
+           g_str_has_prefix(spec, "packet:") || g_str_has_prefix(spec, "xdp:");
+}
+
+/* vrc-slot.c */
+void vrc_slot_init(VRCState *s, bool present, bool auto_reconnect);
+void vrc_slot_fini(VRCState *s);
+/* The session went up or down.  Any thread. */
+void vrc_slot_link_changed(VRCState *s);
+/* The function is being unrealized (the guest powered the slot off, a
+ * surprise removal, or the machine ends). */
+void vrc_slot_function_gone(VRCState *s);
+bool vrc_slot_attach(VRCState *s, const MACAddr *peer, bool auto_reconnect,
+                     Error **errp);
+bool vrc_slot_detach(VRCState *s, bool surprise, Error **errp);
+VrcSlotInfo *vrc_slot_info(VRCState *s);
+VRCState *vrc_find(const char *id, Error **errp);
+/* "xx:xx:xx:xx:xx:xx", with @with_function also "xx:...:xx.FN". */
+bool vrc_parse_mac(const char *str, bool with_function, MACAddr *mac);
+
+/* vrc-configd.c: register @s's slot with its configd. Main loop. */
+bool vrc_configd_add(VRCState *s, Error **errp);
+void vrc_configd_remove(VRCState *s);
+
 struct encap_tlp;
 void vrc_function_request(VRCFunction *f, const struct encap_tlp *t);
 /* The session with the endpoint ended.  Receive thread. */
@@ -97,6 +155,13 @@ typedef struct VRCMapStats {
     uint64_t in_use;            /* bytes held now */
 } VRCMapStats;
 void vrc_endpoint_map_stats(VRCMapStats *st);
+
+/* The endpoint's ownership (DISC), for query-vrc.  False if it has none. */
+typedef struct VRCOwnerStats {
+    uint64_t generation;        /* of function 0 */
+    uint64_t assigns, releases, stale, hello_refused, sessions_ended;
+} VRCOwnerStats;
+bool vrc_endpoint_owner_stats(VRCOwnerStats *st);
 
 /*
  * Check the link properties of a vrc (@initiator) or an endpoint; fills in

@@ -13,6 +13,9 @@
 #include "qemu/bswap.h"
 #include "qobject/qdict.h"
 #include "qobject/qlist.h"
+#include "qobject/qstring.h"
+#include "qobject/qbool.h"
+#include "qobject/qnum.h"
 #include "encap/link.h"
 #include "encap/split.h"
 #include "encap/transport.h"
@@ -930,6 +933,183 @@ static void real_endpoint_stop(RealEndpoint *r)
     g_free(r->dir);
 }
 
+/* query-vrc's slot of the first vrc: member @name (a string or a count). */
+static char *slot_str(QTestState *qts, const char *name)
+{
+    QDict *r = qtest_qmp(qts, "{ 'execute': 'query-vrc' }");
+    QDict *info = qobject_to(QDict, qlist_peek(qdict_get_qlist(r, "return")));
+    QDict *slot = qdict_get_qdict(info, "slot");
+    QObject *v = qdict_get(slot, name);
+    char *out = qobject_type(v) == QTYPE_QSTRING ?
+                g_strdup(qstring_get_str(qobject_to(QString, v))) :
+                qobject_type(v) == QTYPE_QBOOL ?
+                g_strdup(qbool_get_bool(qobject_to(QBool, v)) ? "true" : "false") :
+                g_strdup_printf("%" PRId64, qnum_get_int(qobject_to(QNum, v)));
+
+    qobject_unref(r);
+    return out;
+}
+
+static void wait_slot_state(QTestState *qts, const char *want)
+{
+    for (int i = 0; i < 500; i++) {
+        g_autofree char *st = slot_str(qts, "state");
+
+        if (!strcmp(st, want)) {
+            return;
+        }
+        g_usleep(10 * 1000);
+    }
+    g_assert_not_reached();
+}
+
+/*
+ * What a guest's pciehp does once it has let go of a removed function:
+ * power the slot off, power indicator off.  Until then a new function is
+ * not added (the guest's power-off would unplug it).
+ */
+static void guest_powers_off_slot(QTestState *qts)
+{
+    int exp = find_cap(qts, 0, RP_DEVFN, PCI_CAP_ID_EXP);
+    uint32_t ctl = cfg_read(qts, 0, RP_DEVFN, exp + PCI_EXP_SLTCTL, 2);
+
+    cfg_write(qts, 0, RP_DEVFN, exp + PCI_EXP_SLTCTL, 2,
+              ctl | PCI_EXP_SLTCTL_PCC | PCI_EXP_SLTCTL_PIC);
+}
+
+/* ... and what it does when a card is present again: power on. */
+static void guest_powers_on_slot(QTestState *qts)
+{
+    int exp = find_cap(qts, 0, RP_DEVFN, PCI_CAP_ID_EXP);
+    uint32_t ctl = cfg_read(qts, 0, RP_DEVFN, exp + PCI_EXP_SLTCTL, 2);
+
+    ctl &= ~(PCI_EXP_SLTCTL_PCC | PCI_EXP_SLTCTL_PIC);
+    cfg_write(qts, 0, RP_DEVFN, exp + PCI_EXP_SLTCTL, 2,
+              ctl | PCI_EXP_SLTCTL_PWR_IND_ON);
+}
+
+static void G_GNUC_PRINTF(3, 4) qmp_expect_error(QTestState *qts,
+                                                 const char *frag,
+                                                 const char *fmt, ...)
+{
+    va_list ap;
+    QDict *r, *err;
+
+    va_start(ap, fmt);
+    r = qtest_vqmp(qts, fmt, ap);
+    va_end(ap);
+    err = qdict_get_qdict(r, "error");
+    g_assert_nonnull(err);
+    g_test_message("refused: %s", qdict_get_str(err, "desc"));
+    g_assert_nonnull(strstr(qdict_get_str(err, "desc"), frag));
+    qobject_unref(r);
+}
+
+/*
+ * The slot at run time, without a guest driving it: a surprise removal
+ * leaves nothing behind the port (config reads give all-ones), attaching
+ * again brings the same remote function back, a managed removal waits for
+ * the guest (which never answers here) and can be forced, and bad requests
+ * are refused with a reason.
+ */
+static void test_slot(void)
+{
+    RealEndpoint r;
+    QTestState *vm;
+    QDict *resp;
+    g_autofree char *auto_rc = NULL, *n = NULL;
+    int msi, exp;
+    uint32_t sta;
+
+    real_endpoint_start(&r, "", "edu", "");
+    vm = r.vm;
+    g_assert_cmphex(cfg_read(vm, 1, 0, PCI_VENDOR_ID, 4), ==, 0x11e81234);
+    wait_slot_state(vm, "present");
+    /* The port's hot-plug interrupt, as pciehp sets it up: MSI into RAM. */
+    msi = find_cap(vm, 0, RP_DEVFN, PCI_CAP_ID_MSI);
+    exp = find_cap(vm, 0, RP_DEVFN, PCI_CAP_ID_EXP);
+    g_assert_cmpint(msi, !=, 0);
+    cfg_write(vm, 0, RP_DEVFN, msi + PCI_MSI_ADDRESS_LO, 4, 0x180000);
+    if (cfg_read(vm, 0, RP_DEVFN, msi + PCI_MSI_FLAGS, 2) & PCI_MSI_FLAGS_64BIT) {
+        cfg_write(vm, 0, RP_DEVFN, msi + PCI_MSI_ADDRESS_HI, 4, 0);
+        cfg_write(vm, 0, RP_DEVFN, msi + PCI_MSI_DATA_64, 2, 0x4242);
+    } else {
+        cfg_write(vm, 0, RP_DEVFN, msi + PCI_MSI_DATA_32, 2, 0x4242);
+    }
+    cfg_write(vm, 0, RP_DEVFN, msi + PCI_MSI_FLAGS, 2, PCI_MSI_FLAGS_ENABLE);
+    cfg_write(vm, 0, RP_DEVFN, PCI_COMMAND, 2, 0x7);
+    cfg_write(vm, 0, RP_DEVFN, exp + PCI_EXP_SLTCTL, 2,
+              cfg_read(vm, 0, RP_DEVFN, exp + PCI_EXP_SLTCTL, 2) |
+              /* Linux's choice for a slot with a button: no PDCE. */
+              PCI_EXP_SLTCTL_ABPE | PCI_EXP_SLTCTL_DLLSCE |
+              PCI_EXP_SLTCTL_HPIE);
+    cfg_write(vm, 0, RP_DEVFN, exp + PCI_EXP_SLTSTA, 2, 0xffff);
+    qtest_writel(vm, 0x180000, 0);
+    auto_rc = slot_str(vm, "auto-reconnect");
+    g_assert_cmpstr(auto_rc, ==, "true");
+    qmp_expect_error(vm, "not empty", "{ 'execute': 'vrc-attach', 'arguments': "
+                     "{ 'id': 'vrc0' } }");
+    qmp_expect_error(vm, "no vrc device", "{ 'execute': 'vrc-attach', 'arguments': "
+                     "{ 'id': 'nosuch' } }");
+
+    /* Surprise: gone at once, nothing answers behind the port. */
+    resp = qtest_qmp(vm, "{ 'execute': 'vrc-detach', 'arguments': "
+                     "{ 'id': 'vrc0', 'surprise': true } }");
+    g_assert_true(qdict_haskey(resp, "return"));
+    qobject_unref(resp);
+    wait_slot_state(vm, "empty");
+    /* The guest is told: presence gone, Presence Detect Changed and Data
+     * Link Layer State Changed, and the link event's MSI. */
+    sta = cfg_read(vm, 0, RP_DEVFN, exp + PCI_EXP_SLTSTA, 2);
+    g_assert_cmphex(sta & (PCI_EXP_SLTSTA_PDC | PCI_EXP_SLTSTA_PDS |
+                           PCI_EXP_SLTSTA_DLLSC), ==,
+                    PCI_EXP_SLTSTA_PDC | PCI_EXP_SLTSTA_DLLSC);
+    g_assert_cmphex(qtest_readl(vm, 0x180000), ==, 0x4242);
+    cfg_write(vm, 0, RP_DEVFN, exp + PCI_EXP_SLTSTA, 2,
+              PCI_EXP_SLTSTA_PDC | PCI_EXP_SLTSTA_DLLSC);
+    g_assert_cmphex(cfg_read(vm, 0, RP_DEVFN, exp + PCI_EXP_SLTSTA, 2) &
+                    PCI_EXP_SLTSTA_DLLSC, ==, 0);
+    g_assert_cmphex(cfg_read(vm, 1, 0, PCI_VENDOR_ID, 4), ==, 0xffffffff);
+    /* Unsupported Request below the port: all-ones, not zeros. */
+    g_assert_cmphex(qtest_readl(vm, BAR0_ADDR), ==, 0xffffffff);
+    n = slot_str(vm, "surprise-removals");
+    g_assert_cmpstr(n, ==, "1");
+    qmp_expect_error(vm, "empty", "{ 'execute': 'vrc-detach', 'arguments': "
+                     "{ 'id': 'vrc0' } }");
+    guest_powers_off_slot(vm);
+
+    /* Attach again: the same function, reset by its new session. */
+    resp = qtest_qmp(vm, "{ 'execute': 'vrc-attach', 'arguments': "
+                     "{ 'id': 'vrc0' } }");
+    g_assert_true(qdict_haskey(resp, "return"));
+    qobject_unref(resp);
+    wait_slot_state(vm, "present");
+    /* Powered off, the new function answers nothing yet. */
+    g_assert_cmphex(cfg_read(vm, 1, 0, PCI_VENDOR_ID, 4), ==, 0xffffffff);
+    guest_powers_on_slot(vm);
+    g_assert_cmphex(cfg_read(vm, 1, 0, PCI_VENDOR_ID, 4), ==, 0x11e81234);
+    cfg_write(vm, 1, 0, PCI_BASE_ADDRESS_0, 4, BAR0_ADDR);
+    cfg_write(vm, 1, 0, PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
+    g_assert_cmphex(qtest_readl(vm, BAR0_ADDR), ==, 0x010000ed);
+
+    /* Managed: the attention button; no guest answers, so it is forced. */
+    resp = qtest_qmp(vm, "{ 'execute': 'vrc-detach', 'arguments': "
+                     "{ 'id': 'vrc0' } }");
+    g_assert_true(qdict_haskey(resp, "return"));
+    qobject_unref(resp);
+    wait_slot_state(vm, "removing");
+    g_assert_cmphex(qtest_readl(vm, BAR0_ADDR), ==, 0x010000ed);
+    qmp_expect_error(vm, "asked", "{ 'execute': 'vrc-detach', 'arguments': "
+                     "{ 'id': 'vrc0' } }");
+    resp = qtest_qmp(vm, "{ 'execute': 'vrc-detach', 'arguments': "
+                     "{ 'id': 'vrc0', 'surprise': true } }");
+    g_assert_true(qdict_haskey(resp, "return"));
+    qobject_unref(resp);
+    wait_slot_state(vm, "empty");
+    g_assert_cmphex(cfg_read(vm, 1, 0, PCI_VENDOR_ID, 2), ==, 0xffff);
+    real_endpoint_stop(&r);
+}
+
 static void test_real_endpoint_edu(void)
 {
     RealEndpoint r;
@@ -1807,5 +1987,6 @@ int main(int argc, char **argv)
     qtest_add_func("/vrc/reset-reaches-endpoint", test_reset_reaches_endpoint);
     qtest_add_func("/vrc/odd-guest", test_odd_guest);
     qtest_add_func("/vrc/endpoint-dies", test_endpoint_dies);
+    qtest_add_func("/vrc/slot", test_slot);
     return g_test_run();
 }
