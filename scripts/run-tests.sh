@@ -101,6 +101,12 @@ run "e2e/e1000e-lossy-mix" \
     bash "$top/tests/e2e/test-remote-nic.sh" pcap e1000e
 # Four vCPUs drive one remote function at once while it does DMA.
 run "e2e/smp-stress-4cpu" bash "$top/tests/e2e/test-smp-stress.sh"
+# Slots at run time with a guest: the endpoint killed and restarted (the
+# NIC comes back by itself), managed and surprise removal, a driverless
+# function hot-added.
+run "e2e/hotplug" bash "$top/tests/e2e/test-hotplug.sh"
+# configd with two VMs and two real endpoints on one bridge.
+run "configd/vms" bash "$top/tests/configd/test-vms.sh"
 # Every other device model that works behind vrc (docs/compatibility.md), each
 # its own test: the guest uses it through the remote endpoint (scripts/compat.sh).
 # e1000e and virtio-net-pci are the lines above (the same script, remote-nic.sh).
