@@ -56,6 +56,11 @@ run "net/udp-netns" bash "$top/tests/net/test-udp-netns.sh" "$B/host/tools/vrc-p
 run "net/relay-lossy" bash "$top/tests/net/test-relay.sh" "$B/host/tools/vrc-pingpong" \
     "$B/host/tools/vrc-relay"
 
+# A stranger on the segment (tools/vrc-stranger) forges frames against a live
+# session (tools/vrc-session) across a flooding bridge: blind and sniffing.
+run "net/stranger" bash "$top/tests/net/test-stranger.sh" "$B/host/tools/vrc-session" \
+    "$B/host/tools/vrc-stranger"
+
 # configd, vrcctl and simulated endpoints (vrc-epsim) between two network
 # namespaces: discovery, liveness, assignments, generations, restarts.
 run "configd/discovery" bash "$top/tests/configd/test-discovery.sh"
