@@ -205,6 +205,9 @@ int main(int argc, char **argv)
     struct encap_link_config cfg = {
         .rc_id = 1, .max_frame = 1514, .mps = 256, .mrrs = 4096,
         .window = 256, .rto_min_ns = 200000,
+        /* As the vrc and the endpoint run: a live session outlasts a
+         * HELLO that is not its own while it answers PINGs. */
+        .keepalive_ns = 500000000, .keepalive_misses = 6,
     };
     bool role = false;
     uint8_t rx[ENCAP_TRANSPORT_MAX_FRAME];
