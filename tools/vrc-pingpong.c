@@ -17,8 +17,9 @@
  *
  * --socket=PATH uses the unix transport instead (pong listens, ping
  * connects), and --transport=SPEC any transport by its spec string
- * (encap_transport_open: pcap:IFNAME, unix:PATH, udp:HOST:PORT; pong
- * listens, e.g. udp::5551, ping sends, e.g. udp:[fd00::2]:5551).
+ * (encap_transport_open: pcap:IFNAME, packet:IFNAME, unix:PATH,
+ * udp:HOST:PORT; pong listens, e.g. udp::5551, ping sends, e.g.
+ * udp:[fd00::2]:5551).
  * --busy-poll spins on the non-blocking receive instead of sleeping in
  * poll().
  *
@@ -27,7 +28,8 @@
  * minimum-size PONG, and ping reports frames and bytes per second.  A PING
  * whose PONG does not come back is counted as lost, not waited for again.
  * --burst=N (both sides) sends and receives up to N frames per call
- * (encap_transport_send_burst/recv_burst: sendmmsg/recvmmsg on udp).
+ * (encap_transport_send_burst/recv_burst: sendmmsg/recvmmsg on udp, the
+ * rings on packet).
  *
  * --lossy (both sides, with --stream) is for a path that loses, duplicates,
  * reorders and damages frames on purpose (tools/vrc-relay): frames may come
@@ -825,8 +827,9 @@ static void usage(FILE *f)
     fprintf(f,
 "usage: vrc-pingpong --mode=ping|pong (--ifname=IF | --socket=PATH |\n"
 "                    --transport=SPEC) [options]\n"
-"  --transport=SPEC pcap:IFNAME, unix:PATH or udp:HOST:PORT ([IPV6]:PORT;\n"
-"                  pong listens: udp::PORT takes any address)\n"
+"  --transport=SPEC pcap:IFNAME, packet:IFNAME[,OPTION...], unix:PATH or\n"
+"                  udp:HOST:PORT ([IPV6]:PORT; pong listens: udp::PORT takes\n"
+"                  any address)\n"
 "  --size=N        frame size in bytes, Ethernet header included (default 64;\n"
 "                  %u .. MTU+14; pong: the size to expect, 0 = any)\n"
 "  --count=N       timed PINGs (default 1000)\n"
