@@ -47,6 +47,10 @@ run "dissector/tshark" bash "$top/tests/dissector/test-dissector.sh" "$B/host/to
 # The libpcap transport between two network namespaces joined by veth.
 run "net/pcap-veth" bash "$top/tests/net/test-pcap-veth.sh" "$B/host/tools/vrc-pingpong"
 
+# The packet transport (AF_PACKET rings, bursts) between the same two
+# namespaces: each ring and way of sending, streams, the MAC filter.
+run "net/packet-veth" bash "$top/tests/net/test-packet-veth.sh" "$B/host/tools/vrc-pingpong"
+
 # The udp transport between the same two namespaces, routed over IPv4 and
 # IPv6: ping-pong, fragmented jumbo frames, batched streams, a stray sender.
 run "net/udp-netns" bash "$top/tests/net/test-udp-netns.sh" "$B/host/tools/vrc-pingpong"
