@@ -3,20 +3,19 @@
 #include <errno.h>
 #include <linux/if_packet.h>
 #include <net/if.h>
-#include <net/if_arp.h>
 #include <pcap/pcap.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "encap/frame.h"
 #include "encap/transport.h"
+#include "transport-int.h"
 
 /* Room for a jumbo frame of 9216 bytes plus VLAN tags and slack. */
 #define PCAP_RX_SNAPLEN     9280
@@ -276,37 +275,6 @@ static int setup_rx(struct pcap_transport *p, const char *ifname, char *err,
     return 0;
 }
 
-/* MAC address and MTU of @ifname, asked through any socket @fd. */
-static int if_info(int fd, const char *ifname, uint8_t mac[6], unsigned *mtu,
-                   char *err, size_t errlen)
-{
-    struct ifreq ifr;
-
-    memset(&ifr, 0, sizeof(ifr));
-    memcpy(ifr.ifr_name, ifname, strlen(ifname));
-    if (ioctl(fd, SIOCGIFHWADDR, &ifr) < 0) {
-        int r = -errno;
-        set_err(err, errlen, ifname, "SIOCGIFHWADDR", strerror(-r));
-        return r;
-    }
-    /* lo carries Ethernet frames too (with an all-zero MAC). */
-    if (ifr.ifr_hwaddr.sa_family != ARPHRD_ETHER &&
-        ifr.ifr_hwaddr.sa_family != ARPHRD_LOOPBACK) {
-        set_err(err, errlen, ifname, "not an Ethernet interface", "");
-        return -EPROTONOSUPPORT;
-    }
-    memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
-    if (ioctl(fd, SIOCGIFMTU, &ifr) < 0) {
-        int r = -errno;
-        set_err(err, errlen, ifname, "SIOCGIFMTU", strerror(-r));
-        return r;
-    }
-    /* lo has 65536; we never send or expect more than jumbo frames. */
-    *mtu = ifr.ifr_mtu < ENCAP_TRANSPORT_MAX_MTU ? ifr.ifr_mtu
-                                                 : ENCAP_TRANSPORT_MAX_MTU;
-    return 0;
-}
-
 int encap_transport_open_pcap(const char *ifname, struct encap_transport **out,
                               char *err, size_t errlen)
 {
@@ -329,7 +297,7 @@ int encap_transport_open_pcap(const char *ifname, struct encap_transport **out,
         r = setup_tx(p, ifname, err, errlen);
     }
     if (r == 0) {
-        r = if_info(p->tx_fd, ifname, mac, &mtu, err, errlen);
+        r = encap_if_info(p->tx_fd, ifname, mac, &mtu, err, errlen);
     }
     if (r == 0) {
         r = open_handle(ifname, true, &p->rx, err, errlen);

@@ -4,12 +4,16 @@
  * bursts for transports without them, and opening by spec string.
  */
 #include <errno.h>
+#include <net/if.h>
+#include <net/if_arp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 
 #include "encap/frame.h"
 #include "encap/transport.h"
+#include "transport-int.h"
 
 /*
  * The counters are written by one thread each (tx ones by the sender, rx
@@ -285,6 +289,47 @@ void encap_transport_close(struct encap_transport *t)
     }
 }
 
+/* ---- what the raw Ethernet transports share ---- */
+
+int encap_if_info(int fd, const char *ifname, uint8_t mac[6], unsigned *mtu,
+                  char *err, size_t errlen)
+{
+    struct ifreq ifr;
+
+    memset(&ifr, 0, sizeof(ifr));
+    memcpy(ifr.ifr_name, ifname, strnlen(ifname, IFNAMSIZ - 1));
+    if (ioctl(fd, SIOCGIFHWADDR, &ifr) < 0) {
+        int r = -errno;
+
+        if (err && errlen) {
+            snprintf(err, errlen, "%s: %s", ifname, r == -ENODEV ?
+                     "no such interface" : strerror(-r));
+        }
+        return r;
+    }
+    /* lo carries Ethernet frames too (with an all-zero MAC). */
+    if (ifr.ifr_hwaddr.sa_family != ARPHRD_ETHER &&
+        ifr.ifr_hwaddr.sa_family != ARPHRD_LOOPBACK) {
+        if (err && errlen) {
+            snprintf(err, errlen, "%s: not an Ethernet interface", ifname);
+        }
+        return -EPROTONOSUPPORT;
+    }
+    memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
+    if (ioctl(fd, SIOCGIFMTU, &ifr) < 0) {
+        int r = -errno;
+
+        if (err && errlen) {
+            snprintf(err, errlen, "%s: SIOCGIFMTU: %s", ifname, strerror(-r));
+        }
+        return r;
+    }
+    /* lo has 65536; we never send or expect more than jumbo frames. */
+    *mtu = ifr.ifr_mtu < ENCAP_TRANSPORT_MAX_MTU ? ifr.ifr_mtu
+                                                 : ENCAP_TRANSPORT_MAX_MTU;
+    return 0;
+}
+
 /* ---- opening by spec string ---- */
 
 static int open_pcap(const char *addr, bool listener,
@@ -292,6 +337,13 @@ static int open_pcap(const char *addr, bool listener,
 {
     (void)listener;             /* raw Ethernet has no sides */
     return encap_transport_open_pcap(addr, out, err, errlen);
+}
+
+static int open_packet(const char *addr, bool listener,
+                       struct encap_transport **out, char *err, size_t errlen)
+{
+    (void)listener;
+    return encap_transport_open_packet(addr, out, err, errlen);
 }
 
 static const struct {
@@ -303,6 +355,7 @@ static const struct {
     { "pcap", "an interface name", open_pcap },
     { "unix", "a socket path", encap_transport_open_unix },
     { "udp", "HOST:PORT, [IPV6]:PORT or :PORT", encap_transport_open_udp },
+    { "packet", "an interface name", open_packet },
 };
 
 int encap_transport_open(const char *spec, bool listener,
@@ -330,8 +383,8 @@ int encap_transport_open(const char *spec, bool listener,
         }
     }
     if (err && errlen) {
-        snprintf(err, errlen, "transport '%s': not pcap:IFNAME, unix:PATH "
-                 "or udp:HOST:PORT", spec ? spec : "");
+        snprintf(err, errlen, "transport '%s': not pcap:IFNAME, packet:IFNAME, "
+                 "unix:PATH or udp:HOST:PORT", spec ? spec : "");
     }
     return -EINVAL;
 }

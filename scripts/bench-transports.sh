@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-or-later
-# pcap against udp between two network namespaces joined by veth, in one
-# run, at MTU 1500 and 9000: vrc-pingpong round trips (median, p99) and
-# stream throughput, and iperf3 TCP between the same namespaces as the
-# kernel's floor.  Prints a markdown table.  Needs root, python3, iperf3.
+# pcap, packet (AF_PACKET rings) and udp between two network namespaces
+# joined by veth, in one run, at MTU 1500 and 9000: vrc-pingpong round
+# trips (median, p99) and stream throughput, and iperf3 TCP between the same
+# namespaces as the kernel's floor.  Prints a markdown table.  Needs root,
+# python3, iperf3.
 #
 # usage: bench-transports.sh [path/to/vrc-pingpong]
 #   BENCH_COUNT   timed round trips per case (default 5000)
 #   BENCH_STREAM  frames per stream (default 50000)
 #   BENCH_MTUS    MTUs to try (default "1500 9000")
+#   BENCH_PACKET_OPTS  options of the packet transport (e.g. ",rx=v3,tx=ring";
+#                 default none: the transport's defaults)
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,6 +20,7 @@ count=${BENCH_COUNT:-5000}
 frames=${BENCH_STREAM:-50000}
 tmp=$(mktemp -d)
 port=5551
+popts=${BENCH_PACKET_OPTS:-}
 
 # shellcheck source=scripts/netns.sh
 . "$top/scripts/netns.sh"
@@ -84,21 +88,22 @@ stream() {
     fi
 }
 
-echo "| MTU | measure | pcap | udp |"
-echo "|---|---|---|---|"
+echo "| MTU | measure | pcap | packet$popts | udp |"
+echo "|---|---|---|---|---|"
 for mtu in ${BENCH_MTUS:-1500 9000}; do
     ip -n "$VM_NS" link set "$VM_IF" mtu "$mtu"
     ip -n "$EP_NS" link set "$EP_IF" mtu "$mtu"
     pcap_vm="pcap:$VM_IF" pcap_ep="pcap:$EP_IF"
+    pk_vm="packet:$VM_IF$popts" pk_ep="packet:$EP_IF$popts"
     udp_vm="udp:10.78.0.2:$port" udp_ep="udp::$port"
     big_pcap=$((mtu + 14)) big_udp=$((mtu - 28))   # IPv4 + UDP headers
-    echo "| $mtu | RTT us median / p99, 64 B | $(rtt "$pcap_ep" "$pcap_vm" --size=64) | $(rtt "$udp_ep" "$udp_vm" --size=64) |"
-    echo "| $mtu | RTT us, largest frame (pcap $big_pcap B, udp $big_udp B) | $(rtt "$pcap_ep" "$pcap_vm" --size=$big_pcap) | $(rtt "$udp_ep" "$udp_vm" --size=$big_udp) |"
-    echo "| $mtu | RTT us, busy polling, 64 B | $(rtt "$pcap_ep" "$pcap_vm" --size=64 --busy-poll) | $(rtt "$udp_ep" "$udp_vm" --size=64 --busy-poll) |"
-    echo "| $mtu | stream, largest frame, burst 1 | $(stream "$pcap_ep" "$pcap_vm" --size=$big_pcap) | $(stream "$udp_ep" "$udp_vm" --size=$big_udp) |"
-    echo "| $mtu | stream, largest frame, burst 32 | $(stream "$pcap_ep" "$pcap_vm" --size=$big_pcap --burst=32) | $(stream "$udp_ep" "$udp_vm" --size=$big_udp --burst=32) |"
+    echo "| $mtu | RTT us median / p99, 64 B | $(rtt "$pcap_ep" "$pcap_vm" --size=64) | $(rtt "$pk_ep" "$pk_vm" --size=64) | $(rtt "$udp_ep" "$udp_vm" --size=64) |"
+    echo "| $mtu | RTT us, largest frame (raw $big_pcap B, udp $big_udp B) | $(rtt "$pcap_ep" "$pcap_vm" --size=$big_pcap) | $(rtt "$pk_ep" "$pk_vm" --size=$big_pcap) | $(rtt "$udp_ep" "$udp_vm" --size=$big_udp) |"
+    echo "| $mtu | RTT us, busy polling, 64 B | $(rtt "$pcap_ep" "$pcap_vm" --size=64 --busy-poll) | $(rtt "$pk_ep" "$pk_vm" --size=64 --busy-poll) | $(rtt "$udp_ep" "$udp_vm" --size=64 --busy-poll) |"
+    echo "| $mtu | stream, largest frame, burst 1 | $(stream "$pcap_ep" "$pcap_vm" --size=$big_pcap) | $(stream "$pk_ep" "$pk_vm" --size=$big_pcap) | $(stream "$udp_ep" "$udp_vm" --size=$big_udp) |"
+    echo "| $mtu | stream, largest frame, burst 32 | $(stream "$pcap_ep" "$pcap_vm" --size=$big_pcap --burst=32) | $(stream "$pk_ep" "$pk_vm" --size=$big_pcap --burst=32) | $(stream "$udp_ep" "$udp_vm" --size=$big_udp --burst=32) |"
     if [ "$mtu" -lt 9000 ]; then
-        echo "| $mtu | stream, 9014 B frames (udp: IP fragments), burst 32 | n/a | $(stream "$udp_ep" "$udp_vm" --size=9014 --burst=32) |"
+        echo "| $mtu | stream, 9014 B frames (udp: IP fragments), burst 32 | n/a | n/a | $(stream "$udp_ep" "$udp_vm" --size=9014 --burst=32) |"
     fi
     ip netns exec "$EP_NS" timeout 30 iperf3 -s -1 > /dev/null 2>&1 &
     sleep 0.3
@@ -108,5 +113,5 @@ for mtu in ${BENCH_MTUS:-1500 9000}; do
         tcp=failed
     fi
     wait
-    echo "| $mtu | iperf3 TCP, 5 s, one stream | $tcp (kernel floor) | |"
+    echo "| $mtu | iperf3 TCP, 5 s, one stream (kernel floor) | $tcp | $tcp | $tcp |"
 done

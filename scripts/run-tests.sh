@@ -47,6 +47,10 @@ run "dissector/tshark" bash "$top/tests/dissector/test-dissector.sh" "$B/host/to
 # The libpcap transport between two network namespaces joined by veth.
 run "net/pcap-veth" bash "$top/tests/net/test-pcap-veth.sh" "$B/host/tools/vrc-pingpong"
 
+# The packet transport (AF_PACKET rings, bursts) between the same two
+# namespaces: each ring and way of sending, streams, the MAC filter.
+run "net/packet-veth" bash "$top/tests/net/test-packet-veth.sh" "$B/host/tools/vrc-pingpong"
+
 # The udp transport between the same two namespaces, routed over IPv4 and
 # IPv6: ping-pong, fragmented jumbo frames, batched streams, a stray sender.
 run "net/udp-netns" bash "$top/tests/net/test-udp-netns.sh" "$B/host/tools/vrc-pingpong"
@@ -55,6 +59,11 @@ run "net/udp-netns" bash "$top/tests/net/test-udp-netns.sh" "$B/host/tools/vrc-p
 # loss, duplicates, reordering and corruption at known rates.
 run "net/relay-lossy" bash "$top/tests/net/test-relay.sh" "$B/host/tools/vrc-pingpong" \
     "$B/host/tools/vrc-relay"
+
+# A stranger on the segment (tools/vrc-stranger) forges frames against a live
+# session (tools/vrc-session) across a flooding bridge: blind and sniffing.
+run "net/stranger" bash "$top/tests/net/test-stranger.sh" "$B/host/tools/vrc-session" \
+    "$B/host/tools/vrc-stranger"
 
 # configd, vrcctl and simulated endpoints (vrc-epsim) between two network
 # namespaces: discovery, liveness, assignments, generations, restarts.

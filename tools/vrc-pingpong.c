@@ -17,8 +17,9 @@
  *
  * --socket=PATH uses the unix transport instead (pong listens, ping
  * connects), and --transport=SPEC any transport by its spec string
- * (encap_transport_open: pcap:IFNAME, unix:PATH, udp:HOST:PORT; pong
- * listens, e.g. udp::5551, ping sends, e.g. udp:[fd00::2]:5551).
+ * (encap_transport_open: pcap:IFNAME, packet:IFNAME, unix:PATH,
+ * udp:HOST:PORT; pong listens, e.g. udp::5551, ping sends, e.g.
+ * udp:[fd00::2]:5551).
  * --busy-poll spins on the non-blocking receive instead of sleeping in
  * poll().
  *
@@ -27,7 +28,8 @@
  * minimum-size PONG, and ping reports frames and bytes per second.  A PING
  * whose PONG does not come back is counted as lost, not waited for again.
  * --burst=N (both sides) sends and receives up to N frames per call
- * (encap_transport_send_burst/recv_burst: sendmmsg/recvmmsg on udp).
+ * (encap_transport_send_burst/recv_burst: sendmmsg/recvmmsg on udp, the
+ * rings on packet).
  *
  * --lossy (both sides, with --stream) is for a path that loses, duplicates,
  * reorders and damages frames on purpose (tools/vrc-relay): frames may come
@@ -146,10 +148,18 @@ static int seen_note(struct ctx *c, uint32_t cookie)
     return 1;
 }
 
-/* The padding byte at frame offset @k of the frames of PING @cookie. */
-static uint8_t pattern(uint32_t cookie, size_t k)
+/*
+ * The padding of the frames of PING @cookie: the byte at frame offset @k
+ * is (cookie * 131 + k * 7 + (cookie >> 8) + 0x5a) mod 256, which repeats
+ * every 256 bytes.  One period of it in @row (offset k is row[k % 256]),
+ * so that filling and checking a jumbo frame are memcpy and memcmp, not a
+ * loop per byte: the tool must not be what limits a stream.
+ */
+static void pattern_row(uint32_t cookie, uint8_t row[256])
 {
-    return (uint8_t)(cookie * 131u + k * 7u + (cookie >> 8) + 0x5a);
+    for (unsigned k = 0; k < 256; k++) {
+        row[k] = (uint8_t)(cookie * 131u + k * 7u + (cookie >> 8) + 0x5a);
+    }
 }
 
 /*
@@ -179,8 +189,17 @@ static size_t build(struct ctx *c, const uint8_t *dst, uint8_t op,
     encap_frame_begin(&b, c->tx, ENCAP_TRANSPORT_MAX_FRAME, &h);
     encap_frame_add_payload(&b, p, sizeof(p));
     len = encap_frame_finish(&b);
-    for (size_t k = len; k < size; k++) {
-        c->tx[k] = pattern(cookie, k);
+    if (size > (size_t)len) {
+        uint8_t row[256];
+
+        pattern_row(cookie, row);
+        for (size_t k = len; k < size;) {
+            size_t n = 256 - k % 256;
+
+            n = n < size - k ? n : size - k;
+            memcpy(c->tx + k, row + k % 256, n);
+            k += n;
+        }
     }
     return size > (size_t)len ? size : (size_t)len;
 }
@@ -317,10 +336,17 @@ static int parse(struct ctx *c, size_t len, struct encap_frame_view *v,
 /* The padding of the frame in c->rx (@len bytes) is that of @cookie. */
 static bool padding_ok(struct ctx *c, size_t len, uint32_t cookie)
 {
-    for (size_t k = MIN_SIZE; k < len; k++) {
-        if (c->rx[k] != pattern(cookie, k)) {
+    uint8_t row[256];
+
+    pattern_row(cookie, row);
+    for (size_t k = MIN_SIZE; k < len;) {
+        size_t n = 256 - k % 256;
+
+        n = n < len - k ? n : len - k;
+        if (memcmp(c->rx + k, row + k % 256, n)) {
             return false;
         }
+        k += n;
     }
     return true;
 }
@@ -825,8 +851,9 @@ static void usage(FILE *f)
     fprintf(f,
 "usage: vrc-pingpong --mode=ping|pong (--ifname=IF | --socket=PATH |\n"
 "                    --transport=SPEC) [options]\n"
-"  --transport=SPEC pcap:IFNAME, unix:PATH or udp:HOST:PORT ([IPV6]:PORT;\n"
-"                  pong listens: udp::PORT takes any address)\n"
+"  --transport=SPEC pcap:IFNAME, packet:IFNAME[,OPTION...], unix:PATH or\n"
+"                  udp:HOST:PORT ([IPV6]:PORT; pong listens: udp::PORT takes\n"
+"                  any address)\n"
 "  --size=N        frame size in bytes, Ethernet header included (default 64;\n"
 "                  %u .. MTU+14; pong: the size to expect, 0 = any)\n"
 "  --count=N       timed PINGs (default 1000)\n"

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Unit tests for the transport layer: the unix and udp transports (over
- * loopback), bursts, opening by spec string, and the dispatch.
+ * loopback), bursts, opening by spec string, the dispatch, and the ring
+ * walking of the packet transport on synthetic kernel rings.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,7 +16,9 @@
 #include <sys/un.h>
 #include <netinet/in.h>
 #include <unistd.h>
+#include <linux/if_packet.h>
 
+#include "encap/packet-ring.h"
 #include "encap/transport.h"
 
 #define WAIT_MS 5000            /* generous: only a broken test waits long */
@@ -1113,6 +1116,252 @@ static void test_open_spec(void)
     encap_transport_close(l);
 }
 
+/* ---- the packet transport: its rings, on synthetic memory ---- */
+
+#define V3_BLOCK   8192
+#define V3_FIRST   48           /* the kernel's offset_to_first_pkt */
+#define V3_MAC     80           /* where these tests put each frame */
+
+/*
+ * Append a frame of @len bytes (@snaplen of them present) of EtherType
+ * @type to the V3 block @blk at *@off, the way the kernel lays frames
+ * out (8-byte aligned, linked by tp_next_offset), and count it.
+ */
+static void v3_add(uint8_t *blk, uint32_t *off, uint32_t len,
+                   uint32_t snaplen, uint16_t type, uint8_t pkttype,
+                   uint8_t tag)
+{
+    struct tpacket_block_desc *bd = (void *)blk;
+    struct tpacket3_hdr *h = (void *)(blk + *off);
+    struct sockaddr_ll *sll =
+        (void *)(blk + *off + TPACKET_ALIGN(sizeof(*h)));
+    uint8_t *d = blk + *off + V3_MAC;
+    uint32_t step = (V3_MAC + snaplen + 7) & ~7u;
+
+    memset(h, 0, sizeof(*h));
+    h->tp_snaplen = snaplen;
+    h->tp_len = len;
+    h->tp_mac = V3_MAC;
+    h->tp_next_offset = step;
+    sll->sll_pkttype = pkttype;
+    memset(d, tag, snaplen);
+    d[12] = type >> 8;
+    d[13] = type & 0xff;
+    bd->hdr.bh1.num_pkts++;
+    *off += step;
+}
+
+/* A V3 block handed to user space, holding one frame of each kind. */
+static uint32_t v3_block(uint8_t *blk)
+{
+    struct tpacket_block_desc *bd = (void *)blk;
+    uint32_t off = V3_FIRST, last;
+
+    memset(blk, 0, V3_BLOCK);
+    bd->version = TPACKET_V3;
+    bd->hdr.bh1.offset_to_first_pkt = V3_FIRST;
+    v3_add(blk, &off, 64, 64, 0x88b5, PACKET_HOST, 1);
+    v3_add(blk, &off, 1514, 1514, 0x88b5, PACKET_BROADCAST, 2);
+    v3_add(blk, &off, 99, 99, 0x88b5, PACKET_MULTICAST, 3);
+    v3_add(blk, &off, 64, 64, 0x88b5, PACKET_OTHERHOST, 4);
+    v3_add(blk, &off, 64, 64, 0x88b5, PACKET_OUTGOING, 5);
+    v3_add(blk, &off, 64, 64, 0x0800, PACKET_HOST, 6);
+    last = off;
+    v3_add(blk, &off, 9014, 3000, 0x88b5, PACKET_HOST, 7);
+    ((struct tpacket3_hdr *)(blk + last))->tp_next_offset = 0;
+    bd->hdr.bh1.blk_len = off;
+    bd->hdr.bh1.block_status = TP_STATUS_USER;
+    return last;
+}
+
+static void test_pring_v3_walk(void)
+{
+    static const struct {
+        uint32_t len, snaplen;
+        uint8_t pkttype;
+        bool wanted;
+    } want[] = {
+        { 64, 64, PACKET_HOST, true },
+        { 1514, 1514, PACKET_BROADCAST, true },     /* DISC */
+        { 99, 99, PACKET_MULTICAST, true },
+        { 64, 64, PACKET_OTHERHOST, false },
+        { 64, 64, PACKET_OUTGOING, false },
+        { 64, 64, PACKET_HOST, false },             /* IPv4, not ours */
+        { 9014, 3000, PACKET_HOST, true },          /* cut: caller drops */
+    };
+    static uint8_t blk[V3_BLOCK];
+    struct encap_pring_cursor c;
+    struct encap_pring_frame f;
+    uint32_t off = V3_FIRST;
+
+    v3_block(blk);
+    ((struct tpacket_block_desc *)blk)->hdr.bh1.block_status =
+        TP_STATUS_KERNEL;
+    g_assert_false(encap_pring_v3_begin(blk, &c));
+    ((struct tpacket_block_desc *)blk)->hdr.bh1.block_status =
+        TP_STATUS_USER | TP_STATUS_LOSING;
+    g_assert_true(encap_pring_v3_begin(blk, &c));
+    g_assert_cmpuint(c.off, ==, V3_FIRST);
+    g_assert_cmpuint(c.left, ==, G_N_ELEMENTS(want));
+    for (unsigned i = 0; i < G_N_ELEMENTS(want); i++) {
+        g_assert_cmpint(encap_pring_v3_next(blk, V3_BLOCK, &c, &f), ==, 1);
+        g_assert_true(f.data == blk + off + V3_MAC);
+        g_assert_cmpuint(f.len, ==, want[i].len);
+        g_assert_cmpuint(f.snaplen, ==, want[i].snaplen);
+        g_assert_cmpuint(f.pkttype, ==, want[i].pkttype);
+        g_assert_cmpuint(f.data[0], ==, i + 1);
+        g_assert_cmpint(encap_pring_wanted(&f), ==, want[i].wanted);
+        off += (V3_MAC + want[i].snaplen + 7) & ~7u;
+    }
+    g_assert_cmpint(encap_pring_v3_next(blk, V3_BLOCK, &c, &f), ==, 0);
+    g_assert_cmpint(encap_pring_v3_next(blk, V3_BLOCK, &c, &f), ==, 0);
+    encap_pring_v3_release(blk);
+    g_assert_cmpuint(((struct tpacket_block_desc *)blk)->hdr.bh1.block_status,
+                     ==, TP_STATUS_KERNEL);
+    g_assert_false(encap_pring_v3_begin(blk, &c));
+}
+
+static void test_pring_v3_bad(void)
+{
+    static uint8_t blk[V3_BLOCK];
+    struct encap_pring_cursor c;
+    struct encap_pring_frame f;
+    struct tpacket3_hdr *h;
+    uint32_t last;
+
+    /* A link past the end of the block: the rest is skipped. */
+    v3_block(blk);
+    h = (void *)(blk + V3_FIRST);
+    h->tp_next_offset = V3_BLOCK;
+    g_assert_true(encap_pring_v3_begin(blk, &c));
+    g_assert_cmpint(encap_pring_v3_next(blk, V3_BLOCK, &c, &f), ==, 1);
+    g_assert_cmpint(encap_pring_v3_next(blk, V3_BLOCK, &c, &f), ==, -EBADMSG);
+    g_assert_cmpint(encap_pring_v3_next(blk, V3_BLOCK, &c, &f), ==, 0);
+
+    /* Frame bytes that would run past the block. */
+    last = v3_block(blk);
+    h = (void *)(blk + last);
+    h->tp_snaplen = V3_BLOCK;
+    g_assert_true(encap_pring_v3_begin(blk, &c));
+    for (int i = 0; i < 6; i++) {
+        g_assert_cmpint(encap_pring_v3_next(blk, V3_BLOCK, &c, &f), ==, 1);
+    }
+    g_assert_cmpint(encap_pring_v3_next(blk, V3_BLOCK, &c, &f), ==, -EBADMSG);
+
+    /* Frame data placed over its own header. */
+    v3_block(blk);
+    h = (void *)(blk + V3_FIRST);
+    h->tp_mac = 8;
+    g_assert_true(encap_pring_v3_begin(blk, &c));
+    g_assert_cmpint(encap_pring_v3_next(blk, V3_BLOCK, &c, &f), ==, -EBADMSG);
+
+    /* More frames counted than linked: stop at the last link. */
+    v3_block(blk);
+    ((struct tpacket_block_desc *)blk)->hdr.bh1.num_pkts = 100;
+    g_assert_true(encap_pring_v3_begin(blk, &c));
+    for (int i = 0; i < 7; i++) {
+        g_assert_cmpint(encap_pring_v3_next(blk, V3_BLOCK, &c, &f), ==, 1);
+    }
+    g_assert_cmpint(encap_pring_v3_next(blk, V3_BLOCK, &c, &f), ==, 0);
+
+    /* A first frame at a misaligned offset. */
+    v3_block(blk);
+    ((struct tpacket_block_desc *)blk)->hdr.bh1.offset_to_first_pkt = 50;
+    g_assert_true(encap_pring_v3_begin(blk, &c));
+    g_assert_cmpint(encap_pring_v3_next(blk, V3_BLOCK, &c, &f), ==, -EBADMSG);
+}
+
+static void test_pring_v2(void)
+{
+    static uint8_t slot[2048];
+    struct tpacket2_hdr *h = (void *)slot;
+    struct sockaddr_ll *sll = (void *)(slot + TPACKET_ALIGN(sizeof(*h)));
+    struct encap_pring_frame f;
+
+    memset(slot, 0, sizeof(slot));
+    h->tp_mac = 66;
+    h->tp_snaplen = h->tp_len = 1514;
+    sll->sll_pkttype = PACKET_BROADCAST;
+    slot[66 + 12] = 0x88;
+    slot[66 + 13] = 0xb5;
+    g_assert_cmpint(encap_pring_v2_frame(slot, sizeof(slot), &f), ==, 0);
+    h->tp_status = TP_STATUS_USER | TP_STATUS_CSUM_VALID;
+    g_assert_cmpint(encap_pring_v2_frame(slot, sizeof(slot), &f), ==, 1);
+    g_assert_true(f.data == slot + 66);
+    g_assert_cmpuint(f.len, ==, 1514);
+    g_assert_true(encap_pring_wanted(&f));
+    h->tp_snaplen = 2048 - 66 + 1;
+    g_assert_cmpint(encap_pring_v2_frame(slot, sizeof(slot), &f), ==,
+                    -EBADMSG);
+    encap_pring_v2_release(slot);
+    g_assert_cmpuint(h->tp_status, ==, TP_STATUS_KERNEL);
+    g_assert_cmpint(encap_pring_v2_frame(slot, sizeof(slot), &f), ==, 0);
+}
+
+static void test_pring_tx(void)
+{
+    static uint8_t slot[2048], frame[2048];
+    struct tpacket2_hdr *h = (void *)slot;
+
+    for (unsigned k = 0; k < sizeof(frame); k++) {
+        frame[k] = (uint8_t)(k * 3 + 1);
+    }
+    memset(slot, 0xee, sizeof(slot));
+    h->tp_status = TP_STATUS_AVAILABLE;
+    g_assert_true(encap_pring_tx_free(slot));
+    /* The frame goes at TPACKET2_HDRLEN - sizeof(sockaddr_ll): byte 32. */
+    g_assert_cmpuint(encap_pring_tx_room(sizeof(slot)), ==, 2048 - 32);
+    g_assert_cmpint(encap_pring_tx_fill(slot, sizeof(slot), frame, 2017), ==,
+                    -EMSGSIZE);
+    g_assert_cmpuint(h->tp_status, ==, TP_STATUS_AVAILABLE);
+    g_assert_cmpint(encap_pring_tx_fill(slot, sizeof(slot), frame, 1514), ==,
+                    0);
+    g_assert_cmpuint(h->tp_status, ==, TP_STATUS_SEND_REQUEST);
+    g_assert_cmpuint(h->tp_len, ==, 1514);
+    g_assert_cmpmem(slot + 32, 1514, frame, 1514);
+    g_assert_cmpuint(slot[32 + 1514], ==, 0xee);
+    g_assert_false(encap_pring_tx_free(slot));
+    h->tp_status = TP_STATUS_SENDING;
+    g_assert_false(encap_pring_tx_free(slot));
+    h->tp_status = TP_STATUS_WRONG_FORMAT;     /* refused: the slot is free */
+    g_assert_true(encap_pring_tx_free(slot));
+}
+
+/* Opening errors that need no privilege to see. */
+static void test_packet_open_errors(void)
+{
+    struct encap_transport *t = NULL;
+    char err[256] = "";
+    int r;
+
+    g_assert_cmpint(encap_transport_open("packet:lo,rx=v4", false, &t, err,
+                                         sizeof(err)), ==, -EINVAL);
+    g_assert_nonnull(strstr(err, "unknown option 'rx=v4'"));
+    g_assert_cmpint(encap_transport_open("packet:lo,block-ms=0", false, &t,
+                                         err, sizeof(err)), ==, -EINVAL);
+    g_assert_cmpint(encap_transport_open("packet:lo,block-ms=-5", false, &t,
+                                         err, sizeof(err)), ==, -EINVAL);
+    g_assert_cmpint(encap_transport_open("packet:,rx=v2", false, &t, err,
+                                         sizeof(err)), ==, -EINVAL);
+    g_assert_nonnull(strstr(err, "bad interface name"));
+    g_assert_cmpint(encap_transport_open_packet("a-name-far-too-long0", &t,
+                                                err, sizeof(err)), ==,
+                    -EINVAL);
+    g_assert_null(t);
+    /* As root: no such interface; otherwise: CAP_NET_RAW is named. */
+    r = encap_transport_open("packet:vrc-nonexist0,tx=mmsg", false, &t, err,
+                             sizeof(err));
+    g_test_message("packet:vrc-nonexist0 -> %d %s", r, err);
+    g_assert_null(t);
+    g_assert_nonnull(strstr(err, "vrc-nonexist0"));
+    if (r == -EPERM) {
+        g_assert_nonnull(strstr(err, "CAP_NET_RAW"));
+    } else {
+        g_assert_cmpint(r, ==, -ENODEV);
+        g_assert_nonnull(strstr(err, "no such interface"));
+    }
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -1145,5 +1394,10 @@ int main(int argc, char **argv)
     g_test_add_func("/transport/udp/new-peer", test_udp_new_peer);
     g_test_add_func("/transport/udp/bad-spec", test_udp_bad_spec);
     g_test_add_func("/transport/open-spec", test_open_spec);
+    g_test_add_func("/transport/packet/ring-v3-walk", test_pring_v3_walk);
+    g_test_add_func("/transport/packet/ring-v3-bad", test_pring_v3_bad);
+    g_test_add_func("/transport/packet/ring-v2", test_pring_v2);
+    g_test_add_func("/transport/packet/ring-tx", test_pring_tx);
+    g_test_add_func("/transport/packet/open-errors", test_packet_open_errors);
     return g_test_run();
 }

@@ -154,6 +154,33 @@ int encap_transport_open_pcap(const char *ifname, struct encap_transport **out,
                               char *err, size_t errlen);
 
 /*
+ * Raw Ethernet on an interface through AF_PACKET sockets with memory-mapped
+ * rings (encap/packet-ring.h): many frames per system call and per wakeup.
+ * @spec is IFNAME[,OPTION...]:
+ *   rx=v2        (default) a TPACKET_V2 receive ring (32 MiB of slots
+ *                sized for the MTU): each frame is handed over, and the fd
+ *                woken, as soon as it arrives; a reader that is awake takes
+ *                every frame waiting without a system call
+ *   rx=v3        a TPACKET_V3 receive ring of 64 blocks of 256 KiB: the
+ *                kernel hands over a block of many frames at a time, when
+ *                it is full or block-ms after it was opened: one wakeup
+ *                per block, but a lone frame waits up to block-ms
+ *   block-ms=N   the V3 block timeout, 1..1000 ms (default 1)
+ *   tx=mmsg      (default) sendmmsg(), a burst in one system call
+ *   tx=ring      a TPACKET_V2 send ring (8 MiB): a burst is copied into
+ *                the ring and sent by one send()
+ * Sends bypass the qdisc (PACKET_QDISC_BYPASS).  Received: frames of
+ * EtherType 0x88B5 to the interface's MAC, to broadcast or to a multicast
+ * group; not our own sends, nor frames for other stations (a kernel
+ * filter drops them).  The MAC and MTU are the interface's (the MTU capped at
+ * ENCAP_TRANSPORT_MAX_MTU).  Needs CAP_NET_RAW (-EPERM otherwise, and
+ * @err says so); -ENODEV if there is no such interface; a kernel without
+ * packet rings fails with @err naming pcap:IFNAME as the fallback.
+ */
+int encap_transport_open_packet(const char *spec, struct encap_transport **out,
+                                char *err, size_t errlen);
+
+/*
  * A unix SOCK_SEQPACKET socket at @path, one frame per message.
  *
  * @listener true: bind @path and serve one peer at a time.  A socket file
@@ -229,6 +256,8 @@ int encap_transport_open_udp(const char *hostport, bool listener,
 /*
  * Open a transport from a spec string SCHEME:ADDRESS:
  *   pcap:IFNAME       encap_transport_open_pcap(IFNAME) (@listener unused)
+ *   packet:IFNAME[,OPTION...]
+ *                     encap_transport_open_packet() (@listener unused)
  *   unix:PATH         encap_transport_open_unix(PATH, @listener)
  *   udp:HOST:PORT     encap_transport_open_udp(HOST:PORT, @listener)
  * The endpoint side listens, the vrc side does not.  -EINVAL with a reason
@@ -260,7 +289,8 @@ int encap_transport_send(struct encap_transport *t, const uint8_t *frame,
 
 /*
  * Send @n frames in order, in as few system calls as the transport can
- * (sendmmsg for udp; one send per frame for the others).  Returns how many
+ * (sendmmsg for udp, the send ring or sendmmsg for packet; one send per
+ * frame for the others).  Returns how many
  * were sent from the first (1..@n), or -errno if none was (as
  * encap_transport_send).  A frame of a bad size ends the burst before it
  * (-EMSGSIZE if it is the first).  Frames after the returned count were not
@@ -270,12 +300,12 @@ int encap_transport_send_burst(struct encap_transport *t,
                                const struct encap_tx_frame *f, unsigned n);
 
 /*
- * Receive up to @n frames without blocking (recvmmsg for udp), each into
- * its slot, setting its len.  Returns the number of slots filled, 0 if
- * nothing is waiting, or -errno.  Frames fill the slots in order (give
- * them all the same size).  Frames larger than their slot are dropped and
- * counted (rx_oversize); if the call took only such frames it
- * returns -EMSGSIZE, like encap_transport_recv.  An error met after some
+ * Receive up to @n frames without blocking (recvmmsg for udp, a walk of
+ * the ring for packet), each into its slot, setting its len.  Returns the
+ * number of slots filled, 0 if nothing is waiting, or -errno.  Frames fill
+ * the slots in order (give them all the same size).  Frames larger than
+ * their slot are dropped and counted (rx_oversize); if the call took only
+ * such frames it returns -EMSGSIZE, like encap_transport_recv.  An error met after some
  * frames were taken is returned by the next call.
  */
 int encap_transport_recv_burst(struct encap_transport *t,
@@ -302,7 +332,7 @@ int encap_transport_recv(struct encap_transport *t, uint8_t *buf, size_t cap);
 /* The fd to poll for POLLIN (see the top of this file). */
 int encap_transport_fd(const struct encap_transport *t);
 
-/* "pcap", "unix", "udp", or the name in the ops of a custom transport. */
+/* "pcap", "packet", "unix", "udp", or the name in the ops of a custom transport. */
 const char *encap_transport_name(const struct encap_transport *t);
 
 /* Own MAC address (the source MAC for frames sent on this transport). */
