@@ -514,7 +514,10 @@ static JsonNode *status_result(Configd *cd)
     add_int(b, "endpoints_up", up);
     add_int(b, "interfaces", cd->links->len);
     add_int(b, "transactions", g_hash_table_size(cd->txns));
+    json_builder_set_member_name(b, "keyed");
+    json_builder_add_boolean_value(b, cd->key != NULL);
     add_int(b, "disc_rx", cd->disc_stats.rx);
+    add_int(b, "disc_auth_drops", cd_disc_auth_drops(cd));
     add_int(b, "acks_unmatched", cd->acks_unmatched);
     json_builder_set_member_name(b, "disc_drops");
     json_builder_begin_object(b);

@@ -54,6 +54,7 @@ struct Configd {
     guint miss;                 /* heartbeats missed before "gone" */
     guint solicit_s;            /* SOLICIT period */
     gboolean verbose;
+    const struct encap_disc_key *key;   /* NULL: --insecure, unsigned DISC */
     struct encap_disc_stats disc_stats;
     guint64 acks_unmatched;
     gpointer api;               /* api.c */
@@ -71,6 +72,8 @@ void cd_detach(Configd *cd, const char *endpoint, CdDoneFunc done,
 /* "52:54:00:12:34:56" or "...:56.1" to the inventory's id, or NULL. */
 char *cd_endpoint_resolve(Configd *cd, const char *name);
 guint16 cd_slot_bdf(guint slot, guint fn);
+/* Drops of DISC frames for want of a good signature (protocol.md 5.4). */
+guint64 cd_disc_auth_drops(const Configd *cd);
 
 /* api.c */
 gboolean cd_api_open(Configd *cd, const char *path, GError **errp);

@@ -6,7 +6,9 @@
  * watches.  SOLICIT at start and every solicit_s seconds; ANNOUNCEs keep
  * the inventory (cd->endpoints) and its liveness; ASSIGN/RELEASE are
  * transactions (CdTxn, one per endpoint function at a time) resent until
- * ACKed or out of tries.  Main loop thread only.
+ * ACKed or out of tries.  With a key (cd->key) every DISC frame sent is
+ * signed and only signed ones are taken (protocol.md 5.4).  Main loop
+ * thread only.
  */
 #include <errno.h>
 #include <glib-unix.h>
@@ -93,8 +95,9 @@ static void persist(Configd *cd, const CdEndpoint *e)
 
 static int send_disc(CdLink *l, const uint8_t dst[6], const struct encap_disc *d)
 {
-    uint8_t buf[128];
-    int n = encap_disc_frame(dst, l->mac, FALSE, d, buf, sizeof(buf));
+    uint8_t buf[ENCAP_DISC_FRAME_MAX];
+    int n = encap_disc_frame_signed(dst, l->mac, FALSE, d, l->cd->key,
+                                    g_get_real_time(), buf, sizeof(buf));
 
     if (n < 0) {
         return n;
@@ -486,6 +489,41 @@ static void handle_ack(CdLink *l, const uint8_t src[6], const struct encap_disc 
     txn_finish(x, err);
 }
 
+/*
+ * A signed ANNOUNCE no later than the last one taken from its function is
+ * a recording sent again (protocol.md 5.4): it must not bring back an
+ * older state or keep a silent function up.
+ */
+static gboolean announce_replayed(Configd *cd, const uint8_t src[6],
+                                  const struct encap_disc *d)
+{
+    char macs[18];
+    g_autofree char *id = NULL;
+    CdEndpoint *e;
+
+    if (!cd->key || d->op != ENCAP_DISC_ANNOUNCE) {
+        return FALSE;
+    }
+    id = g_strdup_printf("%s.%u", cd_mac_format(src, macs), d->function);
+    e = g_hash_table_lookup(cd->endpoints, id);
+    if (!e) {
+        return FALSE;
+    }
+    if (d->time_us <= e->announce_time) {
+        return TRUE;
+    }
+    e->announce_time = d->time_us;
+    return FALSE;
+}
+
+guint64 cd_disc_auth_drops(const Configd *cd)
+{
+    const guint64 *drops = cd->disc_stats.drops;
+
+    return drops[ENCAP_E_DISC_AUTH] + drops[ENCAP_E_KEY] + drops[ENCAP_E_AUTH] +
+           drops[ENCAP_E_REPLAY];
+}
+
 static gboolean link_readable(gint fd, GIOCondition cond, gpointer opaque)
 {
     CdLink *l = opaque;
@@ -497,20 +535,28 @@ static gboolean link_readable(gint fd, GIOCondition cond, gpointer opaque)
         int n = encap_transport_recv(l->t, buf, sizeof(buf));
         int rc;
 
+        memset(src, 0, sizeof(src));
         if (n <= 0) {
             if (n < 0 && n != -EMSGSIZE && n != -EAGAIN) {
                 g_warning("%s: receive: %s", l->ifname, g_strerror(-n));
             }
             break;
         }
-        rc = encap_disc_parse_frame(buf, n, src, &d);
+        rc = encap_disc_parse_frame_keyed(buf, n, l->cd->key,
+                                          g_get_real_time(), src, &d);
         if (rc == 1) {
             continue;       /* DATA/CTRL of some session: not ours */
+        }
+        if (rc == 0 && announce_replayed(l->cd, src, &d)) {
+            rc = -ENCAP_E_REPLAY;
         }
         encap_disc_count(&l->cd->disc_stats, rc);
         if (rc < 0) {
             if (l->cd->verbose) {
-                g_message("%s: DISC dropped: %s", l->ifname, encap_strerror(rc));
+                char macs[18];
+
+                g_message("%s: DISC from %s dropped: %s", l->ifname,
+                          cd_mac_format(src, macs), encap_strerror(rc));
             }
             continue;
         }

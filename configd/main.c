@@ -7,10 +7,12 @@
  */
 #include <glib-unix.h>
 #include <locale.h>
+#include <string.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "configd.h"
+#include "encap/crypto.h"
 
 #define DEFAULT_SOCKET "/run/vrc/configd.sock"
 #define DEFAULT_DB     "/var/lib/vrc/configd.db"
@@ -31,6 +33,41 @@ static gboolean on_hup(gpointer opaque)
     g_message("SIGHUP: soliciting every interface again");
     cd_disc_solicit(cd);
     return G_SOURCE_CONTINUE;
+}
+
+/*
+ * The pre-shared key from @path, in the format of QEMU's
+ * `-object secret,format=base64,file=PATH` (docs/configd.md), so that one
+ * file serves configd, the vrc and the endpoints.
+ */
+static gboolean load_key(const char *path, struct encap_disc_key *key,
+                         GError **errp)
+{
+    g_autofree char *text = NULL;
+    uint8_t psk[256];
+    gsize len = 0;
+    int n;
+
+    if (!g_file_get_contents(path, &text, &len, errp)) {
+        return FALSE;
+    }
+    n = encap_psk_from_base64(text, len, psk, sizeof(psk));
+    encap_wipe(text, len);
+    if (n == -ENCAP_E_LENGTH) {
+        g_set_error(errp, CD_ERROR, CD_ERROR_USAGE, "%s: the key must be 16 to "
+                    "256 bytes (before base64); make one with 'head -c 32 "
+                    "/dev/urandom | base64 > %s'", path, path);
+        return FALSE;
+    }
+    if (n < 0) {
+        g_set_error(errp, CD_ERROR, CD_ERROR_USAGE, "%s: not a base64 key (the "
+                    "format of QEMU's secret object with format=base64: the "
+                    "base64 alphabet and newlines only)", path);
+        return FALSE;
+    }
+    encap_disc_key_init(key, psk, n);
+    encap_wipe(psk, sizeof(psk));
+    return TRUE;
 }
 
 /* No connection survives a restart: every VM is gone until it registers. */
@@ -56,6 +93,8 @@ int main(int argc, char **argv)
     g_autoptr(GOptionContext) ctx = NULL;
     g_autoptr(GError) err = NULL;
     g_autofree char *dbdir = NULL;
+    g_autofree char *key_file = NULL;
+    struct encap_disc_key key;
     gboolean insecure = FALSE, verbose = FALSE;
     gint miss = 3, solicit = 30;
     Configd cd = { 0 };
@@ -70,8 +109,11 @@ int main(int argc, char **argv)
           "Heartbeats missed before an endpoint is gone (default 3)", "K" },
         { "solicit-interval", 0, 0, G_OPTION_ARG_INT, &solicit,
           "Seconds between SOLICITs (default 30)", "S" },
+        { "key-file", 0, 0, G_OPTION_ARG_FILENAME, &key_file,
+          "Sign and check DISC frames with the pre-shared key in FILE "
+          "(base64, as QEMU's secret object with format=base64)", "FILE" },
         { "insecure", 0, 0, G_OPTION_ARG_NONE, &insecure,
-          "Run without authenticating DISC frames (required for now)", NULL },
+          "Run without a key: DISC frames unsigned", NULL },
         { "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose,
           "Log every dropped frame and send failure", NULL },
         { NULL }
@@ -87,11 +129,21 @@ int main(int argc, char **argv)
         fprintf(stderr, "configd: %s (try --help)\n", err->message);
         return 2;
     }
-    if (!insecure) {
-        fprintf(stderr, "configd: DISC frames are not authenticated yet: anyone "
-                "on the segment can announce endpoints or send ASSIGNs. Keys come "
-                "with session authentication (issue 8); until then, run with "
-                "--insecure on a segment you trust.\n");
+    if (key_file && insecure) {
+        fprintf(stderr, "configd: --key-file and --insecure contradict each "
+                "other; give one\n");
+        return 2;
+    }
+    if (!key_file && !insecure) {
+        fprintf(stderr, "configd: no key: give --key-file FILE (the pre-shared "
+                "key of the vrcs and endpoints, base64) to sign and check DISC "
+                "frames, or --insecure to run without one on a segment you "
+                "trust (then anyone on it can announce endpoints or send "
+                "ASSIGNs)\n");
+        return 2;
+    }
+    if (key_file && !load_key(key_file, &key, &err)) {
+        fprintf(stderr, "configd: --key-file %s\n", err->message);
         return 2;
     }
     if (!ifaces || !ifaces[0]) {
@@ -116,6 +168,7 @@ int main(int argc, char **argv)
     cd.miss = miss;
     cd.solicit_s = solicit;
     cd.verbose = verbose;
+    cd.key = key_file ? &key : NULL;
     cd.next_xid = g_random_int();
     cd.endpoints = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
                                          (GDestroyNotify)cd_endpoint_free);
@@ -142,8 +195,8 @@ int main(int argc, char **argv)
     g_unix_signal_add(SIGINT, on_quit, &cd);
     g_unix_signal_add(SIGHUP, on_hup, &cd);
     cd_disc_solicit(&cd);
-    g_message("listening on %s; store %s; %u interface(s)", sock, db,
-              cd.links->len);
+    g_message("listening on %s; store %s; %u interface(s); DISC %s", sock, db,
+              cd.links->len, cd.key ? "signed" : "unsigned (--insecure)");
     g_main_loop_run(cd.loop);
 
     cd_api_close(&cd);
@@ -153,5 +206,6 @@ int main(int argc, char **argv)
     g_hash_table_destroy(cd.endpoints);
     g_ptr_array_free(cd.links, TRUE);
     g_main_loop_unref(cd.loop);
+    encap_disc_key_wipe(&key);
     return 0;
 }

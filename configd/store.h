@@ -48,6 +48,8 @@ typedef struct {
     guint interval_ms;
     gint64 last_seen;           /* g_get_real_time() */
     gboolean up;                /* heard within the last K intervals */
+    guint64 announce_time;      /* sender time of the last signed ANNOUNCE
+                                   taken (protocol.md 5.4); not stored */
 } CdEndpoint;
 
 /* A VM that registered (a QEMU with -device vrc,configd=...). */

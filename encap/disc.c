@@ -2,9 +2,21 @@
 /* encap: the DISC payload (discovery and assignment), DISC version 2. */
 #include <string.h>
 
+#include <nettle/base64.h>
+
 #include "encap/disc.h"
 #include "encap/frame.h"
+#include "encap/seal.h"
 #include "wire.h"
+
+/* Where the signed part of a frame ends: the MAC is at this offset. */
+#define D_FRAME_PAYLOAD (ENCAP_ETH_HLEN + ENCAP_HDR_LEN)
+#define D_TIME          ENCAP_DISC_LEN
+#define D_MAC           (ENCAP_DISC_LEN + 8)
+#define D_SIGNED_LEN    (D_FRAME_PAYLOAD + D_MAC)   /* frame bytes 0..117 */
+
+static const uint8_t psk_salt[] = "vrc psk v2";     /* as seal.c */
+static const uint8_t disc_info[] = "vrc disc";
 
 enum {
     D_OP = 0, D_VERSION = 1, D_RC_ID = 2, D_OWNER = 4, D_BDF = 10,
@@ -95,8 +107,53 @@ static int check_bars(const struct encap_disc_bar *bars)
     return 0;
 }
 
-int encap_disc_decode(const uint8_t *buf, size_t len, struct encap_disc *d)
+static void disc_mac(const struct encap_disc_key *key, const uint8_t *frame,
+                     uint8_t mac[ENCAP_DISC_MAC_LEN])
 {
+    uint8_t full[ENCAP_SHA256_LEN];
+
+    encap_hmac_sha256(key->k, sizeof(key->k), frame, D_SIGNED_LEN, full);
+    memcpy(mac, full, ENCAP_DISC_MAC_LEN);
+}
+
+/*
+ * The tag rules of docs/protocol.md 5.4.  @frame is the whole frame the
+ * payload @buf is in, NULL for a bare payload (no key can be checked).
+ */
+static int check_auth(const uint8_t *buf, struct encap_disc *d,
+                      const struct encap_disc_key *key, const uint8_t *frame,
+                      uint64_t now_us)
+{
+    bool signed_ = d->flags & ENCAP_DISC_F_AUTH;
+    uint8_t mac[ENCAP_DISC_MAC_LEN];
+
+    if (signed_ ? d->tag_len != ENCAP_DISC_TAG_LEN : d->tag_len != 0) {
+        return -ENCAP_E_DISC_AUTH;
+    }
+    if (!signed_) {
+        return key ? -ENCAP_E_KEY : 0;
+    }
+    if (!key || !frame) {
+        return -ENCAP_E_KEY;
+    }
+    disc_mac(key, frame, mac);
+    if (!encap_ct_equal(mac, buf + D_MAC, ENCAP_DISC_MAC_LEN)) {
+        return -ENCAP_E_AUTH;
+    }
+    d->time_us = get64(buf + D_TIME);
+    if (d->time_us > now_us + ENCAP_DISC_WINDOW_US ||
+        d->time_us + ENCAP_DISC_WINDOW_US < now_us) {
+        return -ENCAP_E_REPLAY;
+    }
+    return 0;
+}
+
+static int disc_decode(const uint8_t *buf, size_t len, struct encap_disc *d,
+                       const struct encap_disc_key *key, const uint8_t *frame,
+                       uint64_t now_us)
+{
+    int rc;
+
     if (len < ENCAP_DISC_LEN) {
         return -ENCAP_E_SHORT;
     }
@@ -136,9 +193,9 @@ int encap_disc_decode(const uint8_t *buf, size_t len, struct encap_disc *d)
     if (d->op < ENCAP_DISC_SOLICIT || d->op > ENCAP_DISC_ACK) {
         return -ENCAP_E_DISC_OP;
     }
-    if ((d->flags & ENCAP_DISC_F_AUTH) || d->tag_len) {
-        /* No tag is defined yet; one we cannot check is not no tag. */
-        return -ENCAP_E_DISC_AUTH;
+    rc = check_auth(buf, d, key, frame, now_us);
+    if (rc < 0) {
+        return rc;
     }
     switch (d->op) {
     case ENCAP_DISC_ANNOUNCE:
@@ -178,28 +235,84 @@ int encap_disc_decode(const uint8_t *buf, size_t len, struct encap_disc *d)
     return 0;
 }
 
-int encap_disc_frame(const uint8_t dst[6], const uint8_t src[6],
-                     bool from_endpoint, const struct encap_disc *d,
-                     uint8_t *buf, size_t size)
+int encap_disc_decode(const uint8_t *buf, size_t len, struct encap_disc *d)
+{
+    return disc_decode(buf, len, d, NULL, NULL, 0);
+}
+
+int encap_disc_key_init(struct encap_disc_key *key, const uint8_t *psk,
+                        size_t psk_len)
+{
+    uint8_t prk[ENCAP_SHA256_LEN];
+
+    if (psk_len < ENCAP_PSK_MIN || psk_len > ENCAP_PSK_MAX) {
+        return -ENCAP_E_FIELD;
+    }
+    encap_hkdf_extract(psk_salt, sizeof(psk_salt) - 1, psk, psk_len, prk);
+    encap_hkdf_expand(prk, disc_info, sizeof(disc_info) - 1, key->k,
+                      sizeof(key->k));
+    encap_wipe(prk, sizeof(prk));
+    return 0;
+}
+
+void encap_disc_key_wipe(struct encap_disc_key *key)
+{
+    encap_wipe(key, sizeof(*key));
+}
+
+int encap_disc_frame_signed(const uint8_t dst[6], const uint8_t src[6],
+                            bool from_endpoint, const struct encap_disc *d,
+                            const struct encap_disc_key *key, uint64_t now_us,
+                            uint8_t *buf, size_t size)
 {
     struct encap_frame_hdr h = { .type = ENCAP_FRAME_DISC };
     struct encap_frame_builder b;
-    uint8_t p[ENCAP_DISC_LEN];
+    uint8_t p[ENCAP_DISC_LEN + ENCAP_DISC_TAG_LEN] = { 0 };
+    size_t plen = ENCAP_DISC_LEN;
+    struct encap_disc s = *d;
     int rc;
 
     memcpy(h.dst, dst, 6);
     memcpy(h.src, src, 6);
     h.flags = from_endpoint ? ENCAP_F_RESP : 0;
-    encap_disc_encode(d, p, sizeof(p));
+    if (key) {
+        s.flags |= ENCAP_DISC_F_AUTH;
+        s.tag_len = ENCAP_DISC_TAG_LEN;
+        plen += ENCAP_DISC_TAG_LEN;
+    }
+    encap_disc_encode(&s, p, sizeof(p));
+    if (key) {
+        put64(p + D_TIME, now_us);
+    }
     rc = encap_frame_begin(&b, buf, size, &h);
     if (rc == 0) {
-        rc = encap_frame_add_payload(&b, p, sizeof(p));
+        rc = encap_frame_add_payload(&b, p, plen);
     }
-    return rc < 0 ? rc : encap_frame_finish(&b);
+    if (rc < 0) {
+        return rc;
+    }
+    rc = encap_frame_finish(&b);
+    if (key) {
+        /* The MAC covers the headers finish() wrote; finish() again for
+         * the CRC over the MAC. */
+        disc_mac(key, buf, buf + D_FRAME_PAYLOAD + D_MAC);
+        rc = encap_frame_finish(&b);
+    }
+    return rc;
 }
 
-int encap_disc_parse_frame(const uint8_t *buf, size_t len, uint8_t src[6],
-                           struct encap_disc *d)
+int encap_disc_frame(const uint8_t dst[6], const uint8_t src[6],
+                     bool from_endpoint, const struct encap_disc *d,
+                     uint8_t *buf, size_t size)
+{
+    return encap_disc_frame_signed(dst, src, from_endpoint, d, NULL, 0, buf,
+                                   size);
+}
+
+int encap_disc_parse_frame_keyed(const uint8_t *buf, size_t len,
+                                 const struct encap_disc_key *key,
+                                 uint64_t now_us, uint8_t src[6],
+                                 struct encap_disc *d)
 {
     struct encap_frame_view v;
     int rc = encap_frame_parse(buf, len, &v);
@@ -211,7 +324,54 @@ int encap_disc_parse_frame(const uint8_t *buf, size_t len, uint8_t src[6],
         return 1;
     }
     memcpy(src, v.hdr.src, 6);
-    return encap_disc_decode(v.payload, v.payload_len, d);
+    return disc_decode(v.payload, v.payload_len, d, key, buf, now_us);
+}
+
+int encap_disc_parse_frame(const uint8_t *buf, size_t len, uint8_t src[6],
+                           struct encap_disc *d)
+{
+    return encap_disc_parse_frame_keyed(buf, len, NULL, 0, src, d);
+}
+
+int encap_psk_from_base64(const char *text, size_t len, uint8_t *psk,
+                          size_t cap)
+{
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=";
+    struct base64_decode_ctx ctx;
+    uint8_t out[BASE64_DECODE_LENGTH(512)];
+    char clean[512];
+    size_t n = 0, got = sizeof(out);
+    int rc = -ENCAP_E_FIELD;
+
+    /* QEMU's rule: the alphabet and newlines, nothing else. */
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] == '\n') {
+            continue;
+        }
+        if (!text[i] || !strchr(alphabet, text[i])) {
+            return -ENCAP_E_FIELD;
+        }
+        if (n == sizeof(clean)) {
+            return -ENCAP_E_LENGTH;
+        }
+        clean[n++] = text[i];
+    }
+    if (n == 0 || n % 4) {
+        return -ENCAP_E_FIELD;
+    }
+    base64_decode_init(&ctx);
+    if (base64_decode_update(&ctx, &got, out, n, clean) &&
+        base64_decode_final(&ctx)) {
+        rc = got < ENCAP_PSK_MIN || got > ENCAP_PSK_MAX || got > cap
+             ? -ENCAP_E_LENGTH : (int)got;
+    }
+    if (rc > 0) {
+        memcpy(psk, out, got);
+    }
+    encap_wipe(out, sizeof(out));
+    encap_wipe(clean, sizeof(clean));
+    return rc;
 }
 
 static bool same_owner(const struct encap_disc_owner *o,

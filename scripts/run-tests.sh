@@ -70,6 +70,7 @@ run "net/stranger" bash "$top/tests/net/test-stranger.sh" "$B/host/tools/vrc-ses
 run "configd/discovery" bash "$top/tests/configd/test-discovery.sh"
 run "configd/assign" bash "$top/tests/configd/test-assign.sh"
 run "configd/restart" bash "$top/tests/configd/test-restart.sh"
+run "configd/auth" bash "$top/tests/configd/test-auth.sh"
 
 # Fuzzing the receive path (bounded number of runs, seeds from the pcap
 # generator) and the link layer's state machine under a hostile channel.

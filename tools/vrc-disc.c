@@ -8,10 +8,15 @@
  *                          --bdf BB:DD.F (or a number)
  *   vrc-disc -i IF release --to MAC [--fn N] --gen G
  *
+ * --key-file PATH signs the request with the pre-shared key in PATH (base64,
+ * the format of QEMU's secret object with format=base64) and takes only
+ * signed answers (docs/protocol.md 5.4); without it, unsigned both ways.
+ *
  * Exit status: solicit: 0 if anything announced; assign/release: 0 if the
  * ACK says ok, 1 if it refused (the status is printed), 3 if no ACK came
  * within --wait ms (default 1000); 2 usage.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <poll.h>
 #include <stdint.h>
@@ -20,8 +25,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "encap/crypto.h"
 #include "encap/disc.h"
 #include "encap/frame.h"
+#include "encap/seal.h"
 #include "encap/transport.h"
 
 static int parse_mac(const char *s, uint8_t m[6])
@@ -36,6 +43,40 @@ static long long now_ms(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+static uint64_t real_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + ts.tv_nsec / 1000;
+}
+
+static int load_key(const char *path, struct encap_disc_key *key)
+{
+    char text[1024];
+    uint8_t psk[ENCAP_PSK_MAX];
+    FILE *f = fopen(path, "rb");
+    size_t len;
+    int n;
+
+    if (!f) {
+        fprintf(stderr, "vrc-disc: %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    len = fread(text, 1, sizeof(text), f);
+    fclose(f);
+    n = encap_psk_from_base64(text, len, psk, sizeof(psk));
+    encap_wipe(text, sizeof(text));
+    if (n < 0) {
+        fprintf(stderr, "vrc-disc: %s: not a key of %d to %d bytes in base64\n",
+                path, ENCAP_PSK_MIN, ENCAP_PSK_MAX);
+        return -1;
+    }
+    encap_disc_key_init(key, psk, n);
+    encap_wipe(psk, sizeof(psk));
+    return 0;
 }
 
 static const char *status_name(unsigned s)
@@ -56,12 +97,14 @@ int main(int argc, char **argv)
         { "owner", required_argument, NULL, 'o' },
         { "bdf", required_argument, NULL, 'B' },
         { "wait", required_argument, NULL, 'w' },
+        { "key-file", required_argument, NULL, 'k' },
         { NULL, 0, NULL, 0 }
     };
     const uint8_t bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
     uint8_t to[6], own[6], buf[ENCAP_TRANSPORT_MAX_FRAME], src[6];
     struct encap_disc d = { 0 }, r;
     struct encap_transport *t;
+    struct encap_disc_key key, *keyp = NULL;
     const char *ifname = NULL, *verb;
     char err[256] = "";
     bool have_to = false;
@@ -88,6 +131,12 @@ int main(int argc, char **argv)
             break;
         }
         case 'w': wait = strtol(optarg, NULL, 0); break;
+        case 'k':
+            if (load_key(optarg, &key) < 0) {
+                return 2;
+            }
+            keyp = &key;
+            break;
         default: return 2;
         }
     }
@@ -116,7 +165,8 @@ int main(int argc, char **argv)
         return 2;
     }
     encap_transport_mac(t, src);
-    n = encap_disc_frame(to, src, false, &d, buf, sizeof(buf));
+    n = encap_disc_frame_signed(to, src, false, &d, keyp, real_us(), buf,
+                                sizeof(buf));
     if (n < 0 || encap_transport_send(t, buf, n) < 0) {
         fprintf(stderr, "vrc-disc: cannot send\n");
         return 2;
@@ -131,7 +181,8 @@ int main(int argc, char **argv)
             continue;
         }
         while ((n = encap_transport_recv(t, buf, sizeof(buf))) > 0) {
-            if (encap_disc_parse_frame(buf, n, from, &r) != 0 || r.xid != d.xid) {
+            if (encap_disc_parse_frame_keyed(buf, n, keyp, real_us(), from,
+                                             &r) != 0 || r.xid != d.xid) {
                 continue;
             }
             snprintf(m, sizeof(m), "%02x:%02x:%02x:%02x:%02x:%02x", from[0],

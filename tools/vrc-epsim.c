@@ -13,6 +13,10 @@
  * With a bridge between configd and the simulator, each MAC is learnt on
  * the simulator's port as real endpoints would be.
  *
+ * --key-file=PATH: the pre-shared key (base64, the format of QEMU's secret
+ * object with format=base64); every DISC frame sent is signed and only
+ * signed ones are taken (docs/protocol.md 5.4).  Without it, unsigned.
+ *
  * Counters go to stderr on SIGUSR1 and at exit (SIGTERM/SIGINT).
  */
 #include <errno.h>
@@ -26,8 +30,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "encap/crypto.h"
 #include "encap/disc.h"
 #include "encap/frame.h"
+#include "encap/seal.h"
 #include "encap/transport.h"
 
 struct fn {
@@ -42,6 +48,8 @@ static struct {
     unsigned count, functions, base, interval_ms;
     struct fn *fns;         /* count * functions */
     struct encap_transport *t;
+    struct encap_disc_key key;
+    bool keyed;
     struct encap_disc_stats rx;
     uint64_t solicits, announces, assigns, releases, repeats, stale,
              no_function, not_ours, send_errors;
@@ -75,6 +83,42 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + ts.tv_nsec;
 }
 
+/* The clock signed DISC frames carry: microseconds since the Unix epoch. */
+static uint64_t real_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + ts.tv_nsec / 1000;
+}
+
+static int load_key(const char *path)
+{
+    char text[1024];
+    uint8_t psk[ENCAP_PSK_MAX];
+    FILE *f = fopen(path, "rb");
+    size_t len;
+    int n;
+
+    if (!f) {
+        fprintf(stderr, "vrc-epsim: %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    len = fread(text, 1, sizeof(text), f);
+    fclose(f);
+    n = encap_psk_from_base64(text, len, psk, sizeof(psk));
+    encap_wipe(text, sizeof(text));
+    if (n < 0) {
+        fprintf(stderr, "vrc-epsim: %s: not a key of %d to %d bytes in "
+                "base64\n", path, ENCAP_PSK_MIN, ENCAP_PSK_MAX);
+        return -1;
+    }
+    encap_disc_key_init(&sim.key, psk, n);
+    encap_wipe(psk, sizeof(psk));
+    sim.keyed = true;
+    return 0;
+}
+
 static void ep_mac(unsigned k, uint8_t mac[6])
 {
     uint32_t idx = sim.base + k + 1;
@@ -104,11 +148,12 @@ static long ep_index(const uint8_t mac[6])
 
 static void send_frame(unsigned k, const uint8_t dst[6], const struct encap_disc *d)
 {
-    uint8_t buf[128], src[6];
+    uint8_t buf[ENCAP_DISC_FRAME_MAX], src[6];
     int n;
 
     ep_mac(k, src);
-    n = encap_disc_frame(dst, src, true, d, buf, sizeof(buf));
+    n = encap_disc_frame_signed(dst, src, true, d, sim.keyed ? &sim.key : NULL,
+                                real_us(), buf, sizeof(buf));
     if (n < 0 || encap_transport_send(sim.t, buf, n) < 0) {
         sim.send_errors++;
     }
@@ -200,7 +245,8 @@ static void receive(void)
         if (n <= 0) {
             return;
         }
-        rc = encap_disc_parse_frame(buf, n, src, &d);
+        rc = encap_disc_parse_frame_keyed(buf, n, sim.keyed ? &sim.key : NULL,
+                                          real_us(), src, &d);
         if (rc == 1) {
             continue;
         }
@@ -236,18 +282,21 @@ static void receive(void)
 
 static void print_stats(void)
 {
+    const uint64_t *d = sim.rx.drops;
     uint64_t drops = 0;
 
     for (int i = 1; i < ENCAP_E__COUNT; i++) {
-        drops += sim.rx.drops[i];
+        drops += d[i];
     }
     fprintf(stderr, "epsim: stats solicit=%llu announce=%llu assign=%llu "
             "release=%llu repeat=%llu stale=%llu no_function=%llu drops=%llu "
-            "send_errors=%llu\n",
+            "auth_drops=%llu send_errors=%llu\n",
             (unsigned long long)sim.solicits, (unsigned long long)sim.announces,
             (unsigned long long)sim.assigns, (unsigned long long)sim.releases,
             (unsigned long long)sim.repeats, (unsigned long long)sim.stale,
             (unsigned long long)sim.no_function, (unsigned long long)drops,
+            (unsigned long long)(d[ENCAP_E_DISC_AUTH] + d[ENCAP_E_KEY] +
+                                 d[ENCAP_E_AUTH] + d[ENCAP_E_REPLAY]),
             (unsigned long long)sim.send_errors);
 }
 
@@ -264,12 +313,14 @@ static void usage(void)
 {
     fprintf(stderr,
         "usage: vrc-epsim -i IF [-n ENDPOINTS] [-f FUNCTIONS] [--base B]\n"
-        "                 [--interval MS] [--quiet]\n"
+        "                 [--interval MS] [--key-file PATH] [--quiet]\n"
         "  -i IF          interface (libpcap; needs CAP_NET_RAW)\n"
         "  -n N           endpoint MACs to simulate, 1..1000000 (default 1)\n"
         "  -f F           functions per endpoint, 1..255 (default 1)\n"
         "  --base B       MACs are 02:76:72 + (B + k + 1), k < N (default 0)\n"
-        "  --interval MS  heartbeat ANNOUNCE period, 100..60000 (default 1000)\n");
+        "  --interval MS  heartbeat ANNOUNCE period, 100..60000 (default 1000)\n"
+        "  --key-file P   sign and check DISC with the pre-shared key in P\n"
+        "                 (base64, as QEMU's secret object, format=base64)\n");
 }
 
 int main(int argc, char **argv)
@@ -280,6 +331,7 @@ int main(int argc, char **argv)
         { "functions", required_argument, NULL, 'f' },
         { "base", required_argument, NULL, 'b' },
         { "interval", required_argument, NULL, 't' },
+        { "key-file", required_argument, NULL, 'k' },
         { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
@@ -302,6 +354,11 @@ int main(int argc, char **argv)
         case 'f': sim.functions = strtoul(optarg, NULL, 0); break;
         case 'b': sim.base = strtoul(optarg, NULL, 0); break;
         case 't': sim.interval_ms = strtoul(optarg, NULL, 0); break;
+        case 'k':
+            if (load_key(optarg) < 0) {
+                return 2;
+            }
+            break;
         case 'q': sim.quiet = true; break;
         default: usage(); return c == 'h' ? 0 : 2;
         }
@@ -328,7 +385,8 @@ int main(int argc, char **argv)
         sim.fns[j].next_hb = now + period * j / total;
     }
     fprintf(stderr, "epsim: %u endpoint(s) x %u function(s) on %s, heartbeat "
-            "%u ms\n", sim.count, sim.functions, ifname, sim.interval_ms);
+            "%u ms, %s\n", sim.count, sim.functions, ifname, sim.interval_ms,
+            sim.keyed ? "signed" : "unsigned");
 
     while (!stop) {
         uint64_t next = UINT64_MAX;
@@ -369,6 +427,7 @@ int main(int argc, char **argv)
     }
     print_stats();
     encap_transport_close(sim.t);
+    encap_disc_key_wipe(&sim.key);
     free(sim.fns);
     return 0;
 }

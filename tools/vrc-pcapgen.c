@@ -260,6 +260,25 @@ int main(int argc, char **argv)
         fprintf(stderr, "vrc-pcapgen: sealing failed\n");
         return 1;
     }
+    /* frame 23: the signed ASSIGN of docs/protocol.md 5.4's example */
+    {
+        static const char psk[] = "vrc-disc example key";
+        const uint8_t cfg[6] = { 0x02, 0, 0, 0, 0, 0x0a };
+        const uint8_t ep[6] = { 0x02, 0x76, 0x72, 0, 0, 1 };
+        const struct encap_disc sa = {
+            .op = ENCAP_DISC_ASSIGN, .rc_id = 7,
+            .owner_mac = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 },
+            .bdf = 0x0100, .generation = 5, .xid = 0x11223344,
+        };
+        struct encap_disc_key dk;
+        uint8_t buf[ENCAP_DISC_FRAME_MAX];
+
+        encap_disc_key_init(&dk, (const uint8_t *)psk, sizeof(psk) - 1);
+        write_record(buf, encap_disc_frame_signed(ep, cfg, false, &sa, &dk,
+                                                  UINT64_C(1700000000000000),
+                                                  buf, sizeof(buf)));
+        seq++;
+    }
     if (fclose(out) != 0) {
         perror(argv[1]);
         return 1;

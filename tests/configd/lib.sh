@@ -64,9 +64,14 @@ wait_for() {
     done
 }
 
-# cd_configd [ARGS]: start configd on the VM side; CONFIGD_PID.
+# cd_configd [ARGS]: start configd on the VM side; CONFIGD_PID.  Without a
+# --key-file in ARGS it runs --insecure.
 cd_configd() {
-    ip netns exec "$VM_NS" "$CONFIGD" --insecure -i "$VM_IF" --socket "$SOCK" \
+    local mode=--insecure a
+    for a in "$@"; do
+        [ "$a" = --key-file ] && mode=
+    done
+    ip netns exec "$VM_NS" "$CONFIGD" $mode -i "$VM_IF" --socket "$SOCK" \
         --db "$DB" "$@" >> "$tmp/configd.log" 2>&1 &
     CONFIGD_PID=$!
     pids+=("$CONFIGD_PID")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-or-later
 # configd discovers every simulated endpoint function, shows an endpoint
-# that stops heartbeating as gone, and refuses to run without --insecure;
+# that stops heartbeating as gone, and refuses to run with neither a key
+# nor --insecure;
 # vrcctl says when there is no configd (exit 2).
 . "$(dirname "$0")/lib.sh"
 cd_setup vrccd-disc
@@ -9,8 +10,8 @@ cd_setup vrccd-disc
 # Before anything runs: the daemon's refusals and the CLI's.
 out=$("$CONFIGD" -i lo --socket "$tmp/x.sock" --db "$tmp/x.db" 2>&1); rc=$?
 check "configd without --insecure exits 2" [ $rc -eq 2 ]
-check "...and says keys come with session authentication" \
-    grep -q "session authentication" <<<"$out"
+check "...and says to give --key-file or --insecure" \
+    grep -q "give --key-file FILE .* or --insecure" <<<"$out"
 out=$(vrcctl list 2>&1); rc=$?
 check "vrcctl without configd exits 2" [ $rc -eq 2 ]
 check "...saying configd is not running at the socket" \

@@ -21,7 +21,8 @@ fields=(frame.number vrc.type vrc.seq vrc.crc_ok vrc.tlp.name vrc.tlp.tag
         vrc.disc.op vrc.disc.vendor vrc.disc.device vrc.disc.bdf
         vrc.disc.generation vrc.disc.interval
         vrc.ctrl.sack_bits vrc.ctrl.sack
-        vrc.keyed vrc.seal.counter vrc.hello.nonce)
+        vrc.keyed vrc.seal.counter vrc.hello.nonce
+        vrc.disc.auth vrc.disc.tag_len vrc.disc.time vrc.disc.mac)
 args=()
 for f in "${fields[@]}"; do args+=(-e "$f"); done
 if ! tshark -r "$tmp/frames.pcap" -X lua_script:"$top/tools/wireshark/vrc.lua" \
@@ -54,11 +55,12 @@ cat > "$tmp/expected" <<'EXP'
 15|1|14|0|CfgRd0|0x0003|0x0010||1|0x0f|0x00|2|0|0|0x0010|||||0|0|||||||
 16|2|0|1||||||||||||||||||1|1024|0x00000000||||
 17|2|0|1||||||||||||||||||6|0|0xcafef00d||||
-18|3|0|1|||||||||||||||||||||2|0x8086|0x10d3|0x0000|0|1000
-19|3|0|1|||||||||||||||||||||3|0x0000|0x0000|0x0300|1|0
+18|3|0|1|||||||||||||||||||||2|0x8086|0x10d3|0x0000|0|1000||||||0|0
+19|3|0|1|||||||||||||||||||||3|0x0000|0x0000|0x0300|1|0||||||0|0
 20|2|0|1||||||||||||||||||4|1024|0x00000000|||||||16|276,278,287
 21|2|0|1||||||||||||||||||1|1024|0x00000000|||||||||1||000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
 22|1|21|1|||||||||||||||||||||||||||||1|5|
+23|3|0|1|||||||||||||||||||||3|0x0000|0x0000|0x0100|5|0||||||1|24|1700000000000000|d757123d63f582c70d6fb7866a275098
 EXP
 
 n=0

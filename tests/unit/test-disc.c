@@ -8,6 +8,7 @@
 
 #include "encap/disc.h"
 #include "encap/frame.h"
+#include "encap/seal.h"
 
 /* ANNOUNCE of function 1 of 2, an e1000e (8086:10d3, class 020000 rev 0),
  * subsystem 8086:0000, owned by rc 7 at 52:54:00:12:34:56 with BDF 03:00.0,
@@ -292,6 +293,270 @@ static void test_generation_rule(void)
     g_assert_false(o.assigned);
 }
 
+/*
+ * Signed DISC (protocol.md 5.4).  PSK "vrc-disc example key"; configd
+ * 02:00:00:00:00:0a sends endpoint 02:76:72:00:00:01 an ASSIGN of function
+ * 0 to rc 7 at 52:54:00:12:34:56, BDF 01:00.0, generation 5, xid
+ * 0x11223344, at time 1700000000000000 us.  K_disc and the MAC were
+ * computed from the specification with another HMAC-SHA256 (Python's
+ * hmac), not with this code.
+ */
+static const char example_psk[] = "vrc-disc example key";
+static const uint8_t example_kdisc[32] = {
+    0xa4, 0x96, 0x58, 0xa6, 0xef, 0x24, 0x96, 0x9b, 0x27, 0x81, 0xd6, 0x8a,
+    0xb1, 0x3b, 0x99, 0x1d, 0x2d, 0xd5, 0xd5, 0x48, 0xee, 0x5c, 0x18, 0x6c,
+    0xcc, 0xc5, 0xd3, 0xc7, 0xed, 0xb8, 0x51, 0x83,
+};
+#define EXAMPLE_TIME UINT64_C(1700000000000000)
+static const uint8_t signed_bytes[ENCAP_DISC_FRAME_MAX] = {
+    0x02, 0x76, 0x72, 0x00, 0x00, 0x01,             /* dst */
+    0x02, 0x00, 0x00, 0x00, 0x00, 0x0a,             /* src */
+    0x88, 0xb5,                                     /* EtherType */
+    0x01, 0x03, 0x00, 0x00,                         /* version, DISC, flags */
+    0x00, 0x00, 0x00, 0x00,                         /* rc id, session */
+    0x00, 0x00, 0x00, 0x00,                         /* epoch */
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* seq, ack */
+    0x00, 0x60, 0x00, 0x00,                         /* payload 96, count */
+    0x03, 0x02, 0x00, 0x07,                         /* ASSIGN, v2, rc 7 */
+    0x52, 0x54, 0x00, 0x12, 0x34, 0x56,             /* owner */
+    0x01, 0x00,                                     /* BDF 01:00.0 */
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* ids, class */
+    0x00, 0x00, 0x00, 0x00,                         /* state */
+    0x00, 0x01, 0x00, 0x00,                         /* flags AUTH, fn, fns */
+    0x00, 0x00, 0x00, 0x00,                         /* subsystem */
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x05, /* generation */
+    0x11, 0x22, 0x33, 0x44,                         /* xid */
+    0x00, 0x00, 0x00, 0x00,                         /* interval, acked, status */
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* serial */
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00,             /* BARs */
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x18, 0x00, 0x00,                         /* tag length 24 */
+    0x00, 0x06, 0x0a, 0x24, 0x18, 0x1e, 0x40, 0x00, /* time */
+    0xd7, 0x57, 0x12, 0x3d, 0x63, 0xf5, 0x82, 0xc7, /* MAC */
+    0x0d, 0x6f, 0xb7, 0x86, 0x6a, 0x27, 0x50, 0x98,
+    0x25, 0x82, 0xcb, 0x17,                         /* CRC-32C */
+};
+
+static const struct encap_disc example_assign = {
+    .op = ENCAP_DISC_ASSIGN, .rc_id = 7,
+    .owner_mac = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 }, .bdf = 0x0100,
+    .generation = 5, .xid = 0x11223344,
+};
+
+static void example_key(struct encap_disc_key *k)
+{
+    g_assert_cmpint(encap_disc_key_init(k, (const uint8_t *)example_psk,
+                                        sizeof(example_psk) - 1), ==, 0);
+}
+
+static void test_key(void)
+{
+    uint8_t psk[ENCAP_PSK_MAX + 1] = { 0 };
+    struct encap_disc_key k;
+    uint8_t hello[ENCAP_SHA256_LEN];
+
+    example_key(&k);
+    g_assert_cmpmem(k.k, sizeof(k.k), example_kdisc, sizeof(example_kdisc));
+    /* Its own label: not the handshake key of the same PSK. */
+    encap_hello_key((const uint8_t *)example_psk, sizeof(example_psk) - 1, hello);
+    g_assert_true(memcmp(hello, k.k, sizeof(hello)) != 0);
+    g_assert_cmpint(encap_disc_key_init(&k, psk, ENCAP_PSK_MIN - 1), ==,
+                    -ENCAP_E_FIELD);
+    g_assert_cmpint(encap_disc_key_init(&k, psk, ENCAP_PSK_MAX + 1), ==,
+                    -ENCAP_E_FIELD);
+    g_assert_cmpint(encap_disc_key_init(&k, psk, ENCAP_PSK_MAX), ==, 0);
+    encap_disc_key_wipe(&k);
+    g_assert_cmpmem(k.k, sizeof(k.k), psk, sizeof(k.k));
+}
+
+static void test_signed_golden(void)
+{
+    const uint8_t cfg[6] = { 0x02, 0, 0, 0, 0, 0x0a };
+    const uint8_t ep[6] = { 0x02, 0x76, 0x72, 0, 0, 1 };
+    struct encap_disc_key k;
+    uint8_t buf[256], from[6];
+    struct encap_disc d, want = example_assign;
+    int n;
+
+    example_key(&k);
+    n = encap_disc_frame_signed(ep, cfg, false, &example_assign, &k,
+                                EXAMPLE_TIME, buf, sizeof(buf));
+    g_assert_cmpint(n, ==, ENCAP_DISC_FRAME_MAX);
+    g_assert_cmpmem(buf, n, signed_bytes, sizeof(signed_bytes));
+    g_assert_cmpint(encap_disc_frame_signed(ep, cfg, false, &example_assign,
+                                            &k, EXAMPLE_TIME, buf, n - 1), <, 0);
+
+    g_assert_cmpint(encap_disc_parse_frame_keyed(signed_bytes, n, &k,
+                                                 EXAMPLE_TIME, from, &d), ==, 0);
+    want.flags = ENCAP_DISC_F_AUTH;
+    want.tag_len = ENCAP_DISC_TAG_LEN;
+    want.time_us = EXAMPLE_TIME;
+    g_assert_cmpmem(&d, sizeof(d), &want, sizeof(want));
+    g_assert_cmpmem(from, 6, cfg, 6);
+
+    /* A NULL key is the unsigned frame, byte for byte. */
+    n = encap_disc_frame_signed(ep, cfg, false, &example_assign, NULL, 1,
+                                buf, sizeof(buf));
+    g_assert_cmpint(n, ==, ENCAP_FRAME_OVERHEAD + ENCAP_DISC_LEN);
+    g_assert_cmpint(encap_disc_parse_frame_keyed(buf, n, NULL, 0, from, &d),
+                    ==, 0);
+    g_assert_cmpuint(d.time_us, ==, 0);
+}
+
+/* Refresh the CRC of a frame whose payload is @plen bytes. */
+static void recrc(uint8_t *f, size_t plen)
+{
+    uint32_t crc;
+
+    f[34] = plen >> 8;
+    f[35] = plen;
+    crc = encap_crc32c(0, f, 38 + plen);
+    f[38 + plen] = crc >> 24;
+    f[39 + plen] = crc >> 16;
+    f[40 + plen] = crc >> 8;
+    f[41 + plen] = crc;
+}
+
+static void expect_keyed(const uint8_t *f, size_t len,
+                         const struct encap_disc_key *k, uint64_t now, int err)
+{
+    struct encap_disc_stats st = { 0 };
+    struct encap_disc d;
+    uint8_t from[6];
+    int rc = encap_disc_parse_frame_keyed(f, len, k, now, from, &d);
+
+    g_assert_cmpstr(encap_strerror(rc), ==, encap_strerror(err));
+    encap_disc_count(&st, rc);
+    if (err) {
+        g_assert_cmpuint(st.drops[-err], ==, 1);
+    } else {
+        g_assert_cmpuint(st.rx, ==, 1);
+    }
+}
+
+static void test_signed_rejections(void)
+{
+    const uint8_t cfg[6] = { 0x02, 0, 0, 0, 0, 0x0a };
+    const uint8_t ep[6] = { 0x02, 0x76, 0x72, 0, 0, 1 };
+    const uint64_t t = EXAMPLE_TIME, w = ENCAP_DISC_WINDOW_US;
+    const size_t n = sizeof(signed_bytes), plen = n - ENCAP_FRAME_OVERHEAD;
+    static const char other_psk[] = "another example key";
+    struct encap_disc_key k, other;
+    uint8_t f[256], u[256];
+    struct encap_disc d;
+    int un;
+
+    example_key(&k);
+    encap_disc_key_init(&other, (const uint8_t *)other_psk,
+                        sizeof(other_psk) - 1);
+
+    /* Keyed receiver: unsigned frames are a key mismatch. */
+    un = encap_disc_frame(ep, cfg, false, &example_assign, u, sizeof(u));
+    expect_keyed(u, un, &k, t, -ENCAP_E_KEY);
+    expect_keyed(u, un, NULL, t, 0);
+    /* Unkeyed receiver: signed ones too, with or without the frame. */
+    expect_keyed(signed_bytes, n, NULL, t, -ENCAP_E_KEY);
+    g_assert_cmpint(encap_disc_parse_frame(signed_bytes, n, f, &d), ==,
+                    -ENCAP_E_KEY);
+    g_assert_cmpint(encap_disc_decode(signed_bytes + 38, plen, &d), ==,
+                    -ENCAP_E_KEY);
+
+    /* Another key's tag. */
+    expect_keyed(signed_bytes, n, &other, t, -ENCAP_E_AUTH);
+    un = encap_disc_frame_signed(ep, cfg, false, &example_assign, &other, t,
+                                 f, sizeof(f));
+    expect_keyed(f, un, &k, t, -ENCAP_E_AUTH);
+    expect_keyed(f, un, &other, t, 0);
+
+    /* Any byte changed (CRC made good) is refused; in the addresses, the
+     * vrc header's ids, sequence fields, every DISC field, the time and the
+     * MAC, by the MAC.  The rest are framing, caught before it. */
+    for (size_t off = 0; off < n - ENCAP_CRC_LEN; off++) {
+        bool framing = (off >= 12 && off <= 17) || (off >= 34 && off <= 37) ||
+                       off == 38 || off == 39 || off == 38 + 24 ||
+                       off == 38 + 25 || off == 38 + 68 || off == 38 + 69;
+        int rc;
+
+        memcpy(f, signed_bytes, n);
+        f[off] ^= 0x01;
+        if (off != 34 && off != 35) {
+            recrc(f, plen);     /* (which rewrites the payload length) */
+        }
+        rc = encap_disc_parse_frame_keyed(f, n, &k, t, u, &d);
+        if (framing) {
+            g_assert_cmpint(rc, !=, 0);
+        } else {
+            g_assert_cmpstr(encap_strerror(rc), ==, "auth");
+        }
+    }
+
+    /* Truncated tag: 16 bytes (the MAC without the time), or 0. */
+    memcpy(f, signed_bytes, n);
+    f[38 + 69] = 16;
+    memmove(f + 38 + 72, f + 38 + 80, 16);
+    recrc(f, plen - 8);
+    expect_keyed(f, n - 8, &k, t, -ENCAP_E_DISC_AUTH);
+    memcpy(f, signed_bytes, n);
+    f[38 + 69] = 0;
+    recrc(f, ENCAP_DISC_LEN);
+    expect_keyed(f, ENCAP_FRAME_OVERHEAD + ENCAP_DISC_LEN, &k, t,
+                 -ENCAP_E_DISC_AUTH);
+    /* The tag without the flag. */
+    memcpy(f, signed_bytes, n);
+    f[38 + 25] = 0;
+    recrc(f, plen);
+    expect_keyed(f, n, &k, t, -ENCAP_E_DISC_AUTH);
+    expect_keyed(f, n, NULL, t, -ENCAP_E_DISC_AUTH);
+    /* Payload length disagreeing with the tag length. */
+    memcpy(f, signed_bytes, n);
+    f[38 + 69] = 32;
+    recrc(f, plen);
+    expect_keyed(f, n, &k, t, -ENCAP_E_LENGTH);
+
+    /* Freshness: within +-30 s of the receiver's clock, edges included. */
+    expect_keyed(signed_bytes, n, &k, t + w, 0);
+    expect_keyed(signed_bytes, n, &k, t - w, 0);
+    expect_keyed(signed_bytes, n, &k, t + w + 1, -ENCAP_E_REPLAY);
+    expect_keyed(signed_bytes, n, &k, t - w - 1, -ENCAP_E_REPLAY);
+    expect_keyed(signed_bytes, n, &k, 0, -ENCAP_E_REPLAY);
+    /* ...and checked after the MAC: a forged time is auth, not replay. */
+    memcpy(f, signed_bytes, n);
+    f[38 + 72] ^= 0x40;
+    recrc(f, plen);
+    expect_keyed(f, n, &k, t, -ENCAP_E_AUTH);
+}
+
+static void test_psk_base64(void)
+{
+    /* "vrc-disc example key" in base64, as `base64` writes it (newline). */
+    static const char good[] = "dnJjLWRpc2MgZXhhbXBsZSBrZXk=\n";
+    static const char wrapped[] = "dnJjLWRpc2Mg\nZXhhbXBsZSBrZXk=";
+    uint8_t psk[ENCAP_PSK_MAX];
+
+    g_assert_cmpint(encap_psk_from_base64(good, strlen(good), psk, sizeof(psk)),
+                    ==, sizeof(example_psk) - 1);
+    g_assert_cmpmem(psk, sizeof(example_psk) - 1, example_psk,
+                    sizeof(example_psk) - 1);
+    g_assert_cmpint(encap_psk_from_base64(wrapped, strlen(wrapped), psk,
+                                          sizeof(psk)), ==, 20);
+    /* QEMU refuses these too: a space, a CR, a NUL, bad padding. */
+    g_assert_cmpint(encap_psk_from_base64("dnJjLWRpc2MgZXhhbXBsZSBrZXk= ", 29,
+                                          psk, sizeof(psk)), ==, -ENCAP_E_FIELD);
+    g_assert_cmpint(encap_psk_from_base64("dnJjLWRpc2MgZXhhbXBsZSBrZXk=\r\n", 30,
+                                          psk, sizeof(psk)), ==, -ENCAP_E_FIELD);
+    g_assert_cmpint(encap_psk_from_base64("dnJj\0WRpc2MgZXhhbXBsZSBrZXk=", 28,
+                                          psk, sizeof(psk)), ==, -ENCAP_E_FIELD);
+    g_assert_cmpint(encap_psk_from_base64("dnJjLWRpc2MgZXhhbXBsZSBrZXk", 27,
+                                          psk, sizeof(psk)), ==, -ENCAP_E_FIELD);
+    g_assert_cmpint(encap_psk_from_base64("", 0, psk, sizeof(psk)), ==,
+                    -ENCAP_E_FIELD);
+    /* 15 bytes: too short for a key; 20 into 16 bytes: no room. */
+    g_assert_cmpint(encap_psk_from_base64("MDEyMzQ1Njc4OWFiY2Rl", 20, psk,
+                                          sizeof(psk)), ==, -ENCAP_E_LENGTH);
+    g_assert_cmpint(encap_psk_from_base64(good, strlen(good), psk, 16), ==,
+                    -ENCAP_E_LENGTH);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -300,5 +565,9 @@ int main(int argc, char **argv)
     g_test_add_func("/disc/frame", test_frame);
     g_test_add_func("/disc/rejections", test_rejections);
     g_test_add_func("/disc/generation-rule", test_generation_rule);
+    g_test_add_func("/disc/key", test_key);
+    g_test_add_func("/disc/signed-golden", test_signed_golden);
+    g_test_add_func("/disc/signed-rejections", test_signed_rejections);
+    g_test_add_func("/disc/psk-base64", test_psk_base64);
     return g_test_run();
 }

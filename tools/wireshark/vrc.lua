@@ -71,6 +71,10 @@ F.disc_status = ProtoField.uint8("vrc.disc.status", "Status", base.DEC, disc_sta
 F.disc_serial = ProtoField.uint64("vrc.disc.serial", "Serial", base.HEX)
 F.disc_bars = ProtoField.bytes("vrc.disc.bars", "BARs (log2 size, flags)")
 F.disc_tag_len = ProtoField.uint16("vrc.disc.tag_len", "Tag length")
+F.disc_auth = ProtoField.bool("vrc.disc.auth", "Signed (AUTH)", 16, nil, 0x0001)
+F.disc_tag = ProtoField.bytes("vrc.disc.tag", "Tag")
+F.disc_time = ProtoField.uint64("vrc.disc.time", "Signing time (us since 1970)")
+F.disc_mac = ProtoField.bytes("vrc.disc.mac", "MAC (HMAC-SHA256, 16 bytes)")
 
 F.tlp_fmt = ProtoField.uint8("vrc.tlp.fmt", "Fmt")
 F.tlp_type = ProtoField.uint8("vrc.tlp.type", "Type", base.HEX)
@@ -357,7 +361,8 @@ function vrc.dissector(tvb, pinfo, tree)
         root:add(F.disc_state, p(20, 4))
         root:add(F.disc_version, p(1, 1))
         if plen >= 72 then
-            root:add(F.disc_flags, p(24, 2))
+            local flags = root:add(F.disc_flags, p(24, 2))
+            flags:add(F.disc_auth, p(24, 2))
             root:add(F.disc_fn, p(26, 1))
             root:add(F.disc_fns, p(27, 1))
             root:add(F.disc_ssvid, p(28, 2))
@@ -370,8 +375,20 @@ function vrc.dissector(tvb, pinfo, tree)
             root:add(F.disc_serial, p(48, 8))
             root:add(F.disc_bars, p(56, 12))
             root:add(F.disc_tag_len, p(68, 2))
+            -- protocol.md 5.4: a signed frame's tag is time (8) and MAC (16).
+            local tlen = math.min(p(68, 2):uint(), plen - 72)
+            if tlen > 0 then
+                local tag = root:add(F.disc_tag, p(72, tlen))
+                if tlen == 24 then
+                    tag:add(F.disc_time, p(72, 8))
+                    tag:add(F.disc_mac, p(80, 16))
+                end
+            end
         end
         info = "DISC " .. (disc_ops[op] or tostring(op))
+        if plen >= 72 and p(24, 2):uint() % 2 == 1 then
+            info = info .. " signed"
+        end
         if plen >= 72 then info = info .. " gen " .. tostring(p(32, 8):uint64()) end
     end
     if not good then info = info .. " [bad CRC]" end

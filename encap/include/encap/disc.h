@@ -10,7 +10,16 @@
  *   28 subsys vendor 30 subsys id    32 generation (8) 40 xid
  *   44 interval (ms) 46 acked op     47 status         48 serial (8)
  *   56 BARs (6 x {log2 size, flags}) 68 tag length     70 reserved
- *   72 tag (tag length bytes; reserved for session authentication)
+ *   72 tag (tag length bytes, with flag AUTH: see below)
+ *
+ * Signed frames (docs/protocol.md 5.4): with a DISC key (derived from the
+ * link's pre-shared key) flag AUTH is set, tag length is 24 and the tag is
+ *   72 time (8, microseconds since the Unix epoch, the sender's clock)
+ *   80 MAC (16): HMAC-SHA256 under the DISC key of frame bytes 0..117
+ *      (Ethernet and vrc headers, the 72 bytes above and the time), truncated
+ * A keyed receiver takes only signed frames whose MAC verifies and whose
+ * time is within ENCAP_DISC_WINDOW_US of its own clock; an unkeyed one
+ * takes only unsigned frames.
  *
  * Errors: the encap convention (encap/err.h): 0 or a byte count, or the
  * negative of an enum encap_err.  Plain values, no global state.
@@ -22,6 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "encap/crypto.h"
 #include "encap/err.h"
 
 #define ENCAP_DISC_VERSION      2
@@ -30,6 +40,11 @@
 #define ENCAP_DISC_BARS         6
 #define ENCAP_DISC_INTERVAL_MIN 100     /* heartbeat interval, ms */
 #define ENCAP_DISC_INTERVAL_MAX 60000
+#define ENCAP_DISC_MAC_LEN      16
+#define ENCAP_DISC_TAG_LEN      (8 + ENCAP_DISC_MAC_LEN)  /* time, MAC */
+#define ENCAP_DISC_WINDOW_US    (30 * UINT64_C(1000000)) /* freshness, +-30 s */
+/* Largest DISC frame: headers, fixed part, tag, CRC (138 bytes). */
+#define ENCAP_DISC_FRAME_MAX    (14 + 24 + ENCAP_DISC_LEN + ENCAP_DISC_TAG_LEN + 4)
 
 enum encap_disc_op {
     ENCAP_DISC_SOLICIT = 1,   /* configd asks endpoints to announce */
@@ -85,6 +100,7 @@ struct encap_disc {
     uint64_t serial;        /* ANNOUNCE: device serial number or 0 */
     struct encap_disc_bar bars[ENCAP_DISC_BARS];
     uint16_t tag_len;       /* bytes of tag (only with ENCAP_DISC_F_AUTH) */
+    uint64_t time_us;       /* signed frames: the sender's time; else 0 */
 };
 
 /*
@@ -98,8 +114,10 @@ int encap_disc_encode(const struct encap_disc *d, uint8_t *buf, size_t size);
  * Decode and check the DISC payload of @len bytes (the whole payload of
  * the frame, tag included).  Returns 0, or the reason it must be dropped:
  * -ENCAP_E_SHORT, _LENGTH, _VERSION, _DISC_OP, _DISC_FN, _DISC_OWNER,
- * _DISC_GEN, _DISC_INTERVAL, _DISC_BAR, _DISC_AUTH, _FIELD
- * (docs/protocol.md section 5 says which rule each one is).
+ * _DISC_GEN, _DISC_INTERVAL, _DISC_BAR, _DISC_AUTH, _KEY, _FIELD
+ * (docs/protocol.md section 5 says which rule each one is).  This is the
+ * receiver without a key: a signed payload is -ENCAP_E_KEY (its MAC covers
+ * the headers too: encap_disc_parse_frame_keyed() checks it).
  */
 int encap_disc_decode(const uint8_t *buf, size_t len, struct encap_disc *d);
 
@@ -116,9 +134,64 @@ int encap_disc_frame(const uint8_t dst[6], const uint8_t src[6],
  * Parse a received frame and decode its DISC payload.  Returns 0; 1 if the
  * frame is valid but not DISC (not an error: DATA/CTRL frames share the
  * wire); or the negative reason for dropping it.  @src gets the sender MAC.
+ * No key: encap_disc_parse_frame_keyed() with a NULL key.
  */
 int encap_disc_parse_frame(const uint8_t *buf, size_t len, uint8_t src[6],
                            struct encap_disc *d);
+
+/*
+ * The DISC key: HKDF-Expand(HKDF-Extract("vrc psk v2", PSK), "vrc disc",
+ * 32), from the same pre-shared key as the link (docs/protocol.md 7.3) but
+ * under its own label, so it is never a session or handshake key.  A
+ * plain value; wipe it with encap_disc_key_wipe() when done.
+ */
+struct encap_disc_key {
+    uint8_t k[ENCAP_SHA256_LEN];
+};
+
+/*
+ * Derive @key from @psk (@psk_len bytes, ENCAP_PSK_MIN..ENCAP_PSK_MAX of
+ * encap/seal.h).  Returns 0 or -ENCAP_E_FIELD (length out of range).
+ */
+int encap_disc_key_init(struct encap_disc_key *key, const uint8_t *psk,
+                        size_t psk_len);
+void encap_disc_key_wipe(struct encap_disc_key *key);
+
+/*
+ * encap_disc_frame(), signed under @key at time @now_us (microseconds since
+ * the Unix epoch): flag AUTH and tag length ENCAP_DISC_TAG_LEN are set
+ * whatever @d says, and the time and MAC appended.  @key NULL: exactly
+ * encap_disc_frame().  Returns the frame length (ENCAP_DISC_FRAME_MAX when
+ * signed) or a negative enum encap_err.
+ */
+int encap_disc_frame_signed(const uint8_t dst[6], const uint8_t src[6],
+                            bool from_endpoint, const struct encap_disc *d,
+                            const struct encap_disc_key *key, uint64_t now_us,
+                            uint8_t *buf, size_t size);
+
+/*
+ * encap_disc_parse_frame() for a receiver holding @key (NULL: none), at
+ * its time @now_us.  Besides the checks of encap_disc_decode(), with a key:
+ * unsigned frames -ENCAP_E_KEY, a MAC that does not verify -ENCAP_E_AUTH,
+ * a time more than ENCAP_DISC_WINDOW_US away from @now_us -ENCAP_E_REPLAY;
+ * without a key: signed frames -ENCAP_E_KEY.  @d->time_us is the sender's
+ * time of a signed frame.
+ */
+int encap_disc_parse_frame_keyed(const uint8_t *buf, size_t len,
+                                 const struct encap_disc_key *key,
+                                 uint64_t now_us, uint8_t src[6],
+                                 struct encap_disc *d);
+
+/*
+ * The pre-shared key from the text of a key file in the format of QEMU's
+ * `-object secret,format=base64,file=...`: standard base64 (RFC 4648,
+ * with padding), newlines allowed anywhere, nothing else.  Writes the
+ * decoded key to @psk (@cap bytes, ENCAP_PSK_MAX is enough).  Returns its
+ * length, -ENCAP_E_FIELD (not base64) or -ENCAP_E_LENGTH (the key is not
+ * ENCAP_PSK_MIN..ENCAP_PSK_MAX bytes).
+ */
+int encap_psk_from_base64(const char *text, size_t len, uint8_t *psk,
+                          size_t cap);
 
 /*
  * The endpoint side of the generation rule (docs/protocol.md 5.2), for the
