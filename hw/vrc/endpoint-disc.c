@@ -12,6 +12,10 @@
  * that would open one), and when the owner changes the old owner's session
  * ends at once (BYE) and the function is reset, before the ACK goes out.
  *
+ * With a session key ('secret'), every DISC frame is signed with a key
+ * derived from it and only signed ones are taken (docs/protocol.md 5.4),
+ * so configd must have the same key (--key-file).
+ *
  * Main loop, BQL held (the endpoint's link receives in the main loop).
  */
 #include "qemu/osdep.h"
@@ -34,6 +38,8 @@ struct VRCEpDisc {
     void (*end_session)(void *opaque);
     void *opaque;
     struct encap_disc_owner own[8];     /* by function number */
+    bool keyed;                         /* DISC frames signed and checked */
+    struct encap_disc_key key;
     VRCEpDiscStats stats;
 };
 
@@ -55,12 +61,13 @@ static unsigned disc_functions(VRCEpDisc *d)
 static void disc_send(VRCEpDisc *d, const uint8_t dst[6],
                       const struct encap_disc *m)
 {
-    uint8_t buf[ENCAP_DISC_LEN + 64];
+    uint8_t buf[ENCAP_DISC_FRAME_MAX];
     uint8_t src[6];
     int n;
 
     vrc_link_own_mac(d->link, src);
-    n = encap_disc_frame(dst, src, true, m, buf, sizeof(buf));
+    n = encap_disc_frame_signed(dst, src, true, m, d->keyed ? &d->key : NULL,
+                                g_get_real_time(), buf, sizeof(buf));
     if (n < 0 || !vrc_link_send_raw(d->link, buf, n)) {
         d->stats.send_errors++;
     }
@@ -173,7 +180,9 @@ void vrc_ep_disc_input(VRCEpDisc *d, const uint8_t *frame, size_t len)
 {
     struct encap_disc m;
     uint8_t src[6];
-    int rc = encap_disc_parse_frame(frame, len, src, &m);
+    int rc = encap_disc_parse_frame_keyed(frame, len,
+                                          d->keyed ? &d->key : NULL,
+                                          g_get_real_time(), src, &m);
 
     if (rc == 1) {
         return;
@@ -222,9 +231,13 @@ void vrc_ep_disc_get_stats(VRCEpDisc *d, VRCEpDiscStats *st)
 }
 
 VRCEpDisc *vrc_ep_disc_new(VRCLink *link, PCIBus *bus, uint32_t interval_ms,
+                           const uint8_t *psk, size_t psk_len,
                            void (*end_session)(void *opaque), void *opaque)
 {
     VRCEpDisc *d = g_new0(VRCEpDisc, 1);
+
+    /* The session's pre-shared key also signs DISC (its own derived key). */
+    d->keyed = psk && encap_disc_key_init(&d->key, psk, psk_len) == 0;
 
     d->link = link;
     d->bus = bus;

@@ -25,10 +25,11 @@ typedef struct VRCEpDiscStats {
 
 /*
  * Announce the functions on @bus through @link every @interval_ms and
- * answer configd.  @end_session resets the hosted functions when an owner
+ * answer configd; with @psk (the session key), sign and check DISC.  @end_session resets the hosted functions when an owner
  * loses them.
  */
 VRCEpDisc *vrc_ep_disc_new(VRCLink *link, PCIBus *bus, uint32_t interval_ms,
+                           const uint8_t *psk, size_t psk_len,
                            void (*end_session)(void *opaque), void *opaque);
 /* A DISC frame the link received. */
 void vrc_ep_disc_input(VRCEpDisc *d, const uint8_t *frame, size_t len);

@@ -577,15 +577,17 @@ static void ep_machine_done(Notifier *n, void *unused)
     pci_for_each_device(s->bus, 0, ep_check_function, s);
     /* Open the link once the functions exist: the vrc may talk at once. */
     s->link = vrc_link_new(&s->link_config, &ep_link_ops, s, &err);
-    vrc_link_config_free(&s->link_config);
     if (!s->link) {
+        vrc_link_config_free(&s->link_config);
         error_reportf_err(err, "vrc-endpoint: ");
         exit(1);
     }
     if (s->disc_interval_ms && vrc_spec_is_ethernet(s->conf.spec)) {
         s->disc = vrc_ep_disc_new(s->link, s->bus, s->disc_interval_ms,
+                                  s->link_config.key, s->link_config.key_len,
                                   ep_owner_changed, s);
     }
+    vrc_link_config_free(&s->link_config);
 }
 
 static void ep_init(MachineState *ms)
