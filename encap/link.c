@@ -133,6 +133,17 @@ struct encap_link {
     size_t seal_cap;
     uint8_t *open_buf;          /* the frame last opened */
     size_t open_cap;
+
+    /*
+     * With ops->send_burst: the frames sent but not yet handed over, in
+     * order.  Each points into a tx ring slot (an unsealed DATA frame) or
+     * into its own copy slot of burst_buf (burst_cap bytes each: a CTRL
+     * frame, or a sealed frame).
+     */
+    struct encap_link_frame burst[ENCAP_LINK_BURST];
+    unsigned burst_n;
+    uint8_t *burst_buf;
+    size_t burst_cap;
 };
 
 static const uint8_t zero_mac[6];
@@ -250,35 +261,82 @@ static bool install_keys(struct encap_link *l, struct encap_session_keys *k)
     return true;
 }
 
-/* A frame as it is: HELLO and HELLO_ACK, or anything without a key. */
-static void send_plain(struct encap_link *l, const uint8_t *f, size_t len)
+/* The copy slot of the next frame of the burst. */
+static uint8_t *burst_slot(struct encap_link *l)
+{
+    return l->burst_buf + l->burst_n * l->burst_cap;
+}
+
+/*
+ * Hand the transport the frames held, in order, in as few calls as it
+ * takes.  Frames it does not take are lost, and recovered as any loss is.
+ */
+static void burst_push(struct encap_link *l)
+{
+    unsigned done = 0;
+
+    while (done < l->burst_n) {
+        int r = l->ops->send_burst(l->opaque, l->burst + done,
+                                   l->burst_n - done);
+
+        if (r <= 0) {
+            break;
+        }
+        done += r;
+    }
+    l->burst_n = 0;
+}
+
+/*
+ * A frame as it is: HELLO and HELLO_ACK, or anything without a key.
+ * @kept: @f stays as it is until the next call into the link (a tx ring
+ * slot, or a burst copy slot), so a burst may point at it.
+ */
+static void send_plain(struct encap_link *l, const uint8_t *f, size_t len,
+                       bool kept)
 {
     l->stats.frames_tx++;
-    l->ops->send_frame(l->opaque, f, len);
+    if (!l->ops->send_burst) {
+        l->ops->send_frame(l->opaque, f, len);
+        return;
+    }
+    if (!kept) {
+        memcpy(burst_slot(l), f, len);
+        f = burst_slot(l);
+    }
+    l->burst[l->burst_n++] = (struct encap_link_frame) { f, len };
+    if (l->burst_n == ENCAP_LINK_BURST) {
+        burst_push(l);
+    }
 }
 
 /*
  * Every frame but HELLO/HELLO_ACK.  With a key it leaves sealed under a
- * fresh counter (a retransmission too), or not at all.
+ * fresh counter (a retransmission too), or not at all.  @kept as for
+ * send_plain().
  */
-static void send_raw(struct encap_link *l, const uint8_t *f, size_t len)
+static void send_raw(struct encap_link *l, const uint8_t *f, size_t len,
+                     bool kept)
 {
     if (l->keyed) {
+        uint8_t *out = l->ops->send_burst ? burst_slot(l) : l->seal_buf;
+        size_t cap = l->ops->send_burst ? l->burst_cap : l->seal_cap;
         int n;
 
         if (!l->have_keys || l->tx_ctr > ENCAP_SEAL_CTR_MAX) {
             return;
         }
         n = encap_frame_seal(l->tx_aead, tx_dir(l), l->tx_ctr, f, len,
-                             l->seal_buf, l->seal_cap);
+                             out, cap);
         if (n < 0) {
             return;
         }
         l->tx_ctr++;
-        f = l->seal_buf;
+        f = out;
         len = n;
+        kept = true;
     }
-    send_plain(l, f, len);
+    send_plain(l, f, len, kept);
 }
 
 /*
@@ -354,9 +412,9 @@ static void send_ctrl(struct encap_link *l, uint8_t op, uint32_t cookie)
         } else {
             return;
         }
-        send_plain(l, l->ctrl_buf, len);
+        send_plain(l, l->ctrl_buf, len, false);
     } else {
-        send_raw(l, l->ctrl_buf, len);
+        send_raw(l, l->ctrl_buf, len, false);
     }
     if ((op == ENCAP_CTRL_ACK || op == ENCAP_CTRL_NAK) &&
         (h.flags & ENCAP_F_ACK)) {
@@ -409,7 +467,7 @@ struct encap_link *encap_link_new(const struct encap_link_config *cfg,
 
     if (cfg->max_frame < MIN_FRAME + ovh || !pow2_size_ok(cfg->mps) ||
         !pow2_size_ok(cfg->mrrs) || cfg->window > 65536 ||
-        !ops->send_frame || !ops->deliver_tlp) {
+        (!ops->send_frame && !ops->send_burst) || !ops->deliver_tlp) {
         return NULL;
     }
     if (cfg->key && (cfg->key_len < ENCAP_PSK_MIN ||
@@ -485,6 +543,15 @@ struct encap_link *encap_link_new(const struct encap_link_config *cfg,
             return NULL;
         }
     }
+    if (ops->send_burst) {
+        l->burst_cap = (cfg->max_frame > sizeof(l->ctrl_buf) ?
+                        cfg->max_frame : sizeof(l->ctrl_buf)) + ovh;
+        l->burst_buf = malloc(ENCAP_LINK_BURST * l->burst_cap);
+        if (!l->burst_buf) {
+            encap_link_free(l);
+            return NULL;
+        }
+    }
     reset_seq(l);
     return l;
 }
@@ -508,6 +575,7 @@ void encap_link_free(struct encap_link *l)
     encap_wipe(l->hello_key, sizeof(l->hello_key));
     free(l->seal_buf);
     free(l->open_buf);
+    free(l->burst_buf);
     free(l);
 }
 
@@ -530,7 +598,9 @@ int encap_link_connect(struct encap_link *l, uint64_t now)
     l->max_frame = l->cfg.max_frame;
     l->retries = 0;
     set_state(l, ENCAP_LINK_HELLO_SENT);
+    burst_push(l);              /* what was queued before goes first */
     send_ctrl(l, ENCAP_CTRL_HELLO, 0);
+    burst_push(l);
     l->hello_deadline = now + l->cfg.hello_ns;
     return 0;
 }
@@ -540,6 +610,7 @@ void encap_link_close(struct encap_link *l, uint64_t now)
     if (l->state != ENCAP_LINK_DOWN && memcmp(l->cfg.peer_mac, zero_mac, 6)) {
         send_ctrl(l, ENCAP_CTRL_BYE, 0);
     }
+    burst_push(l);
     l->confirming = false;
     set_state(l, ENCAP_LINK_DOWN);
 }
@@ -561,6 +632,7 @@ int encap_link_ping(struct encap_link *l, uint32_t cookie, uint64_t now)
         return -ENCAP_E_FIELD;
     }
     send_ctrl(l, ENCAP_CTRL_PING, cookie);
+    burst_push(l);
     return 0;
 }
 
@@ -657,10 +729,11 @@ static void xmit(struct encap_link *l, uint32_t seq, uint64_t now)
     l->stats.retransmits++;
     l->unacked_rx = 0;
     l->ack_deadline = 0;
-    send_raw(l, s->buf, s->len);
+    send_raw(l, s->buf, s->len, true);
 }
 
-void encap_link_flush(struct encap_link *l, uint64_t now)
+/* Close the DATA frame being built, if any, and send it. */
+static void finish_data(struct encap_link *l, uint64_t now)
 {
     struct tx_slot *s;
 
@@ -687,7 +760,13 @@ void encap_link_flush(struct encap_link *l, uint64_t now)
     } else {
         l->snd_nxt++;
     }
-    send_raw(l, s->buf, s->len);
+    send_raw(l, s->buf, s->len, true);
+}
+
+void encap_link_flush(struct encap_link *l, uint64_t now)
+{
+    finish_data(l, now);
+    burst_push(l);
 }
 
 int encap_link_queue_tlp(struct encap_link *l, const struct encap_tlp *t,
@@ -704,6 +783,7 @@ int encap_link_queue_tlp(struct encap_link *l, const struct encap_tlp *t,
             }
             if (l->snd_nxt - l->snd_una >= l->cfg.window) {
                 l->stats.window_full++;
+                burst_push(l);  /* the caller waits for acks: send all */
                 return -ENCAP_E_NOSPACE;
             }
             fill_hdr(l, &h, ENCAP_FRAME_DATA);
@@ -720,7 +800,7 @@ int encap_link_queue_tlp(struct encap_link *l, const struct encap_tlp *t,
         if (l->build.count == 0) {
             return r;           /* does not fit even an empty frame */
         }
-        encap_link_flush(l, now);
+        finish_data(l, now);    /* a burst takes it when full, or at flush */
     }
     return -ENCAP_E_NOSPACE;
 }
@@ -1298,8 +1378,8 @@ static int keyed_input(struct encap_link *l, const uint8_t *f, size_t len,
     return 0;
 }
 
-int encap_link_input(struct encap_link *l, const uint8_t *frame, size_t len,
-                     uint64_t now)
+static int link_input(struct encap_link *l, const uint8_t *frame, size_t len,
+                      uint64_t now)
 {
     struct encap_frame_view v;
     struct encap_ctrl c;
@@ -1521,7 +1601,7 @@ static uint64_t earliest(uint64_t a, uint64_t b)
     return a && (!b || a < b) ? a : b;
 }
 
-uint64_t encap_link_poll(struct encap_link *l, uint64_t now)
+static uint64_t link_poll(struct encap_link *l, uint64_t now)
 {
     uint64_t next = 0;
 
@@ -1554,6 +1634,31 @@ uint64_t encap_link_poll(struct encap_link *l, uint64_t now)
             next = earliest(next, l->probe_deadline);
         }
     }
+    return next;
+}
+
+/*
+ * What input and the timers send goes out before they return; frames that
+ * encap_link_queue_tlp() left in the burst go before anything they send.
+ */
+int encap_link_input(struct encap_link *l, const uint8_t *frame, size_t len,
+                     uint64_t now)
+{
+    int r;
+
+    burst_push(l);
+    r = link_input(l, frame, len, now);
+    burst_push(l);
+    return r;
+}
+
+uint64_t encap_link_poll(struct encap_link *l, uint64_t now)
+{
+    uint64_t next;
+
+    burst_push(l);
+    next = link_poll(l, now);
+    burst_push(l);
     return next;
 }
 

@@ -12,7 +12,8 @@
 #                          (tools/vrc-relay).  Sets the same variables as
 #                          vrc_netns_up plus MID_NS, MID_VM_IF, MID_EP_IF
 #   vrc_netns_down         delete them (idempotent; safe from a trap)
-#   vrc_netns_probe        fail loudly if namespaces cannot be made here
+#   vrc_netns_probe [NAME] fail loudly if namespaces cannot be made here
+#                          (tries one named NAME, default vrcprobe<pid>)
 # Only these namespaces ever carry the project's test traffic.
 
 vrc_netns_probe() {
@@ -20,7 +21,7 @@ vrc_netns_probe() {
         echo "netns: root is needed to create network namespaces" >&2
         return 1
     fi
-    local probe="vrcprobe$$"
+    local probe=${1:-vrcprobe$$}
     if ! ip netns add "$probe" 2>/dev/null; then
         echo "netns: 'ip netns add' does not work on this machine" >&2
         return 1

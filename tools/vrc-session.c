@@ -10,6 +10,14 @@
  *   vrc-session --responder --transport=pcap:veth1 --count=100000
  *   vrc-session --initiator --transport=pcap:veth0 --peer=MAC --count=100000
  *
+ * --burst=N (both sides) hands the transport up to N frames per call
+ * (encap_link_ops.send_burst, encap_transport_recv_burst); --tlp-dw=N
+ * makes every MWr N DW long (1..64; default: 1 to 16, by turns), and
+ * --max-frame=N sets the link's frame size (default 1514; at most the
+ * transport's MTU + 14).  The
+ * initiator's JSON says how fast the DATA went: "MBps" is the frame bytes
+ * the transport sent per second, "tlp_MBps" the TLP payload.
+ *
  * --key-file=PATH gives the session a pre-shared key (the file's bytes,
  * 16..256 of them; docs/protocol.md section 7).  Both print one JSON line:
  * TLPs moved and checked, how often the link went up and down, the
@@ -43,6 +51,9 @@ static struct {
     const char *spec;
     uint8_t peer[6];
     unsigned count;
+    unsigned burst;
+    unsigned tlp_dw;
+    uint64_t payload;           /* TLP data bytes queued */
     unsigned timeout_ms;
     uint8_t key[256];
     size_t key_len;
@@ -51,7 +62,7 @@ static struct {
     unsigned tx_next, rx_next;
     unsigned bad;               /* out of order, repeated or damaged */
     bool was_up;
-} s = { .count = 10000, .timeout_ms = 30000 };
+} s = { .count = 10000, .burst = 1, .timeout_ms = 30000 };
 
 static uint64_t now_ns(void)
 {
@@ -66,18 +77,33 @@ static int send_frame(void *opaque, const uint8_t *f, size_t len)
     return encap_transport_send(s.t, f, len);
 }
 
-/* TLP @i: an MWr of 1..16 DW, its first DW @i, then bytes made from @i. */
+static int send_burst(void *opaque, const struct encap_link_frame *f,
+                      unsigned n)
+{
+    struct encap_tx_frame tx[ENCAP_LINK_BURST];
+
+    for (unsigned i = 0; i < n; i++) {
+        tx[i] = (struct encap_tx_frame) { f[i].data, f[i].len };
+    }
+    return encap_transport_send_burst(s.t, tx, n);
+}
+
+/*
+ * TLP @i: an MWr of 1..16 DW (or --tlp-dw), its first DW @i, then bytes
+ * made from @i.  @data has 256 bytes.
+ */
 static void make_tlp(uint32_t i, struct encap_tlp *t, uint8_t *data)
 {
     memset(t, 0, sizeof(*t));
     t->type = ENCAP_TLP_MWR;
-    t->len_dw = 1 + i % 16;
+    t->len_dw = s.tlp_dw ? s.tlp_dw : 1 + i % 16;
     t->first_be = 0xf;
     t->last_be = t->len_dw > 1 ? 0xf : 0;
-    t->addr = 0x10000 + (i % 64) * 64;
+    /* Within a 4 KB page, as a TLP must be. */
+    t->addr = 0x10000 + (t->len_dw > 16 ? (i % 16) * 256 : (i % 64) * 64);
     t->tag = i & 0xff;
     t->data = data;
-    for (unsigned k = 0; k < 64; k++) {
+    for (unsigned k = 0; k < 256; k++) {
         data[k] = (uint8_t)(i * 7 + k);
     }
     memcpy(data, &i, 4);
@@ -86,7 +112,7 @@ static void make_tlp(uint32_t i, struct encap_tlp *t, uint8_t *data)
 static void deliver(void *opaque, const uint8_t *tlp, size_t len)
 {
     struct encap_tlp got, want;
-    uint8_t data[64];
+    uint8_t data[256];
 
     make_tlp(s.rx_next, &want, data);
     if (encap_tlp_decode(tlp, len, &lim, &got) < 0 ||
@@ -118,6 +144,13 @@ static const struct encap_link_ops ops = {
     .random = random_bytes,
 };
 
+static const struct encap_link_ops ops_burst = {
+    .send_burst = send_burst,
+    .deliver_tlp = deliver,
+    .state_changed = state_changed,
+    .random = random_bytes,
+};
+
 static int read_key(const char *path)
 {
     FILE *f = fopen(path, "rb");
@@ -139,9 +172,11 @@ static int read_key(const char *path)
 static void report(double secs)
 {
     struct encap_link_stats st;
+    struct encap_transport_stats ts;
     uint64_t bad = 0;
 
     encap_link_get_stats(s.l, &st);
+    encap_transport_get_stats(s.t, &ts);
     for (unsigned i = 0; i < ENCAP_E__COUNT; i++) {
         bad += st.drops_bad[i];
     }
@@ -152,13 +187,15 @@ static void report(double secs)
            ",\"auth_fail\":%" PRIu64 ",\"replay\":%" PRIu64 ",\"key_mismatch\":%" PRIu64
            ",\"frames_rx\":%" PRIu64 ",\"duplicates\":%" PRIu64
            ",\"retransmits\":%" PRIu64 ",\"fast_retransmits\":%" PRIu64
-           ",\"timeouts\":%" PRIu64 ",\"spurious\":%" PRIu64 ",\"srtt_ns\":%" PRIu64 "}\n",
+           ",\"timeouts\":%" PRIu64 ",\"spurious\":%" PRIu64 ",\"srtt_ns\":%" PRIu64
+           ",\"burst\":%u,\"frames_tx\":%" PRIu64 ",\"MBps\":%.2f,\"tlp_MBps\":%.2f}\n",
            s.initiator ? "initiator" : "responder", s.key_len ? "true" : "false",
            s.tx_next, s.rx_next, s.bad, secs, st.ups, st.downs, st.drops, bad,
            st.drops_not_ours, st.drops_session, st.drops_state, st.auth_fail,
            st.replay, st.key_mismatch, st.frames_rx, st.duplicates,
            st.retransmits, st.fast_retransmits, st.timeouts, st.spurious,
-           st.srtt_ns);
+           st.srtt_ns, s.burst, ts.frames_tx, ts.bytes_tx / secs / 1e6,
+           s.payload / secs / 1e6);
     fflush(stdout);
 }
 
@@ -169,12 +206,13 @@ static void fill(uint64_t now)
 
     while (s.tx_next < s.count) {
         struct encap_tlp t;
-        uint8_t data[64];
+        uint8_t data[256];
 
         make_tlp(s.tx_next, &t, data);
         if (encap_link_queue_tlp(s.l, &t, &lim, now) < 0) {
             break;
         }
+        s.payload += t.len_dw * 4;
         s.tx_next++;
         queued = true;
     }
@@ -186,7 +224,8 @@ static void fill(uint64_t now)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: " PROG " --initiator|--responder --transport=SPEC "
-               "[--peer=MAC] [--count=N] [--key-file=PATH] [--timeout-ms=MS]\n");
+               "[--peer=MAC] [--count=N] [--burst=N] [--tlp-dw=N] [--max-frame=N] "
+               "[--key-file=PATH] [--timeout-ms=MS]\n");
 }
 
 int main(int argc, char **argv)
@@ -197,6 +236,9 @@ int main(int argc, char **argv)
         { "transport", required_argument, NULL, 't' },
         { "peer", required_argument, NULL, 'p' },
         { "count", required_argument, NULL, 'c' },
+        { "burst", required_argument, NULL, 'b' },
+        { "tlp-dw", required_argument, NULL, 'd' },
+        { "max-frame", required_argument, NULL, 'm' },
         { "key-file", required_argument, NULL, 'k' },
         { "timeout-ms", required_argument, NULL, 'T' },
         { "help", no_argument, NULL, 'h' },
@@ -210,7 +252,8 @@ int main(int argc, char **argv)
         .keepalive_ns = 500000000, .keepalive_misses = 6,
     };
     bool role = false;
-    uint8_t rx[ENCAP_TRANSPORT_MAX_FRAME];
+    static uint8_t rxq[ENCAP_LINK_BURST][ENCAP_TRANSPORT_MAX_FRAME];
+    struct encap_rx_frame rxs[ENCAP_LINK_BURST];
     char err[256] = "";
     uint64_t start, deadline, done_at = 0, last_rx;
     uint32_t mark = 0;
@@ -237,6 +280,23 @@ int main(int argc, char **argv)
             break;
         case 'c':
             s.count = strtoul(optarg, NULL, 0);
+            break;
+        case 'b':
+            s.burst = strtoul(optarg, NULL, 0);
+            if (s.burst < 1 || s.burst > ENCAP_LINK_BURST) {
+                fprintf(stderr, PROG ": --burst: 1..%d\n", ENCAP_LINK_BURST);
+                return 2;
+            }
+            break;
+        case 'd':
+            s.tlp_dw = strtoul(optarg, NULL, 0);
+            if (s.tlp_dw < 1 || s.tlp_dw > 64) {
+                fprintf(stderr, PROG ": --tlp-dw: 1..64\n");
+                return 2;
+            }
+            break;
+        case 'm':
+            cfg.max_frame = strtoul(optarg, NULL, 0);
             break;
         case 'k':
             if (read_key(optarg) < 0) {
@@ -277,7 +337,7 @@ int main(int argc, char **argv)
         cfg.key = s.key;
         cfg.key_len = s.key_len;
     }
-    s.l = encap_link_new(&cfg, &ops, NULL);
+    s.l = encap_link_new(&cfg, s.burst > 1 ? &ops_burst : &ops, NULL);
     if (!s.l) {
         fprintf(stderr, PROG ": the link configuration is refused\n");
         return 1;
@@ -292,8 +352,17 @@ int main(int argc, char **argv)
         struct pollfd pfd = { .fd = encap_transport_fd(s.t), .events = POLLIN };
         int wait_ms;
 
-        while ((r = encap_transport_recv(s.t, rx, sizeof(rx))) > 0) {
-            encap_link_input(s.l, rx, r, now);
+        for (;;) {
+            for (unsigned k = 0; k < s.burst; k++) {
+                rxs[k] = (struct encap_rx_frame) { rxq[k], sizeof(rxq[k]), 0 };
+            }
+            r = encap_transport_recv_burst(s.t, rxs, s.burst);
+            if (r <= 0) {
+                break;
+            }
+            for (int k = 0; k < r; k++) {
+                encap_link_input(s.l, rxq[k], rxs[k].len, now);
+            }
             last_rx = now;
         }
         now = now_ns();

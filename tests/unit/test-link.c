@@ -4,6 +4,7 @@
  * joined by an in-memory channel that can drop, duplicate, reorder and
  * corrupt frames, driven by a fake clock.
  */
+#include <errno.h>
 #include <glib.h>
 #include <string.h>
 
@@ -119,6 +120,50 @@ static const struct encap_link_ops ops = {
     .random = test_random,
 };
 
+/*
+ * The transport's burst, when a test sets tune.burst: the frames go into
+ * the channel one by one, as send_frame puts them, so that a run with
+ * bursts can be compared frame for frame with one without.  It takes at
+ * most burst.take frames per call (0: all), and refuses (-EAGAIN, nothing
+ * sent) every burst.fail_every-th call (0: never).
+ */
+static struct {
+    unsigned calls;
+    unsigned frames;
+    unsigned largest;
+    unsigned take;
+    unsigned fail_every;
+    unsigned refused;
+} burst;
+
+static int send_burst(void *opaque, const struct encap_link_frame *f,
+                      unsigned n)
+{
+    g_assert_cmpuint(n, >=, 1);
+    g_assert_cmpuint(n, <=, ENCAP_LINK_BURST);
+    burst.calls++;
+    burst.largest = MAX(burst.largest, n);
+    if (burst.fail_every && burst.calls % burst.fail_every == 0) {
+        burst.refused += n;
+        return -EAGAIN;
+    }
+    if (burst.take && n > burst.take) {
+        n = burst.take;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        send_frame(opaque, f[i].data, f[i].len);
+    }
+    burst.frames += n;
+    return n;
+}
+
+static const struct encap_link_ops ops_burst = {
+    .send_burst = send_burst,
+    .deliver_tlp = deliver,
+    .state_changed = state_changed,
+    .random = test_random,
+};
+
 /* The endpoint's admission rule, when a test sets tune.ep_hook. */
 static struct {
     bool allow;
@@ -149,6 +194,8 @@ static struct {
     unsigned misses;
     uint64_t hello_ns;
     bool ep_hook;
+    bool burst;                 /* both sides send through ops_burst */
+    unsigned window;            /* 0: 16 */
 } tune;
 
 /* Both sides, each with key @vm_key / @ep_key (NULL: none). */
@@ -179,7 +226,8 @@ static void setup_keys(const char *vm_key, const char *ep_key)
     c.keepalive_ns = tune.vm_keepalive_ns;
     c.keepalive_misses = tune.misses;
     c.hello_ns = tune.hello_ns;
-    vm.l = encap_link_new(&c, &ops, &vm);
+    c.window = tune.window ?: 16;
+    vm.l = encap_link_new(&c, tune.burst ? &ops_burst : &ops, &vm);
     c.initiator = false;
     memcpy(c.own_mac, ep_mac, 6);
     memset(c.peer_mac, 0, 6);           /* learnt from HELLO */
@@ -187,7 +235,8 @@ static void setup_keys(const char *vm_key, const char *ep_key)
     c.key = (const uint8_t *)ep_key;
     c.key_len = ep_key ? strlen(ep_key) : 0;
     c.keepalive_ns = tune.ep_keepalive_ns;
-    ep.l = encap_link_new(&c, tune.ep_hook ? &ops_hook : &ops, &ep);
+    ep.l = encap_link_new(&c, tune.ep_hook ? &ops_hook :
+                              tune.burst ? &ops_burst : &ops, &ep);
     g_assert_nonnull(vm.l);
     g_assert_nonnull(ep.l);
 }
@@ -216,6 +265,7 @@ static void teardown(void)
     }
     memset(&tune, 0, sizeof(tune));
     memset(&admit, 0, sizeof(admit));
+    memset(&burst, 0, sizeof(burst));
 }
 
 /* Deliver what is in flight and run timers, advancing the clock, until
@@ -536,7 +586,7 @@ static void test_stale_hello(void)
         };
         memcpy(c.own_mac, vm_mac, 6);
         memcpy(c.peer_mac, ep_mac, 6);
-        vm.l = encap_link_new(&c, &ops, &vm);
+        vm.l = encap_link_new(&c, tune.burst ? &ops_burst : &ops, &vm);
     }
     connect_up();
     g_assert_cmpuint(ep.ups, ==, 2);
@@ -1756,6 +1806,165 @@ static void input_bytes(struct side *s, GBytes *b)
  * goes on carrying TLPs; a HELLO every 100 ms for a second changes
  * nothing either.
  */
+/*
+ * One transfer both ways over a channel that drops, duplicates, reorders
+ * and damages frames; every frame sent, in order, in *@log (the caller
+ * frees it).  Both sides get everything in order, exactly once.
+ */
+static void burst_transfer(bool with_burst, const char *key, GPtrArray **log)
+{
+    unsigned calls, frames, largest;
+
+    tune.burst = with_burst;
+    setup_keys(key, key);
+    chan.log = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+    connect_up();
+    chan.drop_p = 0.03;
+    chan.dup_p = 0.02;
+    chan.reorder_p = 0.05;
+    chan.corrupt_p = 0.01;
+    for (unsigned i = 0; i < 3000; i++) {
+        int r;
+
+        while ((r = send_tlp(&vm, i % 1024)) == -ENCAP_E_NOSPACE) {
+            run(5);
+        }
+        g_assert_cmpint(r, ==, 0);
+        if ((i + 1) % 300 == 0) {
+            encap_link_flush(vm.l, now);
+            /* The other way, while the VM holds nothing back. */
+            for (unsigned k = (i + 1) / 3 - 100; k < (i + 1) / 3; k++) {
+                while ((r = send_tlp(&ep, k % 1024)) == -ENCAP_E_NOSPACE) {
+                    run(5);
+                }
+                g_assert_cmpint(r, ==, 0);
+            }
+            encap_link_flush(ep.l, now);
+        }
+    }
+    run(10000);
+    assert_in_order(&ep, 3000);
+    assert_in_order(&vm, 1000);
+    *log = chan.log;
+    chan.log = NULL;
+    calls = burst.calls;
+    frames = burst.frames;
+    largest = burst.largest;
+    teardown();
+    burst.calls = calls;
+    burst.frames = frames;
+    burst.largest = largest;
+}
+
+/*
+ * With ops->send_burst the same frames leave, byte for byte and in the
+ * same order, as with send_frame; only the calls are fewer.
+ */
+static void test_burst_same_frames(gconstpointer p)
+{
+    const char *key = GPOINTER_TO_INT(p) ? "burst-test-key-0123456789" : NULL;
+    GPtrArray *one, *many;
+    unsigned calls, frames, largest;
+
+    burst_transfer(false, key, &one);
+    burst_transfer(true, key, &many);
+    calls = burst.calls;
+    frames = burst.frames;
+    largest = burst.largest;
+    memset(&burst, 0, sizeof(burst));
+    g_test_message("%u frames in %u bursts, the largest %u", frames, calls,
+                   largest);
+    g_assert_cmpuint(many->len, ==, one->len);
+    for (guint i = 0; i < one->len; i++) {
+        g_assert_true(g_bytes_equal(one->pdata[i], many->pdata[i]));
+    }
+    g_assert_cmpuint(frames, ==, one->len);
+    /* 300 TLPs of 16 bytes + 4, 50 to a 1514-byte frame: 6 at a flush. */
+    g_assert_cmpuint(largest, >=, 6);
+    g_assert_cmpuint(calls, <, frames);
+    g_ptr_array_free(one, TRUE);
+    g_ptr_array_free(many, TRUE);
+}
+
+/*
+ * The DATA frames encap_link_queue_tlp() completes are held and handed
+ * over together: at the flush, when ENCAP_LINK_BURST are held, and when
+ * the window is full (the caller then waits for acks).
+ */
+static void test_burst_held(void)
+{
+    struct encap_link_stats st;
+    unsigned i;
+    int r;
+
+    tune.burst = true;
+    tune.window = 64;
+    setup();
+    connect_up();
+    burst.calls = 0;
+    /* Ten frames' worth, one flush: one call with all of them. */
+    for (i = 0; ; i++) {
+        g_assert_cmpint(send_tlp(&vm, i % 1024), ==, 0);
+        encap_link_get_stats(vm.l, &st);
+        if (st.data_tx == 9) {
+            break;
+        }
+    }
+    g_assert_cmpuint(burst.calls, ==, 0);
+    g_assert_true(g_queue_is_empty(&chan.q));
+    encap_link_flush(vm.l, now);
+    g_assert_cmpuint(burst.calls, ==, 1);
+    g_assert_cmpuint(burst.largest, ==, 10);
+    run(1000);
+    assert_in_order(&ep, i + 1);
+
+    /* Without a flush: ENCAP_LINK_BURST at a time, the rest at a full window. */
+    burst.calls = 0;
+    burst.largest = 0;
+    burst.frames = 0;
+    g_array_set_size(ep.got, 0);
+    for (i = 0; (r = send_tlp(&vm, i % 1024)) == 0; i++) {
+    }
+    g_assert_cmpint(r, ==, -ENCAP_E_NOSPACE);
+    g_assert_cmpuint(burst.calls, ==, 2);
+    g_assert_cmpuint(burst.largest, ==, ENCAP_LINK_BURST);
+    g_assert_cmpuint(burst.frames, ==, 64);
+    run(1000);
+    assert_in_order(&ep, i);
+    teardown();
+}
+
+/*
+ * A transport that takes a few frames per call, or refuses some calls:
+ * the rest of a short burst is offered again, a refused one is recovered
+ * as a loss; everything arrives in order, once.
+ */
+static void test_burst_short(gconstpointer p)
+{
+    struct encap_link_stats st;
+
+    tune.burst = true;
+    setup();
+    connect_up();
+    if (GPOINTER_TO_INT(p)) {
+        burst.fail_every = 5;
+    } else {
+        burst.take = 3;
+    }
+    send_many(2000, 400);
+    run(5000);
+    assert_in_order(&ep, 2000);
+    encap_link_get_stats(vm.l, &st);
+    if (GPOINTER_TO_INT(p)) {
+        g_assert_cmpuint(burst.refused, >, 0);
+        g_assert_cmpuint(st.retransmits, >, 0);
+    } else {
+        g_assert_cmpuint(burst.largest, >, 3);
+        g_assert_cmpuint(st.retransmits, ==, 0);
+    }
+    teardown();
+}
+
 static void test_hello_challenge(gconstpointer p)
 {
     bool keyed = GPOINTER_TO_INT(p);
@@ -1822,7 +2031,7 @@ static void restart_vm(uint16_t session, const char *key, uint64_t hello_ns)
     encap_link_free(vm.l);
     memcpy(c.own_mac, vm_mac, 6);
     memcpy(c.peer_mac, ep_mac, 6);
-    vm.l = encap_link_new(&c, &ops, &vm);
+    vm.l = encap_link_new(&c, tune.burst ? &ops_burst : &ops, &vm);
     g_assert_nonnull(vm.l);
     vm.state = ENCAP_LINK_DOWN;
 }
@@ -2059,5 +2268,14 @@ int main(int argc, char **argv)
     g_test_add_data_func("/link/hello/close-new-mac-keyed", GINT_TO_POINTER(1),
                          test_close_new_mac);
     g_test_add_func("/link/set-peer", test_set_peer);
+    g_test_add_data_func("/link/burst/same-frames", GINT_TO_POINTER(0),
+                         test_burst_same_frames);
+    g_test_add_data_func("/link/burst/same-frames-keyed", GINT_TO_POINTER(1),
+                         test_burst_same_frames);
+    g_test_add_func("/link/burst/held", test_burst_held);
+    g_test_add_data_func("/link/burst/short", GINT_TO_POINTER(0),
+                         test_burst_short);
+    g_test_add_data_func("/link/burst/refused", GINT_TO_POINTER(1),
+                         test_burst_short);
     return g_test_run();
 }

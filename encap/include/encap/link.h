@@ -113,9 +113,31 @@ struct encap_link_config {
     unsigned keepalive_misses;
 };
 
+/* One frame of a burst: @len bytes at @data. */
+struct encap_link_frame {
+    const uint8_t *data;
+    size_t len;
+};
+
+/* Most frames the link hands to ops->send_burst at once. */
+#define ENCAP_LINK_BURST 32
+
 struct encap_link_ops {
     /* Send one frame. The return value is ignored: loss is recovered. */
     int (*send_frame)(void *opaque, const uint8_t *frame, size_t len);
+    /*
+     * Optional: send @n (1..ENCAP_LINK_BURST) frames in this order; return
+     * how many were sent from the first (1..@n), or negative if none was.
+     * The link calls it again for the rest after a short count, and counts
+     * the rest lost (and recovers them) after a negative one.  @f and the
+     * frames are valid during the call only.  When set, send_frame is not
+     * used: the frames a call into the link produces are held and handed
+     * over together before it returns (encap_link_queue_tlp() holds the
+     * DATA frames it completes, up to ENCAP_LINK_BURST, until
+     * encap_link_flush(), the next call that sends, or a full window).
+     */
+    int (*send_burst)(void *opaque, const struct encap_link_frame *f,
+                      unsigned n);
     /*
      * One TLP of an in-order DATA frame, exactly once.  @tlp is valid
      * during the call only (it may point into the frame being input or
