@@ -27,6 +27,8 @@
 #define VRC_TAGS        1024            /* 10-bit tags */
 #define VRC_RCB         64              /* Read Completion Boundary */
 #define VRC_MAX_FRAME   (9000 + 14)
+/* Frames the receiver takes from the transport per call. */
+#define VRC_RX_BURST    32
 /*
  * The receive thread wakes at least this often to run the link layer's
  * timers (retransmission, delayed acks), so senders never need to wake it.
@@ -100,9 +102,10 @@ struct VRCLink {
 
     QemuThread thread;
     int stop_pipe[2];
+    struct encap_rx_frame rx[VRC_RX_BURST];     /* into rxbuf */
     int main_fd;                /* rx_in_main_loop: the fd watched, or -1 */
     QEMUTimer *main_timer;      /* rx_in_main_loop: link layer timers */
-    uint8_t rxbuf[VRC_MAX_FRAME + 64];
+    uint8_t rxbuf[VRC_RX_BURST][VRC_MAX_FRAME + 64];
 };
 
 static const uint8_t zero_mac[6];
@@ -114,6 +117,31 @@ static uint64_t now_ns(void)
 }
 
 /* ---- callbacks from the encap link layer; VRCLink.lock held ---- */
+
+/*
+ * The frames one call into the link layer produced, handed to the
+ * transport together (one sendmmsg for udp and packet).  Lock held.
+ */
+static int vrc_link_send_burst(void *opaque, const struct encap_link_frame *f,
+                               unsigned n)
+{
+    VRCLink *l = opaque;
+    struct encap_tx_frame tx[ENCAP_LINK_BURST];
+    int r;
+
+    for (unsigned i = 0; i < n; i++) {
+        tx[i].data = f[i].data;
+        tx[i].len = f[i].len;
+    }
+    r = encap_transport_send_burst(l->tp, tx, n);
+    if (r < 0) {
+        trace_vrc_link_send_error(l->desc, -r);
+    } else {
+        l->stats.frames_tx += r;
+        trace_vrc_frame_burst_tx(l->desc, r);
+    }
+    return r;
+}
 
 static int vrc_link_send_frame(void *opaque, const uint8_t *frame, size_t len)
 {
@@ -268,6 +296,7 @@ static const struct encap_link_ops vrc_encap_ops = {
     .hello_allowed = vrc_link_hello_allowed,
     .random = vrc_link_random,
     .send_frame = vrc_link_send_frame,
+    .send_burst = vrc_link_send_burst,
     .deliver_tlp = vrc_link_deliver,
     .state_changed = vrc_link_state_cb,
 };
@@ -295,10 +324,11 @@ static uint64_t vrc_link_rx_locked(VRCLink *l)
     uint64_t deadline;
 
     for (;;) {
-        int n = encap_transport_recv(l->tp, l->rxbuf, sizeof(l->rxbuf));
+        int n = encap_transport_recv_burst(l->tp, l->rx, VRC_RX_BURST);
+
         if (n == -EMSGSIZE) {
-            /* A frame larger than any we agree to: dropped, counted. */
-            l->stats.oversize++;
+            /* Frames larger than any we agree to: dropped (and counted
+             * by the transport). */
             trace_vrc_frame_oversize(l->desc);
             continue;
         }
@@ -322,16 +352,21 @@ static uint64_t vrc_link_rx_locked(VRCLink *l)
         if (n == 0) {
             break;
         }
-        l->stats.frames_rx++;
-        trace_vrc_frame_rx(l->desc, n);
-        if (l->ops->disc && vrc_frame_is_disc(l->rxbuf, n)) {
-            /* Handed on once the lock is dropped. */
-            if (g_queue_get_length(&l->disc_in) < VRC_DISC_QUEUE) {
-                g_queue_push_tail(&l->disc_in, g_bytes_new(l->rxbuf, n));
+        for (int i = 0; i < n; i++) {
+            uint8_t *frame = l->rx[i].buf;
+            size_t len = l->rx[i].len;
+
+            l->stats.frames_rx++;
+            trace_vrc_frame_rx(l->desc, len);
+            if (l->ops->disc && vrc_frame_is_disc(frame, len)) {
+                /* Handed on once the lock is dropped. */
+                if (g_queue_get_length(&l->disc_in) < VRC_DISC_QUEUE) {
+                    g_queue_push_tail(&l->disc_in, g_bytes_new(frame, len));
+                }
+                continue;
             }
-            continue;
+            encap_link_input(l->el, frame, len, now_ns());
         }
-        encap_link_input(l->el, l->rxbuf, n, now_ns());
     }
     deadline = encap_link_poll(l->el, now_ns());
     if (l->window_waiters) {
@@ -940,6 +975,10 @@ VRCLink *vrc_link_new(const VRCLinkConfig *cfg, const VRCLinkOps *ops,
     qemu_cond_init(&l->cond);
     QSIMPLEQ_INIT(&l->pending);
     g_queue_init(&l->disc_in);
+    for (int i = 0; i < VRC_RX_BURST; i++) {
+        l->rx[i].buf = l->rxbuf[i];
+        l->rx[i].cap = sizeof(l->rxbuf[i]);
+    }
 
     r = encap_transport_open(cfg->transport, !cfg->initiator, &l->tp, err,
                              sizeof(err));
@@ -1085,6 +1124,7 @@ bool vrc_link_is_up(VRCLink *l)
 void vrc_link_get_stats(VRCLink *l, VRCLinkStats *s)
 {
     struct encap_link_stats es;
+    struct encap_transport_stats ts;
 
     QEMU_LOCK_GUARD(&l->lock);
     *s = l->stats;
@@ -1096,6 +1136,8 @@ void vrc_link_get_stats(VRCLink *l, VRCLinkStats *s)
     s->key_mismatches = es.key_mismatch;
     s->srtt_ns = es.srtt_ns;
     s->drops = es.drops;
+    encap_transport_get_stats(l->tp, &ts);
+    s->oversize = ts.rx_oversize;
 }
 
 void vrc_link_free(VRCLink *l)
