@@ -80,7 +80,7 @@ wait_for 200 "VM 1 moves the file" has vm1 "VRC-XFER ep1 $want"
 echo "  VM 1's guest: $(console vm1 'VRC-NIC-UP' | head -1); file moved, sha256 $(console vm1 "VRC-XFER ep1 $want" | head -1 | cut -d' ' -f3 | cut -c1-16)... matches"
 vrcctl list
 
-say "vrcctl detach $ep: the guest of VM 1 is asked to let go, and does"
+say "vrcctl detach $ep: the endpoint is released, and VM 1's guest sees its NIC go (surprise removal)"
 vrcctl detach "$ep"
 wait_for 60 "VM 1's guest sees the NIC go" has vm1 "VRC-NIC-GONE ep1"
 echo "  VM 1's guest: $(console vm1 'VRC-NIC-GONE' | head -1)"
