@@ -9,22 +9,10 @@
 #include "wire.h"
 
 /*
- * Until frames have been seen to arrive out of the order they were sent
- * in, a frame is taken as lost once this many frames sent after it have
+ * A frame is taken as lost once this many frames sent after it have
  * arrived (fewer when fewer were sent after it: early retransmit).
  */
 #define DUPTHRESH 3
-/*
- * Once they have, in time instead (RACK, RFC 8985): a frame is lost when
- * one sent after it has arrived and it is overdue by the reorder window,
- * a quarter of the smoothed round trip (at least REO_MIN_NS) times a
- * multiplier that grows each time a retransmission proves needless, up to
- * one round trip.
- */
-#define REO_MIN_NS 20000
-#define REO_MULT_MAX 8
-/* Retransmissions without a needless one before the multiplier shrinks. */
-#define REO_CALM 64
 /* Selective-ack bitmap: at most this many sequence numbers after the ack. */
 #define SACK_MAX_BITS 2048
 #define SACK_HLEN 4             /* bit count (2), reserved (2) */
@@ -33,12 +21,9 @@ struct tx_slot {
     size_t len;
     uint8_t *buf;               /* max_frame bytes */
     uint64_t sent_ns;           /* last transmission */
-    uint64_t first_ns;          /* first transmission */
     uint64_t stamp;             /* order of the last transmission */
     bool sacked;                /* the peer holds it (selective ack) */
     bool retx;                  /* sent more than once: no RTT sample */
-    bool by_rto;                /* last sent again by the timeout */
-    bool needless;              /* a copy was found needless */
 };
 
 /* A DATA frame that arrived after a gap: its records, kept. */
@@ -76,15 +61,6 @@ struct encap_link {
     uint64_t srtt, rttvar;      /* ns; srtt 0: no sample yet */
     uint64_t tx_stamp;          /* DATA transmissions so far */
     uint64_t delivered_stamp;   /* latest transmission known to arrive */
-    /* Loss detection in time (see REO_MIN_NS). */
-    uint64_t rto_at;            /* the retransmission timeout; 0: none */
-    uint64_t reo_at;            /* a frame becomes overdue; 0: none */
-    uint64_t rack_sent_ns;      /* send time of delivered_stamp's frame */
-    uint64_t rack_rtt;          /* and its round trip */
-    unsigned rto_row;           /* timeouts since the last progress */
-    bool reordering_seen;
-    unsigned reo_mult;
-    unsigned reo_calm;          /* retransmissions since the last needless */
 
     /* Receiving: frames after rcv_nxt kept in rx[seq & ring_mask]. */
     struct rx_slot *rx;
@@ -436,8 +412,6 @@ static bool pow2_size_ok(unsigned v)
     return v >= 128 && v <= 4096 && !(v & (v - 1));
 }
 
-static void loss_reset(struct encap_link *l);
-
 static void reset_seq(struct encap_link *l)
 {
     l->snd_una = l->snd_nxt = 0;
@@ -448,7 +422,6 @@ static void reset_seq(struct encap_link *l)
     l->rto_cur = l->cfg.rto_ns;
     l->retries = 0;
     l->tx_stamp = l->delivered_stamp = 0;
-    loss_reset(l);
     l->unacked_rx = 0;
     l->ack_deadline = 0;
     for (unsigned i = 0; i <= l->ring_mask; i++) {
@@ -646,44 +619,14 @@ static uint64_t rto_base(const struct encap_link *l)
     if (!l->srtt) {
         return l->cfg.rto_ns;
     }
-    /*
-     * A variance of at least a quarter of the round trip: where it is
-     * steady (a LAN, a queue that stays full) rttvar falls near 0, and
-     * the queue growing by a few frames would fire the timeout.
-     */
-    rto = l->srtt + (l->rttvar > l->srtt / 4 ? 4 * l->rttvar : l->srtt);
+    rto = l->srtt + 4 * l->rttvar;
     rto = rto > l->cfg.rto_min_ns ? rto : l->cfg.rto_min_ns;
     return rto < l->cfg.rto_max_ns ? rto : l->cfg.rto_max_ns;
 }
 
-/* The link's timer: the earlier of the timeout and an overdue frame. */
-static void set_timer(struct encap_link *l)
-{
-    uint64_t t = l->rto_at;
-
-    if (l->reo_at && (!t || l->reo_at < t)) {
-        t = l->reo_at;
-    }
-    l->rto_deadline = t;
-}
-
 static void arm_rto(struct encap_link *l, uint64_t now)
 {
-    l->rto_at = l->snd_una == l->snd_nxt ? 0 : now + l->rto_cur;
-    if (!l->rto_at) {
-        l->reo_at = 0;
-    }
-    set_timer(l);
-}
-
-static void loss_reset(struct encap_link *l)
-{
-    l->rto_at = l->reo_at = 0;
-    l->rack_sent_ns = l->rack_rtt = 0;
-    l->rto_row = 0;
-    l->reordering_seen = false;
-    l->reo_mult = 1;
-    l->reo_calm = 0;
+    l->rto_deadline = l->snd_una == l->snd_nxt ? 0 : now + l->rto_cur;
 }
 
 /* One round-trip measurement (RFC 6298, 2.2 and 2.3). */
@@ -702,28 +645,13 @@ static void rtt_sample(struct encap_link *l, uint64_t r)
     }
 }
 
-/* How long a frame may be overdue before it is taken as lost. */
-static uint64_t reo_wnd(const struct encap_link *l)
-{
-    uint64_t w = l->srtt / 4 > REO_MIN_NS ? l->srtt / 4 : REO_MIN_NS;
-    uint64_t cap = l->srtt > REO_MIN_NS ? l->srtt : REO_MIN_NS;
-
-    w *= l->reo_mult;
-    return w < cap ? w : cap;
-}
-
 /* (Re)send the kept frame @seq, with a fresh ack. */
 static void xmit(struct encap_link *l, uint32_t seq, uint64_t now)
 {
     struct tx_slot *s = &l->ring[seq & l->ring_mask];
 
     encap_frame_restamp_ack(s->buf, s->len, l->rcv_nxt);
-    if (!s->retx) {
-        s->first_ns = s->sent_ns;
-    }
     s->retx = true;
-    s->by_rto = false;
-    s->needless = false;
     s->sent_ns = now;
     s->stamp = ++l->tx_stamp;
     l->stats.retransmits++;
@@ -806,62 +734,21 @@ int encap_link_queue_tlp(struct encap_link *l, const struct encap_tlp *t,
 }
 
 /*
- * The peer says DATA frame @seq of ours arrived again (the cookie of an
- * ACK or NAK, docs/protocol.md section 4).  If we sent it more than once,
- * one copy was needless: frames come out of order by more than the
- * window, widen it.  If the timeout sent it, the timeout was too short:
- * take the round trip of the first copy as a sample of what the path may
- * take (the response of RFC 4015), so that the timeout grows to cover it.
- * (A copy the wire itself duplicated looks the same; it widens the window
- * a little, for a while.)
- */
-static void needless(struct encap_link *l, uint32_t seq, uint64_t now)
-{
-    struct tx_slot *s = &l->ring[seq & l->ring_mask];
-
-    /* Still in its slot: sent, and no newer frame has taken the slot. */
-    if (!seq_lt(seq, l->snd_nxt) || l->snd_nxt - seq > l->ring_mask ||
-        !s->retx || s->needless) {
-        return;
-    }
-    s->needless = true;
-    l->stats.spurious++;
-    l->reordering_seen = true;
-    l->reo_calm = 0;
-    if (l->reo_mult < REO_MULT_MAX) {
-        l->reo_mult++;
-    }
-    if (s->by_rto && now > s->first_ns) {
-        uint64_t r = now - s->first_ns;
-
-        l->srtt = l->srtt > r ? l->srtt : r;
-        l->rttvar = l->rttvar > r / 2 ? l->rttvar : r / 2;
-        l->rto_cur = rto_base(l);
-    }
-}
-
-/*
  * The peer has frame @s (acked or selectively acked).  If it was sent
  * once, note that a transmission that recent has arrived, and keep the
  * newest send time for a round-trip sample.  A frame sent more than once
  * says neither (Karn): it may be its first copy that arrived, and taking
  * it for the last one would have every frame sent in between taken as
  * lost, a storm of needless retransmissions when frames are reordered.
- * One sent once that arrives after a frame sent later was reordered.
  */
 static void delivered(struct encap_link *l, struct tx_slot *s,
-                      uint64_t *sample_sent, uint64_t now)
+                      uint64_t *sample_sent)
 {
     if (s->retx) {
         return;
     }
-    if (s->stamp < l->delivered_stamp) {
-        l->reordering_seen = true;      /* overtaken, yet not lost */
-    }
     if (s->stamp > l->delivered_stamp) {
         l->delivered_stamp = s->stamp;
-        l->rack_sent_ns = s->sent_ns;
-        l->rack_rtt = now - s->sent_ns;
     }
     if (s->sent_ns > *sample_sent) {
         *sample_sent = s->sent_ns;
@@ -875,48 +762,23 @@ static void progress(struct encap_link *l, uint64_t sample_sent, uint64_t now)
         rtt_sample(l, now - sample_sent);
     }
     l->retries = 0;
-    l->rto_row = 0;
     l->rto_cur = rto_base(l);
 }
 
-/*
- * Resend every frame not held by the peer that a frame sent after it has
- * overtaken, once it is overdue: by DUPTHRESH frames while no reordering
- * has been seen, else by the reorder window in time.  Time the next frame
- * that will be overdue.
- */
-static void detect_loss(struct encap_link *l, uint64_t now)
+/* Resend every frame not held by the peer that frames sent after it
+ * have overtaken (RACK-like, counted in transmissions, not time). */
+static void fast_retransmit(struct encap_link *l, uint64_t now)
 {
-    uint64_t wnd = reo_wnd(l);
-    bool sent = false;
-
-    l->reo_at = 0;
     for (uint32_t seq = l->snd_una; seq != l->snd_nxt; seq++) {
         struct tx_slot *s = &l->ring[seq & l->ring_mask];
         uint64_t after = l->tx_stamp - s->stamp;
         uint64_t need = after < DUPTHRESH ? after : DUPTHRESH;
-        uint64_t due = s->sent_ns + l->rack_rtt + wnd;
 
-        if (s->sacked || s->stamp >= l->delivered_stamp) {
-            continue;
-        }
-        if ((!l->reordering_seen &&
-             l->delivered_stamp >= s->stamp + (need ?: 1)) || now >= due) {
+        if (!s->sacked && l->delivered_stamp >= s->stamp + (need ?: 1)) {
             l->stats.fast_retransmits++;
-            if (++l->reo_calm >= REO_CALM && l->reo_mult > 1) {
-                l->reo_mult--;
-                l->reo_calm = 0;
-            }
             xmit(l, seq, now);
-            sent = true;
-        } else if (!l->reo_at || due < l->reo_at) {
-            l->reo_at = due;
         }
     }
-    if (sent) {
-        l->rto_at = now + l->rto_cur;   /* time the retransmissions */
-    }
-    set_timer(l);
 }
 
 /* Resend everything the peer does not hold (a NAK without a bitmap:
@@ -942,7 +804,7 @@ static bool process_ack(struct encap_link *l, uint32_t ack, uint64_t now)
         struct tx_slot *s = &l->ring[seq & l->ring_mask];
 
         if (!s->sacked) {
-            delivered(l, s, &sample_sent, now);
+            delivered(l, s, &sample_sent);
         }
     }
     l->snd_una = ack;
@@ -984,7 +846,7 @@ static int process_sack(struct encap_link *l, uint32_t ack,
         if (!s->sacked) {
             s->sacked = true;
             l->stats.sacked++;
-            delivered(l, s, &sample_sent, now);
+            delivered(l, s, &sample_sent);
             news = true;
         }
     }
@@ -1020,27 +882,24 @@ static void deliver_records(struct encap_link *l,
     }
 }
 
-/*
- * Keep DATA frame @v that arrived @d frames after rcv_nxt.  Returns
- * whether it is one we held already.
- */
-static bool keep_frame(struct encap_link *l, const struct encap_frame_view *v,
+/* Keep DATA frame @v that arrived @d frames after rcv_nxt. */
+static void keep_frame(struct encap_link *l, const struct encap_frame_view *v,
                        uint32_t d)
 {
     struct rx_slot *r = &l->rx[(l->rcv_nxt + d) & l->ring_mask];
 
     if (d < l->cfg.window && r->held) {
         l->stats.duplicates++;
-        return true;
+        return;
     }
     l->stats.out_of_order++;
     if (d >= l->cfg.window || v->payload_len > l->cfg.max_frame) {
-        return false;           /* beyond what we keep: it comes again */
+        return;                 /* beyond what we keep: it comes again */
     }
     if (!r->buf) {
         r->buf = malloc(l->cfg.max_frame);
         if (!r->buf) {
-            return false;
+            return;
         }
     }
     memcpy(r->buf, v->payload, v->payload_len);
@@ -1049,7 +908,6 @@ static bool keep_frame(struct encap_link *l, const struct encap_frame_view *v,
     r->held = true;
     l->rx_held++;
     l->stats.ooo_kept++;
-    return false;
 }
 
 static void input_data(struct encap_link *l, const struct encap_frame_view *v,
@@ -1060,18 +918,14 @@ static void input_data(struct encap_link *l, const struct encap_frame_view *v,
 
     if (d != 0) {
         if (seq_lt(v->hdr.seq, l->rcv_nxt)) {
-            /*
-             * Our ack was lost, or the sender resent a frame that was
-             * late: say again where we are, and which frame came again.
-             */
+            /* Our ack was lost: say again where we are. */
             l->stats.duplicates++;
-            send_ctrl(l, ENCAP_CTRL_ACK, v->hdr.seq + 1);
+            send_ctrl(l, ENCAP_CTRL_ACK, 0);
         } else {
             /* A gap: keep the frame, say at once what we hold. */
-            bool again = keep_frame(l, v, d);
-
+            keep_frame(l, v, d);
             l->stats.naks_tx++;
-            send_ctrl(l, ENCAP_CTRL_NAK, again ? v->hdr.seq + 1 : 0);
+            send_ctrl(l, ENCAP_CTRL_NAK, 0);
         }
         return;
     }
@@ -1480,10 +1334,6 @@ static int link_input(struct encap_link *l, const uint8_t *frame, size_t len,
             return -ENCAP_E_LENGTH;
         }
     }
-    if (v.hdr.type == ENCAP_FRAME_CTRL && c.cookie &&
-        (c.op == ENCAP_CTRL_ACK || c.op == ENCAP_CTRL_NAK)) {
-        needless(l, c.cookie - 1, now);
-    }
     if (v.hdr.flags & ENCAP_F_ACK) {
         news = process_ack(l, v.hdr.ack, now);
         if (sack && process_sack(l, v.hdr.ack, sack, sack_len, now) > 0) {
@@ -1504,32 +1354,18 @@ static int link_input(struct encap_link *l, const uint8_t *frame, size_t len,
         return 0;
     }
     if (news) {
-        detect_loss(l, now);
+        fast_retransmit(l, now);
     }
     return 0;
 }
 
-/*
- * The link's timer: a frame overdue (detect_loss), or the retransmission
- * timeout: resend what has waited a full timeout.
- */
+/* Retransmission timeout: resend what has waited a full timeout. */
 static void rto_expired(struct encap_link *l, uint64_t now)
 {
     uint64_t oldest = UINT64_MAX;
     uint64_t counts = l->cfg.rto_ns < l->cfg.rto_max_ns ? l->cfg.rto_ns
                                                         : l->cfg.rto_max_ns;
 
-    if (l->reo_at && now >= l->reo_at) {
-        detect_loss(l, now);
-    }
-    if (l->rto_at && l->reo_at && l->rto_at < l->reo_at) {
-        /* Not before the frames overdue are resent (and timed again). */
-        l->rto_at = l->reo_at;
-    }
-    if (!l->rto_at || now < l->rto_at) {
-        set_timer(l);
-        return;
-    }
     for (uint32_t seq = l->snd_una; seq != l->snd_nxt; seq++) {
         struct tx_slot *s = &l->ring[seq & l->ring_mask];
 
@@ -1539,8 +1375,7 @@ static void rto_expired(struct encap_link *l, uint64_t now)
     }
     if (oldest != UINT64_MAX && oldest + l->rto_cur > now) {
         /* All were (re)sent since: time the oldest of them. */
-        l->rto_at = oldest + l->rto_cur;
-        set_timer(l);
+        l->rto_deadline = oldest + l->rto_cur;
         return;
     }
     /*
@@ -1553,25 +1388,14 @@ static void rto_expired(struct encap_link *l, uint64_t now)
         return;
     }
     l->stats.timeouts++;
-    /*
-     * The first timeout in a row resends only the first frame due: the
-     * others may well be on their way still (a queue that grew), and once
-     * acks flow again, detect_loss finds those that are not.  A second
-     * one in a row resends them all.
-     */
     for (uint32_t seq = l->snd_una; seq != l->snd_nxt; seq++) {
         struct tx_slot *s = &l->ring[seq & l->ring_mask];
 
         if ((!s->sacked && s->sent_ns + l->rto_cur <= now) ||
             (oldest == UINT64_MAX && seq == l->snd_una)) {
             xmit(l, seq, now);
-            s->by_rto = true;
-            if (!l->rto_row) {
-                break;
-            }
         }
     }
-    l->rto_row++;
     l->rto_cur = l->rto_cur * 2 < l->cfg.rto_max_ns ? l->rto_cur * 2
                                                     : l->cfg.rto_max_ns;
     arm_rto(l, now);

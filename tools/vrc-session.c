@@ -187,13 +187,13 @@ static void report(double secs)
            ",\"auth_fail\":%" PRIu64 ",\"replay\":%" PRIu64 ",\"key_mismatch\":%" PRIu64
            ",\"frames_rx\":%" PRIu64 ",\"duplicates\":%" PRIu64
            ",\"retransmits\":%" PRIu64 ",\"fast_retransmits\":%" PRIu64
-           ",\"timeouts\":%" PRIu64 ",\"spurious\":%" PRIu64 ",\"srtt_ns\":%" PRIu64
+           ",\"timeouts\":%" PRIu64 ",\"srtt_ns\":%" PRIu64
            ",\"burst\":%u,\"frames_tx\":%" PRIu64 ",\"MBps\":%.2f,\"tlp_MBps\":%.2f}\n",
            s.initiator ? "initiator" : "responder", s.key_len ? "true" : "false",
            s.tx_next, s.rx_next, s.bad, secs, st.ups, st.downs, st.drops, bad,
            st.drops_not_ours, st.drops_session, st.drops_state, st.auth_fail,
            st.replay, st.key_mismatch, st.frames_rx, st.duplicates,
-           st.retransmits, st.fast_retransmits, st.timeouts, st.spurious,
+           st.retransmits, st.fast_retransmits, st.timeouts,
            st.srtt_ns, s.burst, ts.frames_tx, ts.bytes_tx / secs / 1e6,
            s.payload / secs / 1e6);
     fflush(stdout);

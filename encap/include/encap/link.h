@@ -172,8 +172,6 @@ struct encap_link_stats {
     uint64_t retransmits;       /* DATA frames sent again, all reasons */
     uint64_t fast_retransmits;  /* of them, on selective-ack evidence */
     uint64_t timeouts;          /* retransmission timeouts */
-    uint64_t spurious;          /* retransmissions found needless (an
-                                   earlier copy arrived) */
     uint64_t sacked;            /* our frames the peer said it holds early */
     uint64_t duplicates;        /* DATA frames received again */
     uint64_t out_of_order;      /* DATA frames received after a gap */
