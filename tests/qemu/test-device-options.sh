@@ -17,7 +17,8 @@ out=$("$qemu" -device help 2>&1)
 check "-device help lists vrc" 'grep -q "name \"vrc\"" <<<"$out"'
 
 help=$("$qemu" -device vrc,help 2>&1)
-for p in peer ifname socket transport rc-id completion-timeout mtu mps mrrs poll-us secret; do
+for p in peer ifname socket transport rc-id completion-timeout mtu mps mrrs poll-us secret \
+         keepalive configd configd-slot; do
     check "vrc,help documents $p" 'grep -qE "^  $p=<[^>]+> +- [a-zA-Z]" <<<"$help"'
 done
 
@@ -39,11 +40,26 @@ expect_error "two transports" "vrc,ifname=lo,socket=/tmp/x,peer=02:00:00:00:00:0
 expect_error "ifname and transport" "vrc,ifname=lo,transport=udp:127.0.0.1:5551" \
     "exactly one of 'ifname'.*'socket'.*'transport'"
 expect_error "unknown transport" "vrc,transport=tcp:x" \
-    "transport 'tcp:x': not pcap:IFNAME, unix:PATH or udp:HOST:PORT"
+    "transport 'tcp:x': not pcap:IFNAME, packet:IFNAME, unix:PATH or udp:HOST:PORT"
 expect_error "IPv6 address without brackets" "vrc,transport=udp:fd00::1:5551" \
     "put an IPv6 address in brackets"
-expect_error "pcap transport without peer" "vrc,transport=pcap:lo" "'peer'.*required"
-expect_error "ifname without peer" "vrc,ifname=lo" "'peer'.*required"
+# Raw Ethernet without a peer: an empty slot, filled later (vrc-attach).
+for opts in "transport=pcap:lo" "ifname=lo"; do
+    sout=$(printf '%s\n' '{"execute": "qmp_capabilities"}' '{"execute": "query-vrc"}' \
+           '{"execute": "vrc-attach", "arguments": {"id": "v0"}}' '{"execute": "quit"}' |
+           timeout 30 "$qemu" -machine q35 -accel tcg -nodefaults -display none -S \
+           -qmp stdio -device "vrc,id=v0,$opts" 2>&1)
+    check "$opts without peer starts with an empty slot" \
+        'grep -q "\"state\": \"empty\"" <<<"$sout"'
+    check "...and vrc-attach asks which endpoint" \
+        'grep -q "which endpoint?  Give .peer." <<<"$sout"'
+done
+expect_error "configd over a unix socket" "vrc,socket=/tmp/x,configd=/tmp/c.sock" \
+    "configd assigns endpoints by MAC address"
+expect_error "configd-slot out of range" "vrc,ifname=lo,configd=/tmp/c.sock,configd-slot=64" \
+    "'configd-slot' must be 0..63"
+expect_error "keepalive out of range" "vrc,socket=/tmp/x,keepalive=5" \
+    "'keepalive' must be 0 \(off\) or 10..60000 ms"
 expect_error "multicast peer" "vrc,ifname=lo,peer=01:00:5e:00:00:01" "unicast"
 expect_error "bad mac syntax" "vrc,ifname=lo,peer=zz:00" "peer"
 expect_error "mps not a power of two" "vrc,socket=/tmp/x,mps=300" "'mps' must be a power of two"
@@ -76,6 +92,8 @@ ep_expect_error() {
 ep_expect_error "endpoint without transport" "" "" "exactly one of 'ifname'"
 ep_expect_error "endpoint: mtu out of range" "socket=/tmp/vrc-never.sock,mtu=100" "" \
     "vrc-endpoint: 'mtu' must be between 576 and 9000, not 100"
+ep_expect_error "endpoint: disc-interval out of range" "socket=/tmp/vrc-never.sock,disc-interval=50" "" \
+    "'disc-interval' must be 0 \(no discovery\) or 100..60000 ms"
 ep_expect_error "endpoint: poll-us out of range" "socket=/tmp/vrc-never.sock,poll-us=2000" "" \
     "vrc-endpoint: 'poll-us' must be 0..1000, not 2000"
 ep_expect_error "endpoint: mrrs not a power of two" "socket=/tmp/vrc-never.sock,mrrs=1000" "" \
