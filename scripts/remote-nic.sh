@@ -12,7 +12,7 @@
 # Environment: VRC_FILE_MB (default 4), VRC_XFERS (transfers of the file,
 # default 1; the median is reported), VRC_STREAMS (TCP connections each
 # transfer makes at once, each bringing the whole file; default 1),
-# VRC_SMP (guest vCPUs, default 2), VRC_GUEST_TIMEOUT, VRC_TRANSPORT=pcap|unix|local
+# VRC_SMP (guest vCPUs, default 2), VRC_GUEST_TIMEOUT, VRC_TRANSPORT=pcap|packet|unix|local
 # (local: the same device model plugged into the VM itself, for comparison;
 # udp and udp6: TLP frames in UDP datagrams between addresses given to the
 # two namespaces, IPv4 or IPv6, MTU 1458 / 1438 so nothing is fragmented),
@@ -136,6 +136,10 @@ elif [ "$transport" = udp ] || [ "$transport" = udp6 ]; then
     fi
     link_ep=(transport=udp::5551,mtu=$udp_mtu)
     vm_nic=("${key_ep[@]}" -device vrc,id=vrc0,transport=udp:$ep_addr:5551,mtu=$udp_mtu,chassis=1$key_opt${VRC_OPTS:-})
+elif [ "$transport" = packet ]; then
+    # AF_PACKET rings instead of libpcap, on the same veth.
+    link_ep=(transport=packet:"$EP_IF")
+    vm_nic=("${key_ep[@]}" -device vrc,id=vrc0,transport=packet:"$VM_IF",peer="$EP_MAC",chassis=1$key_opt${VRC_OPTS:-})
 else
     link_ep=(ifname="$EP_IF")
     vm_nic=("${key_ep[@]}" -device vrc,id=vrc0,ifname="$VM_IF",peer="$EP_MAC",chassis=1$key_opt${VRC_OPTS:-})

@@ -94,6 +94,7 @@ run "e2e/e1000e-pcap-netns" bash "$top/tests/e2e/test-remote-nic.sh" pcap e1000e
 run "e2e/e1000e-unix-1cpu" env VRC_SMP=1 bash "$top/tests/e2e/test-remote-nic.sh" unix e1000e
 # TLP frames in UDP datagrams (transport=udp:HOST:PORT), IPv4; IPv6 keyed.
 run "e2e/e1000e-udp" bash "$top/tests/e2e/test-remote-nic.sh" udp e1000e
+run "e2e/e1000e-packet" bash "$top/tests/e2e/test-remote-nic.sh" packet e1000e
 run "e2e/e1000e-udp6-keyed" env VRC_KEY=1 bash "$top/tests/e2e/test-remote-nic.sh" udp6 e1000e
 # A keyed session (-object secret on both sides): authenticated, frames sealed.
 run "e2e/e1000e-keyed" env VRC_KEY=1 bash "$top/tests/e2e/test-remote-nic.sh" pcap e1000e

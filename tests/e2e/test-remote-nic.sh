@@ -4,7 +4,7 @@
 # device model is given) and moves a file over
 # TCP through it with a matching sha256 (scripts/remote-nic.sh), over the
 # given transport. Needs root for network namespaces: fails, never skips.
-# Usage: test-remote-nic.sh pcap|unix|udp|udp6 [DEVICE-MODEL]
+# Usage: test-remote-nic.sh pcap|packet|unix|udp|udp6 [DEVICE-MODEL]
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
