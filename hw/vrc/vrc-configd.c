@@ -251,7 +251,7 @@ static void configd_read(void *opaque)
 static void configd_register(void *opaque)
 {
     VRCConfigd *c = opaque;
-    VRCState *s0 = g_ptr_array_index(c->ports, 0);
+    VRCState *s0;
     Error *err = NULL;
     uint8_t mac[6];
     g_autofree char *macs = NULL;
@@ -259,9 +259,10 @@ static void configd_register(void *opaque)
     g_autoptr(GString) name = g_string_new(NULL);
     unsigned slots = 0;
 
-    if (c->fd >= 0 || !c->ready) {
-        return;
+    if (c->fd >= 0 || !c->ready || !c->ports->len) {
+        return;                 /* no slot left: nothing to register */
     }
+    s0 = g_ptr_array_index(c->ports, 0);
     c->fd = unix_connect(c->path, &err);
     if (c->fd < 0) {
         if (!c->warned) {
