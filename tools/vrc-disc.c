@@ -30,6 +30,7 @@
 #include "encap/frame.h"
 #include "encap/seal.h"
 #include "encap/transport.h"
+#include "keyfile.h"
 
 static int parse_mac(const char *s, uint8_t m[6])
 {
@@ -51,32 +52,6 @@ static uint64_t real_us(void)
 
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000000u + ts.tv_nsec / 1000;
-}
-
-static int load_key(const char *path, struct encap_disc_key *key)
-{
-    char text[1024];
-    uint8_t psk[ENCAP_PSK_MAX];
-    FILE *f = fopen(path, "rb");
-    size_t len;
-    int n;
-
-    if (!f) {
-        fprintf(stderr, "vrc-disc: %s: %s\n", path, strerror(errno));
-        return -1;
-    }
-    len = fread(text, 1, sizeof(text), f);
-    fclose(f);
-    n = encap_psk_from_base64(text, len, psk, sizeof(psk));
-    encap_wipe(text, sizeof(text));
-    if (n < 0) {
-        fprintf(stderr, "vrc-disc: %s: not a key of %d to %d bytes in base64\n",
-                path, ENCAP_PSK_MIN, ENCAP_PSK_MAX);
-        return -1;
-    }
-    encap_disc_key_init(key, psk, n);
-    encap_wipe(psk, sizeof(psk));
-    return 0;
 }
 
 static const char *status_name(unsigned s)
@@ -132,7 +107,7 @@ int main(int argc, char **argv)
         }
         case 'w': wait = strtol(optarg, NULL, 0); break;
         case 'k':
-            if (load_key(optarg, &key) < 0) {
+            if (keyfile_disc_key("vrc-disc", optarg, &key) < 0) {
                 return 2;
             }
             keyp = &key;

@@ -35,6 +35,7 @@
 #include "encap/frame.h"
 #include "encap/seal.h"
 #include "encap/transport.h"
+#include "keyfile.h"
 
 struct fn {
     struct encap_disc_owner own;    /* the generation rule's state */
@@ -90,33 +91,6 @@ static uint64_t real_us(void)
 
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000000u + ts.tv_nsec / 1000;
-}
-
-static int load_key(const char *path)
-{
-    char text[1024];
-    uint8_t psk[ENCAP_PSK_MAX];
-    FILE *f = fopen(path, "rb");
-    size_t len;
-    int n;
-
-    if (!f) {
-        fprintf(stderr, "vrc-epsim: %s: %s\n", path, strerror(errno));
-        return -1;
-    }
-    len = fread(text, 1, sizeof(text), f);
-    fclose(f);
-    n = encap_psk_from_base64(text, len, psk, sizeof(psk));
-    encap_wipe(text, sizeof(text));
-    if (n < 0) {
-        fprintf(stderr, "vrc-epsim: %s: not a key of %d to %d bytes in "
-                "base64\n", path, ENCAP_PSK_MIN, ENCAP_PSK_MAX);
-        return -1;
-    }
-    encap_disc_key_init(&sim.key, psk, n);
-    encap_wipe(psk, sizeof(psk));
-    sim.keyed = true;
-    return 0;
 }
 
 static void ep_mac(unsigned k, uint8_t mac[6])
@@ -355,9 +329,10 @@ int main(int argc, char **argv)
         case 'b': sim.base = strtoul(optarg, NULL, 0); break;
         case 't': sim.interval_ms = strtoul(optarg, NULL, 0); break;
         case 'k':
-            if (load_key(optarg) < 0) {
+            if (keyfile_disc_key("vrc-epsim", optarg, &sim.key) < 0) {
                 return 2;
             }
+            sim.keyed = true;
             break;
         case 'q': sim.quiet = true; break;
         default: usage(); return c == 'h' ? 0 : 2;
