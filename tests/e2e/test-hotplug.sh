@@ -22,6 +22,8 @@ work=$(mktemp -d)
 ep_pid= ep2_pid= srv_pid= vm_pid=
 # shellcheck source=../../scripts/netns.sh
 . "$top/scripts/netns.sh"
+# shellcheck source=../../scripts/segment.sh
+. "$top/scripts/segment.sh"
 cleanup() {
     local p
     for p in $ep_pid $ep2_pid $srv_pid $vm_pid; do
@@ -52,22 +54,7 @@ ep2_mac=$(ip netns exec "$EP_NS" cat /sys/class/net/vrc-ep2/address)
 head -c $((2 * 1024 * 1024)) /dev/urandom > "$work/file"
 want=$(sha256sum "$work/file" | cut -d' ' -f1)
 # Serves the file to every connection, until killed.
-ip netns exec "$EP_NS" python3 -c '
-import socket, sys, threading
-data = open(sys.argv[1], "rb").read()
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", 5555)); s.listen(16)
-def serve(c):
-    try:
-        c.sendall(data)
-    except OSError:
-        pass
-    c.close()
-while True:
-    c, _ = s.accept()
-    threading.Thread(target=serve, args=(c,), daemon=True).start()
-' "$work/file" &
-srv_pid=$!
+srv_pid=$(seg_file_server "$work/file")
 
 start_endpoint() {
     ip netns exec "$EP_NS" "$qemu" -machine vrc-endpoint,ifname="$EP_IF" -nodefaults \
