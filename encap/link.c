@@ -60,6 +60,13 @@ struct encap_link {
     unsigned retries;
     uint64_t srtt, rttvar;      /* ns; srtt 0: no sample yet */
     uint64_t tx_stamp;          /* DATA transmissions so far */
+    /*
+     * Tail-loss probe: when no news of the frames in flight has come for
+     * about two round trips, the newest of them is sent again (once per
+     * episode), well before the retransmission timeout.  0: not armed.
+     */
+    uint64_t pto_deadline;
+    bool probed;
     uint64_t delivered_stamp;   /* latest transmission known to arrive */
 
     /* Receiving: frames after rcv_nxt kept in rx[seq & ring_mask]. */
@@ -418,6 +425,8 @@ static void reset_seq(struct encap_link *l)
     l->rcv_nxt = 0;
     l->building = false;
     l->rto_deadline = 0;
+    l->pto_deadline = 0;
+    l->probed = false;
     l->srtt = l->rttvar = 0;
     l->rto_cur = l->cfg.rto_ns;
     l->retries = 0;
@@ -629,6 +638,30 @@ static void arm_rto(struct encap_link *l, uint64_t now)
     l->rto_deadline = l->snd_una == l->snd_nxt ? 0 : now + l->rto_cur;
 }
 
+/*
+ * The probe timeout (RFC 8985, 7.2): two smoothed round trips, plus the
+ * peer's ack delay when a single frame is in flight (nothing after it
+ * makes the peer ack at once).  Not armed before a round trip is
+ * measured, after the probe of this episode, or if the retransmission
+ * timeout comes first.
+ */
+static void arm_pto(struct encap_link *l, uint64_t now)
+{
+    uint64_t pto;
+
+    l->pto_deadline = 0;
+    if (l->snd_una == l->snd_nxt || !l->srtt || l->probed) {
+        return;
+    }
+    pto = 2 * l->srtt;
+    if (l->snd_nxt - l->snd_una == 1) {
+        pto += l->cfg.ack_delay_ns;
+    }
+    if (!l->rto_deadline || now + pto < l->rto_deadline) {
+        l->pto_deadline = now + pto;
+    }
+}
+
 /* One round-trip measurement (RFC 6298, 2.2 and 2.3). */
 static void rtt_sample(struct encap_link *l, uint64_t r)
 {
@@ -660,6 +693,30 @@ static void xmit(struct encap_link *l, uint32_t seq, uint64_t now)
     send_raw(l, s->buf, s->len, true);
 }
 
+/*
+ * The probe: the newest frame the peer is not known to hold, sent again.
+ * If it was lost, this is its recovery; if an earlier one was, the
+ * peer's ack of the probe says which (fast retransmit then, or the
+ * timeout); if nothing was, the peer answers the duplicate with an ack
+ * at once.
+ */
+static void tail_probe(struct encap_link *l, uint64_t now)
+{
+    uint32_t seq = l->snd_nxt;
+
+    l->pto_deadline = 0;
+    l->probed = true;
+    while (seq != l->snd_una) {
+        seq--;
+        if (!l->ring[seq & l->ring_mask].sacked) {
+            l->stats.tail_probes++;
+            xmit(l, seq, now);
+            arm_rto(l, now);
+            return;
+        }
+    }
+}
+
 /* Close the DATA frame being built, if any, and send it. */
 static void finish_data(struct encap_link *l, uint64_t now)
 {
@@ -688,6 +745,7 @@ static void finish_data(struct encap_link *l, uint64_t now)
     } else {
         l->snd_nxt++;
     }
+    arm_pto(l, now);
     send_raw(l, s->buf, s->len, true);
 }
 
@@ -763,6 +821,7 @@ static void progress(struct encap_link *l, uint64_t sample_sent, uint64_t now)
     }
     l->retries = 0;
     l->rto_cur = rto_base(l);
+    l->probed = false;
 }
 
 /* Resend every frame not held by the peer that frames sent after it
@@ -810,6 +869,7 @@ static bool process_ack(struct encap_link *l, uint32_t ack, uint64_t now)
     l->snd_una = ack;
     progress(l, sample_sent, now);
     arm_rto(l, now);
+    arm_pto(l, now);
     return true;
 }
 
@@ -852,6 +912,7 @@ static int process_sack(struct encap_link *l, uint32_t ack,
     }
     if (news) {
         progress(l, sample_sent, now);
+        arm_pto(l, now);
     }
     return news;
 }
@@ -1441,7 +1502,11 @@ static uint64_t link_poll(struct encap_link *l, uint64_t now)
         keepalive(l, now);
     }
     if (l->state == ENCAP_LINK_UP && l->rto_deadline && now >= l->rto_deadline) {
+        l->pto_deadline = 0;
         rto_expired(l, now);
+    }
+    if (l->state == ENCAP_LINK_UP && l->pto_deadline && now >= l->pto_deadline) {
+        tail_probe(l, now);
     }
     if (l->state == ENCAP_LINK_UP && l->ack_deadline && now >= l->ack_deadline) {
         l->stats.acks_tx++;
@@ -1452,6 +1517,7 @@ static uint64_t link_poll(struct encap_link *l, uint64_t now)
     }
     if (l->state == ENCAP_LINK_UP) {
         next = earliest(l->rto_deadline, l->ack_deadline);
+        next = earliest(next, l->pto_deadline);
         if (l->cfg.keepalive_ns) {
             next = earliest(next, l->ping_deadline);
             next = earliest(next, l->heard_ns + l->ka_limit);

@@ -23,13 +23,14 @@
 # for -machine vrc-endpoint), VRC_RELAY (impairments for tools/vrc-relay, e.g.
 # "--loss=0.01 --seed=1": the two hosts are then joined through a third
 # namespace where the relay damages vrc frames; its counters are printed),
-# VRC_KEY=1 (both sides get the same random session key, -object secret:
+# VRC_QEMU (the QEMU binary, default build/qemu-system-x86_64), VRC_KEY=1
+# (both sides get the same random session key, -object secret:
 # the session is authenticated and every frame sealed).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 model=${1:-e1000e}
-qemu=$top/build/qemu-system-x86_64
+qemu=${VRC_QEMU:-$top/build/qemu-system-x86_64}
 mb=${VRC_FILE_MB:-4}
 xfers=${VRC_XFERS:-1}
 streams=${VRC_STREAMS:-1}
@@ -244,7 +245,7 @@ rx, tx = i["tlps-rx"], i["tlps-tx"]
 print(f"endpoint got {rx['cfgrd']} CfgRd, {rx['cfgwr']} CfgWr, {rx['mrd']} MRd, "
       f"{rx['mwr']} MWr from the vrc; sent {tx['mrd']} MRd (DMA reads), {tx['mwr']} MWr "
       f"(DMA writes, MSI), {tx['cpld']} CplD, {tx['msg']} Msg; "
-      f"{i['retransmits']} retransmits, {i['timeouts']} timeouts "
+      f"{i['retransmits']} retransmits, {i['timeouts']} timeouts, srtt {i['srtt-us']} us "
       f"{'keyed session, ' + str(i['auth-fails']) + ' auth failures ' if i['keyed'] else ''}"
       f"[dma-ok={int(tx['mrd'] > 0 and tx['mwr'] > 0 and rx['cfgrd'] > 0)}]"
       f"[keyed={int(i['keyed'])}]")

@@ -12,6 +12,7 @@
 #include "encap/seal.h"
 
 #define MS 1000000ull
+#define US 1000ull
 
 struct side;
 
@@ -623,14 +624,16 @@ static void test_sack_one_lost(void)
 }
 
 /*
- * A lone frame lost (nothing after it to reveal the loss) is resent after
- * a timeout from the measured round trip, the 1 ms floor here, not the
- * initial 20 ms; the timeout backs off while the loss persists.
+ * A lone frame lost (nothing after it to reveal the loss) is resent by the
+ * tail-loss probe, two round trips and the ack delay after it was sent,
+ * well before the retransmission timeout (the 1 ms floor here, not the
+ * initial 20 ms).  While the loss persists the probe goes once, then the
+ * timeout takes over and backs off.
  */
 static void test_rto_measured(void)
 {
     struct encap_link_stats st;
-    uint64_t t0;
+    uint64_t t0, pto;
 
     setup();
     connect_up();
@@ -640,6 +643,7 @@ static void test_rto_measured(void)
     g_assert_cmpuint(st.rtt_samples, >, 0);
     g_assert_cmpuint(st.srtt_ns, <, 1 * MS);
     g_assert_cmpuint(st.rto_cur_ns, ==, 1 * MS);
+    pto = 2 * st.srtt_ns + 100 * US;
 
     t0 = now;
     chan.drop_at = chan.sent + 1;
@@ -648,11 +652,12 @@ static void test_rto_measured(void)
     run(100);
     g_assert_cmpuint(ep.got->len, ==, 21);
     encap_link_get_stats(vm.l, &st);
-    g_assert_cmpuint(st.timeouts, ==, 1);
+    g_assert_cmpuint(st.tail_probes, ==, 1);
+    g_assert_cmpuint(st.timeouts, ==, 0);
     g_assert_cmpuint(st.retransmits, ==, 1);
-    g_assert_cmpuint(now - t0, <, 2 * MS);
+    g_assert_cmpuint(now - t0, <, 1 * MS);
 
-    /* Lost three times in a row: 1 + 2 + 4 ms. */
+    /* Lost four times in a row: the probe, then timeouts of 1, 2, 4 ms. */
     t0 = now;
     chan.drop_p = 1;
     g_assert_cmpint(send_tlp(&vm, 21), ==, 0);
@@ -662,9 +667,10 @@ static void test_rto_measured(void)
     run(100);
     g_assert_cmpuint(ep.got->len, ==, 22);
     encap_link_get_stats(vm.l, &st);
-    g_assert_cmpuint(st.timeouts, ==, 4);
-    g_assert_cmpuint(now - t0, >=, 7 * MS);
-    g_assert_cmpuint(now - t0, <, 8 * MS);
+    g_assert_cmpuint(st.tail_probes, ==, 2);
+    g_assert_cmpuint(st.timeouts, ==, 3);
+    g_assert_cmpuint(now - t0, >=, 7 * MS + pto - 100 * US);
+    g_assert_cmpuint(now - t0, <, 8 * MS + pto);
     assert_in_order(&ep, 22);
     teardown();
 }
@@ -763,7 +769,6 @@ static void test_hello_sizes(void)
  * TLPs to each other as fast as the window lets them; each side checks
  * that it gets exactly 0..n-1, in order.
  */
-#define US 1000ull
 #define SIM_LATENCY (10 * US)
 #define SIM_PS_PER_BYTE 800     /* 10 Gbit/s */
 

@@ -171,6 +171,8 @@ struct encap_link_stats {
     uint64_t tlps_rx;
     uint64_t retransmits;       /* DATA frames sent again, all reasons */
     uint64_t fast_retransmits;  /* of them, on selective-ack evidence */
+    uint64_t tail_probes;       /* of them, the newest frame sent again
+                                   after two round trips without news */
     uint64_t timeouts;          /* retransmission timeouts */
     uint64_t sacked;            /* our frames the peer said it holds early */
     uint64_t duplicates;        /* DATA frames received again */
