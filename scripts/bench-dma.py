@@ -116,6 +116,9 @@ def main():
                     help="a run moves at least this much (small sizes batch)")
     ap.add_argument("--ep-opts", default="",
                     help="more -machine vrc-endpoint options, e.g. ,poll-us=200")
+    ap.add_argument("--key", metavar="FILE",
+                    help="a base64 pre-shared key: both sides get it (-object secret, "
+                         "secret=), so the session is keyed and every frame sealed")
     ap.add_argument("--log", default=os.devnull)
     a = ap.parse_args()
 
@@ -128,9 +131,13 @@ def main():
     else:
         if not (a.vm_ns and a.ep_ns and a.vm_if and a.ep_if and a.ep_mac):
             sys.exit("bench-dma: --mode remote needs --vm-ns --ep-ns --vm-if --ep-if --ep-mac")
+        key_obj, key_opt = [], ""
+        if a.key:
+            key_obj = ["-object", f"secret,id=k0,file={a.key},format=base64"]
+            key_opt = ",secret=k0"
         ep = start_endpoint(a.qemu, a.ep_ns, a.ep_if, log,
-                            f",mtu={a.mtu}{a.ep_opts}")
-        vm_args = vrc_device(a.vm_if, a.ep_mac, f",mtu={a.mtu}")
+                            f",mtu={a.mtu}{key_opt}{a.ep_opts}", key_obj)
+        vm_args = key_obj + vrc_device(a.vm_if, a.ep_mac, f",mtu={a.mtu}{key_opt}")
         pids = [ep.pid]
     q = QTest(a.qemu, vm_args, a.vm_ns if a.mode == "remote" else None, log)
     pids.append(q.proc.pid)
@@ -144,7 +151,7 @@ def main():
             for direction in ("read", "write"):
                 r = run(q, pids, direction, size, a.runs, batch)
                 r.update(mode=a.mode, mtu=a.mtu if a.mode == "remote" else None,
-                         ep_opts=a.ep_opts or None)
+                         ep_opts=a.ep_opts or None, keyed=bool(a.key))
                 print(json.dumps(r), flush=True)
     finally:
         q.quit()

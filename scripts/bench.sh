@@ -16,7 +16,9 @@
 #      remote e1000e once more with poll-us=200 (the vCPU spins for completions);
 #   5. on a lossy wire: TCP and 1 MiB DMA through tools/vrc-relay at 0.1%, 1%
 #      and 5% loss and a mix with duplicates, reordering and corruption, as
-#      ratios to the clean relay (scripts/bench-loss.sh).
+#      ratios to the clean relay (scripts/bench-loss.sh);
+#   6. the cost of a key: DMA with CPU per GB, and the guest's register read,
+#      ping and TCP, keyed against unkeyed (scripts/bench-key.sh).
 # Writes bench/results/<time>.json, .md and .png plots (scripts/bench-report.py).
 # VRC_BENCH_QUICK=1 cuts repetitions (for trying the script, not for figures).
 set -euo pipefail
@@ -126,4 +128,7 @@ python3 "$top/scripts/bench-report.py" "$work" "$out/$stamp" "$top"
 step "a lossy wire: TCP and 1 MiB DMA at several loss mixes (tools/vrc-relay)"
 bash "$top/scripts/bench-loss.sh" "$out/$stamp" > /dev/null
 cat "$out/$stamp-loss.md" >> "$out/$stamp.md"
+step "the cost of a key: keyed against unkeyed sessions"
+bash "$top/scripts/bench-key.sh" "$out/$stamp" > /dev/null
+cat "$out/$stamp-key.md" >> "$out/$stamp.md"
 step "results: bench/results/$stamp.{json,md} and plots $stamp-*.png"
