@@ -97,7 +97,7 @@ oneline() {
 
 # NICs: scripts/remote-nic.sh does it all.
 if [ $kind = nic ]; then
-    transport=pcap
+    transport=ifname
     [ $mode = local ] && transport=local
     set +e
     out=$(VRC_TRANSPORT=$transport bash "$top/scripts/remote-nic.sh" "$model" 2>&1)

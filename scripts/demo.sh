@@ -16,7 +16,7 @@ echo "vrc demo: $("$top/build/qemu-system-x86_64" --version | head -1), guest un
 echo "  VM host and endpoint host are network namespaces joined by veth; frames are EtherType 0x88B5,"
 echo "  sealed with a session key both sides were given (AES-128-GCM, docs/security.md)"
 echo
-VRC_KEY=${VRC_KEY:-1} VRC_TRANSPORT=pcap VRC_FILE_MB=${VRC_FILE_MB:-8} bash "$top/scripts/remote-nic.sh" e1000e
+VRC_KEY=${VRC_KEY:-1} VRC_FILE_MB=${VRC_FILE_MB:-8} bash "$top/scripts/remote-nic.sh" e1000e
 echo
 echo "vrc demo, part 2: configd finds the endpoint, vrcctl gives it to one running VM, then another"
 exec bash "$top/scripts/demo-configd.sh"

@@ -12,8 +12,11 @@
 # Environment: VRC_FILE_MB (default 4), VRC_XFERS (transfers of the file,
 # default 1; the median is reported), VRC_STREAMS (TCP connections each
 # transfer makes at once, each bringing the whole file; default 1),
-# VRC_SMP (guest vCPUs, default 2), VRC_GUEST_TIMEOUT, VRC_TRANSPORT=pcap|packet|unix|local
-# (local: the same device model plugged into the VM itself, for comparison;
+# VRC_SMP (guest vCPUs, default 2), VRC_GUEST_TIMEOUT,
+# VRC_TRANSPORT=ifname|pcap|packet|unix|udp|udp6|local (ifname, the default:
+# raw Ethernet as a user gets it with ifname=, AF_PACKET rings else libpcap;
+# pcap and packet: that transport by name; local: the same device model
+# plugged into the VM itself, for comparison;
 # udp and udp6: TLP frames in UDP datagrams between addresses given to the
 # two namespaces, IPv4 or IPv6, MTU 1458 / 1438 so nothing is fragmented),
 # VRC_PINGS (default 10), VRC_REGBENCH (options for vrc-regbench, run in the
@@ -35,7 +38,7 @@ mb=${VRC_FILE_MB:-4}
 xfers=${VRC_XFERS:-1}
 streams=${VRC_STREAMS:-1}
 port=5555
-transport=${VRC_TRANSPORT:-pcap}
+transport=${VRC_TRANSPORT:-ifname}
 work=$(mktemp -d)
 ep_pid=
 srv_pid=
@@ -59,7 +62,10 @@ trap 'exit 130' INT TERM
 
 vrc_netns_probe || { echo "remote-nic: cannot create network namespaces: run as root" >&2; exit 1; }
 if [ -n "${VRC_RELAY:-}" ]; then
-    [ "$transport" = pcap ] || { echo "remote-nic: VRC_RELAY needs the pcap transport" >&2; exit 1; }
+    case $transport in
+        ifname|pcap|packet) ;;
+        *) echo "remote-nic: VRC_RELAY needs raw Ethernet (ifname, pcap or packet)" >&2; exit 1 ;;
+    esac
     vrc_netns_up_relay "vrc$$"
     # shellcheck disable=SC2086
     ip netns exec "$MID_NS" "$top/build/host/tools/vrc-relay" --ethertype=0x88b5 \
@@ -137,11 +143,12 @@ elif [ "$transport" = udp ] || [ "$transport" = udp6 ]; then
     fi
     link_ep=(transport=udp::5551,mtu=$udp_mtu)
     vm_nic=("${key_ep[@]}" -device vrc,id=vrc0,transport=udp:$ep_addr:5551,mtu=$udp_mtu,chassis=1$key_opt${VRC_OPTS:-})
-elif [ "$transport" = packet ]; then
-    # AF_PACKET rings instead of libpcap, on the same veth.
-    link_ep=(transport=packet:"$EP_IF")
-    vm_nic=("${key_ep[@]}" -device vrc,id=vrc0,transport=packet:"$VM_IF",peer="$EP_MAC",chassis=1$key_opt${VRC_OPTS:-})
+elif [ "$transport" = packet ] || [ "$transport" = pcap ]; then
+    # One raw Ethernet transport by name: AF_PACKET rings or libpcap.
+    link_ep=(transport=$transport:"$EP_IF")
+    vm_nic=("${key_ep[@]}" -device vrc,id=vrc0,transport=$transport:"$VM_IF",peer="$EP_MAC",chassis=1$key_opt${VRC_OPTS:-})
 else
+    # ifname: the default raw Ethernet transport (packet, else pcap).
     link_ep=(ifname="$EP_IF")
     vm_nic=("${key_ep[@]}" -device vrc,id=vrc0,ifname="$VM_IF",peer="$EP_MAC",chassis=1$key_opt${VRC_OPTS:-})
 fi
@@ -248,7 +255,7 @@ print(f"endpoint got {rx['cfgrd']} CfgRd, {rx['cfgwr']} CfgWr, {rx['mrd']} MRd, 
       f"{i['retransmits']} retransmits, {i['timeouts']} timeouts, srtt {i['srtt-us']} us "
       f"{'keyed session, ' + str(i['auth-fails']) + ' auth failures ' if i['keyed'] else ''}"
       f"[dma-ok={int(tx['mrd'] > 0 and tx['mwr'] > 0 and rx['cfgrd'] > 0)}]"
-      f"[keyed={int(i['keyed'])}]")
+      f"[keyed={int(i['keyed'])}][transport={i['transport']}]")
 PY
 )
 fi

@@ -97,11 +97,11 @@ run "e2e/e1000e-udp" bash "$top/tests/e2e/test-remote-nic.sh" udp e1000e
 run "e2e/e1000e-packet" bash "$top/tests/e2e/test-remote-nic.sh" packet e1000e
 run "e2e/e1000e-udp6-keyed" env VRC_KEY=1 bash "$top/tests/e2e/test-remote-nic.sh" udp6 e1000e
 # A keyed session (-object secret on both sides): authenticated, frames sealed.
-run "e2e/e1000e-keyed" env VRC_KEY=1 bash "$top/tests/e2e/test-remote-nic.sh" pcap e1000e
+run "e2e/e1000e-keyed" env VRC_KEY=1 bash "$top/tests/e2e/test-remote-nic.sh" ifname e1000e
 run "e2e/e1000e-4cpu-4streams" env VRC_SMP=4 VRC_STREAMS=4 \
-    bash "$top/tests/e2e/test-remote-nic.sh" pcap e1000e
+    bash "$top/tests/e2e/test-remote-nic.sh" ifname e1000e
 run "e2e/virtio-net-4cpu-2streams" env VRC_SMP=4 VRC_STREAMS=2 \
-    bash "$top/tests/e2e/test-remote-nic.sh" pcap virtio-net-pci
+    bash "$top/tests/e2e/test-remote-nic.sh" ifname virtio-net-pci
 run "e2e/nvme-4cpu" env VRC_SMP=4 bash "$top/tests/e2e/test-compat.sh" nvme
 # Through a lossy wire (tools/vrc-relay in a third namespace): the link
 # layer recovers every frame, the file arrives intact, nothing hangs.
@@ -109,7 +109,7 @@ run "e2e/e1000e-lossy-1pct" env VRC_RELAY="--loss=0.01 --seed=1" \
     bash "$top/tests/e2e/test-remote-nic.sh" pcap e1000e
 run "e2e/e1000e-lossy-mix" \
     env VRC_RELAY="--loss=0.05 --dup=0.05 --reorder=0.1 --corrupt=0.01 --seed=2" \
-    bash "$top/tests/e2e/test-remote-nic.sh" pcap e1000e
+    bash "$top/tests/e2e/test-remote-nic.sh" ifname e1000e
 # Four vCPUs drive one remote function at once while it does DMA.
 run "e2e/smp-stress-4cpu" bash "$top/tests/e2e/test-smp-stress.sh"
 # Slots at run time with a guest: the endpoint killed and restarted (the

@@ -753,12 +753,14 @@ static void ep_class_init(ObjectClass *oc, void *data)
     compat_props_add(mc->compat_props, ep_globals, G_N_ELEMENTS(ep_globals));
 
     ep_add_str(oc, "ifname", offsetof(VRCEndpointState, conf.ifname),
-               "host network interface the vrc is reached on (raw Ethernet)");
+               "host network interface the vrc is reached on (raw Ethernet: "
+               "AF_PACKET rings, or libpcap where those do not open)");
     ep_add_str(oc, "socket", offsetof(VRCEndpointState, conf.socket),
                "unix socket path to listen on for the vrc, instead of ifname");
     ep_add_str(oc, "transport", offsetof(VRCEndpointState, conf.transport),
                "how frames travel, instead of ifname or socket: "
-               "pcap:IFNAME, unix:PATH, or udp:HOST:PORT to listen on "
+               "packet:IFNAME, pcap:IFNAME, unix:PATH, or udp:HOST:PORT to "
+               "listen on "
                "(udp::PORT: every address)");
     ep_add_str(oc, "peer", offsetof(VRCEndpointState, peer_str),
                "MAC address of the vrc to serve (default: the first that "

@@ -968,6 +968,7 @@ VRCLink *vrc_link_new(const VRCLinkConfig *cfg, const VRCLinkOps *ops,
     l->cfg = *cfg;
     l->cfg.name = g_strdup(cfg->name);
     l->cfg.transport = g_strdup(cfg->transport);
+    l->cfg.fallback_transport = NULL;   /* not kept: used below only */
     l->ops = ops;
     l->opaque = opaque;
     l->lim.mps = cfg->mps;
@@ -982,7 +983,20 @@ VRCLink *vrc_link_new(const VRCLinkConfig *cfg, const VRCLinkOps *ops,
 
     r = encap_transport_open(cfg->transport, !cfg->initiator, &l->tp, err,
                              sizeof(err));
-    l->desc = g_strdup_printf("%s(%s)", cfg->name, cfg->transport);
+    if (r < 0 && cfg->fallback_transport) {
+        char err2[256] = "";
+
+        if (encap_transport_open(cfg->fallback_transport, !cfg->initiator,
+                                 &l->tp, err2, sizeof(err2)) >= 0) {
+            warn_report("%s: %s did not open (%s): using %s", cfg->name,
+                        cfg->transport, *err ? err : strerror(-r),
+                        cfg->fallback_transport);
+            g_free((char *)l->cfg.transport);
+            l->cfg.transport = g_strdup(cfg->fallback_transport);
+            r = 0;
+        }
+    }
+    l->desc = g_strdup_printf("%s(%s)", cfg->name, l->cfg.transport);
     if (r < 0) {
         /* The transport's message, when it gives one, names the errno. */
         if (*err) {
@@ -1119,6 +1133,11 @@ bool vrc_link_is_up(VRCLink *l)
 {
     QEMU_LOCK_GUARD(&l->lock);
     return l->up;
+}
+
+const char *vrc_link_transport(VRCLink *l)
+{
+    return l->cfg.transport;
 }
 
 void vrc_link_get_stats(VRCLink *l, VRCLinkStats *s)

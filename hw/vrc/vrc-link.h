@@ -44,8 +44,11 @@ typedef struct VRCLink VRCLink;
 typedef struct VRCLinkConfig {
     const char *name;           /* for messages and traces */
     bool initiator;             /* VM side: opens the session */
-    /* pcap:IFNAME, unix:PATH or udp:HOST:PORT (encap_transport_open()) */
+    /* packet:IFNAME, pcap:IFNAME, unix:PATH or udp:HOST:PORT
+     * (encap_transport_open()) */
     const char *transport;
+    /* Opened instead, with a warning, if transport does not open; or NULL */
+    const char *fallback_transport;
     MACAddr peer;               /* zero: learn from the first HELLO */
     uint16_t rc_id;
     uint32_t mtu;
@@ -185,5 +188,7 @@ void vrc_link_complete(VRCLink *l, const struct encap_tlp *req,
                        const void *data, uint32_t len);
 
 void vrc_link_get_stats(VRCLink *l, VRCLinkStats *s);
+/* The transport spec in use (VRCLinkConfig's transport or its fallback). */
+const char *vrc_link_transport(VRCLink *l);
 
 #endif

@@ -39,7 +39,7 @@ static VrcInfo *vrc_link_info(char *id, char *peer, const VRCLinkConf *conf,
 
     info->id = id;
     info->peer = peer;
-    info->transport = g_strdup(conf->spec);
+    info->transport = g_strdup(link ? vrc_link_transport(link) : conf->spec);
     if (link) {
         info->link_up = vrc_link_is_up(link);
         vrc_link_get_stats(link, &st);

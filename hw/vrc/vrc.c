@@ -61,6 +61,7 @@ bool vrc_link_config(const VRCLinkConf *c, const char *name, bool initiator,
         .name = name,
         .initiator = initiator,
         .transport = c->spec,
+        .fallback_transport = c->fallback,
         .peer = c->peer,
         .rc_id = c->rc_id,
         .mtu = c->mtu,
@@ -102,10 +103,16 @@ bool vrc_link_conf_check(VRCLinkConf *c, bool initiator, Error **errp)
                    "udp:HOST:PORT) must be given");
         return false;
     }
+    /*
+     * ifname: the fastest raw Ethernet transport that opens here, AF_PACKET
+     * rings, else libpcap (measured in docs/performance.md).
+     */
     g_free(c->spec);
-    c->spec = c->ifname ? g_strdup_printf("pcap:%s", c->ifname) :
+    g_free(c->fallback);
+    c->spec = c->ifname ? g_strdup_printf("packet:%s", c->ifname) :
               c->socket ? g_strdup_printf("unix:%s", c->socket) :
               g_strdup(c->transport);
+    c->fallback = c->ifname ? g_strdup_printf("pcap:%s", c->ifname) : NULL;
     if (c->peer.a[0] & 1) {
         error_setg(errp, "'peer' must be a unicast MAC address");
         return false;
@@ -252,6 +259,8 @@ static void vrc_exit(PCIDevice *d)
     vrc_ur_fini(s);
     g_free(s->conf.spec);
     s->conf.spec = NULL;
+    g_free(s->conf.fallback);
+    s->conf.fallback = NULL;
     rp_parent_exit(d);
 }
 
@@ -409,13 +418,15 @@ static void vrc_class_init(ObjectClass *klass, void *data)
         "MAC address of the remote PCIe-over-Ethernet endpoint; without it "
         "(raw Ethernet) the slot starts empty: vrc-attach or configd fill it");
     object_class_property_set_description(klass, "ifname",
-        "host network interface that reaches the endpoint (raw Ethernet "
-        "through libpcap)");
+        "host network interface that reaches the endpoint (raw Ethernet: "
+        "AF_PACKET rings as transport=packet:IFNAME, or libpcap as "
+        "transport=pcap:IFNAME where those do not open)");
     object_class_property_set_description(klass, "socket",
         "path of a unix socket to the endpoint, instead of ifname");
     object_class_property_set_description(klass, "transport",
-        "how frames travel, instead of ifname or socket: pcap:IFNAME, "
-        "unix:PATH, or udp:HOST:PORT (IPv4, [IPv6] or a name; routable)");
+        "how frames travel, instead of ifname or socket: packet:IFNAME "
+        "(AF_PACKET rings), pcap:IFNAME (libpcap), unix:PATH, or "
+        "udp:HOST:PORT (IPv4, [IPv6] or a name; routable)");
     object_class_property_set_description(klass, "rc-id",
         "identity of this root complex on the wire, 1..65535 with configd "
         "(0: one derived from the process id)");

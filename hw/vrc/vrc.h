@@ -32,6 +32,7 @@ typedef struct VRCLinkConf {
     char *transport;        /* pcap:IF, unix:PATH or udp:HOST:PORT */
     char *spec;             /* the one given, as a transport spec: set by
                              * vrc_link_conf_check(), not a property */
+    char *fallback;         /* ifname: the spec to use if spec does not open */
     uint16_t rc_id;         /* our identity on the wire */
     uint32_t timeout_ms;    /* completion timeout */
     uint32_t mtu;           /* link MTU, bytes */

@@ -3,9 +3,25 @@
 # End to end: the guest pings through a remote NIC (e1000e unless another
 # device model is given) and moves a file over
 # TCP through it with a matching sha256 (scripts/remote-nic.sh), over the
-# given transport. Needs root for network namespaces: fails, never skips.
-# Usage: test-remote-nic.sh pcap|packet|unix|udp|udp6 [DEVICE-MODEL]
+# given transport. For raw Ethernet it also checks the transport the
+# endpoint reports in query-vrc: ifname= opens AF_PACKET rings (packet:) on
+# this kernel, not the libpcap fallback. Needs root for network namespaces:
+# fails, never skips.
+# Usage: test-remote-nic.sh ifname|pcap|packet|unix|udp|udp6 [DEVICE-MODEL]
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
-VRC_TRANSPORT=${1:?transport} exec bash "$top/scripts/remote-nic.sh" "${2:-e1000e}"
+transport=${1:?transport}
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+VRC_TRANSPORT=$transport bash "$top/scripts/remote-nic.sh" "${2:-e1000e}" | tee "$out"
+case $transport in
+    ifname|packet) want=packet: ;;
+    pcap) want=pcap: ;;
+    *) want= ;;
+esac
+if [ -n "$want" ] && ! grep -q "\[transport=$want" "$out"; then
+    echo "test-remote-nic: the endpoint does not report transport $want" \
+         "($(grep -o '\[transport=[^]]*\]' "$out" || echo 'no transport line'))" >&2
+    exit 1
+fi
