@@ -836,7 +836,11 @@ int encap_link_queue_tlp(struct encap_link *l, const struct encap_tlp *t,
 {
     bool request = tlp_is_request(t);
 
-    if (request && l->state == ENCAP_LINK_UP && credit_exhausted(l)) {
+    if (l->state != ENCAP_LINK_UP) {
+        /* Not even into a frame built while up: not this session's. */
+        return -ENCAP_E_FIELD;
+    }
+    if (request && credit_exhausted(l)) {
         credit_refused(l, now);
         return -ENCAP_E_CREDIT;
     }
@@ -846,9 +850,6 @@ int encap_link_queue_tlp(struct encap_link *l, const struct encap_tlp *t,
         if (!l->building) {
             struct encap_frame_hdr h;
 
-            if (l->state != ENCAP_LINK_UP) {
-                return -ENCAP_E_FIELD;
-            }
             if (l->snd_nxt - l->snd_una >= l->cfg.window) {
                 l->stats.window_full++;
                 burst_push(l);  /* the caller waits for acks: send all */
