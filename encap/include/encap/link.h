@@ -257,7 +257,9 @@ int encap_link_input(struct encap_link *l, const uint8_t *frame, size_t len,
 /*
  * Append a TLP to the DATA frame being built, sending that frame first if
  * the TLP does not fit.  -ENCAP_E_NOSPACE when the window is full (nothing
- * queued: wait for acks and retry), other errors if @t does not encode.
+ * queued: wait for acks and retry), -ENCAP_E_CREDIT for a request beyond
+ * the peer's request limit (below), -ENCAP_E_FIELD while not up, other
+ * errors if @t does not encode.
  */
 int encap_link_queue_tlp(struct encap_link *l, const struct encap_tlp *t,
                          const struct encap_tlp_limits *lim, uint64_t now);
