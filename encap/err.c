@@ -29,6 +29,7 @@ static const char *const err_names[ENCAP_E__COUNT] = {
     [ENCAP_E_AUTH] = "auth",
     [ENCAP_E_REPLAY] = "replay",
     [ENCAP_E_KEY] = "key-mismatch",
+    [ENCAP_E_CREDIT] = "credit",
 };
 
 const char *encap_strerror(int err)

@@ -89,6 +89,24 @@ struct encap_link {
     uint64_t ka_limit;          /* keepalive_ns * keepalive_misses */
     uint64_t probe_ns;          /* 2 * keepalive_ns, at most ka_limit */
 
+    /*
+     * Request credit (docs/protocol.md, section 4.1), serial counts of the
+     * session.  Sending: requests queued, and the peer's limit if it set
+     * one; held since a request was refused, and the PING probe's timer.
+     * Receiving (cfg.rx_request_credit): requests delivered and released,
+     * the limit last advertised, and when an ACK should carry a new one.
+     */
+    bool peer_credit;
+    uint32_t req_sent;
+    uint32_t peer_limit;
+    bool credit_held;
+    uint64_t credit_probe_deadline;
+    uint64_t credit_probe_ns;
+    uint32_t req_delivered;
+    uint32_t req_released;
+    uint32_t adv_limit;
+    uint64_t update_deadline;
+
     uint8_t ctrl_buf[ENCAP_FRAME_OVERHEAD + ENCAP_CTRL_LEN + SACK_HLEN +
                      SACK_MAX_BITS / 8];
     struct encap_link_stats stats;
@@ -355,6 +373,42 @@ static size_t sack_encode(struct encap_link *l, uint8_t *p)
     return SACK_HLEN + bits / 8;
 }
 
+/* The limit we advertise: the peer may have sent this many requests. */
+static uint32_t rx_limit(const struct encap_link *l)
+{
+    return l->req_released + l->cfg.rx_request_credit;
+}
+
+/*
+ * Our side of the request credit in a CTRL frame (docs/protocol.md,
+ * section 4.1): in HELLO/HELLO_ACK the feature and the credit, in ACK,
+ * NAK, PING and PONG of the session we are up in the current limit (from
+ * now on the one the peer knows, as far as we can tell).
+ */
+static void credit_fill(struct encap_link *l, struct encap_ctrl *c)
+{
+    if (!l->cfg.rx_request_credit) {
+        return;
+    }
+    switch (c->op) {
+    case ENCAP_CTRL_HELLO:
+    case ENCAP_CTRL_HELLO_ACK:
+        c->features = ENCAP_CTRL_F_CREDIT;
+        c->credit = l->cfg.rx_request_credit;
+        break;
+    case ENCAP_CTRL_ACK:
+    case ENCAP_CTRL_NAK:
+    case ENCAP_CTRL_PING:
+    case ENCAP_CTRL_PONG:
+        if (l->state == ENCAP_LINK_UP) {
+            c->limit = rx_limit(l);
+            l->adv_limit = c->limit;
+            l->update_deadline = 0;
+        }
+        break;
+    }
+}
+
 static void send_ctrl(struct encap_link *l, uint8_t op, uint32_t cookie)
 {
     struct encap_frame_builder b;
@@ -372,6 +426,7 @@ static void send_ctrl(struct encap_link *l, uint8_t op, uint32_t cookie)
         h.flags |= ENCAP_F_ACK;
         h.ack = l->rcv_nxt;
     }
+    credit_fill(l, &c);
     encap_ctrl_encode(&c, body, sizeof(body));
     if ((op == ENCAP_CTRL_ACK || op == ENCAP_CTRL_NAK) &&
         (h.flags & ENCAP_F_ACK)) {
@@ -437,6 +492,13 @@ static void reset_seq(struct encap_link *l)
         l->rx[i].held = false;
     }
     l->rx_held = 0;
+    l->peer_credit = false;
+    l->req_sent = l->peer_limit = 0;
+    l->credit_held = false;
+    l->credit_probe_deadline = 0;
+    l->req_delivered = l->req_released = 0;
+    l->adv_limit = l->cfg.rx_request_credit;    /* said in HELLO(_ACK) */
+    l->update_deadline = 0;
 }
 
 struct encap_link *encap_link_new(const struct encap_link_config *cfg,
@@ -449,7 +511,8 @@ struct encap_link *encap_link_new(const struct encap_link_config *cfg,
 
     if (cfg->max_frame < MIN_FRAME + ovh || !pow2_size_ok(cfg->mps) ||
         !pow2_size_ok(cfg->mrrs) || cfg->window > 65536 ||
-        (!ops->send_frame && !ops->send_burst) || !ops->deliver_tlp) {
+        (!ops->send_frame && !ops->send_burst) || !ops->deliver_tlp ||
+        cfg->rx_request_credit > INT32_MAX) {
         return NULL;
     }
     if (cfg->key && (cfg->key_len < ENCAP_PSK_MIN ||
@@ -755,18 +818,96 @@ void encap_link_flush(struct encap_link *l, uint64_t now)
     burst_push(l);
 }
 
+/* ---- request credit, sending ---- */
+
+static bool tlp_is_request(const struct encap_tlp *t)
+{
+    return t->type != ENCAP_TLP_CPL && t->type != ENCAP_TLP_CPLD;
+}
+
+/* The peer's limit allows no more requests until it moves. */
+static bool credit_exhausted(const struct encap_link *l)
+{
+    return l->peer_credit && !seq_lt(l->req_sent, l->peer_limit);
+}
+
+/*
+ * A request refused for credit.  What is built goes out (the peer can
+ * release only what it has), and a held sender starts its probe timer:
+ * with nothing unacknowledged no ACK would bring the limit if the update
+ * was lost.
+ */
+static void credit_refused(struct encap_link *l, uint64_t now)
+{
+    l->stats.credit_waits++;
+    finish_data(l, now);
+    burst_push(l);
+    if (!l->credit_held) {
+        l->credit_held = true;
+        l->credit_probe_ns = rto_base(l);
+        l->credit_probe_deadline = now + l->credit_probe_ns;
+    }
+}
+
+/* The limit of an ACK, NAK, PING or PONG of the session: take the newest. */
+static void credit_limit(struct encap_link *l, uint32_t limit)
+{
+    if (!l->peer_credit || !seq_lt(l->peer_limit, limit)) {
+        return;
+    }
+    l->peer_limit = limit;
+    if (!credit_exhausted(l)) {
+        l->credit_held = false;
+        l->credit_probe_deadline = 0;
+    }
+}
+
+/*
+ * Probe timer: still held.  With frames unacknowledged their ACKs bring
+ * the limit; else a PING asks for it (its PONG carries it), again after
+ * twice as long (retransmission backoff, up to rto_max_ns).
+ */
+static void credit_probe(struct encap_link *l, uint64_t now)
+{
+    if (l->snd_una == l->snd_nxt) {
+        l->stats.credit_probes++;
+        send_ctrl(l, ENCAP_CTRL_PING, 0);
+        l->credit_probe_ns = l->credit_probe_ns * 2 < l->cfg.rto_max_ns ?
+                             l->credit_probe_ns * 2 : l->cfg.rto_max_ns;
+    }
+    l->credit_probe_deadline = now + l->credit_probe_ns;
+}
+
+uint32_t encap_link_request_room(const struct encap_link *l)
+{
+    if (l->state != ENCAP_LINK_UP) {
+        return 0;
+    }
+    if (!l->peer_credit) {
+        return UINT32_MAX;
+    }
+    return credit_exhausted(l) ? 0 : l->peer_limit - l->req_sent;
+}
+
 int encap_link_queue_tlp(struct encap_link *l, const struct encap_tlp *t,
                          const struct encap_tlp_limits *lim, uint64_t now)
 {
+    bool request = tlp_is_request(t);
+
+    if (l->state != ENCAP_LINK_UP) {
+        /* Not even into a frame built while up: not this session's. */
+        return -ENCAP_E_FIELD;
+    }
+    if (request && credit_exhausted(l)) {
+        credit_refused(l, now);
+        return -ENCAP_E_CREDIT;
+    }
     for (int attempt = 0; attempt < 2; attempt++) {
         int r;
 
         if (!l->building) {
             struct encap_frame_hdr h;
 
-            if (l->state != ENCAP_LINK_UP) {
-                return -ENCAP_E_FIELD;
-            }
             if (l->snd_nxt - l->snd_una >= l->cfg.window) {
                 l->stats.window_full++;
                 burst_push(l);  /* the caller waits for acks: send all */
@@ -780,6 +921,9 @@ int encap_link_queue_tlp(struct encap_link *l, const struct encap_tlp *t,
             l->building = true;
         }
         r = encap_frame_add_tlp(&l->build, t, lim);
+        if (r >= 0 && request) {
+            l->req_sent++;
+        }
         if (r != -ENCAP_E_NOSPACE) {
             return r;
         }
@@ -917,8 +1061,6 @@ static int process_sack(struct encap_link *l, uint32_t ack,
     return news;
 }
 
-/* ---- receiving ---- */
-
 static void ack_soon(struct encap_link *l, uint64_t now)
 {
     l->unacked_rx++;
@@ -928,6 +1070,66 @@ static void ack_soon(struct encap_link *l, uint64_t now)
         l->ack_deadline = now + l->cfg.ack_delay_ns;
     }
 }
+
+/* ---- request credit, receiving ---- */
+
+/*
+ * A request TLP about to be delivered (counted first: the application may
+ * release it from ops->deliver_tlp).  One beyond the limit is delivered
+ * all the same (the frame was acknowledged), and counted.
+ */
+static void credit_delivered(struct encap_link *l)
+{
+    uint32_t backlog = ++l->req_delivered - l->req_released;
+
+    l->stats.requests_rx++;
+    if (backlog > l->cfg.rx_request_credit) {
+        l->stats.credit_overruns++;
+    }
+    if (backlog > l->stats.credit_backlog_max) {
+        l->stats.credit_backlog_max = backlog;
+    }
+}
+
+/*
+ * The limit moved past the one the peer knows: tell it at once if it has
+ * used all it was told (it waits), soon (with a delayed ACK) if it has
+ * used half; else the next ACK will do.
+ */
+static void credit_update(struct encap_link *l, uint64_t now)
+{
+    int32_t left = (int32_t)(l->adv_limit - l->req_delivered);
+
+    if (!l->cfg.rx_request_credit || l->state != ENCAP_LINK_UP ||
+        rx_limit(l) == l->adv_limit) {
+        return;
+    }
+    if (left <= 0) {
+        l->stats.credit_updates++;
+        send_ctrl(l, ENCAP_CTRL_ACK, 0);
+    } else if ((uint32_t)left * 2 <= l->cfg.rx_request_credit &&
+               !l->update_deadline) {
+        l->update_deadline = now + l->cfg.ack_delay_ns;
+    }
+}
+
+void encap_link_requests_done(struct encap_link *l, unsigned n, uint64_t now)
+{
+    uint32_t backlog = l->req_delivered - l->req_released;
+
+    if (!l->cfg.rx_request_credit || l->state != ENCAP_LINK_UP || !n) {
+        return;
+    }
+    if (n > backlog) {
+        l->stats.credit_bad_release += n - backlog;
+        n = backlog;
+    }
+    l->req_released += n;
+    credit_update(l, now);
+    burst_push(l);
+}
+
+/* ---- receiving ---- */
 
 static void deliver_records(struct encap_link *l,
                             const struct encap_frame_view *v)
@@ -939,6 +1141,9 @@ static void deliver_records(struct encap_link *l,
     encap_frame_records(v, &it);
     while (encap_frame_next_tlp(&it, &tlp, &len)) {
         l->stats.tlps_rx++;
+        if (l->cfg.rx_request_credit && encap_tlp_is_request(tlp, len)) {
+            credit_delivered(l);
+        }
         l->ops->deliver_tlp(l->opaque, tlp, len);
     }
 }
@@ -1016,6 +1221,7 @@ static void input_data(struct encap_link *l, const struct encap_frame_view *v,
     } else {
         ack_soon(l, now);
     }
+    credit_update(l, now);
 }
 
 /* The sizes a HELLO or HELLO_ACK offers are ones a session can use. */
@@ -1029,6 +1235,13 @@ static bool ctrl_sizes_ok(const struct encap_link *l, const struct encap_ctrl *c
  * Agree on the smaller of each size, ours (configured) and the peer's;
  * then on an MPS whose largest MWr fits the agreed frame.
  */
+/* The peer's request credit, from its HELLO or HELLO_ACK. */
+static void agree_credit(struct encap_link *l, const struct encap_ctrl *c)
+{
+    l->peer_credit = c->features & ENCAP_CTRL_F_CREDIT;
+    l->peer_limit = l->peer_credit ? c->credit : 0;
+}
+
 static void agree_sizes(struct encap_link *l, const struct encap_ctrl *c)
 {
     uint16_t fit;
@@ -1125,6 +1338,7 @@ static void input_hello(struct encap_link *l, const struct encap_frame_view *v,
         l->epoch = v->hdr.epoch;
         reset_seq(l);
         agree_sizes(l, c);
+        agree_credit(l, c);
         l->served = true;
         if (l->keyed) {
             struct encap_session_keys k;
@@ -1347,6 +1561,7 @@ static int link_input(struct encap_link *l, const uint8_t *frame, size_t len,
             l->state == ENCAP_LINK_UP && v.hdr.session == l->cfg.session &&
             v.hdr.epoch == l->epoch && v.hdr.rc_id == l->cfg.rc_id) {
             heard(l, now);
+            credit_limit(l, c.limit);
         }
         if (c.op == ENCAP_CTRL_PING) {
             send_ctrl(l, ENCAP_CTRL_PONG, c.cookie);
@@ -1368,6 +1583,7 @@ static int link_input(struct encap_link *l, const uint8_t *frame, size_t len,
     if (v.hdr.type == ENCAP_FRAME_CTRL && c.op == ENCAP_CTRL_HELLO_ACK) {
         if (l->cfg.initiator && l->state == ENCAP_LINK_HELLO_SENT) {
             agree_sizes(l, &c);
+            agree_credit(l, &c);
             l->hello_deadline = 0;
             go_up(l, now);
             if (l->keyed) {
@@ -1400,6 +1616,10 @@ static int link_input(struct encap_link *l, const uint8_t *frame, size_t len,
         if (sack && process_sack(l, v.hdr.ack, sack, sack_len, now) > 0) {
             news = true;
         }
+    }
+    if (v.hdr.type == ENCAP_FRAME_CTRL &&
+        (c.op == ENCAP_CTRL_ACK || c.op == ENCAP_CTRL_NAK)) {
+        credit_limit(l, c.limit);
     }
     if (v.hdr.type == ENCAP_FRAME_DATA) {
         input_data(l, &v, now);
@@ -1512,12 +1732,23 @@ static uint64_t link_poll(struct encap_link *l, uint64_t now)
         l->stats.acks_tx++;
         send_ctrl(l, ENCAP_CTRL_ACK, 0);
     }
+    if (l->state == ENCAP_LINK_UP && l->update_deadline &&
+        now >= l->update_deadline) {
+        l->stats.credit_updates++;
+        send_ctrl(l, ENCAP_CTRL_ACK, 0);
+    }
+    if (l->state == ENCAP_LINK_UP && l->credit_probe_deadline &&
+        now >= l->credit_probe_deadline) {
+        credit_probe(l, now);
+    }
     if (l->state == ENCAP_LINK_HELLO_SENT) {
         next = l->hello_deadline;
     }
     if (l->state == ENCAP_LINK_UP) {
         next = earliest(l->rto_deadline, l->ack_deadline);
         next = earliest(next, l->pto_deadline);
+        next = earliest(next, l->update_deadline);
+        next = earliest(next, l->credit_probe_deadline);
         if (l->cfg.keepalive_ns) {
             next = earliest(next, l->ping_deadline);
             next = earliest(next, l->heard_ns + l->ka_limit);
@@ -1605,4 +1836,8 @@ void encap_link_get_stats(const struct encap_link *l,
     s->srtt_ns = l->srtt;
     s->rttvar_ns = l->rttvar;
     s->rto_cur_ns = l->rto_cur;
+    s->credit_limit_left = l->peer_credit && l->state == ENCAP_LINK_UP &&
+                           !credit_exhausted(l) ? l->peer_limit - l->req_sent
+                                                : 0;
+    s->credit_backlog = l->req_delivered - l->req_released;
 }

@@ -371,3 +371,9 @@ bool encap_tlp_is_hot_reset(const struct encap_tlp *t)
            (t->msg_hi >> 32 & 0xffff) == ENCAP_VDM_VENDOR_ID &&
            (uint32_t)t->msg_hi == ENCAP_VDM_HOT_RESET;
 }
+
+bool encap_tlp_is_request(const uint8_t *buf, size_t len)
+{
+    /* Type 0101x: Cpl/CplD (01010), CplLk/CplDLk (01011). */
+    return len < 1 || (buf[0] & 0x1e) != 0x0a;
+}

@@ -279,6 +279,28 @@ int main(int argc, char **argv)
                                                   buf, sizeof(buf)));
         seq++;
     }
+    /*
+     * frames 24, 25: request credit (docs/protocol.md, 4.1): a HELLO_ACK
+     * with feature CREDIT and a credit of 64, an ACK with request limit
+     * 0x80000010
+     */
+    {
+        const struct encap_ctrl hello_ack = {
+            .op = ENCAP_CTRL_HELLO_ACK, .max_frame = 1514, .mps = 1024,
+            .mrrs = 4096, .features = ENCAP_CTRL_F_CREDIT, .credit = 64,
+        };
+        const struct encap_ctrl ack = {
+            .op = ENCAP_CTRL_ACK, .max_frame = 1514, .mps = 1024,
+            .mrrs = 4096, .limit = 0x80000010,
+        };
+
+        encap_ctrl_encode(&hello_ack, p, sizeof(p));
+        payload_frame_flags(ENCAP_FRAME_CTRL, ENCAP_F_RESP, p, ENCAP_CTRL_LEN);
+        encap_ctrl_encode(&ack, p, sizeof(p));
+        memcpy(p + ENCAP_CTRL_LEN, (const uint8_t[]){ 0, 0, 0, 0 }, 4);
+        payload_frame_flags(ENCAP_FRAME_CTRL, ENCAP_F_RESP | ENCAP_F_ACK, p,
+                            ENCAP_CTRL_LEN + 4);
+    }
     if (fclose(out) != 0) {
         perror(argv[1]);
         return 1;

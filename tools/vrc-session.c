@@ -18,6 +18,11 @@
  * initiator's JSON says how fast the DATA went: "MBps" is the frame bytes
  * the transport sent per second, "tlp_MBps" the TLP payload.
  *
+ * --credit=N (either side) gives the peer a request credit of N TLPs
+ * (encap_link_config.rx_request_credit; docs/protocol.md, 4.1): the side
+ * releases each request as soon as it has checked it, so its peer is
+ * held only while the limit travels.
+ *
  * --key-file=PATH gives the session a pre-shared key (the file's bytes,
  * 16..256 of them; docs/protocol.md section 7).  Both print one JSON line:
  * TLPs moved and checked, how often the link went up and down, the
@@ -55,6 +60,7 @@ static struct {
     unsigned tlp_dw;
     uint64_t payload;           /* TLP data bytes queued */
     unsigned timeout_ms;
+    unsigned credit;            /* --credit: rx_request_credit */
     uint8_t key[256];
     size_t key_len;
     struct encap_transport *t;
@@ -123,6 +129,9 @@ static void deliver(void *opaque, const uint8_t *tlp, size_t len)
         }
     }
     s.rx_next++;
+    if (s.credit && encap_tlp_is_request(tlp, len)) {
+        encap_link_requests_done(s.l, 1, now_ns());     /* done with it */
+    }
 }
 
 static void state_changed(void *opaque, enum encap_link_state st)
@@ -188,13 +197,16 @@ static void report(double secs)
            ",\"frames_rx\":%" PRIu64 ",\"duplicates\":%" PRIu64
            ",\"retransmits\":%" PRIu64 ",\"fast_retransmits\":%" PRIu64
            ",\"timeouts\":%" PRIu64 ",\"srtt_ns\":%" PRIu64
+           ",\"credit_waits\":%" PRIu64 ",\"credit_probes\":%" PRIu64
+           ",\"credit_updates\":%" PRIu64 ",\"credit_overruns\":%" PRIu64
            ",\"burst\":%u,\"frames_tx\":%" PRIu64 ",\"MBps\":%.2f,\"tlp_MBps\":%.2f}\n",
            s.initiator ? "initiator" : "responder", s.key_len ? "true" : "false",
            s.tx_next, s.rx_next, s.bad, secs, st.ups, st.downs, st.drops, bad,
            st.drops_not_ours, st.drops_session, st.drops_state, st.auth_fail,
            st.replay, st.key_mismatch, st.frames_rx, st.duplicates,
            st.retransmits, st.fast_retransmits, st.timeouts,
-           st.srtt_ns, s.burst, ts.frames_tx, ts.bytes_tx / secs / 1e6,
+           st.srtt_ns, st.credit_waits, st.credit_probes, st.credit_updates,
+           st.credit_overruns, s.burst, ts.frames_tx, ts.bytes_tx / secs / 1e6,
            s.payload / secs / 1e6);
     fflush(stdout);
 }
@@ -225,7 +237,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: " PROG " --initiator|--responder --transport=SPEC "
                "[--peer=MAC] [--count=N] [--burst=N] [--tlp-dw=N] [--max-frame=N] "
-               "[--key-file=PATH] [--timeout-ms=MS]\n");
+               "[--credit=N] [--key-file=PATH] [--timeout-ms=MS]\n");
 }
 
 int main(int argc, char **argv)
@@ -241,6 +253,7 @@ int main(int argc, char **argv)
         { "max-frame", required_argument, NULL, 'm' },
         { "key-file", required_argument, NULL, 'k' },
         { "timeout-ms", required_argument, NULL, 'T' },
+        { "credit", required_argument, NULL, 'C' },
         { "help", no_argument, NULL, 'h' },
         { 0 }
     };
@@ -305,6 +318,14 @@ int main(int argc, char **argv)
             break;
         case 'T':
             s.timeout_ms = strtoul(optarg, NULL, 0);
+            break;
+        case 'C':
+            s.credit = strtoul(optarg, NULL, 0);
+            if (s.credit > INT32_MAX) {
+                fprintf(stderr, PROG ": --credit: 0..%d\n", INT32_MAX);
+                return 2;
+            }
+            cfg.rx_request_credit = s.credit;
             break;
         case 'h':
             usage(stdout);

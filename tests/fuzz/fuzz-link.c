@@ -18,6 +18,19 @@
  *    have impersonated a side, the VM side opened a new epoch), the two
  *    sides reach UP and a TLP sent each way is delivered exactly once.
  *
+ * An input that starts with CREDIT_MAGIC gives request credit: its next
+ * byte is the VM side's (bits 3:0) and the endpoint's (bits 7:4), 0 for
+ * none, and two more operations release requests the application was
+ * given (encap_link_requests_done()).  Inputs without it run as before.
+ * Then also, while up:
+ *  - the link counts the requests delivered and not released as the
+ *    application does;
+ *  - unless crafted frames were input, an honest sender never has more
+ *    requests delivered at its peer and not released than the peer's
+ *    credit, and none counts as an overrun;
+ *  - a sender held by credit gets going again once its peer released
+ *    everything (the markers at the end are requests).
+ *
  * Built with FUZZ_LINK_KEYED (fuzz-link-keyed), both sides share a key:
  * every crafted frame, version 1 or 2, sealed or not, must be refused;
  * so must a sealed frame accepted before and input again (op 11 replays
@@ -38,6 +51,7 @@
 #define WINDOW 8
 #define MAX_FLIGHT 64
 #define FRAME_MAX 9014
+#define CREDIT_MAGIC 0xcc
 
 struct side;
 
@@ -57,6 +71,9 @@ struct side {
     unsigned marks;             /* of them, the end-of-run marker */
     uint32_t sent;              /* TLPs queued, numbered from 1 */
     uint32_t last_rx;           /* number of the last one delivered */
+    unsigned credit;            /* its rx_request_credit */
+    uint32_t rq_delivered;      /* requests delivered this session */
+    uint32_t rq_released;       /* of them, released */
 };
 
 static struct side vm, ep;
@@ -104,6 +121,17 @@ static void deliver_tlp(void *opaque, const uint8_t *tlp, size_t len)
         }
     }
     s->delivered++;
+    if (s->credit && encap_tlp_is_request(tlp, len)) {
+        struct encap_link_stats st;
+
+        s->rq_delivered++;
+        encap_link_get_stats(s->l, &st);
+        CHECK(st.credit_backlog == s->rq_delivered - s->rq_released);
+        if (!injected) {
+            CHECK(s->rq_delivered - s->rq_released <= s->credit);
+            CHECK(st.credit_overruns == 0);
+        }
+    }
     /* Our numbered TLPs: MRd/MWr, 3DW, the number in address bits 31:12. */
     n = (uint32_t)tlp[8] << 12 | tlp[9] << 4 | tlp[10] >> 4;
     if (!injected && (tlp[0] == 0x00 || tlp[0] == 0x40) &&
@@ -120,7 +148,21 @@ static void deliver_tlp(void *opaque, const uint8_t *tlp, size_t len)
 
 static void state_changed(void *opaque, enum encap_link_state st)
 {
+    struct side *s = opaque;
+
     CHECK(st <= ENCAP_LINK_UP);
+    s->rq_delivered = s->rq_released = 0;       /* a session's counts */
+}
+
+/* @s's application is done with up to @n of the requests it was given. */
+static void release(struct side *s, unsigned n)
+{
+    uint32_t backlog = s->rq_delivered - s->rq_released;
+
+    encap_link_requests_done(s->l, n, now);
+    if (encap_link_state(s->l) == ENCAP_LINK_UP && s->credit) {
+        s->rq_released += n < backlog ? n : backlog;
+    }
 }
 
 #ifdef FUZZ_LINK_KEYED
@@ -270,7 +312,7 @@ static void inject(struct side *to, const uint8_t *p, size_t n)
     }
 }
 
-static void setup(void)
+static void setup(unsigned vm_credit, unsigned ep_credit)
 {
     struct encap_link_config c = {
         .max_frame = 1514, .mps = 1024, .mrrs = 4096, .window = WINDOW,
@@ -292,13 +334,17 @@ static void setup(void)
     ep.peer = &vm;
     vm.mac = vm_mac;
     ep.mac = ep_mac;
+    vm.credit = vm_credit;
+    ep.credit = ep_credit;
     c.initiator = true;
     memcpy(c.own_mac, vm_mac, 6);
     memcpy(c.peer_mac, ep_mac, 6);
+    c.rx_request_credit = vm_credit;
     vm.l = encap_link_new(&c, &ops, &vm);
     c.initiator = false;
     memcpy(c.own_mac, ep_mac, 6);
     memset(c.peer_mac, 0, 6);
+    c.rx_request_credit = ep_credit;
     ep.l = encap_link_new(&c, &ops, &ep);
     CHECK(vm.l && ep.l);
 }
@@ -341,6 +387,9 @@ static void settle(unsigned max_ms)
             take(0, &f);
             input(f.to, f.buf, f.len);
         }
+        /* The applications catch up. */
+        release(&vm, vm.rq_delivered - vm.rq_released);
+        release(&ep, ep.rq_delivered - ep.rq_released);
         d1 = encap_link_poll(vm.l, now);
         d2 = encap_link_poll(ep.l, now);
         if (nflight) {
@@ -358,16 +407,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static uint8_t payload[4096];
     const uint8_t *p = data, *end = data + size;
+    unsigned nops = 12;
     struct frame f;
 
-    setup();
+    if (size >= 2 && data[0] == CREDIT_MAGIC) {
+        setup(data[1] & 0xf, data[1] >> 4);
+        nops = 14;
+        p += 2;
+    } else {
+        setup(0, 0);
+    }
     encap_link_connect(vm.l, now);
     while (p < end) {
         uint8_t op = *p++;
         size_t left = end - p;
         unsigned arg = left ? p[0] : 0;
 
-        switch (op % 12) {
+        switch (op % nops) {
         case 0:                 /* deliver the oldest frame */
             if (nflight) {
                 take(0, &f);
@@ -443,6 +499,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             encap_link_ping(arg & 1 ? vm.l : ep.l, arg, now);
             p += left > 0;
             break;
+        case 12:                /* an application releases requests */
+            release(arg & 1 ? &vm : &ep, arg >> 1);
+            p += left > 0;
+            break;
+        case 13:                /* both release all they were given */
+            release(&vm, vm.rq_delivered - vm.rq_released);
+            release(&ep, ep.rq_delivered - ep.rq_released);
+            break;
 #ifdef FUZZ_LINK_KEYED
         case 11:                /* replay a sealed frame taken before */
             if (naccepted) {
@@ -496,14 +560,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         };
         int r;
 
-        /* The window may be full of what was queued before: settle. */
-        while ((r = encap_link_queue_tlp(vm.l, &t, &lim, now)) ==
-               -ENCAP_E_NOSPACE) {
+        /*
+         * The window may be full of what was queued before, or the
+         * peer's credit used up (settle() releases): settle.
+         */
+        for (int i = 0; i < 1000; i++) {
+            r = encap_link_queue_tlp(vm.l, &t, &lim, now);
+            if (r != -ENCAP_E_NOSPACE && r != -ENCAP_E_CREDIT) {
+                break;
+            }
             settle(50);
         }
         CHECK(r == 0);
-        while ((r = encap_link_queue_tlp(ep.l, &t, &lim, now)) ==
-               -ENCAP_E_NOSPACE) {
+        for (int i = 0; i < 1000; i++) {
+            r = encap_link_queue_tlp(ep.l, &t, &lim, now);
+            if (r != -ENCAP_E_NOSPACE && r != -ENCAP_E_CREDIT) {
+                break;
+            }
             settle(50);
         }
         CHECK(r == 0);

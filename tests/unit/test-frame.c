@@ -176,6 +176,43 @@ static void test_golden_ctrl(void)
     g_assert_cmpint(encap_ctrl_encode(&c, buf, 15), ==, -ENCAP_E_NOSPACE);
 }
 
+/*
+ * Offsets 8 and 12 with request credit (docs/protocol.md, 4.1): a HELLO
+ * with feature CREDIT and a credit of 64, an ACK with request limit
+ * 0x80000010 (serial: past 2^31).
+ */
+static void test_golden_ctrl_credit(void)
+{
+    static const uint8_t hello_bytes[] = {
+        0x01, 0x00, 0x05, 0xea, 0x04, 0x00, 0x10, 0x00,
+        0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x40,
+    };
+    static const uint8_t ack_bytes[] = {
+        0x03, 0x00, 0x05, 0xea, 0x04, 0x00, 0x10, 0x00,
+        0x80, 0x00, 0x00, 0x10, 0x00, 0x00, 0x00, 0x00,
+    };
+    struct encap_ctrl hello = {
+        .op = ENCAP_CTRL_HELLO, .max_frame = 1514, .mps = 1024, .mrrs = 4096,
+        .features = ENCAP_CTRL_F_CREDIT, .credit = 64,
+    };
+    struct encap_ctrl ack = {
+        .op = ENCAP_CTRL_ACK, .max_frame = 1514, .mps = 1024, .mrrs = 4096,
+        .limit = 0x80000010,
+    }, c2;
+    uint8_t buf[ENCAP_CTRL_LEN];
+
+    g_assert_cmpint(encap_ctrl_encode(&hello, buf, sizeof(buf)), ==, ENCAP_CTRL_LEN);
+    g_assert_cmpmem(buf, sizeof(buf), hello_bytes, sizeof(hello_bytes));
+    g_assert_cmpint(encap_ctrl_encode(&ack, buf, sizeof(buf)), ==, ENCAP_CTRL_LEN);
+    g_assert_cmpmem(buf, sizeof(buf), ack_bytes, sizeof(ack_bytes));
+    g_assert_cmpint(encap_ctrl_decode(hello_bytes, sizeof(hello_bytes), &c2), ==, 0);
+    g_assert_cmphex(c2.features, ==, ENCAP_CTRL_F_CREDIT);
+    g_assert_cmpuint(c2.credit, ==, 64);
+    g_assert_cmpint(encap_ctrl_decode(ack_bytes, sizeof(ack_bytes), &c2), ==, 0);
+    g_assert_cmphex(c2.limit, ==, 0x80000010);
+    g_assert_cmpuint(c2.cookie, ==, 0);
+}
+
 /* Fill a frame with MWr TLPs until it refuses one; everything comes back. */
 static void test_batching(void)
 {
@@ -369,6 +406,7 @@ int main(int argc, char **argv)
     g_test_add_func("/frame/crc32c-impls", test_crc32c_impls);
     g_test_add_func("/frame/golden-data", test_golden_data);
     g_test_add_func("/frame/golden-ctrl", test_golden_ctrl);
+    g_test_add_func("/frame/golden-ctrl-credit", test_golden_ctrl_credit);
     g_test_add_func("/frame/batching", test_batching);
     g_test_add_func("/frame/reject", test_reject);
     g_test_add_func("/frame/restamp", test_restamp);

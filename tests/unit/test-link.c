@@ -43,6 +43,7 @@ struct side {
     uint64_t down_at;
     uint64_t up_at;
     uint64_t rx_at;             /* last frame the link took (run()) */
+    unsigned requests;          /* request TLPs delivered (not Cpl/CplD) */
 };
 
 static struct side vm, ep;
@@ -90,6 +91,9 @@ static void deliver(void *opaque, const uint8_t *tlp, size_t len)
 
     g_assert_cmpint(encap_tlp_decode(tlp, len, &lim, &t), ==, 0);
     g_array_append_val(s->got, t.tag);
+    if (t.type != ENCAP_TLP_CPL && t.type != ENCAP_TLP_CPLD) {
+        s->requests++;
+    }
 }
 
 static void state_changed(void *opaque, enum encap_link_state st)
@@ -197,6 +201,7 @@ static struct {
     bool ep_hook;
     bool burst;                 /* both sides send through ops_burst */
     unsigned window;            /* 0: 16 */
+    unsigned vm_credit, ep_credit;      /* rx_request_credit */
 } tune;
 
 /* Both sides, each with key @vm_key / @ep_key (NULL: none). */
@@ -228,6 +233,7 @@ static void setup_keys(const char *vm_key, const char *ep_key)
     c.keepalive_misses = tune.misses;
     c.hello_ns = tune.hello_ns;
     c.window = tune.window ?: 16;
+    c.rx_request_credit = tune.vm_credit;
     vm.l = encap_link_new(&c, tune.burst ? &ops_burst : &ops, &vm);
     c.initiator = false;
     memcpy(c.own_mac, ep_mac, 6);
@@ -236,6 +242,7 @@ static void setup_keys(const char *vm_key, const char *ep_key)
     c.key = (const uint8_t *)ep_key;
     c.key_len = ep_key ? strlen(ep_key) : 0;
     c.keepalive_ns = tune.ep_keepalive_ns;
+    c.rx_request_credit = tune.ep_credit;
     ep.l = encap_link_new(&c, tune.ep_hook ? &ops_hook :
                               tune.burst ? &ops_burst : &ops, &ep);
     g_assert_nonnull(vm.l);
@@ -787,7 +794,19 @@ struct sim_peer {
     uint64_t wire_free;         /* ps: when this side's wire is idle */
     unsigned tx_next, rx_next;
     unsigned lost, dups, misordered;
+    /*
+     * With sim_credit.credit: the application releases the requests it
+     * had been given one release interval (sim_credit.lag_ns) before.
+     */
+    uint32_t rq_delivered, rq_released, rq_due;
+    uint64_t release_at;
 };
+
+/* Settings of the next sim_run(): request credit on both sides. */
+static struct {
+    unsigned credit;
+    uint64_t lag_ns;
+} sim_credit;
 
 static struct {
     GPtrArray *heap;            /* of struct sim_frame, by (at, order) */
@@ -895,6 +914,7 @@ static void sim_deliver(void *opaque, const uint8_t *tlp, size_t len)
     uint32_t n;
 
     g_assert_cmpint(encap_tlp_decode(tlp, len, &lim, &t), ==, 0);
+    s->rq_delivered++;                  /* MWr: all requests */
     memcpy(&n, t.data, 4);
     if (n == s->rx_next) {
         s->rx_next++;
@@ -964,6 +984,23 @@ static bool sim_step(unsigned n)
         }
     }
     for (int i = 0; i < 2; i++) {
+        struct sim_peer *s = sides[i];
+
+        if (!sim_credit.credit) {
+            break;
+        }
+        if (now >= s->release_at) {
+            encap_link_requests_done(s->l, s->rq_due - s->rq_released, now);
+            s->rq_released = s->rq_due;
+            s->rq_due = s->rq_delivered;
+            s->release_at = now + sim_credit.lag_ns;
+        }
+        if (s->rq_released != s->rq_delivered &&
+            (!next || s->release_at < next)) {
+            next = s->release_at;
+        }
+    }
+    for (int i = 0; i < 2; i++) {
         uint64_t d = encap_link_poll(sides[i]->l, now);
 
         if (d && (!next || d < next)) {
@@ -997,6 +1034,7 @@ static void sim_run(unsigned n, double drop, double dup, double reorder,
         .session = 0x5151, .rc_id = 3,
         .key = keyed ? (const uint8_t *)key : NULL,
         .key_len = keyed ? sizeof(key) - 1 : 0,
+        .rx_request_credit = sim_credit.credit,
     };
     struct sim_frame *fr;
     uint64_t start, limit;
@@ -1058,9 +1096,12 @@ static void sim_run(unsigned n, double drop, double dup, double reorder,
 /*
  * 10^6 TLPs in all: 100000 each way, clean and at four loss mixes.  The
  * transfer at 1% loss takes at most twice as long as the clean one (go-
- * back-N with a 20 ms timeout took many times longer).
+ * back-N with a 20 ms timeout took many times longer).  With @p, both
+ * sides give a request credit of 32 and release requests 20 us after they
+ * got them: the same, every request within the credit, senders held
+ * often and never for long.
  */
-static void test_lossy_channel(void)
+static void test_lossy_channel(gconstpointer p)
 {
     static const struct {
         const char *name;
@@ -1075,6 +1116,10 @@ static void test_lossy_channel(void)
     const unsigned n = 100000;
     uint64_t clean = 0, t[G_N_ELEMENTS(mix)];
 
+    if (GPOINTER_TO_INT(p)) {
+        sim_credit.credit = 32;
+        sim_credit.lag_ns = 20 * US;
+    }
     for (unsigned i = 0; i < G_N_ELEMENTS(mix); i++) {
         struct sim_result r;
 
@@ -1108,7 +1153,25 @@ static void test_lossy_channel(void)
         /* A LAN round trip, not the 20 ms initial timeout. */
         g_assert_cmpuint(r.a.srtt_ns, >, 0);
         g_assert_cmpuint(r.a.srtt_ns, <, 1 * MS);
+        if (sim_credit.credit) {
+            g_test_message("%-40s credit waits %" G_GUINT64_FORMAT "+%"
+                           G_GUINT64_FORMAT " probes %" G_GUINT64_FORMAT
+                           " updates %" G_GUINT64_FORMAT " backlog max %"
+                           G_GUINT64_FORMAT, "", r.a.credit_waits,
+                           r.b.credit_waits,
+                           r.a.credit_probes + r.b.credit_probes,
+                           r.a.credit_updates + r.b.credit_updates,
+                           MAX(r.a.credit_backlog_max, r.b.credit_backlog_max));
+            g_assert_cmpuint(r.a.credit_waits, >, 0);
+            g_assert_cmpuint(r.b.credit_waits, >, 0);
+            g_assert_cmpuint(r.a.credit_overruns + r.b.credit_overruns, ==, 0);
+            g_assert_cmpuint(r.a.credit_backlog_max, <=, 32);
+            g_assert_cmpuint(r.b.credit_backlog_max, <=, 32);
+            g_assert_cmpuint(r.a.requests_rx, ==, n);
+            g_assert_cmpuint(r.b.requests_rx, ==, n);
+        }
     }
+    memset(&sim_credit, 0, sizeof(sim_credit));
     /* Go-back-N with a fixed 20 ms timeout: 3.75x, 122x and 66x. */
     g_assert_cmpuint(t[2], <=, 2 * clean);
     g_assert_cmpuint(t[3], <=, 4 * clean);
@@ -2147,6 +2210,287 @@ static void test_set_peer(void)
     teardown();
 }
 
+/* ---- request credit ---- */
+
+static int send_cpl(struct side *s, uint16_t tag)
+{
+    struct encap_tlp t = {
+        .type = ENCAP_TLP_CPL, .requester_id = 0x0100, .target_id = 0x0300,
+        .byte_count = 4, .tag = tag,
+    };
+    return encap_link_queue_tlp(s->l, &t, &lim, now);
+}
+
+/* Deliver what is in flight and run what is due, the clock stopped. */
+static void run_now(void)
+{
+    struct frame *fr;
+
+    do {
+        while ((fr = g_queue_pop_head(&chan.q))) {
+            encap_link_input(fr->to->l, fr->buf, fr->len, now);
+            g_free(fr->buf);
+            g_free(fr);
+        }
+        encap_link_poll(vm.l, now);
+        encap_link_poll(ep.l, now);
+    } while (!g_queue_is_empty(&chan.q));
+}
+
+static struct encap_link_stats stats_of(struct side *s)
+{
+    struct encap_link_stats st;
+
+    encap_link_get_stats(s->l, &st);
+    return st;
+}
+
+/*
+ * The endpoint gives a credit of 8: the VM's 9th request is refused,
+ * nothing queued; a completion still goes.  Once the endpoint releases
+ * some, an ACK brings the new limit at once (no probe) and requests go.
+ */
+static void test_credit_basic(void)
+{
+    struct encap_link_stats st;
+    uint64_t probes;
+
+    tune.ep_credit = 8;
+    setup();
+    connect_up();
+    g_assert_cmpuint(encap_link_request_room(vm.l), ==, 8);
+    g_assert_cmpuint(encap_link_request_room(ep.l), ==, UINT32_MAX);
+    for (unsigned i = 0; i < 8; i++) {
+        g_assert_cmpint(send_tlp(&vm, i), ==, 0);
+    }
+    g_assert_cmpuint(encap_link_request_room(vm.l), ==, 0);
+    g_assert_cmpint(send_tlp(&vm, 8), ==, -ENCAP_E_CREDIT);
+    g_assert_cmpstr(encap_strerror(-ENCAP_E_CREDIT), ==, "credit");
+    g_assert_cmpint(send_cpl(&vm, 100), ==, 0);
+    encap_link_flush(vm.l, now);
+    run(100);
+    g_assert_cmpuint(ep.got->len, ==, 9);
+    g_assert_cmpuint(ep.requests, ==, 8);
+    g_assert_cmpuint(g_array_index(ep.got, uint16_t, 7), ==, 7);
+    g_assert_cmpuint(g_array_index(ep.got, uint16_t, 8), ==, 100);
+    /* Not released: still refused, however long it takes. */
+    g_assert_cmpint(send_tlp(&vm, 8), ==, -ENCAP_E_CREDIT);
+    run(1000);
+    g_assert_cmpint(send_tlp(&vm, 8), ==, -ENCAP_E_CREDIT);
+    g_assert_cmpuint(ep.requests, ==, 8);
+    st = stats_of(&vm);
+    g_assert_cmpuint(st.credit_waits, ==, 3);
+    g_assert_cmpuint(st.credit_limit_left, ==, 0);
+    probes = st.credit_probes;
+    st = stats_of(&ep);
+    g_assert_cmpuint(st.credit_backlog, ==, 8);
+    g_assert_cmpuint(st.credit_backlog_max, ==, 8);
+    g_assert_cmpuint(st.requests_rx, ==, 8);
+    g_assert_cmpuint(st.credit_overruns, ==, 0);
+
+    encap_link_requests_done(ep.l, 5, now);
+    run(1);
+    g_assert_cmpuint(encap_link_request_room(vm.l), ==, 5);
+    g_assert_cmpuint(stats_of(&vm).credit_probes, ==, probes);
+    g_assert_cmpuint(stats_of(&ep).credit_updates, ==, 1);
+    g_assert_cmpuint(stats_of(&ep).credit_backlog, ==, 3);
+    for (unsigned i = 8; i < 13; i++) {
+        g_assert_cmpint(send_tlp(&vm, i), ==, 0);
+    }
+    g_assert_cmpint(send_tlp(&vm, 13), ==, -ENCAP_E_CREDIT);
+    encap_link_flush(vm.l, now);
+    run(100);
+    g_assert_cmpuint(ep.requests, ==, 13);
+    g_assert_cmpuint(stats_of(&ep).credit_backlog_max, ==, 8);
+    /* More released than delivered: only what was delivered counts. */
+    encap_link_requests_done(ep.l, 20, now);
+    run(1);
+    g_assert_cmpuint(stats_of(&ep).credit_bad_release, ==, 12);
+    g_assert_cmpuint(encap_link_request_room(vm.l), ==, 8);
+    teardown();
+}
+
+/*
+ * The ACK that carries the new limit is lost, and the VM has nothing
+ * unacknowledged that would bring another: its PING probe, after its
+ * retransmission timeout, gets the limit in the PONG.  While the
+ * endpoint's answers are lost the probes back off (1 s at most).
+ */
+static void test_credit_update_lost(void)
+{
+    struct encap_link_stats st;
+    uint64_t t0, probes;
+
+    tune.ep_credit = 4;
+    setup();
+    connect_up();
+    for (unsigned i = 0; i < 4; i++) {
+        g_assert_cmpint(send_tlp(&vm, i), ==, 0);
+    }
+    g_assert_cmpint(send_tlp(&vm, 4), ==, -ENCAP_E_CREDIT);   /* flushes */
+    run(1);
+    g_assert_cmpuint(ep.requests, ==, 4);
+    g_assert_cmpuint(encap_link_unacked(vm.l), ==, 0);
+    run(50);                            /* the probe has backed off */
+    run_now();
+    probes = stats_of(&vm).credit_probes;
+    g_assert_cmpuint(probes, >, 0);
+    g_assert_cmpuint(encap_link_request_room(vm.l), ==, 0);
+
+    chan.drop_at = chan.sent + 1;       /* the update */
+    encap_link_requests_done(ep.l, 4, now);
+    g_assert_cmpuint(chan.sent, ==, chan.drop_at);
+    g_assert_cmpuint(stats_of(&ep).credit_updates, ==, 1);
+    t0 = now;
+    while (encap_link_request_room(vm.l) == 0 && now < t0 + 5000 * MS) {
+        run(1);
+    }
+    g_assert_cmpuint(encap_link_request_room(vm.l), ==, 4);
+    g_assert_cmpuint(stats_of(&vm).credit_probes, >, probes);
+    g_test_message("limit recovered after %.3f ms", (now - t0) / 1e6);
+    g_assert_cmpuint(now - t0, >, 0);
+    g_assert_cmpuint(now - t0, <=, 1000 * MS);
+    g_assert_cmpint(send_tlp(&vm, 4), ==, 0);
+    encap_link_flush(vm.l, now);
+    run(10);
+    g_assert_cmpuint(ep.requests, ==, 5);
+
+    /* Held again, every answer lost for 3 s: a probe, then backoff. */
+    for (unsigned i = 5; i < 8; i++) {
+        g_assert_cmpint(send_tlp(&vm, i), ==, 0);
+    }
+    g_assert_cmpint(send_tlp(&vm, 8), ==, -ENCAP_E_CREDIT);
+    run(10);
+    chan.drop_p = 1.0;
+    probes = stats_of(&vm).credit_probes;
+    run(3000);
+    st = stats_of(&vm);
+    g_test_message("%" G_GUINT64_FORMAT " probes in 3 s",
+                   st.credit_probes - probes);
+    g_assert_cmpuint(st.credit_probes - probes, >=, 3);
+    g_assert_cmpuint(st.credit_probes - probes, <=, 16);
+    g_assert_cmpint(encap_link_state(vm.l), ==, ENCAP_LINK_UP);
+    chan.drop_p = 0;
+    encap_link_requests_done(ep.l, 4, now);
+    run(3000);
+    g_assert_cmpuint(encap_link_request_room(vm.l), ==, 4);
+    teardown();
+}
+
+/*
+ * Without credit, as before: nothing limits either side, and the
+ * handshake and ACKs carry zeros where version 1 had reserved fields.  A
+ * side with credit and one without: only the first limits its peer.
+ */
+static void test_credit_one_side(gconstpointer p)
+{
+    bool vm_limits = GPOINTER_TO_INT(p);
+    struct side *limited = vm_limits ? &ep : &vm;
+    struct side *free_side = vm_limits ? &vm : &ep;
+    unsigned n;
+
+    tune.vm_credit = vm_limits ? 4 : 0;
+    setup();
+    chan.log = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+    connect_up();
+    for (n = 0; n < 200; n++) {
+        int r;
+
+        while ((r = send_tlp(free_side, n)) == -ENCAP_E_NOSPACE) {
+            run(1);
+        }
+        g_assert_cmpint(r, ==, 0);
+    }
+    for (n = 0; n < 200; n++) {
+        int r = send_tlp(limited, n);
+
+        if (r == -ENCAP_E_CREDIT) {
+            break;
+        }
+        g_assert_cmpint(r, ==, 0);
+    }
+    g_assert_cmpuint(n, ==, vm_limits ? 4 : 200);
+    encap_link_flush(vm.l, now);
+    encap_link_flush(ep.l, now);
+    run(1000);
+    assert_in_order(free_side->peer, 200);
+    assert_in_order(limited->peer, n);
+    g_assert_cmpuint(stats_of(free_side).credit_waits, ==, 0);
+    g_assert_cmpuint(stats_of(&ep).credit_backlog, ==, 0);  /* not counted */
+    /* What a side without credit sends: the version 1 bytes, zeros. */
+    for (unsigned i = 0; i < chan.log->len; i++) {
+        gsize len;
+        const uint8_t *f = g_bytes_get_data(chan.log->pdata[i], &len);
+        bool from_vm = !memcmp(f + 6, vm_mac, 6);
+        uint8_t op = f[38];
+
+        if (f[15] != ENCAP_FRAME_CTRL || op == ENCAP_CTRL_PING ||
+            op == ENCAP_CTRL_PONG) {
+            continue;
+        }
+        if (from_vm && vm_limits && op == ENCAP_CTRL_HELLO) {
+            g_assert_cmpuint(f[49], ==, ENCAP_CTRL_F_CREDIT);
+            g_assert_cmpuint(f[53], ==, 4);
+        } else if (from_vm && vm_limits) {
+            g_assert_cmpuint(f[49] | f[48] << 8, >=, 4);        /* limit */
+        } else {
+            static const uint8_t zero[8];
+
+            g_assert_cmpmem(f + 46, 8, zero, 8);
+        }
+    }
+    teardown();
+}
+
+/*
+ * A peer that ignores the limit (here the VM, which never saw the
+ * endpoint's CREDIT: an older one): everything it sends is delivered,
+ * once and in order, and the requests beyond the limit are counted.
+ */
+static void test_credit_overrun(void)
+{
+    struct encap_link_stats st;
+    struct frame *fr;
+
+    tune.ep_credit = 4;
+    setup();
+    g_assert_cmpint(encap_link_connect(vm.l, now), ==, 0);
+    fr = g_queue_pop_head(&chan.q);     /* HELLO */
+    encap_link_input(fr->to->l, fr->buf, fr->len, now);
+    g_free(fr->buf);
+    g_free(fr);
+    fr = g_queue_peek_head(&chan.q);    /* HELLO_ACK: hide the feature */
+    g_assert_nonnull(fr);
+    g_assert_cmpuint(fr->buf[38], ==, ENCAP_CTRL_HELLO_ACK);
+    g_assert_cmpuint(fr->buf[49], ==, ENCAP_CTRL_F_CREDIT);
+    memset(fr->buf + 46, 0, 8);
+    {
+        uint32_t crc = encap_crc32c(0, fr->buf, 38 + 16);
+
+        fr->buf[54] = crc >> 24;
+        fr->buf[55] = crc >> 16;
+        fr->buf[56] = crc >> 8;
+        fr->buf[57] = crc;
+    }
+    run(100);
+    g_assert_cmpint(encap_link_state(vm.l), ==, ENCAP_LINK_UP);
+    g_assert_cmpuint(encap_link_request_room(vm.l), ==, UINT32_MAX);
+    send_many(20, 3);
+    run(100);
+    assert_in_order(&ep, 20);
+    st = stats_of(&ep);
+    g_assert_cmpuint(st.credit_overruns, ==, 16);
+    g_assert_cmpuint(st.credit_backlog, ==, 20);
+    g_assert_cmpuint(st.credit_backlog_max, ==, 20);
+    encap_link_requests_done(ep.l, 20, now);
+    g_assert_cmpuint(stats_of(&ep).credit_backlog, ==, 0);
+    send_many(4, 1);
+    run(100);
+    g_assert_cmpuint(ep.got->len, ==, 24);
+    g_assert_cmpuint(stats_of(&ep).credit_overruns, ==, 16);
+    teardown();
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -2167,7 +2511,10 @@ int main(int argc, char **argv)
     g_test_add_func("/link/hello-sizes", test_hello_sizes);
     g_test_add_func("/link/sack-one-lost", test_sack_one_lost);
     g_test_add_func("/link/rto-measured", test_rto_measured);
-    g_test_add_func("/link/lossy-channel", test_lossy_channel);
+    g_test_add_data_func("/link/lossy-channel", GINT_TO_POINTER(0),
+                         test_lossy_channel);
+    g_test_add_data_func("/link/lossy-channel-credit", GINT_TO_POINTER(1),
+                         test_lossy_channel);
     g_test_add_data_func("/link/keyed/clean", GINT_TO_POINTER(0), test_keyed);
     g_test_add_data_func("/link/keyed/lossy", GINT_TO_POINTER(1), test_keyed);
     g_test_add_func("/link/keyed/wrong-key", test_keyed_wrong_key);
@@ -2202,6 +2549,13 @@ int main(int argc, char **argv)
     g_test_add_data_func("/link/hello/close-new-mac-keyed", GINT_TO_POINTER(1),
                          test_close_new_mac);
     g_test_add_func("/link/set-peer", test_set_peer);
+    g_test_add_func("/link/credit/basic", test_credit_basic);
+    g_test_add_func("/link/credit/update-lost", test_credit_update_lost);
+    g_test_add_data_func("/link/credit/vm-limits-ep-not", GINT_TO_POINTER(1),
+                         test_credit_one_side);
+    g_test_add_data_func("/link/credit/neither", GINT_TO_POINTER(0),
+                         test_credit_one_side);
+    g_test_add_func("/link/credit/overrun", test_credit_overrun);
     g_test_add_data_func("/link/burst/same-frames", GINT_TO_POINTER(0),
                          test_burst_same_frames);
     g_test_add_data_func("/link/burst/same-frames-keyed", GINT_TO_POINTER(1),

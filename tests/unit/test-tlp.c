@@ -422,6 +422,28 @@ static void test_reject(void)
 
 /* vrc's hot reset message: built as the golden says, and recognised only
  * with vrc's Vendor ID and code. */
+/*
+ * Request or completion, for the link's request credit: every golden TLP
+ * by its decoded type, and by Type alone the locked completions and
+ * TLPs that do not decode.
+ */
+static void test_is_request(void)
+{
+    static const uint8_t cpllk[12] = { 0x0b }, cpldlk[12] = { 0x4b };
+    static const uint8_t unknown[12] = { 0x1f }, prefix[12] = { 0x80 };
+
+    for (size_t i = 0; i < G_N_ELEMENTS(goldens); i++) {
+        const struct golden *g = &goldens[i];
+        bool cpl = g->tlp.type == ENCAP_TLP_CPL || g->tlp.type == ENCAP_TLP_CPLD;
+
+        g_assert_cmpint(encap_tlp_is_request(g->bytes, g->len), ==, !cpl);
+    }
+    g_assert_false(encap_tlp_is_request(cpllk, sizeof(cpllk)));
+    g_assert_false(encap_tlp_is_request(cpldlk, sizeof(cpldlk)));
+    g_assert_true(encap_tlp_is_request(unknown, sizeof(unknown)));
+    g_assert_true(encap_tlp_is_request(prefix, sizeof(prefix)));
+}
+
 static void test_hot_reset(void)
 {
     const struct golden *g = &goldens[G_N_ELEMENTS(goldens) - 1];
@@ -462,6 +484,7 @@ int main(int argc, char **argv)
     g_test_add_func("/tlp/round-trip", test_round_trip);
     g_test_add_func("/tlp/reject", test_reject);
     g_test_add_func("/tlp/hot-reset", test_hot_reset);
+    g_test_add_func("/tlp/is-request", test_is_request);
     g_test_add_func("/tlp/names", test_names);
     return g_test_run();
 }

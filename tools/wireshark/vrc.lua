@@ -40,6 +40,10 @@ F.ctrl_max_frame = ProtoField.uint16("vrc.ctrl.max_frame", "Max frame")
 F.ctrl_mps = ProtoField.uint16("vrc.ctrl.mps", "MPS")
 F.ctrl_mrrs = ProtoField.uint16("vrc.ctrl.mrrs", "MRRS")
 F.ctrl_features = ProtoField.uint32("vrc.ctrl.features", "Features", base.HEX)
+F.ctrl_f_credit = ProtoField.bool("vrc.ctrl.features.credit", "CREDIT: limits the peer's requests",
+                                  32, nil, 0x00000001)
+F.ctrl_credit = ProtoField.uint32("vrc.ctrl.credit", "Request credit (TLPs)")
+F.ctrl_limit = ProtoField.uint32("vrc.ctrl.limit", "Request limit (0: none given)")
 F.ctrl_cookie = ProtoField.uint32("vrc.ctrl.cookie", "Cookie", base.HEX)
 F.ctrl_sack_bits = ProtoField.uint16("vrc.ctrl.sack_bits", "Selective-ack bits")
 F.ctrl_sack = ProtoField.string("vrc.ctrl.sack", "Held after the ack")
@@ -319,9 +323,28 @@ function vrc.dissector(tvb, pinfo, tree)
         root:add(F.ctrl_max_frame, p(2, 2))
         root:add(F.ctrl_mps, p(4, 2))
         root:add(F.ctrl_mrrs, p(6, 2))
-        root:add(F.ctrl_features, p(8, 4))
-        root:add(F.ctrl_cookie, p(12, 4))
         info = "CTRL " .. (ctrl_ops[op] or tostring(op))
+        if op == 1 or op == 2 then
+            -- Offset 8: features; offset 12: the credit if CREDIT is set.
+            local ft = root:add(F.ctrl_features, p(8, 4))
+            ft:add(F.ctrl_f_credit, p(8, 4))
+            if band(p(8, 4):uint(), 1) ~= 0 then
+                root:add(F.ctrl_credit, p(12, 4))
+                info = info .. string.format(" credit=%d", p(12, 4):uint())
+            else
+                root:add(F.ctrl_cookie, p(12, 4))
+            end
+        elseif op == 3 or op == 4 or op == 6 or op == 7 then
+            -- Offset 8: the request limit, if the sender set CREDIT.
+            root:add(F.ctrl_limit, p(8, 4))
+            root:add(F.ctrl_cookie, p(12, 4))
+            if p(8, 4):uint() ~= 0 then
+                info = info .. string.format(" limit=%d", p(8, 4):uint())
+            end
+        else
+            root:add(F.ctrl_features, p(8, 4))
+            root:add(F.ctrl_cookie, p(12, 4))
+        end
         if version == 2 and (op == 1 or op == 2) and plen >= 64 then
             -- Keyed HELLO/HELLO_ACK: the sender's nonce and its MAC.
             root:add(F.hello_nonce, p(16, 32))

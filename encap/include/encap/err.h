@@ -47,6 +47,9 @@ enum encap_err {
                              or older than the replay window */
     ENCAP_E_KEY,          /* the peer speaks the keyed protocol and we
                              have no key, or the other way round */
+    ENCAP_E_CREDIT,       /* link: the peer's request credit is used up (a
+                             request TLP not queued: retry once the peer
+                             has released some, after input or poll) */
     ENCAP_E__COUNT
 };
 

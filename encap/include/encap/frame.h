@@ -148,13 +148,32 @@ enum encap_ctrl_op {
 };
 #define ENCAP_CTRL_LEN 16
 
+/* HELLO/HELLO_ACK features. */
+#define ENCAP_CTRL_F_CREDIT 0x00000001  /* the sender limits its peer's
+                                           requests: credit is valid, and so
+                                           is the limit of its ACK, NAK,
+                                           PING and PONG */
+
+/*
+ * Offsets 8 and 12 mean one thing in HELLO/HELLO_ACK and another in the
+ * other ops (docs/protocol.md, section 4).
+ */
 struct encap_ctrl {
     uint8_t op;             /* enum encap_ctrl_op */
     uint16_t max_frame;     /* largest frame the sender accepts (bytes) */
     uint16_t mps;           /* Max Payload Size (bytes) */
     uint16_t mrrs;          /* Max Read Request Size (bytes) */
-    uint32_t features;      /* reserved, 0 */
-    uint32_t cookie;        /* PING/PONG echo value; 0 otherwise */
+    union {                 /* offset 8 */
+        uint32_t features;  /* HELLO, HELLO_ACK: ENCAP_CTRL_F_*; 0 if none */
+        uint32_t limit;     /* ACK, NAK, PING, PONG of a side that set
+                               CREDIT: request TLPs its peer may have sent
+                               this session (serial); 0 otherwise */
+    };
+    union {                 /* offset 12 */
+        uint32_t cookie;    /* PING/PONG echo value; 0 in ACK, NAK, BYE */
+        uint32_t credit;    /* HELLO, HELLO_ACK with CREDIT: the sender's
+                               request credit, its peer's first limit */
+    };
 };
 
 int encap_ctrl_encode(const struct encap_ctrl *c, uint8_t *buf, size_t size);

@@ -48,6 +48,20 @@
  * the wire format is version 1, unchanged.  A keyed and an unkeyed side
  * never talk: each drops the other's frames (stats.key_mismatch).
  *
+ * Request credit (cfg.rx_request_credit, off by default), as PCIe flow
+ * control: a side that sets it lets its peer have at most that many
+ * request TLPs (any TLP but Cpl/CplD) delivered to it and not yet
+ * released by the application (encap_link_requests_done()).  It says so
+ * in HELLO/HELLO_ACK and advertises its limit, released + credit, in
+ * every ACK, NAK, PING and PONG: soon after a release when the peer has
+ * used half of what it was last told, at once if it has used all of it.
+ * The peer's encap_link_queue_tlp() refuses a request beyond the limit
+ * (-ENCAP_E_CREDIT); completions always go.  A sender held by credit with
+ * nothing unacknowledged probes with a PING (cookie 0) after its
+ * retransmission timeout, backing off, so a lost update cannot stall it.
+ * Each direction is independent; a peer that does not know the feature
+ * is neither limited nor limits.  docs/protocol.md, section 4.1.
+ *
  * Errors: negative enum encap_err.  Threads: none of this is thread-safe;
  * the caller serialises all calls on one link (callbacks run inside them).
  */
@@ -111,6 +125,12 @@ struct encap_link_config {
     uint64_t keepalive_ns;
     /* Down after keepalive_ns * keepalive_misses of silence; 0: 4. */
     unsigned keepalive_misses;
+    /*
+     * Request credit, in TLPs (< 2^31): the most request TLPs the peer may
+     * have delivered to us and not released (encap_link_requests_done());
+     * 0: no limit (the peer is not told of any).
+     */
+    unsigned rx_request_credit;
 };
 
 /* One frame of a burst: @len bytes at @data. */
@@ -205,6 +225,19 @@ struct encap_link_stats {
     uint64_t srtt_ns;           /* smoothed round trip; 0: not measured */
     uint64_t rttvar_ns;
     uint64_t rto_cur_ns;        /* the retransmission timeout now */
+    /* Request credit, sending: limited by the peer's. */
+    uint64_t credit_waits;      /* requests refused, -ENCAP_E_CREDIT */
+    uint64_t credit_probes;     /* PINGs sent while held by credit */
+    uint64_t credit_limit_left; /* requests we may still send now; 0
+                                   when the peer sets no limit */
+    /* Request credit, receiving (cfg.rx_request_credit). */
+    uint64_t credit_updates;    /* ACKs sent for a limit the peer needed */
+    uint64_t credit_overruns;   /* requests delivered beyond our limit */
+    uint64_t credit_backlog;    /* requests delivered, not released, now */
+    uint64_t credit_backlog_max;        /* the most there were */
+    uint64_t credit_bad_release;        /* requests_done() of more than
+                                           delivered: not counted */
+    uint64_t requests_rx;       /* request TLPs delivered, counted */
 };
 
 struct encap_link;
@@ -226,12 +259,35 @@ int encap_link_input(struct encap_link *l, const uint8_t *frame, size_t len,
 /*
  * Append a TLP to the DATA frame being built, sending that frame first if
  * the TLP does not fit.  -ENCAP_E_NOSPACE when the window is full (nothing
- * queued: wait for acks and retry), other errors if @t does not encode.
+ * queued: wait for acks and retry), -ENCAP_E_CREDIT for a request beyond
+ * the peer's request limit (below), -ENCAP_E_FIELD while not up, other
+ * errors if @t does not encode.
  */
 int encap_link_queue_tlp(struct encap_link *l, const struct encap_tlp *t,
                          const struct encap_tlp_limits *lim, uint64_t now);
 /* Send the frame being built, if any. */
 void encap_link_flush(struct encap_link *l, uint64_t now);
+
+/*
+ * encap_link_queue_tlp() of a request TLP (any but Cpl/CplD) also returns
+ * -ENCAP_E_CREDIT, queueing nothing, when the peer limits our requests
+ * and we have sent as many as it allows: keep it (and the requests after
+ * it: order) and try again after encap_link_input() or encap_link_poll().
+ * Completions are never refused for credit.  The number of requests that
+ * may be queued now; UINT32_MAX when the peer sets no limit, 0 when down.
+ */
+uint32_t encap_link_request_room(const struct encap_link *l);
+
+/*
+ * The application has finished with (executed, or discarded) @n more of the
+ * request TLPs ops->deliver_tlp gave it in this session, in any order: the
+ * peer may send @n more (cfg.rx_request_credit).  The new limit goes out
+ * in the next ACK, soon if the peer may be waiting for it.  Requests of an
+ * earlier session are not counted: once the link went down, the
+ * application drops what it held of that session and does not report it.
+ * Ignored while not up, or without rx_request_credit.
+ */
+void encap_link_requests_done(struct encap_link *l, unsigned n, uint64_t now);
 
 /* Run the timers. Returns the time of the next deadline, 0 if none. */
 uint64_t encap_link_poll(struct encap_link *l, uint64_t now);

@@ -187,6 +187,16 @@ int encap_tlp_decode(const uint8_t *buf, size_t len,
                      const struct encap_tlp_limits *lim,
                      struct encap_tlp *t);
 
+/*
+ * Whether the encoded TLP at @buf (@len bytes) is a request in the sense of
+ * the link's request credit (encap/link.h): anything but a completion, by
+ * its Type field alone (Cpl, CplD and their locked forms are not; any other
+ * Type is, whether or not the TLP decodes).  The link counts the TLPs it
+ * delivers this way; an application that counts its requests_done() with
+ * it counts the same ones.
+ */
+bool encap_tlp_is_request(const uint8_t *buf, size_t len);
+
 /* Fill @t with vrc's hot reset message (ENCAP_VDM_HOT_RESET) from @requester. */
 void encap_tlp_hot_reset(struct encap_tlp *t, uint16_t requester);
 /* Is @t (decoded) that message? */
