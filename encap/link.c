@@ -73,6 +73,7 @@ struct encap_link {
     struct rx_slot *rx;
     unsigned rx_held;
     uint32_t rcv_nxt;
+    uint64_t data_ns;           /* when the last new DATA frame arrived */
     unsigned unacked_rx;        /* frames received since our last ack */
     uint64_t ack_deadline;      /* 0: nothing to acknowledge */
 
@@ -1188,6 +1189,7 @@ static void input_data(struct encap_link *l, const struct encap_frame_view *v,
             l->stats.duplicates++;
             send_ctrl(l, ENCAP_CTRL_ACK, 0);
         } else {
+            l->data_ns = now;
             /* A gap: keep the frame, say at once what we hold. */
             keep_frame(l, v, d);
             l->stats.naks_tx++;
@@ -1196,6 +1198,7 @@ static void input_data(struct encap_link *l, const struct encap_frame_view *v,
         return;
     }
     l->rcv_nxt++;
+    l->data_ns = now;
     deliver_records(l, v);
     /* Then what had arrived early, up to the next gap. */
     while (l->rx_held) {
@@ -1822,6 +1825,11 @@ uint32_t encap_link_mark(const struct encap_link *l)
 bool encap_link_delivered(const struct encap_link *l, uint32_t mark)
 {
     return l->state == ENCAP_LINK_UP && seq_lt(mark, l->snd_una);
+}
+
+uint64_t encap_link_data_ns(const struct encap_link *l)
+{
+    return l->data_ns;
 }
 
 bool encap_link_rx_gap(const struct encap_link *l)

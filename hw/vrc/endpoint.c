@@ -76,10 +76,19 @@ struct VRCEndpointState {
     Notifier machine_done;
     VRCLinkConfig link_config;
     uint32_t disc_interval_ms;  /* heartbeat ANNOUNCE; 0: no DISC */
+    uint32_t request_credit;    /* the vrc's requests not yet run; 0: any */
     VRCEpDisc *disc;
 };
 
 /* The hosted function's Requester/Completer ID. */
+/*
+ * Requests the vrc may have in flight to us, not yet run: bounds what the
+ * endpoint queues while a function waits for its own DMA (its completions
+ * are never held back).  256 MWr of 4 KiB is 1 MiB.
+ */
+#define VRC_EP_REQUEST_CREDIT       256
+#define VRC_EP_REQUEST_CREDIT_MAX   65536
+
 static uint16_t ep_bdf(VRCEndpointState *s, int fn)
 {
     return s->bdf_base | (fn & 7);
@@ -613,6 +622,12 @@ static void ep_init(MachineState *ms)
                      ENCAP_DISC_INTERVAL_MAX, s->disc_interval_ms);
         exit(1);
     }
+    if (s->request_credit > VRC_EP_REQUEST_CREDIT_MAX) {
+        error_report("vrc-endpoint: 'request-credit' must be 0 (no limit) or "
+                     "1..%d requests, not %u", VRC_EP_REQUEST_CREDIT_MAX,
+                     s->request_credit);
+        exit(1);
+    }
 
     /*
      * MSI and MSI-X are memory writes that travel to the VM's interrupt
@@ -666,6 +681,7 @@ static void ep_init(MachineState *ms)
         exit(1);
     }
     s->link_config.rx_in_main_loop = true;
+    s->link_config.request_credit = s->request_credit;
     s->machine_done.notify = ep_machine_done;
     qemu_add_machine_init_done_notifier(&s->machine_done);
 }
@@ -735,6 +751,7 @@ static void ep_instance_init(Object *obj)
     s->conf.timeout_ms = VRC_DEFAULT_TIMEOUT_MS;
     s->conf.keepalive_ms = VRC_DEFAULT_KEEPALIVE_MS;
     s->disc_interval_ms = VRC_DEFAULT_DISC_INTERVAL_MS;
+    s->request_credit = VRC_EP_REQUEST_CREDIT;
 }
 
 static void ep_class_init(ObjectClass *oc, void *data)
@@ -787,6 +804,11 @@ static void ep_class_init(ObjectClass *oc, void *data)
                "raw Ethernet: milliseconds between the ANNOUNCEs that tell "
                "configd about the hosted functions, 100..60000 (0: no "
                "discovery, and no ownership from configd)");
+    ep_add_u32(oc, "request-credit",
+               offsetof(VRCEndpointState, request_credit),
+               "the most requests (MMIO, I/O, config) the vrc may have sent "
+               "that the hosted functions have not yet run; it waits for "
+               "more (flow control, as PCIe credits). 0: no limit");
     ep_add_u32(oc, "poll-us", offsetof(VRCEndpointState, conf.poll_us),
                "microseconds a DMA read spins for its completions before "
                "it sleeps, 0..1000 (0: sleep at once); saves a wakeup per "

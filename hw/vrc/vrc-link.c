@@ -98,6 +98,12 @@ struct VRCLink {
     QSIMPLEQ_HEAD(, VRCPending) pending;   /* filled during input */
     bool in_batch;              /* the receiver works through requests */
     bool self_waiting;          /* ... and reads the transport while it waits */
+    /*
+     * Requests of session req_done_session that VRCLinkOps.request has run
+     * and the link has not been told of yet (request credit).  Receiver.
+     */
+    unsigned req_done;
+    unsigned req_done_session;
     GQueue disc_in;             /* DISC frames (GBytes) for ops->disc */
 
     QemuThread thread;
@@ -218,6 +224,10 @@ static void vrc_link_deliver(void *opaque, const uint8_t *bytes, size_t len)
     if (r < 0) {
         l->stats.bad_tlps++;
         trace_vrc_tlp_bad(l->desc, encap_strerror(r));
+        if (encap_tlp_is_request(bytes, len)) {
+            /* Dropped: done with, as far as the peer's credit goes. */
+            encap_link_requests_done(l->el, 1, now_ns());
+        }
         return;
     }
     l->stats.tlps_rx[t.type]++;
@@ -377,6 +387,29 @@ static uint64_t vrc_link_rx_locked(VRCLink *l)
 }
 
 /*
+ * Tell the link of the requests run since last time, so that the peer's
+ * credit grows again; not those of a session that has ended (the link
+ * counts from zero in each session).  Lock held; the receiver.
+ */
+static void vrc_link_release_requests(VRCLink *l)
+{
+    if (l->req_done && l->req_done_session == l->session) {
+        encap_link_requests_done(l->el, l->req_done, now_ns());
+    }
+    l->req_done = 0;
+}
+
+/* One request of @session run (or dropped).  The receiver. */
+static void vrc_link_request_done(VRCLink *l, unsigned session)
+{
+    if (l->req_done && l->req_done_session != session) {
+        l->req_done = 0;
+    }
+    l->req_done_session = session;
+    l->req_done++;
+}
+
+/*
  * poll-us for a receiver that waits for something on its way (its DMA
  * read's completions, acks): spin for the frame instead of sleeping, which
  * saves the wakeup that dominates a round trip, if a CPU is free.  Only
@@ -421,6 +454,8 @@ static void vrc_link_self_pump(VRCLink *l, int ms)
         poll(&pfd, 1, ms);
     }
     qemu_mutex_lock(&l->lock);
+    /* The requests run before the one that waits may be released. */
+    vrc_link_release_requests(l);
     l->self_waiting = true;
     vrc_link_rx_locked(l);
     l->self_waiting = false;
@@ -479,12 +514,14 @@ static uint64_t vrc_link_rx_round(VRCLink *l)
             }
         } else {
             l->ops->request(l->opaque, &p->tlp);
+            vrc_link_request_done(l, p->session);
         }
         g_free(p);
         if (QSIMPLEQ_EMPTY(&batch)) {
             /* What arrived while a request waited (it read the link
              * itself) comes next, in order. */
             WITH_QEMU_LOCK_GUARD(&l->lock) {
+                vrc_link_release_requests(l);
                 QSIMPLEQ_CONCAT(&batch, &l->pending);
             }
         }
@@ -612,10 +649,16 @@ static int vrc_link_queue(VRCLink *l, const struct encap_tlp *t, bool flush)
             break;
         }
         r = encap_link_queue_tlp(l->el, t, &l->lim, now_ns());
-        if (r != -ENCAP_E_NOSPACE) {
+        if (r == -ENCAP_E_CREDIT) {
+            /* The peer holds as many of our requests as it takes: wait
+             * for it to run some (completions still go, they are never
+             * held), as for acks. */
+            l->stats.credit_waits++;
+        } else if (r != -ENCAP_E_NOSPACE) {
             break;
+        } else {
+            l->stats.window_waits++;
         }
-        l->stats.window_waits++;
         if (now_ns() >= deadline) {
             /*
              * The window stays full while the link recovers lost frames:
@@ -732,7 +775,10 @@ static int vrc_link_wait(VRCLink *l, const int *tags, unsigned n)
         VRCTag *tag = &l->tags[tags[i]];
 
         while (!tag->done) {
-            int64_t left = deadline - now_ns();
+            int64_t now = now_ns();
+            int64_t left = deadline - now;
+            int64_t period = (int64_t)l->cfg.timeout_ms * SCALE_MS;
+
             if (left <= 0 && l->up &&
                 (!encap_link_delivered(l->el, tag->mark) ||
                  encap_link_rx_gap(l->el))) {
@@ -744,7 +790,19 @@ static int vrc_link_wait(VRCLink *l, const int *tags, unsigned n)
                  * down and the request fails then.
                  */
                 trace_vrc_tlp_wait_recovery(l->desc, tags[i]);
-                deadline = now_ns() + (int64_t)l->cfg.timeout_ms * SCALE_MS;
+                deadline = now + period;
+                continue;
+            }
+            if (left <= 0 && l->up &&
+                now - (int64_t)encap_link_data_ns(l->el) < period) {
+                /*
+                 * The peer has our request and keeps sending TLPs of its
+                 * own (its functions' DMA, say): it is busy, not gone,
+                 * and runs requests in order; ours comes.  A peer that
+                 * only acks and answers PINGs gets no such grace.
+                 */
+                trace_vrc_tlp_wait_busy(l->desc, tags[i]);
+                deadline = now + period;
                 continue;
             }
             if (left <= 0) {
@@ -1027,6 +1085,7 @@ VRCLink *vrc_link_new(const VRCLinkConfig *cfg, const VRCLinkOps *ops,
     lc.rto_min_ns = VRC_RTO_MIN_NS;
     lc.keepalive_ns = (uint64_t)cfg->keepalive_ms * SCALE_MS;
     lc.keepalive_misses = VRC_LINK_KEEPALIVE_MISSES;
+    lc.rx_request_credit = cfg->request_credit;
     lc.key = cfg->key;
     lc.key_len = cfg->key_len;
     l->el = encap_link_new(&lc, &vrc_encap_ops, l);
@@ -1155,6 +1214,10 @@ void vrc_link_get_stats(VRCLink *l, VRCLinkStats *s)
     s->key_mismatches = es.key_mismatch;
     s->srtt_ns = es.srtt_ns;
     s->drops = es.drops;
+    s->tail_probes = es.tail_probes;
+    s->request_backlog = es.credit_backlog;
+    s->request_backlog_max = es.credit_backlog_max;
+    s->request_credit = l->cfg.request_credit;
     encap_transport_get_stats(l->tp, &ts);
     s->oversize = ts.rx_oversize;
 }

@@ -57,6 +57,12 @@ typedef struct VRCLinkConfig {
     uint32_t timeout_ms;        /* completion timeout */
     uint32_t poll_us;           /* waiters spin this long before sleeping */
     uint32_t keepalive_ms;      /* PING a silent peer; 0: never */
+    /*
+     * Request credit (docs/protocol.md 4.1): the most requests the peer
+     * may have sent us that VRCLinkOps.request has not yet run; the peer
+     * waits for more.  0: no limit.  Completions are never limited.
+     */
+    uint32_t request_credit;
     const uint8_t *key;         /* pre-shared session key, or NULL */
     size_t key_len;
     /*
@@ -116,6 +122,11 @@ typedef struct VRCLinkStats {
     uint64_t window_waits;      /* senders that waited for the window */
     uint64_t oversize;          /* frames too large for any session: dropped */
     uint64_t stale_requests;    /* queued in a session that ended: dropped */
+    uint64_t tail_probes;       /* frames sent again as tail-loss probes */
+    uint64_t credit_waits;      /* our requests the peer's credit held back */
+    uint64_t request_backlog;   /* the peer's requests received, not yet run */
+    uint64_t request_backlog_max;       /* the most there were */
+    uint32_t request_credit;    /* VRCLinkConfig.request_credit */
 } VRCLinkStats;
 
 /* Main loop. Opens the transport and starts the receive thread. */

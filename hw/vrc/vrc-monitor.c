@@ -65,6 +65,11 @@ static VrcInfo *vrc_link_info(char *id, char *peer, const VRCLinkConf *conf,
     info->replays = st.replays;
     info->key_mismatches = st.key_mismatches;
     info->drops = st.drops;
+    info->tail_probes = st.tail_probes;
+    info->credit_waits = st.credit_waits;
+    info->request_credit = st.request_credit;
+    info->request_backlog = st.request_backlog;
+    info->request_backlog_max = st.request_backlog_max;
     return info;
 }
 
@@ -118,6 +123,7 @@ VrcInfoList *qmp_query_vrc(Error **errp)
         VRCOwnerStats os;
 
         vrc_endpoint_map_stats(&ms);
+        info->has_request_credit = true;
         info->has_maps = info->has_map_bytes = true;
         info->has_map_limited = info->has_map_in_use = true;
         info->maps = ms.maps;
@@ -247,6 +253,15 @@ void hmp_info_vrc(Monitor *mon, const QDict *qdict)
                        i->retransmits, i->drops, i->dma_refused,
                        i->dma_errors, i->bad_requester, i->unsupported,
                        i->dma_loops);
+        monitor_printf(mon, "    tail-loss probes %" PRIu64 ", requests that "
+                       "waited for credit %" PRIu64 ", requests not yet run %"
+                       PRIu64 " (at most %" PRIu64 ")", i->tail_probes,
+                       i->credit_waits, i->request_backlog,
+                       i->request_backlog_max);
+        if (i->has_request_credit) {
+            monitor_printf(mon, ", request credit %" PRIu32, i->request_credit);
+        }
+        monitor_printf(mon, "\n");
         if (i->has_generation) {
             monitor_printf(mon, "    ownership generation %" PRIu64 ", HELLOs "
                            "refused %" PRIu64 ", stale assignments %" PRIu64

@@ -94,6 +94,8 @@ ep_expect_error "endpoint: mtu out of range" "socket=/tmp/vrc-never.sock,mtu=100
     "vrc-endpoint: 'mtu' must be between 576 and 9000, not 100"
 ep_expect_error "endpoint: disc-interval out of range" "socket=/tmp/vrc-never.sock,disc-interval=50" "" \
     "'disc-interval' must be 0 \(no discovery\) or 100..60000 ms"
+ep_expect_error "endpoint: request-credit out of range" "socket=/tmp/vrc-never.sock,request-credit=70000" "" \
+    "'request-credit' must be 0 \(no limit\) or 1..65536 requests, not 70000"
 ep_expect_error "endpoint: poll-us out of range" "socket=/tmp/vrc-never.sock,poll-us=2000" "" \
     "vrc-endpoint: 'poll-us' must be 0..1000, not 2000"
 ep_expect_error "endpoint: mrrs not a power of two" "socket=/tmp/vrc-never.sock,mrrs=1000" "" \

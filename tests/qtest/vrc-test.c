@@ -53,6 +53,13 @@ typedef struct Endpoint {
     enum ep_mode mode;
     unsigned stale_tag;         /* EP_STALE */
     uint16_t bdf;               /* captured from CfgWr0 */
+    /*
+     * Request credit (ep_start_credit): while @hold is set, requests are
+     * not released to the link, as an endpoint busy with its own DMA; the
+     * most held at once, and how many of them the link said overran it.
+     */
+    volatile gint hold;
+    unsigned held, held_max;
 } Endpoint;
 
 static const struct encap_tlp_limits lim = { .mps = 4096 };
@@ -195,6 +202,14 @@ static void ep_deliver(void *opaque, const uint8_t *bytes, size_t len)
     default:
         break;
     }
+    if (t.type != ENCAP_TLP_CPL && t.type != ENCAP_TLP_CPLD) {
+        if (g_atomic_int_get(&ep->hold) || ep->held) {
+            ep->held++;
+            ep->held_max = MAX(ep->held, ep->held_max);
+        } else {
+            encap_link_requests_done(ep->link, 1, now_ns());
+        }
+    }
     g_mutex_unlock(&ep->lock);
     g_async_queue_push(ep->tlps, copy);
 }
@@ -226,16 +241,24 @@ static gpointer ep_thread(gpointer opaque)
             g_free(cmd);
             g_async_queue_push(ep->sent, GINT_TO_POINTER(1));
         }
+        g_mutex_lock(&ep->lock);
+        if (ep->held && !g_atomic_int_get(&ep->hold)) {
+            encap_link_requests_done(ep->link, ep->held, now_ns());
+            ep->held = 0;
+        }
+        g_mutex_unlock(&ep->lock);
         encap_link_poll(ep->link, now_ns());
     }
     return NULL;
 }
 
-static Endpoint *ep_start(const char *path)
+/* The scripted endpoint, giving the vrc @credit requests (0: no limit). */
+static Endpoint *ep_start_credit(const char *path, unsigned credit)
 {
     Endpoint *ep = g_new0(Endpoint, 1);
     struct encap_link_config c = {
         .initiator = false, .max_frame = 1514, .mps = 4096, .mrrs = 4096,
+        .rx_request_credit = credit,
     };
     char err[128];
 
@@ -269,6 +292,11 @@ static Endpoint *ep_start(const char *path)
     }
     ep->thread = g_thread_new("fake-endpoint", ep_thread, ep);
     return ep;
+}
+
+static Endpoint *ep_start(const char *path)
+{
+    return ep_start_credit(path, 0);
 }
 
 static void ep_stop(Endpoint *ep)
@@ -344,11 +372,11 @@ typedef struct Fixture {
 
 /* Start the endpoint and QEMU, and do what firmware would: bus numbers,
  * bridge windows, the function's BARs and command register. */
-static void setup(Fixture *f)
+static void setup_credit(Fixture *f, unsigned credit)
 {
     f->dir = g_dir_make_tmp("vrc-qtest-XXXXXX", NULL);
     f->path = g_build_filename(f->dir, "ep.sock", NULL);
-    f->ep = ep_start(f->path);
+    f->ep = ep_start_credit(f->path, credit);
     f->qts = qtest_initf("-machine q35 -nodefaults "
                          "-device vrc,id=vrc0,socket=%s,chassis=1,addr=02.0,"
                          "completion-timeout=%d", f->path, TIMEOUT_MS);
@@ -360,6 +388,11 @@ static void setup(Fixture *f)
     cfg_write(f->qts, 1, 0, PCI_BASE_ADDRESS_1, 4, BAR1_PORT);
     cfg_write(f->qts, 1, 0, PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_IO);
     ep_drain(f->ep);
+}
+
+static void setup(Fixture *f)
+{
+    setup_credit(f, 0);
 }
 
 static void teardown(Fixture *f)
@@ -629,6 +662,48 @@ static void test_dma_loop(void)
     g_assert_cmpint(vrc_counter(f.qts, "dma-loops"), ==, 2);
 
     g_assert_cmphex(qtest_readl(f.qts, BAR0_ADDR + 0x20), ==, 0x12345678);
+    teardown(&f);
+}
+
+static gpointer release_later(gpointer opaque)
+{
+    Endpoint *ep = opaque;
+
+    g_usleep(300 * 1000);
+    g_atomic_int_set(&ep->hold, 0);
+    return NULL;
+}
+
+/*
+ * Request credit (docs/protocol.md 4.1): the endpoint takes at most 4 of
+ * the VM's requests it has not yet run.  While it runs none (busy with its
+ * own DMA, say), the guest's fifth MMIO write waits in the vrc instead of
+ * piling up at the endpoint; once the endpoint runs them, all 16 writes
+ * arrive, in order, and a read sees the last.
+ */
+static void test_request_credit(void)
+{
+    Fixture f;
+    GThread *later;
+    int64_t t0;
+
+    setup_credit(&f, 4);
+    g_atomic_int_set(&f.ep->hold, 1);
+    later = g_thread_new("release", release_later, f.ep);
+    t0 = g_get_monotonic_time();
+    for (uint32_t i = 1; i <= 16; i++) {
+        qtest_writel(f.qts, BAR0_ADDR + 0x20, i);
+    }
+    /* The writes could not all go before the endpoint let them. */
+    g_assert_cmpint(g_get_monotonic_time() - t0, >=, 250 * 1000);
+    g_thread_join(later);
+    g_assert_cmphex(qtest_readl(f.qts, BAR0_ADDR + 0x20), ==, 16);
+    g_mutex_lock(&f.ep->lock);
+    g_assert_cmpuint(f.ep->held_max, ==, 4);
+    g_mutex_unlock(&f.ep->lock);
+    g_assert_cmpint(vrc_counter(f.qts, "credit-waits"), >, 0);
+    g_assert_cmpint(vrc_counter(f.qts, "link-down-fails"), ==, 0);
+    g_assert_cmpint(vrc_counter(f.qts, "timeouts"), ==, 0);
     teardown(&f);
 }
 
@@ -1345,8 +1420,11 @@ static void stray_pump(StrayVrc *v, int ms)
 
 static void stray_queue(StrayVrc *v, struct encap_tlp *t)
 {
-    while (encap_link_queue_tlp(v->link, t, &lim, now_ns()) ==
-           -ENCAP_E_NOSPACE) {
+    int r;
+
+    /* Window full, or the endpoint holds all the requests it takes. */
+    while ((r = encap_link_queue_tlp(v->link, t, &lim, now_ns())) ==
+           -ENCAP_E_NOSPACE || r == -ENCAP_E_CREDIT) {
         stray_pump(v, 1);
     }
     encap_link_flush(v->link, now_ns());
@@ -1543,6 +1621,134 @@ static void test_stray_vrc(void)
     g_assert_cmpint(qdict_get_int(info, "stray-cpls"), >, 0);
     g_assert_cmpint(qdict_get_int(info, "timeouts") +
                     qdict_get_int(info, "cpl-errors"), >, 0);
+    qobject_unref(resp);
+
+    encap_link_free(v.link);
+    encap_transport_close(v.tp);
+    g_queue_clear(&v.cpls);
+    qtest_quit(ep);
+    unlink(path);
+    rmdir(dir);
+}
+
+/*
+ * The endpoint bounds what it queues (request credit 8): its e1000e waits
+ * for a DMA read that nobody answers, and the requests that arrive
+ * meanwhile wait at the sender, not in the endpoint's memory.  When the
+ * read has timed out, the endpoint runs the 8 it holds and takes the rest;
+ * all 40 writes run, in order.
+ */
+static void test_endpoint_credit(void)
+{
+    g_autofree char *dir = g_dir_make_tmp("vrc-qtest-XXXXXX", NULL);
+    g_autofree char *path = g_build_filename(dir, "ep.sock", NULL);
+    struct encap_link_config c = {
+        .initiator = true, .max_frame = 1514, .mps = 1024, .mrrs = 4096,
+        .session = 0x5158,
+    };
+    struct encap_tlp rd = {
+        .type = ENCAP_TLP_MRD, .len_dw = 1, .first_be = 0xf,
+        .requester_id = 0x0010, .addr = BAR0_ADDR + 0x2820, .tag = 0x3fe,
+    };
+    static const uint32_t setup[][2] = {
+        { PCI_BASE_ADDRESS_0, BAR0_ADDR },
+        { PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER },
+    };
+    static const uint32_t ring[][2] = {
+        { 0x3800, 0x100000 },               /* TDBAL */
+        { 0x3808, 4096 },                   /* TDLEN */
+        { 0x0400, 1 << 1 },                 /* TCTL.EN */
+        { 0x3818, 1 },                      /* TDT: one descriptor to fetch */
+    };
+    struct encap_link_stats st;
+    StrayVrc v = { 0 };
+    QTestState *ep;
+    QDict *resp, *info;
+    uint8_t d[4];
+    char err[128];
+    bool answered = false;
+    int queued = 0;
+
+    ep = qtest_initf("-machine vrc-endpoint,socket=%s,completion-timeout=500,"
+                     "request-credit=8 -nodefaults -device e1000e,romfile=",
+                     path);
+    g_assert_cmpint(encap_transport_open_unix(path, false, &v.tp, err,
+                                              sizeof(err)), ==, 0);
+    encap_transport_mac(v.tp, c.own_mac);
+    memcpy(c.peer_mac, (uint8_t[])ENCAP_UNIX_LISTENER_MAC, 6);
+    v.link = encap_link_new(&c, &stray_ops, &v);
+    g_queue_init(&v.cpls);
+    encap_link_connect(v.link, now_ns());
+    for (int i = 0; i < 2000 && encap_link_state(v.link) != ENCAP_LINK_UP; i++) {
+        stray_pump(&v, 1);
+    }
+    g_assert_cmpint(encap_link_state(v.link), ==, ENCAP_LINK_UP);
+    for (size_t i = 0; i < G_N_ELEMENTS(setup); i++) {
+        struct encap_tlp w = {
+            .type = ENCAP_TLP_CFGWR0, .len_dw = 1, .first_be = 0xf,
+            .requester_id = 0x0010, .target_id = 0x0100,
+            .reg = setup[i][0], .data = d, .tag = i,
+        };
+        stl_le_p(d, setup[i][1]);
+        stray_queue(&v, &w);
+    }
+    for (size_t i = 0; i < G_N_ELEMENTS(ring); i++) {
+        struct encap_tlp w = {
+            .type = ENCAP_TLP_MWR, .len_dw = 1, .first_be = 0xf,
+            .requester_id = 0x0010, .addr = BAR0_ADDR + ring[i][0], .data = d,
+        };
+        stl_le_p(d, ring[i][1]);
+        stray_queue(&v, &w);
+    }
+    stray_pump(&v, 50);         /* the TDT write runs; its DMA read waits */
+
+    /* 40 writes of RDTR: the endpoint takes 8 while its DMA waits. */
+    for (uint32_t i = 1; i <= 40; i++) {
+        struct encap_tlp w = {
+            .type = ENCAP_TLP_MWR, .len_dw = 1, .first_be = 0xf,
+            .requester_id = 0x0010, .addr = BAR0_ADDR + 0x2820, .data = d,
+        };
+        int r;
+
+        stl_le_p(d, i);
+        r = encap_link_queue_tlp(v.link, &w, &lim, now_ns());
+        if (r == -ENCAP_E_CREDIT) {
+            break;
+        }
+        g_assert_cmpint(r, ==, 0);
+        encap_link_flush(v.link, now_ns());
+        queued++;
+    }
+    encap_link_get_stats(v.link, &st);
+    g_assert_cmpuint(st.credit_waits, ==, 1);
+    g_assert_cmpint(queued, <=, 8);
+    /* The rest go once the endpoint has run what it held. */
+    for (uint32_t i = queued + 1; i <= 40; i++) {
+        struct encap_tlp w = {
+            .type = ENCAP_TLP_MWR, .len_dw = 1, .first_be = 0xf,
+            .requester_id = 0x0010, .addr = BAR0_ADDR + 0x2820, .data = d,
+        };
+
+        stl_le_p(d, i);
+        stray_queue(&v, &w);
+    }
+    g_queue_clear(&v.cpls);
+    stray_queue(&v, &rd);
+    for (int i = 0; i < 5000 && !answered; i++) {
+        stray_pump(&v, 1);
+        answered = g_queue_find(&v.cpls, GUINT_TO_POINTER(0x3fe << 8 |
+                                                         ENCAP_CPL_SC));
+    }
+    g_assert_true(answered);
+
+    resp = qtest_qmp(ep, "{ 'execute': 'query-vrc' }");
+    info = qobject_to(QDict, qlist_peek(qdict_get_qlist(resp, "return")));
+    g_assert_cmpint(qdict_get_int(info, "request-credit"), ==, 8);
+    g_assert_cmpint(qdict_get_int(info, "request-backlog-max"), <=, 8);
+    g_assert_cmpint(qdict_get_int(info, "request-backlog-max"), >=, queued);
+    /* All 40 writes and the read ran. */
+    g_assert_cmpint(qdict_get_int(qdict_get_qdict(info, "tlps-rx"), "mwr"),
+                    ==, 40 + G_N_ELEMENTS(ring));
     qobject_unref(resp);
 
     encap_link_free(v.link);
@@ -1983,6 +2189,7 @@ int main(int argc, char **argv)
     qtest_add_func("/vrc/intx", test_intx);
     qtest_add_func("/vrc/intx-link-down", test_intx_link_down);
     qtest_add_func("/vrc/stale-completion", test_stale_completion);
+    qtest_add_func("/vrc/request-credit", test_request_credit);
     qtest_add_func("/vrc/msi", test_msi);
     qtest_add_func("/vrc/real-endpoint-edu", test_real_endpoint_edu);
     qtest_add_func("/vrc/real-endpoint-intx", test_real_endpoint_intx);
@@ -1995,6 +2202,7 @@ int main(int argc, char **argv)
     qtest_add_func("/vrc/endpoint-busy", test_endpoint_busy);
     qtest_add_func("/vrc/endpoint-next-vm", test_endpoint_next_vm);
     qtest_add_func("/vrc/stray-vrc", test_stray_vrc);
+    qtest_add_func("/vrc/endpoint-credit", test_endpoint_credit);
     qtest_add_func("/vrc/stray-endpoint", test_stray_endpoint);
     qtest_add_func("/vrc/reset-reaches-endpoint", test_reset_reaches_endpoint);
     qtest_add_func("/vrc/odd-guest", test_odd_guest);

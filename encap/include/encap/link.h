@@ -327,6 +327,11 @@ uint32_t encap_link_mark(const struct encap_link *l);
 bool encap_link_delivered(const struct encap_link *l, uint32_t mark);
 /* Whether a DATA frame from the peer is missing (later ones are held). */
 bool encap_link_rx_gap(const struct encap_link *l);
+/*
+ * When the last new DATA frame of the session arrived (the caller's clock;
+ * 0: none): a peer busy sending TLPs, not merely acking or answering PINGs.
+ */
+uint64_t encap_link_data_ns(const struct encap_link *l);
 void encap_link_get_stats(const struct encap_link *l,
                           struct encap_link_stats *s);
 
