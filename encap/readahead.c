@@ -23,8 +23,11 @@ struct encap_ra {
 
     /*
      * What to fetch with a miss: the device's last steps.  A step is a read
-     * in another window than the read before it, or at a lower address in
-     * the same one (it needs a later copy of that window).
+     * in another window than the cached read before it, or at a lower
+     * address in the same one (it needs a later copy of that window).
+     * Invalidations and uncached reads leave them be: a device that reads
+     * one descriptor, then its buffer, then the next descriptor has one
+     * step, not one per descriptor.
      */
     uint64_t steps[ENCAP_RA_MAX_WINDOWS];
     unsigned nsteps;            /* valid entries, oldest first */
@@ -67,13 +70,15 @@ void encap_ra_free(struct encap_ra *ra)
     }
 }
 
-void encap_ra_invalidate(struct encap_ra *ra)
+bool encap_ra_invalidate(struct encap_ra *ra)
 {
-    if (ra->n) {
+    bool had = ra->n;
+
+    if (had) {
         ra->st.invalidations++;
     }
     ra->n = 0;
-    ra->last_valid = false;
+    return had;
 }
 
 void encap_ra_get_stats(const struct encap_ra *ra, struct encap_ra_stats *st)
@@ -105,7 +110,6 @@ static int ra_uncached(struct encap_ra *ra, uint64_t addr, void *buf,
     struct encap_ra_range r = { .addr = addr, .len = len, .buf = buf };
 
     ra->n = 0;
-    ra->last_valid = false;
     return ra->fetch(ra->opaque, &r, 1);
 }
 
@@ -115,7 +119,7 @@ int encap_ra_read(struct encap_ra *ra, uint64_t addr, void *buf, uint32_t len)
     uint64_t win = addr & ~(uint64_t)(wsize - 1);
     struct encap_ra_range r[ENCAP_RA_MAX_WINDOWS];
     bool cached = false;
-    unsigned n, skip;
+    unsigned n, first, last;
     int ret;
 
     if (!len || len > ra->cfg.max_small || addr - win + len > wsize) {
@@ -145,12 +149,19 @@ int encap_ra_read(struct encap_ra *ra, uint64_t addr, void *buf, uint32_t len)
     /*
      * A miss: this window first, then the device's last steps, oldest
      * first (where it went last time is where it is likely to go next).
+     * A read that goes on with the last step (same window, forwards) is
+     * that step: it is not fetched twice.
      */
     n = 0;
     r[n++] = (struct encap_ra_range) { .addr = win };
-    skip = ra->nsteps > ra->cfg.max_windows - 1 ?
-           ra->nsteps - (ra->cfg.max_windows - 1) : 0;
-    for (unsigned i = skip; i < ra->nsteps; i++) {
+    last = ra->nsteps;
+    if (last && ra->last_valid && win == ra->last_win &&
+        addr >= ra->last_addr) {
+        last--;
+    }
+    first = last > ra->cfg.max_windows - 1 ?
+            last - (ra->cfg.max_windows - 1) : 0;
+    for (unsigned i = first; i < last; i++) {
         r[n++] = (struct encap_ra_range) { .addr = ra->steps[i] };
     }
     for (unsigned i = 0; i < n; i++) {

@@ -254,6 +254,8 @@ static void test_uncached(void)
     mem_write(&m, 0x3004 / 4);
     g_assert_cmpuint(rd32(ra, 0x3004), ==, m.w[0x3004 / 4]);
     g_assert_cmpuint(m.fetches, ==, 3);
+    /* A descriptor, its buffer, the next descriptor: one window a fetch. */
+    g_assert_cmpuint(m.ranges->len, ==, 1);
     g_assert_cmpint(encap_ra_read(ra, 0x31fe, big, 4), ==, 0);   /* across */
     g_assert_cmpuint(m.fetches, ==, 4);
     g_assert_cmpuint(g_array_index(m.ranges, struct encap_ra_range, 0).len,
