@@ -825,38 +825,47 @@ static struct encap_tlp piece_tlp(enum encap_tlp_type type, uint16_t requester,
     };
 }
 
-int vrc_link_mem_read(VRCLink *l, uint16_t requester, uint64_t addr,
-                      void *buf, uint32_t len)
+int vrc_link_mem_readv(VRCLink *l, uint16_t requester,
+                       const VRCLinkRange *r, unsigned nr)
 {
     uint32_t mrrs = l->cfg.mrrs;
-    unsigned max = len / mrrs + 2;
-    g_autofree struct encap_req_piece *pc = g_new(struct encap_req_piece, max);
-    g_autofree int *tags = g_new(int, max);
-    int n = encap_split_request(addr, len, mrrs, pc, max);
-    int queued = 0, r = 0;
+    unsigned max = 0;
+    g_autofree struct encap_req_piece *pc = NULL;
+    g_autofree int *tags = NULL;
+    int queued = 0, ret = 0;
+
+    for (unsigned i = 0; i < nr; i++) {
+        max += r[i].len / mrrs + 2;
+    }
+    pc = g_new(struct encap_req_piece, max);
+    tags = g_new(int, max);
 
     QEMU_LOCK_GUARD(&l->lock);
     if (!l->up) {
         l->stats.link_down_fails++;
         return -ENOTCONN;
     }
-    for (int i = 0; i < n; i++) {
-        struct encap_tlp t = piece_tlp(ENCAP_TLP_MRD, requester, &pc[i]);
-        int tag = vrc_link_tag_alloc(l, ENCAP_TLP_MRD, requester);
+    for (unsigned k = 0; k < nr && !ret; k++) {
+        int n = encap_split_request(r[k].addr, r[k].len, mrrs, pc, max);
 
-        if (tag < 0) {
-            r = -EBUSY;
-            break;
+        for (int i = 0; i < n; i++) {
+            struct encap_tlp t = piece_tlp(ENCAP_TLP_MRD, requester, &pc[i]);
+            int tag = vrc_link_tag_alloc(l, ENCAP_TLP_MRD, requester);
+
+            if (tag < 0) {
+                ret = -EBUSY;
+                break;
+            }
+            t.tag = tag;
+            encap_reasm_init(&l->tags[tag].reasm, r[k].addr + pc[i].offset,
+                             pc[i].bytes, (uint8_t *)r[k].buf + pc[i].offset);
+            ret = vrc_link_queue(l, &t, false);
+            if (ret < 0) {
+                vrc_link_tag_free(l, tag);
+                break;
+            }
+            tags[queued++] = tag;
         }
-        t.tag = tag;
-        encap_reasm_init(&l->tags[tag].reasm, addr + pc[i].offset,
-                         pc[i].bytes, (uint8_t *)buf + pc[i].offset);
-        r = vrc_link_queue(l, &t, false);
-        if (r < 0) {
-            vrc_link_tag_free(l, tag);
-            break;
-        }
-        tags[queued++] = tag;
     }
     encap_link_flush(l->el, now_ns());
     for (int i = 0; i < queued; i++) {
@@ -864,9 +873,17 @@ int vrc_link_mem_read(VRCLink *l, uint16_t requester, uint64_t addr,
     }
     if (queued) {
         int w = vrc_link_wait(l, tags, queued);
-        r = r ?: w;
+        ret = ret ?: w;
     }
-    return r;
+    return ret;
+}
+
+int vrc_link_mem_read(VRCLink *l, uint16_t requester, uint64_t addr,
+                      void *buf, uint32_t len)
+{
+    VRCLinkRange r = { .addr = addr, .len = len, .buf = buf };
+
+    return vrc_link_mem_readv(l, requester, &r, 1);
 }
 
 void vrc_link_mem_write(VRCLink *l, uint16_t requester, uint64_t addr,
