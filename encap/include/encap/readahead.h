@@ -93,8 +93,11 @@ void encap_ra_free(struct encap_ra *ra);
  */
 int encap_ra_read(struct encap_ra *ra, uint64_t addr, void *buf, uint32_t len);
 
-/* Drop everything cached (the prediction of what to fetch stays). */
-void encap_ra_invalidate(struct encap_ra *ra);
+/*
+ * Drop everything cached (the prediction of what to fetch stays).  True
+ * if there was anything.
+ */
+bool encap_ra_invalidate(struct encap_ra *ra);
 
 void encap_ra_get_stats(const struct encap_ra *ra, struct encap_ra_stats *st);
 
