@@ -5,6 +5,25 @@
 
 #include "encap/readahead.h"
 
+/* Windows whose sequel is remembered (see struct ra_record). */
+#define RA_RECORDS  16
+
+/*
+ * What the requester read after a miss in window @key, the last time:
+ * its steps until the cache was dropped.  A step is a read in another
+ * window than the cached read before it, or at a lower address in the same
+ * one (it needs a later copy of that window).  A miss in @key fetches @key
+ * and then these windows, in this order.
+ */
+struct ra_record {
+    uint64_t key;
+    uint64_t win[ENCAP_RA_MAX_WINDOWS - 1];
+    unsigned n;
+    bool used;
+    bool open;                  /* being written: a miss since the last drop */
+    uint64_t stamp;             /* for replacement: last miss in @key */
+};
+
 struct encap_ra {
     struct encap_ra_config cfg;
     encap_ra_fetch_fn fetch;
@@ -21,18 +40,12 @@ struct encap_ra {
     unsigned cur;
     uint64_t cur_addr;
 
-    /*
-     * What to fetch with a miss: the device's last steps.  A step is a read
-     * in another window than the cached read before it, or at a lower
-     * address in the same one (it needs a later copy of that window).
-     * Invalidations and uncached reads leave them be: a device that reads
-     * one descriptor, then its buffer, then the next descriptor has one
-     * step, not one per descriptor.
-     */
-    uint64_t steps[ENCAP_RA_MAX_WINDOWS];
-    unsigned nsteps;            /* valid entries, oldest first */
+    /* The last cached read, for telling steps. */
     bool last_valid;
     uint64_t last_win, last_addr;
+
+    struct ra_record rec[RA_RECORDS];
+    uint64_t clock;
 
     struct encap_ra_stats st;
 };
@@ -70,14 +83,26 @@ void encap_ra_free(struct encap_ra *ra)
     }
 }
 
-bool encap_ra_invalidate(struct encap_ra *ra)
+/* The cache goes; the records being written are complete. */
+static bool ra_drop(struct encap_ra *ra)
 {
     bool had = ra->n;
+
+    ra->n = 0;
+    ra->last_valid = false;     /* the next read is a step */
+    for (unsigned i = 0; i < RA_RECORDS; i++) {
+        ra->rec[i].open = false;
+    }
+    return had;
+}
+
+bool encap_ra_invalidate(struct encap_ra *ra)
+{
+    bool had = ra_drop(ra);
 
     if (had) {
         ra->st.invalidations++;
     }
-    ra->n = 0;
     return had;
 }
 
@@ -86,44 +111,135 @@ void encap_ra_get_stats(const struct encap_ra *ra, struct encap_ra_stats *st)
     *st = ra->st;
 }
 
-/* Note a read served at @addr in window @win. */
+static struct ra_record *ra_find(struct encap_ra *ra, uint64_t key)
+{
+    for (unsigned i = 0; i < RA_RECORDS; i++) {
+        if (ra->rec[i].used && ra->rec[i].key == key) {
+            return &ra->rec[i];
+        }
+    }
+    return NULL;
+}
+
+/* Note a read served at @addr in window @win: a step, for open records. */
 static void ra_step(struct encap_ra *ra, uint64_t win, uint64_t addr)
 {
-    unsigned max = ra->cfg.max_windows;
-
     if (!ra->last_valid || win != ra->last_win || addr < ra->last_addr) {
-        if (ra->nsteps == max) {
-            memmove(ra->steps, ra->steps + 1, (max - 1) * sizeof(ra->steps[0]));
-            ra->nsteps--;
+        for (unsigned i = 0; i < RA_RECORDS; i++) {
+            struct ra_record *rc = &ra->rec[i];
+
+            if (rc->open && rc->n < ra->cfg.max_windows - 1) {
+                rc->win[rc->n++] = win;
+            }
         }
-        ra->steps[ra->nsteps++] = win;
     }
     ra->last_valid = true;
     ra->last_win = win;
     ra->last_addr = addr;
 }
 
-/* The read as asked, newer than anything cached: the cache goes. */
+/* A miss in @win: start (or go on with) its record. */
+static void ra_open(struct encap_ra *ra, uint64_t win)
+{
+    struct ra_record *rc = ra_find(ra, win);
+
+    if (!rc) {
+        rc = &ra->rec[0];
+        for (unsigned i = 1; i < RA_RECORDS && rc->used; i++) {
+            if (!ra->rec[i].used ||
+                (!ra->rec[i].open && ra->rec[i].stamp < rc->stamp)) {
+                rc = &ra->rec[i];
+            }
+        }
+        rc->used = true;
+        rc->key = win;
+        rc->open = false;
+    }
+    if (!rc->open) {
+        /* Not already written since the last drop: write it afresh. */
+        rc->n = 0;
+        rc->open = true;
+    }
+    rc->stamp = ++ra->clock;
+}
+
+/*
+ * A read that is not cached (too large, or across windows): it is newer
+ * than anything cached, so the cache goes; but what the requester read
+ * after such a read last time comes with it, fetched after it (a
+ * descriptor, its buffer, the next descriptor).  The record of reads
+ * after an uncached one has this key, which is no window's.
+ */
+#define RA_KEY_UNCACHED     UINT64_MAX
+
+static int ra_fetch(struct encap_ra *ra, uint64_t addr, void *buf,
+                    uint32_t len, uint64_t key);
+
 static int ra_uncached(struct encap_ra *ra, uint64_t addr, void *buf,
                        uint32_t len)
 {
-    struct encap_ra_range r = { .addr = addr, .len = len, .buf = buf };
+    ra->st.uncached++;
+    ra_drop(ra);
+    return ra_fetch(ra, addr, buf, len, RA_KEY_UNCACHED);
+}
 
+/*
+ * Fetch @len bytes at @addr into @buf, and with them, after them, the
+ * windows recorded for @key; start writing @key's record.  For a miss,
+ * @key is the read's window, which is then the fetch's first window.
+ */
+static int ra_fetch(struct encap_ra *ra, uint64_t addr, void *buf,
+                    uint32_t len, uint64_t key)
+{
+    uint32_t wsize = ra->cfg.window;
+    struct encap_ra_range r[ENCAP_RA_MAX_WINDOWS];
+    struct ra_record *rc = ra_find(ra, key);
+    bool miss = key != RA_KEY_UNCACHED;
+    unsigned n = 0;
+    int ret;
+
+    r[n++] = (struct encap_ra_range) {
+        .addr = miss ? key : addr, .len = miss ? wsize : len,
+        .buf = miss ? ra->data : buf,
+    };
+    ra->win[0] = miss ? key : RA_KEY_UNCACHED;
+    for (unsigned i = 0; rc && i < rc->n && n < ra->cfg.max_windows; i++) {
+        r[n] = (struct encap_ra_range) {
+            .addr = rc->win[i], .len = wsize,
+            .buf = ra->data + (size_t)n * wsize,
+        };
+        ra->win[n++] = rc->win[i];
+    }
     ra->n = 0;
-    return ra->fetch(ra->opaque, &r, 1);
+    ret = ra->fetch(ra->opaque, r, n);
+    if (ret < 0) {
+        /* Nothing of a failed fetch is kept; the read goes as asked. */
+        ra->st.errors++;
+        ra_drop(ra);
+        r[0] = (struct encap_ra_range) { .addr = addr, .len = len, .buf = buf };
+        return ra->fetch(ra->opaque, r, 1);
+    }
+    ra->st.windows += n - !miss;
+    ra->st.bytes += (uint64_t)(n - !miss) * wsize;
+    ra->n = n;
+    ra->cur = 0;
+    ra->cur_addr = miss ? addr : 0;
+    if (miss) {
+        ra->st.misses++;
+        memcpy(buf, ra->data + (addr - key), len);
+        ra_step(ra, key, addr);
+    }
+    ra_open(ra, key);
+    return 0;
 }
 
 int encap_ra_read(struct encap_ra *ra, uint64_t addr, void *buf, uint32_t len)
 {
     uint32_t wsize = ra->cfg.window;
     uint64_t win = addr & ~(uint64_t)(wsize - 1);
-    struct encap_ra_range r[ENCAP_RA_MAX_WINDOWS];
     bool cached = false;
-    unsigned n, first, last;
-    int ret;
 
     if (!len || len > ra->cfg.max_small || addr - win + len > wsize) {
-        ra->st.uncached++;
         return ra_uncached(ra, addr, buf, len);
     }
 
@@ -147,42 +263,8 @@ int encap_ra_read(struct encap_ra *ra, uint64_t addr, void *buf, uint32_t len)
     }
 
     /*
-     * A miss: this window first, then the device's last steps, oldest
-     * first (where it went last time is where it is likely to go next).
-     * A read that goes on with the last step (same window, forwards) is
-     * that step: it is not fetched twice.
+     * A miss: this window first, then the windows the requester went on
+     * to read the last time it missed here, in that order.
      */
-    n = 0;
-    r[n++] = (struct encap_ra_range) { .addr = win };
-    last = ra->nsteps;
-    if (last && ra->last_valid && win == ra->last_win &&
-        addr >= ra->last_addr) {
-        last--;
-    }
-    first = last > ra->cfg.max_windows - 1 ?
-            last - (ra->cfg.max_windows - 1) : 0;
-    for (unsigned i = first; i < last; i++) {
-        r[n++] = (struct encap_ra_range) { .addr = ra->steps[i] };
-    }
-    for (unsigned i = 0; i < n; i++) {
-        r[i].len = wsize;
-        r[i].buf = ra->data + (size_t)i * wsize;
-        ra->win[i] = r[i].addr;
-    }
-    ra->n = 0;
-    ret = ra->fetch(ra->opaque, r, n);
-    if (ret < 0) {
-        /* Nothing of a failed fetch is kept; the read goes as asked. */
-        ra->st.errors++;
-        return ra_uncached(ra, addr, buf, len);
-    }
-    ra->st.misses++;
-    ra->st.windows += n;
-    ra->st.bytes += (uint64_t)n * wsize;
-    ra->n = n;
-    ra->cur = 0;
-    ra->cur_addr = addr;
-    memcpy(buf, ra->data + (addr - win), len);
-    ra_step(ra, win, addr);
-    return 0;
+    return ra_fetch(ra, addr, buf, len, win);
 }
