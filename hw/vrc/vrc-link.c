@@ -97,6 +97,9 @@ struct VRCLink {
     VRCLinkStats stats;
     QSIMPLEQ_HEAD(, VRCPending) pending;   /* filled during input */
     bool in_batch;              /* the receiver works through requests */
+    bool hold_cpl;              /* ... and the next is a memory read too:
+                                   completions wait for the run's last
+                                   (the receiver's own, read by it only) */
     bool self_waiting;          /* ... and reads the transport while it waits */
     GQueue disc_in;             /* DISC frames (GBytes) for ops->disc */
 
@@ -478,7 +481,17 @@ static uint64_t vrc_link_rx_round(VRCLink *l)
                 vrc_link_rx_cpl(l, &p->tlp);
             }
         } else {
+            VRCPending *next = QSIMPLEQ_FIRST(&batch);
+
+            /*
+             * Completions of a run of memory reads leave together, at
+             * the end of the run: a requester that sent several reads at
+             * once (vrc_link_mem_readv) gets them in as few frames as fit.
+             */
+            l->hold_cpl = next && next->tlp.type == ENCAP_TLP_MRD &&
+                          p->tlp.type == ENCAP_TLP_MRD;
             l->ops->request(l->opaque, &p->tlp);
+            l->hold_cpl = false;
         }
         g_free(p);
         if (QSIMPLEQ_EMPTY(&batch)) {
@@ -492,6 +505,8 @@ static uint64_t vrc_link_rx_round(VRCLink *l)
     if (l->in_batch) {
         WITH_QEMU_LOCK_GUARD(&l->lock) {
             l->in_batch = false;
+            /* Anything held back for a run that ended early. */
+            encap_link_flush(l->el, now_ns());
         }
     }
     return deadline;
@@ -967,7 +982,9 @@ void vrc_link_complete(VRCLink *l, const struct encap_tlp *req,
                 break;
             }
         }
-        encap_link_flush(l->el, now_ns());
+        if (!(vrc_link_in_receiver(l) && l->hold_cpl)) {
+            encap_link_flush(l->el, now_ns());
+        }
     }
 }
 
