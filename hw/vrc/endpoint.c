@@ -79,6 +79,7 @@ struct VRCEndpointState {
      * Main loop, BQL held: every user of it runs there.
      */
     bool read_ahead;
+    uint32_t ra_window, ra_windows;
     struct encap_ra *ra;
     bool ra_fetched;            /* the read in progress went to the link */
     Notifier ra_poll;           /* main loop iterations */
@@ -118,9 +119,9 @@ static PCIDevice *ep_function(VRCEndpointState *s, uint16_t target)
  * link going up or down, and each iteration of the main loop (anything else
  * the function may react to: its timers, its backend's file descriptors).
  */
-#define VRC_EP_RA_WINDOW        512
+#define VRC_EP_RA_WINDOW        256
 #define VRC_EP_RA_SMALL         64
-#define VRC_EP_RA_WINDOWS       4
+#define VRC_EP_RA_WINDOWS       6
 
 static void ep_ra_invalidate(VRCEndpointState *s, const char *why)
 {
@@ -769,14 +770,19 @@ static void ep_init(MachineState *ms)
     }
     s->link_config.rx_in_main_loop = true;
     if (s->read_ahead) {
-        static const struct encap_ra_config ra_cfg = {
-            .window = VRC_EP_RA_WINDOW,
-            .max_small = VRC_EP_RA_SMALL,
-            .max_windows = VRC_EP_RA_WINDOWS,
+        struct encap_ra_config ra_cfg = {
+            .window = s->ra_window,
+            .max_small = MIN(VRC_EP_RA_SMALL, s->ra_window),
+            .max_windows = s->ra_windows,
         };
 
         s->ra = encap_ra_new(&ra_cfg, ep_ra_fetch, s);
-        assert(s->ra);
+        if (!s->ra) {
+            error_report("vrc-endpoint: 'x-read-ahead-window' must be a power "
+                         "of two, 64..%d, and 'x-read-ahead-windows' 1..%d",
+                         ENCAP_RA_MAX_WINDOW, ENCAP_RA_MAX_WINDOWS);
+            exit(1);
+        }
         s->ra_poll.notify = ep_ra_poll;
         main_loop_poll_add_notifier(&s->ra_poll);
     }
@@ -850,6 +856,8 @@ static void ep_instance_init(Object *obj)
     s->conf.keepalive_ms = VRC_DEFAULT_KEEPALIVE_MS;
     s->disc_interval_ms = VRC_DEFAULT_DISC_INTERVAL_MS;
     s->read_ahead = true;
+    s->ra_window = VRC_EP_RA_WINDOW;
+    s->ra_windows = VRC_EP_RA_WINDOWS;
 }
 
 static bool ep_get_read_ahead(Object *obj, Error **errp)
@@ -920,6 +928,12 @@ static void ep_class_init(ObjectClass *oc, void *data)
         "serve the hosted function's small DMA reads (rings, descriptors) "
         "from windows fetched ahead, several per round trip, dropped at "
         "every event that may make them stale (default on)");
+    ep_add_u32(oc, "x-read-ahead-window",
+               offsetof(VRCEndpointState, ra_window),
+               "read-ahead: bytes a window, a power of two");
+    ep_add_u32(oc, "x-read-ahead-windows",
+               offsetof(VRCEndpointState, ra_windows),
+               "read-ahead: windows a fetch at most");
 }
 
 static const char *ep_host_root_bus_path(PCIHostState *h, PCIBus *b)
