@@ -419,21 +419,27 @@ static void fn_copy_ascending(uint8_t *dst, const uint8_t *src, size_t len)
 
 /*
  * Read guest memory for the endpoint, in ascending address order where it
- * is RAM (what cannot be mapped is read as before, with its errors).
- * Receive thread.
+ * is RAM.  Anything else (MMIO, nothing) is read as before, with its side
+ * effects and errors, and never twice.  Receive thread.
  */
 static MemTxResult fn_read_ordered(PCIDevice *d, dma_addr_t addr,
                                    uint8_t *buf, dma_addr_t len)
 {
-    while (len) {
-        dma_addr_t plen = len;
-        void *p = pci_dma_map(d, addr, &plen, DMA_DIRECTION_TO_DEVICE);
+    AddressSpace *as = pci_get_address_space(d);
 
-        if (!p) {
+    smp_mb();   /* as dma_memory_rw(): after the device's earlier accesses */
+    RCU_READ_LOCK_GUARD();
+    while (len) {
+        hwaddr xlat, plen = len;
+        MemoryRegion *mr = address_space_translate(as, addr, &xlat, &plen,
+                                                   false,
+                                                   MEMTXATTRS_UNSPECIFIED);
+
+        if (!memory_access_is_direct(mr, false, MEMTXATTRS_UNSPECIFIED)) {
             return pci_dma_read(d, addr, buf, len);
         }
-        fn_copy_ascending(buf, p, plen);
-        pci_dma_unmap(d, p, plen, DMA_DIRECTION_TO_DEVICE, plen);
+        fn_copy_ascending(buf, (uint8_t *)memory_region_get_ram_ptr(mr) + xlat,
+                          plen);
         addr += plen;
         buf += plen;
         len -= plen;
