@@ -107,8 +107,8 @@ static PCIDevice *ep_function(VRCEndpointState *s, uint16_t target)
 
 /*
  * Read-ahead (encap/readahead.h).  A small DMA read that misses fetches an
- * aligned window around it, with the windows the function read last, in
- * one round trip; the reads that follow are served from it while they go
+ * aligned window around it, with the windows the function went on to read
+ * the last time it missed there, in one round trip; the reads that follow are served from it while they go
  * forwards in fetch order.  The VM side reads the windows in the order
  * sent, each in ascending address order (vrc-function.c), so a hit is a
  * value the function could have read itself at an instant of the fetch.

@@ -6,8 +6,9 @@
  * descriptor, each a few bytes) pays a full round trip per piece when its
  * memory is across a link.  This cache turns a small read that misses into
  * one round trip that fetches an aligned window around it, together with
- * the windows the device went on to read the last time it was there (its
- * "steps"), so that the reads that follow are served from the fetch.
+ * the windows the device went on to read the last time it missed there,
+ * so that the reads that follow are served from the fetch.  A read that is
+ * not cached (too large) brings along what followed the last such read.
  *
  * Coherence, by construction: a value served from the cache is one the
  * device could have read with its own reads, issued in its order, at
@@ -22,7 +23,7 @@
  *    fetch (an earlier window, or a lower address in the same window) is
  *    a miss, and starts a new fetch.  A read that is not cached (too large,
  *    or across a window boundary) is newer than everything: it drops the
- *    cache.
+ *    cache (the windows fetched with it are fetched after it).
  *  - The caller drops the cache (encap_ra_invalidate()) at every event
  *    after which the device may expect newer memory: anything the memory's
  *    owner tells the device (a request arriving, a doorbell), anything the
