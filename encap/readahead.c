@@ -195,20 +195,39 @@ static int ra_fetch(struct encap_ra *ra, uint64_t addr, void *buf,
     struct encap_ra_range r[ENCAP_RA_MAX_WINDOWS];
     struct ra_record *rc = ra_find(ra, key);
     bool miss = key != RA_KEY_UNCACHED;
-    unsigned n = 0;
+    uint64_t pred[ENCAP_RA_MAX_WINDOWS - 1];
+    unsigned npred = 0, n = 0;
     int ret;
+
+    /*
+     * A miss between hits: the requester left the windows fetched for it
+     * for another one (the next descriptor is elsewhere in the table).
+     * What the fetch held after the window it skipped likely still comes,
+     * with the new window where the skipped one was.
+     */
+    if (miss && ra->n && ra->cur + 1 < ra->n) {
+        uint64_t skipped = ra->win[ra->cur + 1];
+
+        for (unsigned i = ra->cur + 2; i < ra->n; i++) {
+            pred[npred++] = ra->win[i] == skipped ? key : ra->win[i];
+        }
+    }
+    if (!npred && rc) {
+        memcpy(pred, rc->win, rc->n * sizeof(pred[0]));
+        npred = rc->n;
+    }
 
     r[n++] = (struct encap_ra_range) {
         .addr = miss ? key : addr, .len = miss ? wsize : len,
         .buf = miss ? ra->data : buf,
     };
     ra->win[0] = miss ? key : RA_KEY_UNCACHED;
-    for (unsigned i = 0; rc && i < rc->n && n < ra->cfg.max_windows; i++) {
+    for (unsigned i = 0; i < npred && n < ra->cfg.max_windows; i++) {
         r[n] = (struct encap_ra_range) {
-            .addr = rc->win[i], .len = wsize,
+            .addr = pred[i], .len = wsize,
             .buf = ra->data + (size_t)n * wsize,
         };
-        ra->win[n++] = rc->win[i];
+        ra->win[n++] = pred[i];
     }
     ra->n = 0;
     ret = ra->fetch(ra->opaque, r, n);

@@ -254,6 +254,40 @@ static void test_records(void)
     mem_free(&m);
 }
 
+/*
+ * A learnt run that goes to another window midway (the next descriptor is
+ * elsewhere in its table): the miss there fetches the rest of the run,
+ * with the new window where the old one was.
+ */
+static void test_swap(void)
+{
+    static const uint64_t learnt[] = { 0x1000, 0x2010, 0x3000, 0x2000 };
+    static const uint64_t now[] = { 0x1000, 0x4010, 0x3000, 0x4000 };
+    struct encap_ra *ra;
+    Mem m;
+
+    mem_init(&m, 1, 0);
+    ra = encap_ra_new(&cfg, mem_fetch, &m);
+    for (unsigned k = 0; k < 2; k++) {
+        encap_ra_invalidate(ra);
+        for (unsigned i = 0; i < G_N_ELEMENTS(learnt); i++) {
+            rd32(ra, learnt[i]);
+        }
+    }
+    encap_ra_invalidate(ra);
+    m.fetches = 0;
+    for (unsigned i = 0; i < G_N_ELEMENTS(now); i++) {
+        g_assert_cmpuint(rd32(ra, now[i]), ==, m.w[now[i] / 4]);
+    }
+    g_assert_cmpuint(m.fetches, ==, 2);
+    g_assert_cmpuint(m.ranges->len, ==, 3);
+    g_assert_cmphex(g_array_index(m.ranges, struct encap_ra_range, 0).addr, ==, 0x4000);
+    g_assert_cmphex(g_array_index(m.ranges, struct encap_ra_range, 1).addr, ==, 0x3000);
+    g_assert_cmphex(g_array_index(m.ranges, struct encap_ra_range, 2).addr, ==, 0x4000);
+    encap_ra_free(ra);
+    mem_free(&m);
+}
+
 /* After an invalidation, what was written before it is seen. */
 static void test_invalidate(void)
 {
@@ -420,6 +454,7 @@ int main(int argc, char **argv)
     g_test_add_func("/readahead/backwards", test_backwards);
     g_test_add_func("/readahead/steps", test_steps);
     g_test_add_func("/readahead/records", test_records);
+    g_test_add_func("/readahead/swap", test_swap);
     g_test_add_func("/readahead/invalidate", test_invalidate);
     g_test_add_func("/readahead/uncached", test_uncached);
     g_test_add_func("/readahead/error", test_error);
