@@ -22,7 +22,19 @@ struct ra_record {
     bool used;
     bool open;                  /* being written: a miss since the last drop */
     uint64_t stamp;             /* for replacement: last miss in @key */
+    bool hit;                   /* the last fetch for @key served a hit */
+    unsigned dry;               /* fetches for @key in a row that did not */
 };
+
+/*
+ * A fetch with nothing predicted after it, for a key whose last RA_DRY
+ * fetches served no read (a device that writes back each descriptor it
+ * reads, as e1000e does), reads only what was asked: a window nobody reads
+ * only costs bytes.  Every RA_PROBE-th one fetches the window again, in
+ * case the device changed its ways.
+ */
+#define RA_DRY      2
+#define RA_PROBE    8
 
 struct encap_ra {
     struct encap_ra_config cfg;
@@ -45,6 +57,7 @@ struct encap_ra {
     uint64_t last_win, last_addr;
 
     struct ra_record rec[RA_RECORDS];
+    struct ra_record *fetch_rec;    /* the record of the last fetch's key */
     uint64_t clock;
 
     struct encap_ra_stats st;
@@ -139,7 +152,7 @@ static void ra_step(struct encap_ra *ra, uint64_t win, uint64_t addr)
 }
 
 /* A miss in @win: start (or go on with) its record. */
-static void ra_open(struct encap_ra *ra, uint64_t win)
+static struct ra_record *ra_open(struct encap_ra *ra, uint64_t win)
 {
     struct ra_record *rc = ra_find(ra, win);
 
@@ -151,9 +164,7 @@ static void ra_open(struct encap_ra *ra, uint64_t win)
                 rc = &ra->rec[i];
             }
         }
-        rc->used = true;
-        rc->key = win;
-        rc->open = false;
+        *rc = (struct ra_record) { .used = true, .key = win };
     }
     if (!rc->open) {
         /* Not already written since the last drop: write it afresh. */
@@ -161,6 +172,7 @@ static void ra_open(struct encap_ra *ra, uint64_t win)
         rc->open = true;
     }
     rc->stamp = ++ra->clock;
+    return rc;
 }
 
 /*
@@ -216,6 +228,30 @@ static int ra_fetch(struct encap_ra *ra, uint64_t addr, void *buf,
         memcpy(pred, rc->win, rc->n * sizeof(pred[0]));
         npred = rc->n;
     }
+    if (rc) {
+        rc->dry = rc->hit ? 0 : rc->dry + 1;
+        rc->hit = false;
+        if (!npred && rc->dry >= RA_DRY && rc->dry % RA_PROBE) {
+            /* Lean: the read as asked, and nothing cached. */
+            struct encap_ra_range one = {
+                .addr = addr, .len = len, .buf = buf,
+            };
+
+            ra->n = 0;
+            ret = ra->fetch(ra->opaque, &one, 1);
+            if (ret < 0) {
+                ra->st.errors++;
+                ra_drop(ra);
+                return ret;
+            }
+            ra->st.lean++;
+            if (miss) {
+                ra_step(ra, key, addr);
+            }
+            ra->fetch_rec = ra_open(ra, key);
+            return 0;
+        }
+    }
 
     r[n++] = (struct encap_ra_range) {
         .addr = miss ? key : addr, .len = miss ? wsize : len,
@@ -248,7 +284,7 @@ static int ra_fetch(struct encap_ra *ra, uint64_t addr, void *buf,
         memcpy(buf, ra->data + (addr - key), len);
         ra_step(ra, key, addr);
     }
-    ra_open(ra, key);
+    ra->fetch_rec = ra_open(ra, key);
     return 0;
 }
 
@@ -273,6 +309,9 @@ int encap_ra_read(struct encap_ra *ra, uint64_t addr, void *buf, uint32_t len)
             ra->cur = i;
             ra->cur_addr = addr;
             ra->st.hits++;
+            if (ra->fetch_rec) {
+                ra->fetch_rec->hit = true;
+            }
             ra_step(ra, win, addr);
             return 0;
         }

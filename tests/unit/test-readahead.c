@@ -288,6 +288,44 @@ static void test_swap(void)
     mem_free(&m);
 }
 
+/*
+ * A device that writes back each descriptor it reads (the cache is dropped
+ * after each read) stops getting windows it never reads, but for a probe
+ * now and then.
+ */
+static void test_lean(void)
+{
+    struct encap_ra_stats st;
+    struct encap_ra *ra;
+    unsigned windows = 0;
+    Mem m;
+
+    mem_init(&m, 1, 0);
+    ra = encap_ra_new(&cfg, mem_fetch, &m);
+    for (unsigned i = 0; i < 64; i++) {
+        g_assert_cmpuint(rd32(ra, 0x1000 + i * 16), ==,
+                         m.w[(0x1000 + i * 16) / 4]);
+        windows += g_array_index(m.ranges, struct encap_ra_range, 0).len ==
+                   cfg.window;
+        encap_ra_invalidate(ra);
+    }
+    encap_ra_get_stats(ra, &st);
+    g_assert_cmpuint(m.fetches, ==, 64);
+    g_assert_cmpuint(st.lean, >=, 48);
+    g_assert_cmpuint(windows, ==, st.windows);
+    g_assert_cmpuint(windows, <=, 16);
+    /* A device that reads on after the first read gets its window again. */
+    for (unsigned i = 0; i < 16; i++) {
+        rd32(ra, 0x2000 + i * 16);
+        rd32(ra, 0x2004 + i * 16);
+        encap_ra_invalidate(ra);
+    }
+    encap_ra_get_stats(ra, &st);
+    g_assert_cmpuint(st.hits, >=, 8);
+    encap_ra_free(ra);
+    mem_free(&m);
+}
+
 /* After an invalidation, what was written before it is seen. */
 static void test_invalidate(void)
 {
@@ -455,6 +493,7 @@ int main(int argc, char **argv)
     g_test_add_func("/readahead/steps", test_steps);
     g_test_add_func("/readahead/records", test_records);
     g_test_add_func("/readahead/swap", test_swap);
+    g_test_add_func("/readahead/lean", test_lean);
     g_test_add_func("/readahead/invalidate", test_invalidate);
     g_test_add_func("/readahead/uncached", test_uncached);
     g_test_add_func("/readahead/error", test_error);

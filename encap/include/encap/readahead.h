@@ -72,6 +72,8 @@ struct encap_ra_config {
 struct encap_ra_stats {
     uint64_t hits;          /* reads served from the cache */
     uint64_t misses;        /* small reads that started a fetch */
+    uint64_t lean;          /* ... of only what was asked: windows had
+                               served nothing there lately */
     uint64_t windows;       /* windows fetched */
     uint64_t bytes;         /* bytes fetched for windows */
     uint64_t uncached;      /* reads passed through: large, or across windows */
