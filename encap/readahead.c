@@ -157,12 +157,21 @@ static struct ra_record *ra_open(struct encap_ra *ra, uint64_t win)
     struct ra_record *rc = ra_find(ra, win);
 
     if (!rc) {
-        rc = &ra->rec[0];
-        for (unsigned i = 1; i < RA_RECORDS && rc->used; i++) {
-            if (!ra->rec[i].used ||
-                (!ra->rec[i].open && ra->rec[i].stamp < rc->stamp)) {
-                rc = &ra->rec[i];
+        /* A free record, else the one missed in longest ago, closed first. */
+        for (unsigned i = 0; i < RA_RECORDS; i++) {
+            struct ra_record *c = &ra->rec[i];
+
+            if (!c->used) {
+                rc = c;
+                break;
             }
+            if (!rc || (rc->open && !c->open) ||
+                (rc->open == c->open && c->stamp < rc->stamp)) {
+                rc = c;
+            }
+        }
+        if (ra->fetch_rec == rc) {
+            ra->fetch_rec = NULL;
         }
         *rc = (struct ra_record) { .used = true, .key = win };
     }
