@@ -256,6 +256,16 @@ print(f"endpoint got {rx['cfgrd']} CfgRd, {rx['cfgwr']} CfgWr, {rx['mrd']} MRd, 
       f"{'keyed session, ' + str(i['auth-fails']) + ' auth failures ' if i['keyed'] else ''}"
       f"[dma-ok={int(tx['mrd'] > 0 and tx['mwr'] > 0 and rx['cfgrd'] > 0)}]"
       f"[keyed={int(i['keyed'])}][transport={i['transport']}]")
+f.write(json.dumps({"execute": "human-monitor-command",
+                    "arguments": {"command-line": "info vrc"}}) + "\n")
+f.flush()
+while True:
+    r = json.loads(f.readline())
+    if "return" in r or "error" in r:
+        break
+for line in (r.get("return") or "").splitlines():
+    if "DMA reads" in line:
+        print("  DMA reads:  " + line.strip())
 PY
 )
 fi

@@ -13,8 +13,13 @@
  *   0x10 SIZE    RW  bytes per transfer, 1 .. 1 MiB
  *   0x14 COUNT   RW  transfers per run, at least 1
  *   0x18 CMD     WO  1: read the buffer COUNT times, 2: write it COUNT times
- *                    with the byte in FILL; starts a run
+ *                    with the byte in FILL; 3: walk it in small reads: COUNT
+ *                    reads of SIZE bytes one after the other from ADDR, all
+ *                    in one bottom half, as a device reads its ring; 4: read
+ *                    SIZE bytes, write them with FILL and read them back, in
+ *                    one bottom half; starts a run
  *   0x1c SUM     RO  sum of the bytes the last transfer of a read run got
+ *                    (walk: of all the reads; 4: of the read back)
  *   0x20 NS      RO  length of the last run in ns on the host clock, low
  *   0x24 NS_HI   RO  high 32 bits
  *   0x28 FILL    RW  byte that write runs store
@@ -52,7 +57,9 @@ enum {
     DB_REG_NS_HI = 0x24, DB_REG_FILL = 0x28,
 };
 
-enum { DB_CMD_READ = 1, DB_CMD_WRITE = 2 };
+enum {
+    DB_CMD_READ = 1, DB_CMD_WRITE = 2, DB_CMD_WALK = 3, DB_CMD_WRITE_READ = 4,
+};
 enum { DB_STATUS_BUSY = 1, DB_STATUS_FAILED = 2 };
 
 struct VRCDmaBench {
@@ -88,6 +95,33 @@ static void db_step(void *opaque)
     MemTxResult r;
 
     if (!(s->status & DB_STATUS_BUSY)) {
+        return;
+    }
+    if (s->cmd == DB_CMD_WALK) {
+        for (uint32_t i = 0; i < s->count; i++) {
+            if (pci_dma_read(pdev, s->addr + (uint64_t)i * s->size, s->buf,
+                             s->size) != MEMTX_OK) {
+                db_finish(s, false);
+                return;
+            }
+            for (uint32_t k = 0; k < s->size; k++) {
+                s->sum += s->buf[k];
+            }
+        }
+        db_finish(s, true);
+        return;
+    }
+    if (s->cmd == DB_CMD_WRITE_READ) {
+        bool ok = pci_dma_read(pdev, s->addr, s->buf, s->size) == MEMTX_OK;
+
+        memset(s->buf, s->fill, s->size);
+        ok = ok && pci_dma_write(pdev, s->addr, s->buf, s->size) == MEMTX_OK;
+        memset(s->buf, 0, s->size);
+        ok = ok && pci_dma_read(pdev, s->addr, s->buf, s->size) == MEMTX_OK;
+        for (uint32_t k = 0; ok && k < s->size; k++) {
+            s->sum += s->buf[k];
+        }
+        db_finish(s, ok);
         return;
     }
     if (s->cmd == DB_CMD_READ) {
@@ -126,8 +160,9 @@ static void db_start(VRCDmaBench *s, uint32_t cmd)
         qemu_log_mask(LOG_GUEST_ERROR, "%s: command while busy\n", __func__);
         return;
     }
-    if ((cmd != DB_CMD_READ && cmd != DB_CMD_WRITE) || !s->size ||
-        s->size > DB_MAX_SIZE || !s->count) {
+    if (cmd < DB_CMD_READ || cmd > DB_CMD_WRITE_READ || !s->size ||
+        s->size > DB_MAX_SIZE || !s->count ||
+        (cmd == DB_CMD_WALK && (uint64_t)s->size * s->count > DB_MAX_SIZE)) {
         qemu_log_mask(LOG_GUEST_ERROR, "%s: bad command %u size %u count %u\n",
                       __func__, cmd, s->size, s->count);
         s->status = DB_STATUS_FAILED;

@@ -41,6 +41,7 @@
 #include "system/system.h"
 #include "exec/address-spaces.h"
 #include "encap/split.h"
+#include "encap/readahead.h"
 #include "vrc.h"
 #include "vrc-link.h"
 #include "endpoint-disc.h"
@@ -73,6 +74,18 @@ struct VRCEndpointState {
     bool link_was_up;
     uint8_t intx_asserted;      /* pins whose Assert_INTx was sent last */
 
+    /*
+     * Read-ahead of the hosted function's small DMA reads (NULL: off).
+     * Main loop, BQL held: every user of it runs there.
+     */
+    bool read_ahead;
+    uint32_t ra_window, ra_windows;
+    struct encap_ra *ra;
+    bool ra_fetched;            /* the read in progress went to the link */
+    Notifier ra_poll;           /* main loop iterations */
+    uint64_t dma_reads;         /* the function's DMA reads */
+    uint64_t dma_round_trips;   /* ... made over the link */
+
     Notifier machine_done;
     VRCLinkConfig link_config;
     uint32_t disc_interval_ms;  /* heartbeat ANNOUNCE; 0: no DISC */
@@ -101,6 +114,60 @@ static PCIDevice *ep_function(VRCEndpointState *s, uint16_t target)
 
 /* ---- the VM's memory, reached over the link ---- */
 
+/*
+ * Read-ahead (encap/readahead.h).  A small DMA read that misses fetches an
+ * aligned window around it, with the windows the function went on to read
+ * the last time it missed there, in one round trip; the reads that follow are served from it while they go
+ * forwards in fetch order.  The VM side reads the windows in the order
+ * sent, each in ascending address order (vrc-function.c), so a hit is a
+ * value the function could have read itself at an instant of the fetch.
+ * The cache is dropped at every event after which the function may expect
+ * newer memory than that: a request from the VM (a doorbell may follow the
+ * guest's writes to its rings), the function's own DMA writes (MSI and
+ * MSI-X included: the guest may answer them), INTx changes, resets, the
+ * link going up or down, and each iteration of the main loop (anything else
+ * the function may react to: its timers, its backend's file descriptors).
+ */
+#define VRC_EP_RA_WINDOW        256
+#define VRC_EP_RA_SMALL         64
+#define VRC_EP_RA_WINDOWS       6
+
+static void ep_ra_invalidate(VRCEndpointState *s, const char *why)
+{
+    if (s->ra && encap_ra_invalidate(s->ra)) {
+        trace_vrc_ep_ra_invalidate(why);
+    }
+}
+
+/* The main loop is about to poll, or has polled: what it dispatches next
+ * may be something the function reacts to. */
+static void ep_ra_poll(Notifier *n, void *data)
+{
+    VRCEndpointState *s = container_of(n, VRCEndpointState, ra_poll);
+
+    ep_ra_invalidate(s, "main loop");
+}
+
+/* encap_ra_fetch_fn: one round trip, all ranges in flight in order. */
+static int ep_ra_fetch(void *opaque, const struct encap_ra_range *r,
+                       unsigned n)
+{
+    VRCEndpointState *s = opaque;
+    VRCLinkRange lr[ENCAP_RA_MAX_WINDOWS];
+    int ret;
+
+    s->ra_fetched = true;
+    s->dma_round_trips++;
+    for (unsigned i = 0; i < n; i++) {
+        lr[i] = (VRCLinkRange) {
+            .addr = r[i].addr, .len = r[i].len, .buf = r[i].buf,
+        };
+    }
+    ret = vrc_link_mem_readv(s->link, ep_bdf(s, 0), lr, n);
+    trace_vrc_ep_ra_fetch(r[0].addr, r[0].len, n, ret);
+    return ret;
+}
+
 /* Main loop (device code), BQL held; dropped while waiting. */
 static MemTxResult ep_dma_read_buf(void *opaque, hwaddr addr, void *buf,
                                    hwaddr size, MemTxAttrs attrs)
@@ -109,7 +176,17 @@ static MemTxResult ep_dma_read_buf(void *opaque, hwaddr addr, void *buf,
     int r;
 
     trace_vrc_ep_dma("read", addr, size);
-    r = vrc_link_mem_read(s->link, ep_bdf(s, 0), addr, buf, size);
+    s->dma_reads++;
+    if (s->ra && size <= UINT32_MAX) {
+        s->ra_fetched = false;
+        r = encap_ra_read(s->ra, addr, buf, size);
+        if (!s->ra_fetched) {
+            trace_vrc_ep_ra_hit(addr, size);
+        }
+    } else {
+        s->dma_round_trips++;
+        r = vrc_link_mem_read(s->link, ep_bdf(s, 0), addr, buf, size);
+    }
     trace_vrc_ep_dma_done("read", addr, size, r);
     return r < 0 ? MEMTX_ERROR : MEMTX_OK;
 }
@@ -121,6 +198,7 @@ static MemTxResult ep_dma_write_buf(void *opaque, hwaddr addr,
     VRCEndpointState *s = opaque;
 
     trace_vrc_ep_dma("write", addr, size);
+    ep_ra_invalidate(s, "DMA write");
     vrc_link_mem_write(s->link, ep_bdf(s, 0), addr, buf, size);
     trace_vrc_ep_dma_done("write", addr, size, 0);
     return MEMTX_OK;
@@ -186,6 +264,7 @@ static void ep_set_irq(void *opaque, int pin, int level)
     }
     s->intx_asserted ^= 1u << pin;
     trace_vrc_ep_intx(pin, level);
+    ep_ra_invalidate(s, "INTx");
     vrc_link_post(s->link, &t);
 }
 
@@ -353,6 +432,7 @@ static void ep_exec_mem_io(VRCEndpointState *s, const struct encap_tlp *t)
  */
 static void ep_reset(VRCEndpointState *s)
 {
+    ep_ra_invalidate(s, "reset");
     s->bdf_base = 0;
     bus_cold_reset(BUS(s->bus));
 }
@@ -367,6 +447,8 @@ static void ep_request(void *opaque, const struct encap_tlp *t)
 
     trace_vrc_ep_exec(encap_tlp_type_name(t->type), t->addr, t->len_dw,
                       t->first_be, t->data ? ldl_le_p(t->data) : 0);
+    /* The guest may have written its memory before this (a doorbell). */
+    ep_ra_invalidate(s, "request");
     switch (t->type) {
     case ENCAP_TLP_CFGRD0:
     case ENCAP_TLP_CFGWR0:
@@ -394,6 +476,7 @@ static void ep_link_state(void *opaque, bool up)
     VRCEndpointState *s = opaque;
 
     trace_vrc_ep_link(up);
+    ep_ra_invalidate(s, "link");
     if (up && s->link_was_up) {
         /* Before any request of the new session runs. */
         ep_reset(s);
@@ -450,6 +533,26 @@ bool vrc_endpoint_owner_stats(VRCOwnerStats *st)
         .hello_refused = ds.hello_refused,
         .sessions_ended = ds.sessions_ended,
     };
+    return true;
+}
+
+bool vrc_endpoint_dma_stats(VRCEpDmaStats *st)
+{
+    VRCEndpointState *s = (VRCEndpointState *)
+        object_dynamic_cast(OBJECT(current_machine),
+                            TYPE_VRC_ENDPOINT_MACHINE);
+
+    if (!s) {
+        return false;
+    }
+    *st = (VRCEpDmaStats) {
+        .reads = s->dma_reads,
+        .round_trips = s->dma_round_trips,
+        .read_ahead = s->ra != NULL,
+    };
+    if (s->ra) {
+        encap_ra_get_stats(s->ra, &st->ra);
+    }
     return true;
 }
 
@@ -682,6 +785,23 @@ static void ep_init(MachineState *ms)
     }
     s->link_config.rx_in_main_loop = true;
     s->link_config.request_credit = s->request_credit;
+    if (s->read_ahead) {
+        struct encap_ra_config ra_cfg = {
+            .window = s->ra_window,
+            .max_small = MIN(VRC_EP_RA_SMALL, s->ra_window),
+            .max_windows = s->ra_windows,
+        };
+
+        s->ra = encap_ra_new(&ra_cfg, ep_ra_fetch, s);
+        if (!s->ra) {
+            error_report("vrc-endpoint: 'x-read-ahead-window' must be a power "
+                         "of two, 64..%d, and 'x-read-ahead-windows' 1..%d",
+                         ENCAP_RA_MAX_WINDOW, ENCAP_RA_MAX_WINDOWS);
+            exit(1);
+        }
+        s->ra_poll.notify = ep_ra_poll;
+        main_loop_poll_add_notifier(&s->ra_poll);
+    }
     s->machine_done.notify = ep_machine_done;
     qemu_add_machine_init_done_notifier(&s->machine_done);
 }
@@ -752,6 +872,19 @@ static void ep_instance_init(Object *obj)
     s->conf.keepalive_ms = VRC_DEFAULT_KEEPALIVE_MS;
     s->disc_interval_ms = VRC_DEFAULT_DISC_INTERVAL_MS;
     s->request_credit = VRC_EP_REQUEST_CREDIT;
+    s->read_ahead = true;
+    s->ra_window = VRC_EP_RA_WINDOW;
+    s->ra_windows = VRC_EP_RA_WINDOWS;
+}
+
+static bool ep_get_read_ahead(Object *obj, Error **errp)
+{
+    return VRC_ENDPOINT_MACHINE(obj)->read_ahead;
+}
+
+static void ep_set_read_ahead(Object *obj, bool value, Error **errp)
+{
+    VRC_ENDPOINT_MACHINE(obj)->read_ahead = value;
 }
 
 static void ep_class_init(ObjectClass *oc, void *data)
@@ -813,6 +946,18 @@ static void ep_class_init(ObjectClass *oc, void *data)
                "microseconds a DMA read spins for its completions before "
                "it sleeps, 0..1000 (0: sleep at once); saves a wakeup per "
                "read when a CPU is free, costs CPU");
+    object_class_property_add_bool(oc, "read-ahead", ep_get_read_ahead,
+                                   ep_set_read_ahead);
+    object_class_property_set_description(oc, "read-ahead",
+        "serve the hosted function's small DMA reads (rings, descriptors) "
+        "from windows fetched ahead, several per round trip, dropped at "
+        "every event that may make them stale (default on)");
+    ep_add_u32(oc, "x-read-ahead-window",
+               offsetof(VRCEndpointState, ra_window),
+               "read-ahead: bytes a window, a power of two");
+    ep_add_u32(oc, "x-read-ahead-windows",
+               offsetof(VRCEndpointState, ra_windows),
+               "read-ahead: windows a fetch at most");
 }
 
 static const char *ep_host_root_bus_path(PCIHostState *h, PCIBus *b)

@@ -391,6 +391,62 @@ static void fn_dma_write(VRCFunction *f, const struct encap_tlp *t)
     }
 }
 
+/*
+ * Copy @len bytes from @src in ascending address order, each aligned word
+ * loaded once and in order (acquire): a read that covers fields the guest
+ * writes one after the other (a ring's entries, then its index, with a
+ * write barrier between) never returns a lower field older than a higher
+ * one it returns.  The endpoint's read-ahead builds on this (endpoint.c);
+ * memcpy promises no order.
+ */
+static void fn_copy_ascending(uint8_t *dst, const uint8_t *src, size_t len)
+{
+    while (len && ((uintptr_t)src & 7)) {
+        *dst++ = qatomic_load_acquire(src);
+        src++;
+        len--;
+    }
+    for (; len >= 8; src += 8, dst += 8, len -= 8) {
+        uint64_t w = qatomic_load_acquire((const uint64_t *)src);
+
+        memcpy(dst, &w, 8);
+    }
+    while (len--) {
+        *dst++ = qatomic_load_acquire(src);
+        src++;
+    }
+}
+
+/*
+ * Read guest memory for the endpoint, in ascending address order where it
+ * is RAM.  Anything else (MMIO, nothing) is read as before, with its side
+ * effects and errors, and never twice.  Receive thread.
+ */
+static MemTxResult fn_read_ordered(PCIDevice *d, dma_addr_t addr,
+                                   uint8_t *buf, dma_addr_t len)
+{
+    AddressSpace *as = pci_get_address_space(d);
+
+    smp_mb();   /* as dma_memory_rw(): after the device's earlier accesses */
+    RCU_READ_LOCK_GUARD();
+    while (len) {
+        hwaddr xlat, plen = len;
+        MemoryRegion *mr = address_space_translate(as, addr, &xlat, &plen,
+                                                   false,
+                                                   MEMTXATTRS_UNSPECIFIED);
+
+        if (!memory_access_is_direct(mr, false, MEMTXATTRS_UNSPECIFIED)) {
+            return pci_dma_read(d, addr, buf, len);
+        }
+        fn_copy_ascending(buf, (uint8_t *)memory_region_get_ram_ptr(mr) + xlat,
+                          plen);
+        addr += plen;
+        buf += plen;
+        len -= plen;
+    }
+    return MEMTX_OK;
+}
+
 /* Receive thread: the endpoint reads guest memory; answer with CplD. */
 static void fn_dma_read(VRCFunction *f, const struct encap_tlp *t)
 {
@@ -403,7 +459,7 @@ static void fn_dma_read(VRCFunction *f, const struct encap_tlp *t)
         return;
     }
     buf = g_malloc(len);
-    if (pci_dma_read(d, first, buf, len) != MEMTX_OK) {
+    if (fn_read_ordered(d, first, buf, len) != MEMTX_OK) {
         qatomic_inc(&f->dma_errors);
         trace_vrc_dma_error("read", first, len);
         vrc_link_complete(fn_link(f), t, pci_get_bdf(d), ENCAP_CPL_UR,

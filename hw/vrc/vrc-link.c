@@ -97,6 +97,9 @@ struct VRCLink {
     VRCLinkStats stats;
     QSIMPLEQ_HEAD(, VRCPending) pending;   /* filled during input */
     bool in_batch;              /* the receiver works through requests */
+    bool hold_cpl;              /* ... and the next is a memory read too:
+                                   completions wait for the run's last
+                                   (the receiver's own, read by it only) */
     bool self_waiting;          /* ... and reads the transport while it waits */
     /*
      * Requests of session req_done_session that VRCLinkOps.request has run
@@ -513,7 +516,17 @@ static uint64_t vrc_link_rx_round(VRCLink *l)
                 vrc_link_rx_cpl(l, &p->tlp);
             }
         } else {
+            VRCPending *next = QSIMPLEQ_FIRST(&batch);
+
+            /*
+             * Completions of a run of memory reads leave together, at
+             * the end of the run: a requester that sent several reads at
+             * once (vrc_link_mem_readv) gets them in as few frames as fit.
+             */
+            l->hold_cpl = next && next->tlp.type == ENCAP_TLP_MRD &&
+                          p->tlp.type == ENCAP_TLP_MRD;
             l->ops->request(l->opaque, &p->tlp);
+            l->hold_cpl = false;
             vrc_link_request_done(l, p->session);
         }
         g_free(p);
@@ -529,6 +542,8 @@ static uint64_t vrc_link_rx_round(VRCLink *l)
     if (l->in_batch) {
         WITH_QEMU_LOCK_GUARD(&l->lock) {
             l->in_batch = false;
+            /* Anything held back for a run that ended early. */
+            encap_link_flush(l->el, now_ns());
         }
     }
     return deadline;
@@ -883,38 +898,47 @@ static struct encap_tlp piece_tlp(enum encap_tlp_type type, uint16_t requester,
     };
 }
 
-int vrc_link_mem_read(VRCLink *l, uint16_t requester, uint64_t addr,
-                      void *buf, uint32_t len)
+int vrc_link_mem_readv(VRCLink *l, uint16_t requester,
+                       const VRCLinkRange *r, unsigned nr)
 {
     uint32_t mrrs = l->cfg.mrrs;
-    unsigned max = len / mrrs + 2;
-    g_autofree struct encap_req_piece *pc = g_new(struct encap_req_piece, max);
-    g_autofree int *tags = g_new(int, max);
-    int n = encap_split_request(addr, len, mrrs, pc, max);
-    int queued = 0, r = 0;
+    unsigned max = 0;
+    g_autofree struct encap_req_piece *pc = NULL;
+    g_autofree int *tags = NULL;
+    int queued = 0, ret = 0;
+
+    for (unsigned i = 0; i < nr; i++) {
+        max += r[i].len / mrrs + 2;
+    }
+    pc = g_new(struct encap_req_piece, max);
+    tags = g_new(int, max);
 
     QEMU_LOCK_GUARD(&l->lock);
     if (!l->up) {
         l->stats.link_down_fails++;
         return -ENOTCONN;
     }
-    for (int i = 0; i < n; i++) {
-        struct encap_tlp t = piece_tlp(ENCAP_TLP_MRD, requester, &pc[i]);
-        int tag = vrc_link_tag_alloc(l, ENCAP_TLP_MRD, requester);
+    for (unsigned k = 0; k < nr && !ret; k++) {
+        int n = encap_split_request(r[k].addr, r[k].len, mrrs, pc, max);
 
-        if (tag < 0) {
-            r = -EBUSY;
-            break;
+        for (int i = 0; i < n; i++) {
+            struct encap_tlp t = piece_tlp(ENCAP_TLP_MRD, requester, &pc[i]);
+            int tag = vrc_link_tag_alloc(l, ENCAP_TLP_MRD, requester);
+
+            if (tag < 0) {
+                ret = -EBUSY;
+                break;
+            }
+            t.tag = tag;
+            encap_reasm_init(&l->tags[tag].reasm, r[k].addr + pc[i].offset,
+                             pc[i].bytes, (uint8_t *)r[k].buf + pc[i].offset);
+            ret = vrc_link_queue(l, &t, false);
+            if (ret < 0) {
+                vrc_link_tag_free(l, tag);
+                break;
+            }
+            tags[queued++] = tag;
         }
-        t.tag = tag;
-        encap_reasm_init(&l->tags[tag].reasm, addr + pc[i].offset,
-                         pc[i].bytes, (uint8_t *)buf + pc[i].offset);
-        r = vrc_link_queue(l, &t, false);
-        if (r < 0) {
-            vrc_link_tag_free(l, tag);
-            break;
-        }
-        tags[queued++] = tag;
     }
     encap_link_flush(l->el, now_ns());
     for (int i = 0; i < queued; i++) {
@@ -922,9 +946,17 @@ int vrc_link_mem_read(VRCLink *l, uint16_t requester, uint64_t addr,
     }
     if (queued) {
         int w = vrc_link_wait(l, tags, queued);
-        r = r ?: w;
+        ret = ret ?: w;
     }
-    return r;
+    return ret;
+}
+
+int vrc_link_mem_read(VRCLink *l, uint16_t requester, uint64_t addr,
+                      void *buf, uint32_t len)
+{
+    VRCLinkRange r = { .addr = addr, .len = len, .buf = buf };
+
+    return vrc_link_mem_readv(l, requester, &r, 1);
 }
 
 void vrc_link_mem_write(VRCLink *l, uint16_t requester, uint64_t addr,
@@ -1008,7 +1040,9 @@ void vrc_link_complete(VRCLink *l, const struct encap_tlp *req,
                 break;
             }
         }
-        encap_link_flush(l->el, now_ns());
+        if (!(vrc_link_in_receiver(l) && l->hold_cpl)) {
+            encap_link_flush(l->el, now_ns());
+        }
     }
 }
 

@@ -185,6 +185,20 @@ int vrc_link_request(VRCLink *l, struct encap_tlp *req, void *buf,
  */
 int vrc_link_mem_read(VRCLink *l, uint16_t requester, uint64_t addr,
                       void *buf, uint32_t len);
+
+/*
+ * Several memory reads at once: every MRd of all @n ranges is sent, in the
+ * order given (so the VM side executes them in that order), before any
+ * completion is waited for; then all are waited for together.  Same
+ * returns as vrc_link_mem_read (the first error).
+ */
+typedef struct VRCLinkRange {
+    uint64_t addr;
+    uint32_t len;
+    void *buf;
+} VRCLinkRange;
+int vrc_link_mem_readv(VRCLink *l, uint16_t requester,
+                       const VRCLinkRange *r, unsigned n);
 void vrc_link_mem_write(VRCLink *l, uint16_t requester, uint64_t addr,
                         const void *buf, uint32_t len);
 

@@ -207,6 +207,7 @@ void hmp_info_vrc(Monitor *mon, const QDict *qdict)
     }
     for (VrcInfoList *l = list; l; l = l->next) {
         VrcInfo *i = l->value;
+        VRCEpDmaStats ds;
 
         monitor_printf(mon, "vrc %s: peer %s via %s, link %s%s, function %s\n",
                        i->id, i->peer, i->transport,
@@ -274,6 +275,22 @@ void hmp_info_vrc(Monitor *mon, const QDict *qdict)
                            "limited %" PRIu64 ", in use %" PRIu64 " bytes\n",
                            i->maps, i->map_bytes, i->map_limited,
                            i->map_in_use);
+        }
+        if (i->has_maps && vrc_endpoint_dma_stats(&ds)) {
+            monitor_printf(mon, "    DMA reads %" PRIu64 " in %" PRIu64
+                           " round trips", ds.reads, ds.round_trips);
+            if (ds.read_ahead) {
+                monitor_printf(mon, "; read-ahead hits %" PRIu64 ", misses %"
+                               PRIu64 " (%" PRIu64 " windows, %" PRIu64
+                               " bytes), lean %" PRIu64 ", uncached %" PRIu64
+                               ", out of order %" PRIu64 ", dropped %" PRIu64
+                               ", errors %" PRIu64,
+                               ds.ra.hits, ds.ra.misses, ds.ra.windows,
+                               ds.ra.bytes, ds.ra.lean, ds.ra.uncached,
+                               ds.ra.out_of_order, ds.ra.invalidations,
+                               ds.ra.errors);
+            }
+            monitor_printf(mon, "\n");
         }
     }
 }

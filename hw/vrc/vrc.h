@@ -12,6 +12,7 @@
 #include "qemu/notify.h"
 #include "qemu/timer.h"
 #include "qapi/qapi-types-vrc.h"
+#include "encap/readahead.h"
 #include "vrc-link.h"
 
 #define TYPE_VRC "vrc"
@@ -163,6 +164,19 @@ typedef struct VRCOwnerStats {
     uint64_t assigns, releases, stale, hello_refused, sessions_ended;
 } VRCOwnerStats;
 bool vrc_endpoint_owner_stats(VRCOwnerStats *st);
+
+/*
+ * The hosted function's DMA reads: how many, and how many round trips they
+ * took (with read-ahead, the cache's counters too).  False in a process
+ * that is not an endpoint.  BQL held.
+ */
+typedef struct VRCEpDmaStats {
+    uint64_t reads;             /* the function's DMA reads */
+    uint64_t round_trips;       /* reads made over the link */
+    bool read_ahead;
+    struct encap_ra_stats ra;   /* with read_ahead */
+} VRCEpDmaStats;
+bool vrc_endpoint_dma_stats(VRCEpDmaStats *st);
 
 /*
  * Check the link properties of a vrc (@initiator) or an endpoint; fills in

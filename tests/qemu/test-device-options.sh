@@ -100,6 +100,11 @@ ep_expect_error "endpoint: poll-us out of range" "socket=/tmp/vrc-never.sock,pol
     "vrc-endpoint: 'poll-us' must be 0..1000, not 2000"
 ep_expect_error "endpoint: mrrs not a power of two" "socket=/tmp/vrc-never.sock,mrrs=1000" "" \
     "vrc-endpoint: 'mrrs' must be a power of two"
+ep_expect_error "endpoint: read-ahead not on or off" "socket=/tmp/vrc-never.sock,read-ahead=maybe" "" \
+    "read-ahead"
+ep_expect_error "endpoint: read-ahead window not a power of two" \
+    "socket=/tmp/vrc-never.sock,x-read-ahead-window=300" "" \
+    "'x-read-ahead-window' must be a power of two"
 ep_expect_error "endpoint: virtio without iommu_platform" "socket=/tmp/vrc-never.sock" \
     "-device virtio-net-pci,iommu_platform=off,romfile=" "iommu_platform=off would send its DMA nowhere"
 ep_expect_error "endpoint: key too short" "socket=/tmp/vrc-never.sock,secret=k0" \

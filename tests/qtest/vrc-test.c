@@ -2081,6 +2081,75 @@ static void test_real_endpoint_dma_1m(const void *data)
 }
 
 /*
+ * The endpoint's read-ahead, with vrc-dma-bench walking a buffer in 4-byte
+ * reads as a device walks its ring.  @data: the endpoint's options.  With
+ * read-ahead a walk of 1 KiB takes a few MRd instead of one per read, and
+ * the device never reads stale memory: what the guest wrote before an MMIO
+ * write reaches the device after it, and the device reads back what it
+ * wrote itself.
+ */
+static void test_real_endpoint_readahead(const void *data)
+{
+    const char *ep_opts = data;
+    bool on = !strstr(ep_opts, "read-ahead=off");
+    RealEndpoint r;
+    QTestState *vm;
+    int64_t mrd0, mrds;
+    g_autofree char *info = NULL;
+
+    real_endpoint_start(&r, ep_opts, "vrc-dma-bench", "");
+    vm = r.vm;
+    cfg_write(vm, 1, 0, PCI_BASE_ADDRESS_0, 4, BAR0_ADDR);
+    cfg_write(vm, 1, 0, PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+    g_assert_cmphex(qtest_readl(vm, BAR0_ADDR), ==, DB_ID);
+    qtest_writel(vm, BAR0_ADDR + DB_ADDR, DB_BUF);
+    qtest_writel(vm, BAR0_ADDR + DB_ADDR_HI, 0);
+    qtest_writel(vm, BAR0_ADDR + DB_SIZE_REG, 4);
+    qtest_writel(vm, BAR0_ADDR + DB_COUNT, 256);
+
+    qtest_memset(vm, DB_BUF, 1, 1024);
+    mrd0 = vrc_tlp_counter(vm, "tlps-rx", "mrd");
+    db_run(vm, 3);
+    mrds = vrc_tlp_counter(vm, "tlps-rx", "mrd") - mrd0;
+    g_assert_cmphex(qtest_readl(vm, BAR0_ADDR + DB_SUM), ==, 1024);
+    g_test_message("a walk of 256 reads of 4 bytes took %" PRId64 " MRd", mrds);
+    if (on) {
+        g_assert_cmpint(mrds, <=, 2 * 4);
+    } else {
+        g_assert_cmpint(mrds, ==, 256);
+    }
+
+    /* The guest writes its memory, then the MMIO write that starts a run. */
+    for (int i = 0; i < 3; i++) {
+        qtest_memset(vm, DB_BUF, 2 + i, 1024);
+        db_run(vm, 3);
+        g_assert_cmphex(qtest_readl(vm, BAR0_ADDR + DB_SUM), ==,
+                        1024 * (2 + i));
+    }
+
+    /* The device reads, writes the same bytes and reads them back. */
+    qtest_memset(vm, DB_BUF, 1, 1024);
+    qtest_writel(vm, BAR0_ADDR + DB_SIZE_REG, 16);
+    qtest_writel(vm, BAR0_ADDR + DB_FILL, 0x11);
+    db_run(vm, 4);
+    g_assert_cmphex(qtest_readl(vm, BAR0_ADDR + DB_SUM), ==, 16 * 0x11);
+    g_assert_cmphex(qtest_readb(vm, DB_BUF + 15), ==, 0x11);
+    g_assert_cmphex(qtest_readb(vm, DB_BUF + 16), ==, 1);
+
+    /* ... and its walk after that sees its own write too. */
+    qtest_writel(vm, BAR0_ADDR + DB_SIZE_REG, 4);
+    db_run(vm, 3);
+    g_assert_cmphex(qtest_readl(vm, BAR0_ADDR + DB_SUM), ==,
+                    16 * 0x11 + 1024 - 16);
+
+    info = qtest_hmp(r.ep, "info vrc");
+    g_test_message("%s", info);
+    g_assert_true(!!strstr(info, "read-ahead hits") == on);
+    g_assert_cmpint(vrc_counter(vm, "timeouts"), ==, 0);
+    real_endpoint_stop(&r);
+}
+
+/*
  * Two vrc ports in one VM, each with its own endpoint (edu behind one,
  * vrc-dma-bench behind the other): each function is reached through its
  * own port, and query-vrc reports each link on its own.
@@ -2168,6 +2237,10 @@ int main(int argc, char **argv)
                         test_real_endpoint_dma_1m);
     qtest_add_data_func("/vrc/real-endpoint-dma-1m-poll-us", ",poll-us=100",
                         test_real_endpoint_dma_1m);
+    qtest_add_data_func("/vrc/real-endpoint-readahead", "",
+                        test_real_endpoint_readahead);
+    qtest_add_data_func("/vrc/real-endpoint-readahead-off", ",read-ahead=off",
+                        test_real_endpoint_readahead);
     qtest_add_func("/vrc/two-ports", test_two_ports);
     qtest_add_func("/vrc/endpoint-busy", test_endpoint_busy);
     qtest_add_func("/vrc/endpoint-next-vm", test_endpoint_next_vm);

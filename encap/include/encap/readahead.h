@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * encap: read-ahead for a requester's small memory reads.
+ *
+ * A device that reads its rings in small pieces (an index, a ring entry, a
+ * descriptor, each a few bytes) pays a full round trip per piece when its
+ * memory is across a link.  This cache turns a small read that misses into
+ * one round trip that fetches an aligned window around it, together with
+ * the windows the device went on to read the last time it missed there,
+ * so that the reads that follow are served from the fetch.  A read that is
+ * not cached (too large) brings along what followed the last such read.
+ *
+ * Coherence, by construction: a value served from the cache is one the
+ * device could have read with its own reads, issued in its order, at
+ * instants inside the fetch.  This needs three things:
+ *
+ *  - The windows of one fetch are read by the memory's owner in the order
+ *    given (each in ascending address order, each aligned word loaded
+ *    once): the caller's fetch function must ensure it.  So each byte of a
+ *    fetch has a place in time: (window, address), in lexicographic order.
+ *  - Reads are served in non-decreasing fetch time: a read that would need
+ *    a byte fetched before one the device already consumed since the
+ *    fetch (an earlier window, or a lower address in the same window) is
+ *    a miss, and starts a new fetch.  A read that is not cached (too large,
+ *    or across a window boundary) is newer than everything: it drops the
+ *    cache (the windows fetched with it are fetched after it).
+ *  - The caller drops the cache (encap_ra_invalidate()) at every event
+ *    after which the device may expect newer memory: anything the memory's
+ *    owner tells the device (a request arriving, a doorbell), anything the
+ *    device tells the owner (its writes, interrupts), resets, and any
+ *    other event the device may react to.
+ *
+ * Nothing is cached across a failed fetch: the read is then made as asked,
+ * and its result (success or error) is the caller's.
+ *
+ * One instance per requester; not thread-safe (the caller serialises).
+ * Errors: negative values returned by the fetch function, passed through.
+ */
+#ifndef ENCAP_READAHEAD_H
+#define ENCAP_READAHEAD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Largest windows and fetch the cache takes. */
+#define ENCAP_RA_MAX_WINDOW     4096
+#define ENCAP_RA_MAX_WINDOWS    8
+
+struct encap_ra;
+
+/* One range of a fetch. */
+struct encap_ra_range {
+    uint64_t addr;
+    uint32_t len;
+    void *buf;
+};
+
+/*
+ * Read the @n ranges of @r from memory, in that order (see above), all in
+ * one go: 0, or a negative value on failure (then nothing read is used).
+ */
+typedef int (*encap_ra_fetch_fn)(void *opaque, const struct encap_ra_range *r,
+                                 unsigned n);
+
+struct encap_ra_config {
+    uint32_t window;        /* bytes, a power of two, 64..ENCAP_RA_MAX_WINDOW */
+    uint32_t max_small;     /* reads of at most this many bytes are cached */
+    unsigned max_windows;   /* windows per fetch, 1..ENCAP_RA_MAX_WINDOWS */
+};
+
+/* Counters, monotonic. */
+struct encap_ra_stats {
+    uint64_t hits;          /* reads served from the cache */
+    uint64_t misses;        /* small reads that started a fetch */
+    uint64_t lean;          /* ... of only what was asked: windows had
+                               served nothing there lately */
+    uint64_t windows;       /* windows fetched */
+    uint64_t bytes;         /* bytes fetched for windows */
+    uint64_t uncached;      /* reads passed through: large, or across windows */
+    uint64_t invalidations; /* encap_ra_invalidate() calls that dropped data */
+    uint64_t out_of_order;  /* misses on a cached byte, for fetch order */
+    uint64_t errors;        /* fetches that failed */
+};
+
+/*
+ * A cache that reads through @fetch(@opaque, ...).  NULL if @cfg is out of
+ * range or memory is short.
+ */
+struct encap_ra *encap_ra_new(const struct encap_ra_config *cfg,
+                              encap_ra_fetch_fn fetch, void *opaque);
+void encap_ra_free(struct encap_ra *ra);
+
+/*
+ * Read @len bytes at @addr into @buf: from the cache, or through a fetch.
+ * 0, or the fetch function's negative value.
+ */
+int encap_ra_read(struct encap_ra *ra, uint64_t addr, void *buf, uint32_t len);
+
+/*
+ * Drop everything cached (the prediction of what to fetch stays).  True
+ * if there was anything.
+ */
+bool encap_ra_invalidate(struct encap_ra *ra);
+
+void encap_ra_get_stats(const struct encap_ra *ra, struct encap_ra_stats *st);
+
+#endif

@@ -1,0 +1,337 @@
+/* SPDX-License-Identifier: MIT */
+/* encap: read-ahead for a requester's small memory reads. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "encap/readahead.h"
+
+/* Windows whose sequel is remembered (see struct ra_record). */
+#define RA_RECORDS  16
+
+/*
+ * What the requester read after a miss in window @key, the last time:
+ * its steps until the cache was dropped.  A step is a read in another
+ * window than the cached read before it, or at a lower address in the same
+ * one (it needs a later copy of that window).  A miss in @key fetches @key
+ * and then these windows, in this order.
+ */
+struct ra_record {
+    uint64_t key;
+    uint64_t win[ENCAP_RA_MAX_WINDOWS - 1];
+    unsigned n;
+    bool used;
+    bool open;                  /* being written: a miss since the last drop */
+    uint64_t stamp;             /* for replacement: last miss in @key */
+    bool hit;                   /* the last fetch for @key served a hit */
+    unsigned dry;               /* fetches for @key in a row that did not */
+};
+
+/*
+ * A fetch with nothing predicted after it, for a key whose last RA_DRY
+ * fetches served no read (a device that writes back each descriptor it
+ * reads, as e1000e does), reads only what was asked: a window nobody reads
+ * only costs bytes.  Every RA_PROBE-th one fetches the window again, in
+ * case the device changed its ways.
+ */
+#define RA_DRY      2
+#define RA_PROBE    8
+
+struct encap_ra {
+    struct encap_ra_config cfg;
+    encap_ra_fetch_fn fetch;
+    void *opaque;
+
+    /* The last fetch: @n windows, in the order they were read. */
+    unsigned n;
+    uint64_t win[ENCAP_RA_MAX_WINDOWS];
+    uint8_t *data;              /* max_windows * window bytes */
+    /*
+     * The fetch time of the latest byte the device consumed: window @cur,
+     * address @cur_addr.  Only bytes at or after it may be served.
+     */
+    unsigned cur;
+    uint64_t cur_addr;
+
+    /* The last cached read, for telling steps. */
+    bool last_valid;
+    uint64_t last_win, last_addr;
+
+    struct ra_record rec[RA_RECORDS];
+    struct ra_record *fetch_rec;    /* the record of the last fetch's key */
+    uint64_t clock;
+
+    struct encap_ra_stats st;
+};
+
+struct encap_ra *encap_ra_new(const struct encap_ra_config *cfg,
+                              encap_ra_fetch_fn fetch, void *opaque)
+{
+    struct encap_ra *ra;
+
+    if (!fetch || cfg->window < 64 || cfg->window > ENCAP_RA_MAX_WINDOW ||
+        (cfg->window & (cfg->window - 1)) || cfg->max_small > cfg->window ||
+        cfg->max_windows < 1 || cfg->max_windows > ENCAP_RA_MAX_WINDOWS) {
+        return NULL;
+    }
+    ra = calloc(1, sizeof(*ra));
+    if (!ra) {
+        return NULL;
+    }
+    ra->data = malloc((size_t)cfg->window * cfg->max_windows);
+    if (!ra->data) {
+        free(ra);
+        return NULL;
+    }
+    ra->cfg = *cfg;
+    ra->fetch = fetch;
+    ra->opaque = opaque;
+    return ra;
+}
+
+void encap_ra_free(struct encap_ra *ra)
+{
+    if (ra) {
+        free(ra->data);
+        free(ra);
+    }
+}
+
+/* The cache goes; the records being written are complete. */
+static bool ra_drop(struct encap_ra *ra)
+{
+    bool had = ra->n;
+
+    ra->n = 0;
+    ra->last_valid = false;     /* the next read is a step */
+    for (unsigned i = 0; i < RA_RECORDS; i++) {
+        ra->rec[i].open = false;
+    }
+    return had;
+}
+
+bool encap_ra_invalidate(struct encap_ra *ra)
+{
+    bool had = ra_drop(ra);
+
+    if (had) {
+        ra->st.invalidations++;
+    }
+    return had;
+}
+
+void encap_ra_get_stats(const struct encap_ra *ra, struct encap_ra_stats *st)
+{
+    *st = ra->st;
+}
+
+static struct ra_record *ra_find(struct encap_ra *ra, uint64_t key)
+{
+    for (unsigned i = 0; i < RA_RECORDS; i++) {
+        if (ra->rec[i].used && ra->rec[i].key == key) {
+            return &ra->rec[i];
+        }
+    }
+    return NULL;
+}
+
+/* Note a read served at @addr in window @win: a step, for open records. */
+static void ra_step(struct encap_ra *ra, uint64_t win, uint64_t addr)
+{
+    if (!ra->last_valid || win != ra->last_win || addr < ra->last_addr) {
+        for (unsigned i = 0; i < RA_RECORDS; i++) {
+            struct ra_record *rc = &ra->rec[i];
+
+            if (rc->open && rc->n < ra->cfg.max_windows - 1) {
+                rc->win[rc->n++] = win;
+            }
+        }
+    }
+    ra->last_valid = true;
+    ra->last_win = win;
+    ra->last_addr = addr;
+}
+
+/* A miss in @win: start (or go on with) its record. */
+static struct ra_record *ra_open(struct encap_ra *ra, uint64_t win)
+{
+    struct ra_record *rc = ra_find(ra, win);
+
+    if (!rc) {
+        /* A free record, else the one missed in longest ago, closed first. */
+        for (unsigned i = 0; i < RA_RECORDS; i++) {
+            struct ra_record *c = &ra->rec[i];
+
+            if (!c->used) {
+                rc = c;
+                break;
+            }
+            if (!rc || (rc->open && !c->open) ||
+                (rc->open == c->open && c->stamp < rc->stamp)) {
+                rc = c;
+            }
+        }
+        if (ra->fetch_rec == rc) {
+            ra->fetch_rec = NULL;
+        }
+        *rc = (struct ra_record) { .used = true, .key = win };
+    }
+    if (!rc->open) {
+        /* Not already written since the last drop: write it afresh. */
+        rc->n = 0;
+        rc->open = true;
+    }
+    rc->stamp = ++ra->clock;
+    return rc;
+}
+
+/*
+ * A read that is not cached (too large, or across windows): it is newer
+ * than anything cached, so the cache goes; but what the requester read
+ * after such a read last time comes with it, fetched after it (a
+ * descriptor, its buffer, the next descriptor).  The record of reads
+ * after an uncached one has this key, which is no window's.
+ */
+#define RA_KEY_UNCACHED     UINT64_MAX
+
+static int ra_fetch(struct encap_ra *ra, uint64_t addr, void *buf,
+                    uint32_t len, uint64_t key);
+
+static int ra_uncached(struct encap_ra *ra, uint64_t addr, void *buf,
+                       uint32_t len)
+{
+    ra->st.uncached++;
+    ra_drop(ra);
+    return ra_fetch(ra, addr, buf, len, RA_KEY_UNCACHED);
+}
+
+/*
+ * Fetch @len bytes at @addr into @buf, and with them, after them, the
+ * windows recorded for @key; start writing @key's record.  For a miss,
+ * @key is the read's window, which is then the fetch's first window.
+ */
+static int ra_fetch(struct encap_ra *ra, uint64_t addr, void *buf,
+                    uint32_t len, uint64_t key)
+{
+    uint32_t wsize = ra->cfg.window;
+    struct encap_ra_range r[ENCAP_RA_MAX_WINDOWS];
+    struct ra_record *rc = ra_find(ra, key);
+    bool miss = key != RA_KEY_UNCACHED;
+    uint64_t pred[ENCAP_RA_MAX_WINDOWS - 1];
+    unsigned npred = 0, n = 0;
+    int ret;
+
+    /*
+     * A miss between hits: the requester left the windows fetched for it
+     * for another one (the next descriptor is elsewhere in the table).
+     * What the fetch held after the window it skipped likely still comes,
+     * with the new window where the skipped one was.
+     */
+    if (miss && ra->n && ra->cur + 1 < ra->n) {
+        uint64_t skipped = ra->win[ra->cur + 1];
+
+        for (unsigned i = ra->cur + 2; i < ra->n; i++) {
+            pred[npred++] = ra->win[i] == skipped ? key : ra->win[i];
+        }
+    }
+    if (!npred && rc) {
+        memcpy(pred, rc->win, rc->n * sizeof(pred[0]));
+        npred = rc->n;
+    }
+    if (rc) {
+        rc->dry = rc->hit ? 0 : rc->dry + 1;
+        rc->hit = false;
+        if (!npred && rc->dry >= RA_DRY && rc->dry % RA_PROBE) {
+            /* Lean: the read as asked, and nothing cached. */
+            struct encap_ra_range one = {
+                .addr = addr, .len = len, .buf = buf,
+            };
+
+            ra->n = 0;
+            ret = ra->fetch(ra->opaque, &one, 1);
+            if (ret < 0) {
+                ra->st.errors++;
+                ra_drop(ra);
+                return ret;
+            }
+            ra->st.lean++;
+            if (miss) {
+                ra_step(ra, key, addr);
+            }
+            ra->fetch_rec = ra_open(ra, key);
+            return 0;
+        }
+    }
+
+    r[n++] = (struct encap_ra_range) {
+        .addr = miss ? key : addr, .len = miss ? wsize : len,
+        .buf = miss ? ra->data : buf,
+    };
+    ra->win[0] = miss ? key : RA_KEY_UNCACHED;
+    for (unsigned i = 0; i < npred && n < ra->cfg.max_windows; i++) {
+        r[n] = (struct encap_ra_range) {
+            .addr = pred[i], .len = wsize,
+            .buf = ra->data + (size_t)n * wsize,
+        };
+        ra->win[n++] = pred[i];
+    }
+    ra->n = 0;
+    ret = ra->fetch(ra->opaque, r, n);
+    if (ret < 0) {
+        /* Nothing of a failed fetch is kept; the read goes as asked. */
+        ra->st.errors++;
+        ra_drop(ra);
+        r[0] = (struct encap_ra_range) { .addr = addr, .len = len, .buf = buf };
+        return ra->fetch(ra->opaque, r, 1);
+    }
+    ra->st.windows += n - !miss;
+    ra->st.bytes += (uint64_t)(n - !miss) * wsize;
+    ra->n = n;
+    ra->cur = 0;
+    ra->cur_addr = miss ? addr : 0;
+    if (miss) {
+        ra->st.misses++;
+        memcpy(buf, ra->data + (addr - key), len);
+        ra_step(ra, key, addr);
+    }
+    ra->fetch_rec = ra_open(ra, key);
+    return 0;
+}
+
+int encap_ra_read(struct encap_ra *ra, uint64_t addr, void *buf, uint32_t len)
+{
+    uint32_t wsize = ra->cfg.window;
+    uint64_t win = addr & ~(uint64_t)(wsize - 1);
+    bool cached = false;
+
+    if (!len || len > ra->cfg.max_small || addr - win + len > wsize) {
+        return ra_uncached(ra, addr, buf, len);
+    }
+
+    /* The first copy of the window at or after the cursor. */
+    for (unsigned i = 0; i < ra->n; i++) {
+        if (ra->win[i] != win) {
+            continue;
+        }
+        cached = true;
+        if (i > ra->cur || (i == ra->cur && addr >= ra->cur_addr)) {
+            memcpy(buf, ra->data + (size_t)i * wsize + (addr - win), len);
+            ra->cur = i;
+            ra->cur_addr = addr;
+            ra->st.hits++;
+            if (ra->fetch_rec) {
+                ra->fetch_rec->hit = true;
+            }
+            ra_step(ra, win, addr);
+            return 0;
+        }
+    }
+    if (cached) {
+        ra->st.out_of_order++;
+    }
+
+    /*
+     * A miss: this window first, then the windows the requester went on
+     * to read the last time it missed here, in that order.
+     */
+    return ra_fetch(ra, addr, buf, len, win);
+}

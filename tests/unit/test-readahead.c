@@ -1,0 +1,502 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests for the read-ahead of small memory reads (encap/readahead.h). */
+#include <glib.h>
+#include <string.h>
+
+#include "encap/readahead.h"
+
+/*
+ * A fake memory: 64 KiB whose 32-bit words hold the "time" they were last
+ * written (a clock that ticks at every write), with each word's history,
+ * and a fetch that reads the ranges in order, each word ascending, and
+ * lets a writer change random words between two word loads.
+ */
+#define MEM_SIZE    0x10000
+#define WORDS       (MEM_SIZE / 4)
+
+typedef struct Mem {
+    uint32_t w[WORDS];
+    GArray *hist[WORDS];        /* write times of each word, ascending */
+    uint32_t clock;
+    GRand *rand;
+    double write_p;             /* chance of a write before each word load */
+    unsigned fetches;
+    GArray *ranges;             /* struct encap_ra_range of the last fetch */
+    int fail_from;              /* fetches with a range at or above: fail */
+} Mem;
+
+static void mem_write(Mem *m, unsigned word)
+{
+    m->w[word] = ++m->clock;
+    g_array_append_val(m->hist[word], m->clock);
+}
+
+/* A word of one of a few "rings" in a few windows, where the writer works
+ * and the device reads. */
+static unsigned ring_word(Mem *m)
+{
+    return (g_rand_int_range(m->rand, 0, 6) * 0x900 +
+            g_rand_int_range(m->rand, 0, 48) * 4) / 4;
+}
+
+static void mem_init(Mem *m, uint32_t seed, double write_p)
+{
+    memset(m, 0, sizeof(*m));
+    m->rand = g_rand_new_with_seed(seed);
+    m->write_p = write_p;
+    m->ranges = g_array_new(false, false, sizeof(struct encap_ra_range));
+    m->fail_from = -1;
+    for (unsigned i = 0; i < WORDS; i++) {
+        m->hist[i] = g_array_new(false, false, sizeof(uint32_t));
+        mem_write(m, i);
+    }
+}
+
+static void mem_free(Mem *m)
+{
+    for (unsigned i = 0; i < WORDS; i++) {
+        g_array_free(m->hist[i], true);
+    }
+    g_array_free(m->ranges, true);
+    g_rand_free(m->rand);
+}
+
+static int mem_fetch(void *opaque, const struct encap_ra_range *r, unsigned n)
+{
+    Mem *m = opaque;
+
+    m->fetches++;
+    g_array_set_size(m->ranges, 0);
+    g_array_append_vals(m->ranges, r, n);
+    for (unsigned i = 0; i < n; i++) {
+        if (m->fail_from >= 0 && r[i].addr + r[i].len > (uint64_t)m->fail_from) {
+            return -5;
+        }
+    }
+    for (unsigned i = 0; i < n; i++) {
+        g_assert_cmpuint(r[i].addr + r[i].len, <=, MEM_SIZE);
+        for (uint32_t off = 0; off < r[i].len; off += 4) {
+            if (g_rand_double(m->rand) < m->write_p) {
+                mem_write(m, ring_word(m));
+            }
+            memcpy((uint8_t *)r[i].buf + off, &m->w[(r[i].addr + off) / 4],
+                   MIN(4, r[i].len - off));
+        }
+    }
+    return 0;
+}
+
+static const struct encap_ra_config cfg = {
+    .window = 512, .max_small = 64, .max_windows = 4,
+};
+
+static uint32_t rd32(struct encap_ra *ra, uint64_t addr)
+{
+    uint32_t v;
+
+    g_assert_cmpint(encap_ra_read(ra, addr, &v, 4), ==, 0);
+    return v;
+}
+
+static void test_config(void)
+{
+    static const struct encap_ra_config bad[] = {
+        { .window = 32, .max_small = 16, .max_windows = 4 },
+        { .window = 768, .max_small = 64, .max_windows = 4 },
+        { .window = 8192, .max_small = 64, .max_windows = 4 },
+        { .window = 512, .max_small = 1024, .max_windows = 4 },
+        { .window = 512, .max_small = 64, .max_windows = 0 },
+        { .window = 512, .max_small = 64, .max_windows = 9 },
+    };
+    Mem m;
+
+    mem_init(&m, 1, 0);
+    for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+        g_assert_null(encap_ra_new(&bad[i], mem_fetch, &m));
+    }
+    g_assert_null(encap_ra_new(&cfg, NULL, &m));
+    mem_free(&m);
+}
+
+/* A miss fetches the aligned window; reads after it, ascending, hit. */
+static void test_window(void)
+{
+    struct encap_ra_stats st;
+    struct encap_ra *ra;
+    Mem m;
+
+    mem_init(&m, 1, 0);
+    ra = encap_ra_new(&cfg, mem_fetch, &m);
+    g_assert_cmpuint(rd32(ra, 0x1204), ==, m.w[0x1204 / 4]);
+    g_assert_cmpuint(m.fetches, ==, 1);
+    g_assert_cmpuint(m.ranges->len, ==, 1);
+    g_assert_cmphex(g_array_index(m.ranges, struct encap_ra_range, 0).addr,
+                    ==, 0x1200);
+    g_assert_cmpuint(g_array_index(m.ranges, struct encap_ra_range, 0).len,
+                     ==, 512);
+    g_assert_cmpuint(rd32(ra, 0x1204), ==, m.w[0x1204 / 4]);
+    g_assert_cmpuint(rd32(ra, 0x1300), ==, m.w[0x1300 / 4]);
+    g_assert_cmpuint(rd32(ra, 0x13fc), ==, m.w[0x13fc / 4]);
+    g_assert_cmpuint(m.fetches, ==, 1);
+    encap_ra_get_stats(ra, &st);
+    g_assert_cmpuint(st.misses, ==, 1);
+    g_assert_cmpuint(st.hits, ==, 3);
+    g_assert_cmpuint(st.windows, ==, 1);
+    g_assert_cmpuint(st.bytes, ==, 512);
+    encap_ra_free(ra);
+    mem_free(&m);
+}
+
+/*
+ * Going back to a lower address of the window, after a newer byte was
+ * consumed, is a miss: the guest may have written the lower field after
+ * the higher one was read (a ring entry, then its index).
+ */
+static void test_backwards(void)
+{
+    struct encap_ra_stats st;
+    struct encap_ra *ra;
+    Mem m;
+
+    mem_init(&m, 1, 0);
+    ra = encap_ra_new(&cfg, mem_fetch, &m);
+    rd32(ra, 0x1100);
+    mem_write(&m, 0x1010 / 4);
+    g_assert_cmpuint(rd32(ra, 0x1010), ==, m.w[0x1010 / 4]);
+    g_assert_cmpuint(m.fetches, ==, 2);
+    encap_ra_get_stats(ra, &st);
+    g_assert_cmpuint(st.out_of_order, ==, 1);
+    encap_ra_free(ra);
+    mem_free(&m);
+}
+
+/*
+ * A miss fetches the windows the device went on to read the last time it
+ * missed there; reads of a window fetched before one already consumed are
+ * misses.
+ */
+static void test_steps(void)
+{
+    struct encap_ra_stats st;
+    uint32_t before;
+    struct encap_ra *ra;
+    Mem m;
+
+    mem_init(&m, 1, 0);
+    ra = encap_ra_new(&cfg, mem_fetch, &m);
+    /* The device goes A, B, C; after an invalidation, A again. */
+    rd32(ra, 0x2000);
+    rd32(ra, 0x4010);
+    rd32(ra, 0x6020);
+    g_assert_cmpuint(m.fetches, ==, 3);
+    encap_ra_invalidate(ra);
+    rd32(ra, 0x2004);
+    g_assert_cmpuint(m.fetches, ==, 4);
+    /* One fetch: A, then B and C in order. */
+    g_assert_cmpuint(m.ranges->len, ==, 3);
+    g_assert_cmphex(g_array_index(m.ranges, struct encap_ra_range, 0).addr, ==, 0x2000);
+    g_assert_cmphex(g_array_index(m.ranges, struct encap_ra_range, 1).addr, ==, 0x4000);
+    g_assert_cmphex(g_array_index(m.ranges, struct encap_ra_range, 2).addr, ==, 0x6000);
+    /* B and C hit: B as it was at the fetch. */
+    before = m.w[0x4010 / 4];
+    mem_write(&m, 0x4010 / 4);
+    g_assert_cmpuint(rd32(ra, 0x4010), ==, before);
+    rd32(ra, 0x6020);
+    g_assert_cmpuint(m.fetches, ==, 4);
+    /* A again: it was fetched before C, which was consumed. */
+    mem_write(&m, 0x2000 / 4);
+    g_assert_cmpuint(rd32(ra, 0x2000), ==, m.w[0x2000 / 4]);
+    g_assert_cmpuint(m.fetches, ==, 5);
+    encap_ra_get_stats(ra, &st);
+    g_assert_cmpuint(st.hits, ==, 2);
+    g_assert_cmpuint(st.out_of_order, ==, 1);
+    g_assert_cmpuint(st.invalidations, ==, 1);
+    encap_ra_free(ra);
+    mem_free(&m);
+}
+
+/*
+ * Two queues served in turn, with writes between (as virtio-net's receive
+ * and transmit queues): each run of reads between two invalidations is
+ * learnt by the window it starts in, and costs one fetch once learnt, a
+ * step back to a lower address in a window included.
+ */
+static void test_records(void)
+{
+    static const uint64_t x[] = { 0x1204 };
+    static const uint64_t y[] = { 0x5204, 0x51a0, 0x40c0 };
+    static const uint64_t z[] = { 0x1034, 0x0080, 0x1000, 0x1034, 0x0080 };
+    static const struct { const uint64_t *a; unsigned n; } run[] = {
+        { x, 1 }, { y, 3 }, { z, 5 },
+    };
+    struct encap_ra *ra;
+    Mem m;
+
+    mem_init(&m, 1, 0);
+    ra = encap_ra_new(&(struct encap_ra_config) {
+        .window = 256, .max_small = 64, .max_windows = 6,
+    }, mem_fetch, &m);
+    for (unsigned cycle = 0; cycle < 4; cycle++) {
+        unsigned f0 = m.fetches;
+
+        for (unsigned k = 0; k < G_N_ELEMENTS(run); k++) {
+            encap_ra_invalidate(ra);
+            for (unsigned i = 0; i < run[k].n; i++) {
+                g_assert_cmpuint(rd32(ra, run[k].a[i]), ==,
+                                 m.w[run[k].a[i] / 4]);
+            }
+        }
+        if (cycle) {
+            g_assert_cmpuint(m.fetches - f0, ==, 3);
+        }
+    }
+    encap_ra_free(ra);
+    mem_free(&m);
+}
+
+/*
+ * A learnt run that goes to another window midway (the next descriptor is
+ * elsewhere in its table): the miss there fetches the rest of the run,
+ * with the new window where the old one was.
+ */
+static void test_swap(void)
+{
+    static const uint64_t learnt[] = { 0x1000, 0x2010, 0x3000, 0x2000 };
+    static const uint64_t now[] = { 0x1000, 0x4010, 0x3000, 0x4000 };
+    struct encap_ra *ra;
+    Mem m;
+
+    mem_init(&m, 1, 0);
+    ra = encap_ra_new(&cfg, mem_fetch, &m);
+    for (unsigned k = 0; k < 2; k++) {
+        encap_ra_invalidate(ra);
+        for (unsigned i = 0; i < G_N_ELEMENTS(learnt); i++) {
+            rd32(ra, learnt[i]);
+        }
+    }
+    encap_ra_invalidate(ra);
+    m.fetches = 0;
+    for (unsigned i = 0; i < G_N_ELEMENTS(now); i++) {
+        g_assert_cmpuint(rd32(ra, now[i]), ==, m.w[now[i] / 4]);
+    }
+    g_assert_cmpuint(m.fetches, ==, 2);
+    g_assert_cmpuint(m.ranges->len, ==, 3);
+    g_assert_cmphex(g_array_index(m.ranges, struct encap_ra_range, 0).addr, ==, 0x4000);
+    g_assert_cmphex(g_array_index(m.ranges, struct encap_ra_range, 1).addr, ==, 0x3000);
+    g_assert_cmphex(g_array_index(m.ranges, struct encap_ra_range, 2).addr, ==, 0x4000);
+    encap_ra_free(ra);
+    mem_free(&m);
+}
+
+/*
+ * A device that writes back each descriptor it reads (the cache is dropped
+ * after each read) stops getting windows it never reads, but for a probe
+ * now and then.
+ */
+static void test_lean(void)
+{
+    struct encap_ra_stats st;
+    struct encap_ra *ra;
+    unsigned windows = 0;
+    Mem m;
+
+    mem_init(&m, 1, 0);
+    ra = encap_ra_new(&cfg, mem_fetch, &m);
+    for (unsigned i = 0; i < 64; i++) {
+        g_assert_cmpuint(rd32(ra, 0x1000 + i * 16), ==,
+                         m.w[(0x1000 + i * 16) / 4]);
+        windows += g_array_index(m.ranges, struct encap_ra_range, 0).len ==
+                   cfg.window;
+        encap_ra_invalidate(ra);
+    }
+    encap_ra_get_stats(ra, &st);
+    g_assert_cmpuint(m.fetches, ==, 64);
+    g_assert_cmpuint(st.lean, >=, 48);
+    g_assert_cmpuint(windows, ==, st.windows);
+    g_assert_cmpuint(windows, <=, 16);
+    /* A device that reads on after the first read gets its window again. */
+    for (unsigned i = 0; i < 16; i++) {
+        rd32(ra, 0x2000 + i * 16);
+        rd32(ra, 0x2004 + i * 16);
+        encap_ra_invalidate(ra);
+    }
+    encap_ra_get_stats(ra, &st);
+    g_assert_cmpuint(st.hits, >=, 8);
+    encap_ra_free(ra);
+    mem_free(&m);
+}
+
+/* After an invalidation, what was written before it is seen. */
+static void test_invalidate(void)
+{
+    struct encap_ra *ra;
+    uint32_t before;
+    Mem m;
+
+    mem_init(&m, 1, 0);
+    ra = encap_ra_new(&cfg, mem_fetch, &m);
+    before = rd32(ra, 0x3000);
+    mem_write(&m, 0x3000 / 4);
+    g_assert_cmpuint(rd32(ra, 0x3000), ==, before);     /* cached */
+    encap_ra_invalidate(ra);
+    g_assert_cmpuint(rd32(ra, 0x3000), ==, m.w[0x3000 / 4]);
+    g_assert_cmpuint(rd32(ra, 0x3000), !=, before);
+    encap_ra_free(ra);
+    mem_free(&m);
+}
+
+/* Large reads, and reads across a window boundary, pass through and drop
+ * the cache: they are newer than anything in it. */
+static void test_uncached(void)
+{
+    struct encap_ra_stats st;
+    struct encap_ra *ra;
+    uint8_t big[128];
+    Mem m;
+
+    mem_init(&m, 1, 0);
+    ra = encap_ra_new(&cfg, mem_fetch, &m);
+    rd32(ra, 0x3000);
+    g_assert_cmpint(encap_ra_read(ra, 0x5000, big, sizeof(big)), ==, 0);
+    g_assert_cmpuint(m.fetches, ==, 2);
+    g_assert_cmpuint(g_array_index(m.ranges, struct encap_ra_range, 0).len,
+                     ==, sizeof(big));
+    g_assert_cmpmem(big, 4, &m.w[0x5000 / 4], 4);
+    mem_write(&m, 0x3004 / 4);
+    g_assert_cmpuint(rd32(ra, 0x3004), ==, m.w[0x3004 / 4]);
+    g_assert_cmpuint(m.fetches, ==, 3);
+    g_assert_cmpuint(m.ranges->len, ==, 1);
+    /*
+     * A descriptor, its buffer, the next descriptor: the buffer's read
+     * brings the descriptors' window with it, fetched after the buffer.
+     */
+    g_assert_cmpint(encap_ra_read(ra, 0x5000, big, sizeof(big)), ==, 0);
+    g_assert_cmpuint(m.fetches, ==, 4);
+    g_assert_cmpuint(m.ranges->len, ==, 2);
+    g_assert_cmphex(g_array_index(m.ranges, struct encap_ra_range, 0).addr,
+                    ==, 0x5000);
+    g_assert_cmphex(g_array_index(m.ranges, struct encap_ra_range, 1).addr,
+                    ==, 0x3000);
+    g_assert_cmpuint(rd32(ra, 0x3008), ==, m.w[0x3008 / 4]);
+    g_assert_cmpuint(m.fetches, ==, 4);
+    g_assert_cmpint(encap_ra_read(ra, 0x31fe, big, 4), ==, 0);   /* across */
+    g_assert_cmpuint(m.fetches, ==, 5);
+    g_assert_cmpuint(g_array_index(m.ranges, struct encap_ra_range, 0).len,
+                     ==, 4);
+    encap_ra_get_stats(ra, &st);
+    g_assert_cmpuint(st.uncached, ==, 3);
+    g_assert_cmpuint(st.hits, ==, 1);
+    encap_ra_free(ra);
+    mem_free(&m);
+}
+
+/* A failed fetch keeps nothing; the read is made as asked, and its own
+ * error (if any) is what the caller gets. */
+static void test_error(void)
+{
+    struct encap_ra_stats st;
+    struct encap_ra *ra;
+    uint32_t v;
+    Mem m;
+
+    mem_init(&m, 1, 0);
+    ra = encap_ra_new(&cfg, mem_fetch, &m);
+    m.fail_from = 0x3100;           /* the window's end is not readable */
+    g_assert_cmpuint(rd32(ra, 0x3000), ==, m.w[0x3000 / 4]);
+    g_assert_cmpuint(m.fetches, ==, 2);
+    g_assert_cmpuint(g_array_index(m.ranges, struct encap_ra_range, 0).len,
+                     ==, 4);
+    rd32(ra, 0x3008);               /* nothing was kept */
+    g_assert_cmpuint(m.fetches, ==, 4);
+    g_assert_cmpint(encap_ra_read(ra, 0x3100, &v, 4), ==, -5);
+    encap_ra_get_stats(ra, &st);
+    g_assert_cmpuint(st.errors, ==, 3);
+    g_assert_cmpuint(st.hits, ==, 0);
+    encap_ra_free(ra);
+    mem_free(&m);
+}
+
+/*
+ * @v, read from @word, was its value from instant v until its next write:
+ * the read's instant is the earliest one at or after @lower in that span.
+ */
+static uint32_t coherent_check(Mem *m, uint32_t word, uint32_t v,
+                               uint32_t lower)
+{
+    GArray *h = m->hist[word];
+    uint32_t next = UINT32_MAX;
+
+    for (unsigned k = 0; k < h->len; k++) {
+        if (g_array_index(h, uint32_t, k) == v) {
+            next = k + 1 < h->len ? g_array_index(h, uint32_t, k + 1) :
+                   UINT32_MAX;
+            break;
+        }
+    }
+    lower = MAX(lower, v);
+    g_assert_cmpuint(lower, <, next);
+    return lower;
+}
+
+/*
+ * The property, under a writer that changes memory between any two word
+ * loads of a fetch: each value served is the word's value at some instant,
+ * those instants never go backwards from one read to the next, and none
+ * is before the last invalidation.
+ */
+static void test_coherent(void)
+{
+    struct encap_ra_stats st;
+    struct encap_ra *ra;
+    uint32_t lower = 0;     /* the earliest instant the next read may have */
+    Mem m;
+
+    mem_init(&m, 7, 0.05);
+    ra = encap_ra_new(&cfg, mem_fetch, &m);
+    for (unsigned i = 0; i < 200000; i++) {
+        unsigned r = g_rand_int_range(m.rand, 0, 100);
+        uint32_t word;
+
+        if (r < 2) {
+            encap_ra_invalidate(ra);
+            lower = m.clock;
+            continue;
+        }
+        if (r < 4) {
+            /* An uncached read: its words in ascending order. */
+            uint32_t big[32];
+
+            word = ring_word(&m) & ~31u;
+            g_assert_cmpint(encap_ra_read(ra, word * 4, big, sizeof(big)),
+                            ==, 0);
+            for (unsigned k = 0; k < 32; k++) {
+                lower = coherent_check(&m, word + k, big[k], lower);
+            }
+            continue;
+        }
+        word = ring_word(&m);
+        lower = coherent_check(&m, word, rd32(ra, word * 4), lower);
+    }
+    encap_ra_get_stats(ra, &st);
+    g_assert_cmpuint(st.hits, >, 0);
+    g_assert_cmpuint(st.out_of_order, >, 0);
+    encap_ra_free(ra);
+    mem_free(&m);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/readahead/config", test_config);
+    g_test_add_func("/readahead/window", test_window);
+    g_test_add_func("/readahead/backwards", test_backwards);
+    g_test_add_func("/readahead/steps", test_steps);
+    g_test_add_func("/readahead/records", test_records);
+    g_test_add_func("/readahead/swap", test_swap);
+    g_test_add_func("/readahead/lean", test_lean);
+    g_test_add_func("/readahead/invalidate", test_invalidate);
+    g_test_add_func("/readahead/uncached", test_uncached);
+    g_test_add_func("/readahead/error", test_error);
+    g_test_add_func("/readahead/coherent", test_coherent);
+    return g_test_run();
+}
