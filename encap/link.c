@@ -13,6 +13,9 @@
  * arrived (fewer when fewer were sent after it: early retransmit).
  */
 #define DUPTHRESH 3
+#define LOSSY_EPOCH 256           /* new DATA frames per loss estimate */
+#define LOSSY_ON_PERMILLE 40      /* 4% of new frames sent again: lossy */
+#define LOSSY_OFF_PERMILLE 15
 /* Selective-ack bitmap: at most this many sequence numbers after the ack. */
 #define SACK_MAX_BITS 2048
 #define SACK_HLEN 4             /* bit count (2), reserved (2) */
@@ -67,6 +70,16 @@ struct encap_link {
      */
     uint64_t pto_deadline;
     bool probed;
+    /*
+     * Lossy mode: on a wire where many frames need sending again, the
+     * newest frame of each flush goes out twice at once, so that one loss
+     * (or one frame held back) no longer costs a probe timeout.  Measured
+     * per epoch of LOSSY_EPOCH new frames: on at LOSSY_ON_PERMILLE frames
+     * resent per new frame, off below LOSSY_OFF_PERMILLE.
+     */
+    bool lossy;
+    bool fresh;                 /* a new DATA frame since the last flush */
+    unsigned epoch_new, epoch_resent;
     uint64_t delivered_stamp;   /* latest transmission known to arrive */
 
     /* Receiving: frames after rcv_nxt kept in rx[seq & ring_mask]. */
@@ -454,6 +467,11 @@ static void send_ctrl(struct encap_link *l, uint8_t op, uint32_t cookie)
         send_plain(l, l->ctrl_buf, len, false);
     } else {
         send_raw(l, l->ctrl_buf, len, false);
+        if (l->lossy && op == ENCAP_CTRL_ACK) {
+            /* Lossy mode: a lost ack would cost the peer a probe. */
+            l->stats.tail_copies++;
+            send_raw(l, l->ctrl_buf, len, false);
+        }
     }
     if ((op == ENCAP_CTRL_ACK || op == ENCAP_CTRL_NAK) &&
         (h.flags & ENCAP_F_ACK)) {
@@ -483,6 +501,8 @@ static void reset_seq(struct encap_link *l)
     l->rto_deadline = 0;
     l->pto_deadline = 0;
     l->probed = false;
+    l->lossy = l->fresh = false;
+    l->epoch_new = l->epoch_resent = 0;
     l->srtt = l->rttvar = 0;
     l->rto_cur = l->cfg.rto_ns;
     l->retries = 0;
@@ -752,6 +772,7 @@ static void xmit(struct encap_link *l, uint32_t seq, uint64_t now)
     s->sent_ns = now;
     s->stamp = ++l->tx_stamp;
     l->stats.retransmits++;
+    l->epoch_resent++;
     l->unacked_rx = 0;
     l->ack_deadline = 0;
     send_raw(l, s->buf, s->len, true);
@@ -802,6 +823,18 @@ static void finish_data(struct encap_link *l, uint64_t now)
     l->unacked_rx = 0;
     l->ack_deadline = 0;
     l->stats.data_tx++;
+    l->fresh = true;
+    if (++l->epoch_new == LOSSY_EPOCH) {
+        unsigned permille = l->epoch_resent * 1000 / LOSSY_EPOCH;
+
+        if (!l->lossy && permille >= LOSSY_ON_PERMILLE) {
+            l->lossy = true;
+            l->stats.lossy_ons++;
+        } else if (l->lossy && permille < LOSSY_OFF_PERMILLE) {
+            l->lossy = false;
+        }
+        l->epoch_new = l->epoch_resent = 0;
+    }
     l->stats.tlps_tx += l->build.count;
     if (l->snd_una == l->snd_nxt) {
         l->snd_nxt++;
@@ -816,6 +849,16 @@ static void finish_data(struct encap_link *l, uint64_t now)
 void encap_link_flush(struct encap_link *l, uint64_t now)
 {
     finish_data(l, now);
+    if (l->lossy && l->fresh && l->snd_una != l->snd_nxt) {
+        /* The newest frame once more, in the same burst: not a
+         * retransmission (both copies leave together, either gives a
+         * fair round-trip sample). */
+        struct tx_slot *s = &l->ring[(l->snd_nxt - 1) & l->ring_mask];
+
+        l->stats.tail_copies++;
+        send_raw(l, s->buf, s->len, true);
+    }
+    l->fresh = false;
     burst_push(l);
 }
 

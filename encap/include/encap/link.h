@@ -191,6 +191,9 @@ struct encap_link_stats {
     uint64_t tlps_rx;
     uint64_t retransmits;       /* DATA frames sent again, all reasons */
     uint64_t fast_retransmits;  /* of them, on selective-ack evidence */
+    uint64_t tail_copies;       /* lossy mode: the newest frame of a flush
+                                   sent twice (not retransmissions) */
+    uint64_t lossy_ons;         /* times the loss estimate turned it on */
     uint64_t tail_probes;       /* of them, the newest frame sent again
                                    after two round trips without news */
     uint64_t timeouts;          /* retransmission timeouts */
