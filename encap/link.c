@@ -16,6 +16,7 @@
 #define LOSSY_EPOCH 256           /* new DATA frames per loss estimate */
 #define LOSSY_ON_PERMILLE 40      /* 4% of new frames sent again: lossy */
 #define LOSSY_OFF_PERMILLE 15
+#define LOSSY_HOLD 8              /* epochs it stays on before a new look */
 /* Selective-ack bitmap: at most this many sequence numbers after the ack. */
 #define SACK_MAX_BITS 2048
 #define SACK_HLEN 4             /* bit count (2), reserved (2) */
@@ -78,8 +79,17 @@ struct encap_link {
      * resent per new frame, off below LOSSY_OFF_PERMILLE.
      */
     bool lossy;
+    unsigned lossy_hold;        /* epochs to stay on before looking again */
     bool fresh;                 /* a new DATA frame since the last flush */
     unsigned epoch_new, epoch_resent;
+    /*
+     * The last probe, until the peer has its frame: an ack sooner than
+     * half a round trip after it was for the first copy, so the probe was
+     * needless (a slow answer, not a loss) and is not counted as a resend.
+     */
+    bool probe_pending;
+    uint32_t probe_seq;
+    uint64_t probe_sent_ns;
     uint64_t delivered_stamp;   /* latest transmission known to arrive */
 
     /* Receiving: frames after rcv_nxt kept in rx[seq & ring_mask]. */
@@ -501,7 +511,8 @@ static void reset_seq(struct encap_link *l)
     l->rto_deadline = 0;
     l->pto_deadline = 0;
     l->probed = false;
-    l->lossy = l->fresh = false;
+    l->lossy = l->fresh = l->probe_pending = false;
+    l->lossy_hold = 0;
     l->epoch_new = l->epoch_resent = 0;
     l->srtt = l->rttvar = 0;
     l->rto_cur = l->cfg.rto_ns;
@@ -796,6 +807,9 @@ static void tail_probe(struct encap_link *l, uint64_t now)
         if (!l->ring[seq & l->ring_mask].sacked) {
             l->stats.tail_probes++;
             xmit(l, seq, now);
+            l->probe_pending = true;
+            l->probe_seq = seq;
+            l->probe_sent_ns = now;
             arm_rto(l, now);
             return;
         }
@@ -829,7 +843,11 @@ static void finish_data(struct encap_link *l, uint64_t now)
 
         if (!l->lossy && permille >= LOSSY_ON_PERMILLE) {
             l->lossy = true;
+            l->lossy_hold = LOSSY_HOLD;
             l->stats.lossy_ons++;
+        } else if (l->lossy && l->lossy_hold) {
+            /* The copies hide the loss they mend: stay on a while. */
+            l->lossy_hold--;
         } else if (l->lossy && permille < LOSSY_OFF_PERMILLE) {
             l->lossy = false;
         }
@@ -987,9 +1005,16 @@ int encap_link_queue_tlp(struct encap_link *l, const struct encap_tlp *t,
  * it for the last one would have every frame sent in between taken as
  * lost, a storm of needless retransmissions when frames are reordered.
  */
-static void delivered(struct encap_link *l, struct tx_slot *s,
-                      uint64_t *sample_sent)
+static void delivered(struct encap_link *l, uint32_t seq, struct tx_slot *s,
+                      uint64_t *sample_sent, uint64_t now)
 {
+    if (l->probe_pending && seq == l->probe_seq) {
+        l->probe_pending = false;
+        if (now - l->probe_sent_ns < l->srtt / 2) {
+            l->stats.probes_needless++;
+            l->epoch_resent -= !!l->epoch_resent;
+        }
+    }
     if (s->retx) {
         return;
     }
@@ -1051,7 +1076,7 @@ static bool process_ack(struct encap_link *l, uint32_t ack, uint64_t now)
         struct tx_slot *s = &l->ring[seq & l->ring_mask];
 
         if (!s->sacked) {
-            delivered(l, s, &sample_sent);
+            delivered(l, seq, s, &sample_sent, now);
         }
     }
     l->snd_una = ack;
@@ -1094,7 +1119,7 @@ static int process_sack(struct encap_link *l, uint32_t ack,
         if (!s->sacked) {
             s->sacked = true;
             l->stats.sacked++;
-            delivered(l, s, &sample_sent);
+            delivered(l, seq, s, &sample_sent, now);
             news = true;
         }
     }

@@ -194,6 +194,8 @@ struct encap_link_stats {
     uint64_t tail_copies;       /* lossy mode: the newest frame of a flush
                                    sent twice (not retransmissions) */
     uint64_t lossy_ons;         /* times the loss estimate turned it on */
+    uint64_t probes_needless;   /* tail probes whose first copy arrived:
+                                   acked sooner than half a round trip */
     uint64_t tail_probes;       /* of them, the newest frame sent again
                                    after two round trips without news */
     uint64_t timeouts;          /* retransmission timeouts */
