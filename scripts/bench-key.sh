@@ -95,8 +95,8 @@ labels = [
 ]
 with open(prefix + "-key.md", "w") as f:
     f.write("## The cost of a key (sealed sessions against unkeyed, same run)\n\n")
-    f.write(f"Medians of {max(r['round'] for r in rows)} alternating rounds, MTU 1500, pcap "
-            "transport. Targets (issue): register read at most 1.15x, CPU per GB at most "
+    f.write(f"Medians of {max(r['round'] for r in rows)} alternating rounds, MTU 1500, the default "
+            "raw Ethernet transport (ifname=). Targets (issue): register read at most 1.15x, CPU per GB at most "
             "1.3x key off.\n\n")
     f.write("| measure | key off | key on | on / off |\n|---|---|---|---|\n")
     for k, label in labels:
