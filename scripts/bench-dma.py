@@ -21,6 +21,7 @@ write run left in guest memory.  Exits non-zero if a run fails.
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 
@@ -100,6 +101,21 @@ def run(q, pids, direction, size, runs, batch):
     }
 
 
+def regreads(q, n):
+    """@n reads of the ID register, each timed around its qtest round trip."""
+    t = []
+    for _ in range(n):
+        t0 = time.perf_counter_ns()
+        ident = q.readl(BAR0 + REG["ID"])
+        t.append(time.perf_counter_ns() - t0)
+        if ident != DB_ID:
+            sys.exit(f"bench-dma: register read gave {ident:#x}")
+    t.sort()
+    return {"direction": "regread", "reads": n,
+            "us_median": round(quantile(t, 0.5) / 1000, 2),
+            "us_p99": round(quantile(t, 0.99) / 1000, 2)}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--qemu", required=True)
@@ -119,6 +135,14 @@ def main():
     ap.add_argument("--key", metavar="FILE",
                     help="a base64 pre-shared key: both sides get it (-object secret, "
                          "secret=), so the session is keyed and every frame sealed")
+    ap.add_argument("--transport", choices=("ifname", "pcap", "packet", "udp"),
+                    default="ifname",
+                    help="the link: ifname= (the default raw Ethernet transport), "
+                         "pcap:/packet: by name, or udp over IPv4 addresses this "
+                         "script gives the two interfaces")
+    ap.add_argument("--regreads", type=int, default=0, metavar="N",
+                    help="first time N reads of the function's ID register through "
+                         "qtest (one JSON line; local mode gives qtest's own cost)")
     ap.add_argument("--log", default=os.devnull)
     a = ap.parse_args()
 
@@ -135,9 +159,23 @@ def main():
         if a.key:
             key_obj = ["-object", f"secret,id=k0,file={a.key},format=base64"]
             key_opt = ",secret=k0"
+        mtu, ep_link, vm_link = a.mtu, None, None
+        if a.transport in ("pcap", "packet"):
+            ep_link = f"transport={a.transport}:{a.ep_if}"
+            vm_link = f"transport={a.transport}:{a.vm_if},peer={a.ep_mac}"
+        elif a.transport == "udp":
+            # Addresses inside the caller's two namespaces only.
+            for ns, dev, addr in ((a.vm_ns, a.vm_if, "10.79.0.1/24"),
+                                  (a.ep_ns, a.ep_if, "10.79.0.2/24")):
+                subprocess.run(["ip", "-n", ns, "addr", "replace", addr, "dev", dev],
+                               check=True)
+            mtu = a.mtu - 42            # IPv4 + UDP + the frame's Ethernet header
+            ep_link = "transport=udp::5551"
+            vm_link = "transport=udp:10.79.0.2:5551"
         ep = start_endpoint(a.qemu, a.ep_ns, a.ep_if, log,
-                            f",mtu={a.mtu}{key_opt}{a.ep_opts}", key_obj)
-        vm_args = key_obj + vrc_device(a.vm_if, a.ep_mac, f",mtu={a.mtu}{key_opt}")
+                            f",mtu={mtu}{key_opt}{a.ep_opts}", key_obj, link=ep_link)
+        vm_args = key_obj + vrc_device(a.vm_if, a.ep_mac, f",mtu={mtu}{key_opt}",
+                                       link=vm_link)
         pids = [ep.pid]
     q = QTest(a.qemu, vm_args, a.vm_ns if a.mode == "remote" else None, log)
     pids.append(q.proc.pid)
@@ -146,12 +184,18 @@ def main():
         ident = q.readl(BAR0 + REG["ID"])
         if ident != DB_ID:
             sys.exit(f"bench-dma: no vrc-dma-bench at 01:00.0 (read {ident:#x})")
+        info = dict(mode=a.mode, mtu=a.mtu if a.mode == "remote" else None,
+                    ep_opts=a.ep_opts or None, keyed=bool(a.key),
+                    transport=a.transport if a.mode == "remote" else None)
+        if a.regreads:
+            r = regreads(q, a.regreads)
+            r.update(info)
+            print(json.dumps(r), flush=True)
         for size in map(int, a.sizes.split(",")):
             batch = max(1, a.batch_bytes // size)
             for direction in ("read", "write"):
                 r = run(q, pids, direction, size, a.runs, batch)
-                r.update(mode=a.mode, mtu=a.mtu if a.mode == "remote" else None,
-                         ep_opts=a.ep_opts or None, keyed=bool(a.key))
+                r.update(info)
                 print(json.dumps(r), flush=True)
     finally:
         q.quit()

@@ -9,7 +9,7 @@
 #
 # The guest finds the function by vendor:device under /sys/bus/pci/devices and
 # does what the model is for: NICs ping and move a file over TCP both ways
-# (scripts/remote-nic.sh); disks are written with 4 MiB of random data, synced,
+# (scripts/remote-nic.sh); disks are written with 4 MiB (VRC_DISK_MB) of random data, synced,
 # the page cache dropped and read back, with the sha256 of what was written,
 # what was read and the disk file on the host compared; the rest as the table
 # in model_info says.
@@ -21,13 +21,15 @@
 #   COMPAT model=M mode=... result=refused kind=K why="endpoint's message"
 # FIGURES are key=value in MB/s: tcp_in= tcp_out= (NICs), write= read= (disks).
 # Exit status: 0 works, 1 broken, 2 refused, 3 usage.
-# Environment: VRC_GUEST_TIMEOUT (default 150), VRC_SMP (guest vCPUs), VRC_OPTS
+# Environment: VRC_GUEST_TIMEOUT (default 150), VRC_SMP (guest vCPUs),
+# VRC_DISK_MB (MiB a disk test writes and reads back, default 4), VRC_OPTS
 # and VRC_EP_OPTS (more -device vrc / -machine vrc-endpoint options, starting
 # with a comma), as for remote-nic.sh.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 qemu=$top/build/qemu-system-x86_64
+disk_bytes=$(( ${VRC_DISK_MB:-4} * 1048576 ))
 
 MODELS="e1000e e1000 igb rtl8139 virtio-net-pci vmxnet3
 nvme virtio-blk-pci virtio-scsi-pci lsi53c895a ich9-ahci megasas qemu-xhci usb-ehci
@@ -221,7 +223,7 @@ done
 case $blk in nvme*c*n*) blk=$(echo $blk | sed "s/c[0-9]*n/n/") ;; esac
 [ -b /dev/$blk ] || { echo "VRC-FAIL /dev/$blk is not a block device"; exit 1; }
 echo "VRC-DISK $blk"
-head -c 4194304 /dev/urandom > /tmp/a
+head -c '"$disk_bytes"' /dev/urandom > /tmp/a
 echo "VRC-WROTE $(sha256sum /tmp/a | cut -d" " -f1)"
 t0=$(up)
 dd if=/tmp/a of=/dev/$blk bs=65536 conv=fsync 2>/dev/null || { echo "VRC-FAIL writing /dev/$blk failed"; exit 1; }
@@ -229,7 +231,7 @@ sync
 t1=$(up)
 echo 3 > /proc/sys/vm/drop_caches
 t2=$(up)
-dd if=/dev/$blk of=/tmp/b bs=65536 count=64 2>/dev/null || { echo "VRC-FAIL reading /dev/$blk failed"; exit 1; }
+dd if=/dev/$blk of=/tmp/b bs=65536 count='"$((disk_bytes / 65536))"' 2>/dev/null || { echo "VRC-FAIL reading /dev/$blk failed"; exit 1; }
 t3=$(up)
 echo "VRC-READ $(sha256sum /tmp/b | cut -d" " -f1)"
 echo "VRC-TIMES $t0 $t1 $t2 $t3"
@@ -342,7 +344,7 @@ case $kind in
 storage|usb)
     wrote=$(field VRC-WROTE)
     read_back=$(field VRC-READ)
-    on_disk=$(head -c 4194304 "$work/disk.img" | sha256sum | cut -d' ' -f1)
+    on_disk=$(head -c "$disk_bytes" "$work/disk.img" | sha256sum | cut -d' ' -f1)
     [ $mode = local ] || echo "  maps:    ${ep_maps:-<no query-vrc answer>} (maps, bytes, limited, in use: the endpoint's)"
     echo "  on disk: $on_disk (the disk file on the $( [ $mode = remote ] && echo "endpoint's" || echo "VM's") host)"
     [ -n "$wrote" ] && [ "$wrote" = "$read_back" ] ||
@@ -355,8 +357,8 @@ storage|usb)
         [ "$n_limited" = 0 ] || fail "the endpoint could not serve every map of guest memory whole (maps, bytes, limited, in use: ${ep_maps:-no query-vrc answer})"
     fi
     # MB/s from the guest's clock; 10 ms resolution, good enough for 4 MiB.
-    figs=$(field VRC-TIMES | awk '{ w = $2 - $1; r = $4 - $3; if (w <= 0) w = 0.01; if (r <= 0) r = 0.01
-        printf "write=%.1f read=%.1f", 4194304 / w / 1e6, 4194304 / r / 1e6 }')
+    figs=$(field VRC-TIMES | awk -v b="$disk_bytes" '{ w = $2 - $1; r = $4 - $3; if (w <= 0) w = 0.01; if (r <= 0) r = 0.01
+        printf "write=%.1f read=%.1f", b / w / 1e6, b / r / 1e6 }')
     result works "$figs" ;;
 *)  result works ;;
 esac

@@ -26,18 +26,24 @@ DB_ID = 0x76726364
 DB_CMD_READ, DB_CMD_WRITE = 1, 2
 
 
-def start_endpoint(qemu, netns, ifname, log, machine_opts="", extra=()):
-    """A vrc-endpoint QEMU hosting vrc-dma-bench on @ifname in @netns."""
+def start_endpoint(qemu, netns, ifname, log, machine_opts="", extra=(), link=None):
+    """A vrc-endpoint QEMU hosting vrc-dma-bench on @ifname in @netns.
+
+    @link replaces ifname=@ifname, e.g. "transport=udp::5551"."""
+    link = link or f"ifname={ifname}"
     return subprocess.Popen(
         ["ip", "netns", "exec", netns, qemu,
-         "-machine", f"vrc-endpoint,ifname={ifname}{machine_opts}",
+         "-machine", f"vrc-endpoint,{link}{machine_opts}",
          "-nodefaults", "-display", "none", "-monitor", "none",
          "-device", "vrc-dma-bench"] + list(extra), stdout=log, stderr=log)
 
 
-def vrc_device(ifname, peer, opts=""):
-    """-device arguments for the VM's vrc port at 00:02.0 (BAR0's bus)."""
-    return ["-device", f"vrc,id=vrc0,ifname={ifname},peer={peer},chassis=1,"
+def vrc_device(ifname, peer, opts="", link=None):
+    """-device arguments for the VM's vrc port at 00:02.0 (BAR0's bus).
+
+    @link replaces "ifname=@ifname,peer=@peer", e.g. "transport=udp:10.0.0.2:5551"."""
+    link = link or f"ifname={ifname},peer={peer}"
+    return ["-device", f"vrc,id=vrc0,{link},chassis=1,"
             f"addr=02.0,completion-timeout=5000{opts}"]
 
 

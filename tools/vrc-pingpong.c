@@ -461,7 +461,14 @@ static uint64_t stream(struct ctx *c, uint32_t first, unsigned n,
         struct encap_ctrl ctrl;
         int len;
 
-        while (sent != end_cookie && sent - acked < o->window) {
+        /*
+         * With --burst, the PONGs of the last receive are all taken before
+         * sending again, so that a burst of PONGs frees a burst of window
+         * and the PINGs go out together (one GSO datagram on udp), not one
+         * per PONG.
+         */
+        while (sent != end_cookie && sent - acked < o->window &&
+               c->rx_next == c->rx_count) {
             struct encap_tx_frame f[ENCAP_TRANSPORT_MAX_BURST];
             unsigned k = 0, done = 0;
 
