@@ -1265,6 +1265,19 @@ static void test_pring_v3_bad(void)
     }
     g_assert_cmpint(encap_pring_v3_next(blk, V3_BLOCK, &c, &f), ==, 0);
 
+    /* A link that wraps around 4 GiB back to the first frame, with frames
+     * counted for ever: not followed, the walk ends. */
+    v3_block(blk);
+    ((struct tpacket_block_desc *)blk)->hdr.bh1.num_pkts = UINT32_MAX;
+    h = (void *)(blk + V3_FIRST);
+    h = (void *)(blk + V3_FIRST + h->tp_next_offset);
+    h->tp_next_offset = 0u - (uint32_t)((uint8_t *)h - blk - V3_FIRST);
+    g_assert_true(encap_pring_v3_begin(blk, &c));
+    g_assert_cmpint(encap_pring_v3_next(blk, V3_BLOCK, &c, &f), ==, 1);
+    g_assert_cmpint(encap_pring_v3_next(blk, V3_BLOCK, &c, &f), ==, 1);
+    g_assert_cmpint(encap_pring_v3_next(blk, V3_BLOCK, &c, &f), ==, -EBADMSG);
+    g_assert_cmpint(encap_pring_v3_next(blk, V3_BLOCK, &c, &f), ==, 0);
+
     /* A first frame at a misaligned offset. */
     v3_block(blk);
     ((struct tpacket_block_desc *)blk)->hdr.bh1.offset_to_first_pkt = 50;
