@@ -81,7 +81,11 @@ int encap_pring_v3_next(const uint8_t *blk, size_t size,
         c->left = 0;            /* the kernel said more, but links no more */
         return r;
     }
-    c->off += h->tp_next_offset;
+    /* Links go forward only: one that wraps around 4 GiB would lead back
+     * to frames already read, num_pkts times.  It points outside the
+     * block; UINT32_MAX is misaligned, so the next call says so. */
+    c->off = h->tp_next_offset > UINT32_MAX - c->off
+             ? UINT32_MAX : c->off + h->tp_next_offset;
     return r;
 }
 

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "encap/frame.h"
+#include "encap/gro.h"
 #include "encap/transport.h"
 
 /* Kernel socket buffers: absorb bursts of jumbo frames. */
@@ -63,8 +64,8 @@ union udp_ctl {
  * Receiving with GRO (UDP_GRO, when the kernel has it), the kernel may
  * hand over several datagrams of one sender coalesced into one buffer, cut
  * every @gso_size bytes (a cmsg): they are taken into @gro_buf and handed
- * out frame by frame; what a call has no room for waits there for the
- * next (@gro_msg, @gro_off).
+ * out frame by frame (encap/gro.h); what a call has no room for waits
+ * there for the next (@gro_msg, @gro_off).
  */
 struct udp_transport {
     int fd;
@@ -454,8 +455,8 @@ static int udp_recv_gro(struct udp_transport *u, struct encap_rx_frame *f,
     unsigned got = 0;
 
     while (got < n) {
+        struct encap_gro_slice s;
         const uint8_t *data;
-        size_t len, seg, total;
         unsigned msg;
         bool big;
         uint64_t now;
@@ -473,18 +474,13 @@ static int udp_recv_gro(struct udp_transport *u, struct encap_rx_frame *f,
         }
         now = mono_ns();
         msg = u->gro_msg;
-        total = u->gro_mh[msg].msg_len;
-        seg = u->gro_seg[msg];
-        data = u->gro_buf + (size_t)msg * GRO_BUF_SIZE + u->gro_off;
-        big = seg == 0;
-        len = big ? 0 : total - u->gro_off < seg ? total - u->gro_off : seg;
-        u->gro_off += big ? total : len;
-        if (u->gro_off >= total) {
+        big = encap_gro_next(u->gro_mh[msg].msg_len, u->gro_seg[msg],
+                             &u->gro_off, u->max_frame, f[got].cap, &s) < 0;
+        if (s.last) {
             u->gro_msg++;
-            u->gro_off = 0;
         }
-        big = big || len > u->max_frame || len > f[got].cap;
-        if (!udp_take(u, &u->gro_src[msg], data, len, big, now)) {
+        data = u->gro_buf + (size_t)msg * GRO_BUF_SIZE + s.off;
+        if (!udp_take(u, &u->gro_src[msg], data, s.len, big, now)) {
             continue;
         }
         if (big) {
@@ -494,8 +490,8 @@ static int udp_recv_gro(struct udp_transport *u, struct encap_rx_frame *f,
             }
             continue;
         }
-        memcpy(f[got].buf, data, len);
-        f[got++].len = len;
+        memcpy(f[got].buf, data, s.len);
+        f[got++].len = s.len;
     }
     return got;
 }

@@ -80,6 +80,10 @@ run "fuzz/link" bash "$top/tests/fuzz/run-fuzz.sh" "$B/fuzz/tests/fuzz/fuzz-link
     "$B/fuzz-corpus-link" 20000
 run "fuzz/link-keyed" bash "$top/tests/fuzz/run-fuzz.sh" "$B/fuzz/tests/fuzz/fuzz-link-keyed" \
     "$B/fuzz-corpus-link-keyed" 20000
+# The transports' receive code over memory the kernel writes: AF_PACKET
+# ring blocks and slots, the TX ring, UDP GRO datagrams cut into frames.
+run "fuzz/rx" bash "$top/tests/fuzz/run-fuzz.sh" "$B/fuzz/tests/fuzz/fuzz-rx" \
+    "$B/fuzz-corpus-rx" 1000000
 
 # The patched QEMU: the device is there, explains itself, refuses bad options.
 run "qemu/device-options" bash "$top/tests/qemu/test-device-options.sh" "$B/qemu-system-x86_64"

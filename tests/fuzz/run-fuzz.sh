@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Run a fuzz target for a bounded number of executions, starting from the
-# inputs of past findings (regress/TARGET/, each named for the bug it found)
+# inputs of past findings (regress/TARGET/, each named for the bug it found,
+# or for the case it covers)
 # and, for the decode target, the frames of vrc-pcapgen. Fails on any
 # crash, sanitizer report, leak or broken invariant.
 # Usage: run-fuzz.sh FUZZER CORPUS_DIR RUNS [PCAPGEN]   (VRC_FUZZ_RUNS overrides RUNS)

@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <linux/if_packet.h>
 
+#include "encap/gro.h"
 #include "encap/packet-ring.h"
 #include "encap/transport.h"
 
@@ -1264,6 +1265,19 @@ static void test_pring_v3_bad(void)
     }
     g_assert_cmpint(encap_pring_v3_next(blk, V3_BLOCK, &c, &f), ==, 0);
 
+    /* A link that wraps around 4 GiB back to the first frame, with frames
+     * counted for ever: not followed, the walk ends. */
+    v3_block(blk);
+    ((struct tpacket_block_desc *)blk)->hdr.bh1.num_pkts = UINT32_MAX;
+    h = (void *)(blk + V3_FIRST);
+    h = (void *)(blk + V3_FIRST + h->tp_next_offset);
+    h->tp_next_offset = 0u - (uint32_t)((uint8_t *)h - blk - V3_FIRST);
+    g_assert_true(encap_pring_v3_begin(blk, &c));
+    g_assert_cmpint(encap_pring_v3_next(blk, V3_BLOCK, &c, &f), ==, 1);
+    g_assert_cmpint(encap_pring_v3_next(blk, V3_BLOCK, &c, &f), ==, 1);
+    g_assert_cmpint(encap_pring_v3_next(blk, V3_BLOCK, &c, &f), ==, -EBADMSG);
+    g_assert_cmpint(encap_pring_v3_next(blk, V3_BLOCK, &c, &f), ==, 0);
+
     /* A first frame at a misaligned offset. */
     v3_block(blk);
     ((struct tpacket_block_desc *)blk)->hdr.bh1.offset_to_first_pkt = 50;
@@ -1325,6 +1339,119 @@ static void test_pring_tx(void)
     g_assert_false(encap_pring_tx_free(slot));
     h->tp_status = TP_STATUS_WRONG_FORMAT;     /* refused: the slot is free */
     g_assert_true(encap_pring_tx_free(slot));
+}
+
+/*
+ * Cut a datagram of @total bytes, segments of @seg, as udp_recv_gro() does:
+ * the slices in @s (up to @max), how many were oversize in @oversize.
+ * Returns the number of slices.
+ */
+static unsigned gro_cut(size_t total, size_t seg, size_t max_frame,
+                        size_t cap, struct encap_gro_slice *s, unsigned max,
+                        unsigned *oversize)
+{
+    size_t pos = 0;
+    unsigned n = 0;
+
+    *oversize = 0;
+    do {
+        int r;
+
+        g_assert_cmpuint(n, <, max);
+        r = encap_gro_next(total, seg, &pos, max_frame, cap, &s[n]);
+        if (r < 0) {
+            g_assert_cmpint(r, ==, -EMSGSIZE);
+            (*oversize)++;
+        } else {
+            g_assert_cmpint(r, ==, 1);
+        }
+        if (!s[n].last) {
+            g_assert_cmpuint(pos, ==, s[n].off + s[n].len);
+        }
+    } while (!s[n++].last);
+    g_assert_cmpuint(pos, ==, 0);
+    return n;
+}
+
+static void test_gro_exact(void)
+{
+    struct encap_gro_slice s[8];
+    unsigned over;
+
+    /* Four frames of 1514 bytes, coalesced. */
+    g_assert_cmpuint(gro_cut(4 * 1514, 1514, 9014, 9014, s, 8, &over), ==, 4);
+    g_assert_cmpuint(over, ==, 0);
+    for (unsigned i = 0; i < 4; i++) {
+        g_assert_cmpuint(s[i].off, ==, i * 1514);
+        g_assert_cmpuint(s[i].len, ==, 1514);
+        g_assert_cmpint(s[i].last, ==, i == 3);
+    }
+    /* Not coalesced: the segment is the datagram (no cmsg). */
+    g_assert_cmpuint(gro_cut(60, 60, 9014, 9014, s, 8, &over), ==, 1);
+    g_assert_cmpuint(over, ==, 0);
+    g_assert_cmpuint(s[0].off, ==, 0);
+    g_assert_cmpuint(s[0].len, ==, 60);
+}
+
+static void test_gro_short_last(void)
+{
+    struct encap_gro_slice s[8];
+    unsigned over;
+
+    /* Three of 1000, then one of 234: the last run of a burst. */
+    g_assert_cmpuint(gro_cut(3234, 1000, 9014, 9014, s, 8, &over), ==, 4);
+    g_assert_cmpuint(over, ==, 0);
+    g_assert_cmpuint(s[2].off, ==, 2000);
+    g_assert_cmpuint(s[2].len, ==, 1000);
+    g_assert_false(s[2].last);
+    g_assert_cmpuint(s[3].off, ==, 3000);
+    g_assert_cmpuint(s[3].len, ==, 234);
+    g_assert_true(s[3].last);
+    /* Shorter than one segment: one frame of what there is. */
+    g_assert_cmpuint(gro_cut(100, 1514, 9014, 9014, s, 8, &over), ==, 1);
+    g_assert_cmpuint(s[0].len, ==, 100);
+    g_assert_cmpuint(over, ==, 0);
+}
+
+static void test_gro_oversize(void)
+{
+    struct encap_gro_slice s[8];
+    unsigned over;
+
+    /* Segments larger than max_frame: each one a drop, in its place. */
+    g_assert_cmpuint(gro_cut(3 * 9100, 9100, 9014, 65536, s, 8, &over), ==,
+                     3);
+    g_assert_cmpuint(over, ==, 3);
+    g_assert_cmpuint(s[1].off, ==, 9100);
+    g_assert_cmpuint(s[1].len, ==, 9100);
+    /* Larger than the slot: a drop; the short last one fits. */
+    g_assert_cmpuint(gro_cut(2 * 2000 + 500, 2000, 9014, 1514, s, 8, &over),
+                     ==, 3);
+    g_assert_cmpuint(over, ==, 2);
+    g_assert_cmpuint(s[2].off, ==, 4000);
+    g_assert_cmpuint(s[2].len, ==, 500);
+    /* Exactly max_frame and the slot: fits. */
+    g_assert_cmpuint(gro_cut(2 * 9014, 9014, 9014, 9014, s, 8, &over), ==, 2);
+    g_assert_cmpuint(over, ==, 0);
+}
+
+static void test_gro_truncated(void)
+{
+    struct encap_gro_slice s[8];
+    unsigned over;
+    size_t pos = 0;
+
+    /* MSG_TRUNC (segment 0): the whole datagram is one drop. */
+    g_assert_cmpuint(gro_cut(65536, 0, 9014, 9014, s, 8, &over), ==, 1);
+    g_assert_cmpuint(over, ==, 1);
+    g_assert_cmpuint(s[0].off, ==, 0);
+    g_assert_cmpuint(s[0].len, ==, 0);
+    g_assert_true(s[0].last);
+    /* An empty datagram: one empty frame (a stray to the transport). */
+    g_assert_cmpint(encap_gro_next(0, 1514, &pos, 9014, 9014, &s[0]), ==, 1);
+    g_assert_cmpuint(s[0].len, ==, 0);
+    g_assert_true(s[0].last);
+    g_assert_cmpuint(pos, ==, 0);
 }
 
 /* Opening errors that need no privilege to see. */
@@ -1399,5 +1526,9 @@ int main(int argc, char **argv)
     g_test_add_func("/transport/packet/ring-v2", test_pring_v2);
     g_test_add_func("/transport/packet/ring-tx", test_pring_tx);
     g_test_add_func("/transport/packet/open-errors", test_packet_open_errors);
+    g_test_add_func("/transport/udp/gro/exact", test_gro_exact);
+    g_test_add_func("/transport/udp/gro/short-last", test_gro_short_last);
+    g_test_add_func("/transport/udp/gro/oversize", test_gro_oversize);
+    g_test_add_func("/transport/udp/gro/truncated", test_gro_truncated);
     return g_test_run();
 }

@@ -51,8 +51,10 @@ bool encap_pring_v3_begin(const uint8_t *blk, struct encap_pring_cursor *c);
  * The next frame of the block at @blk (@size bytes, the ring's block size)
  * into @f: 1, or 0 when the block has no more frames, or -EBADMSG if a
  * header points outside the block (the rest of the block is skipped:
- * the cursor is left at the end).  The frame's bytes stay valid until the
- * block is released.
+ * the cursor is left at the end).  Links only lead forward (one that
+ * wraps around 4 GiB points outside), so whatever the headers say, a walk
+ * takes at most one step per aligned offset of the block.  The frame's
+ * bytes stay valid until the block is released.
  */
 int encap_pring_v3_next(const uint8_t *blk, size_t size,
                         struct encap_pring_cursor *c,
