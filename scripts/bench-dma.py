@@ -191,7 +191,7 @@ def main():
             r = regreads(q, a.regreads)
             r.update(info)
             print(json.dumps(r), flush=True)
-        for size in map(int, a.sizes.split(",")):
+        for size in (int(x) for x in a.sizes.split(",") if x):
             batch = max(1, a.batch_bytes // size)
             for direction in ("read", "write"):
                 r = run(q, pids, direction, size, a.runs, batch)

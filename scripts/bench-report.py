@@ -4,8 +4,10 @@
 file, a Markdown report and PNG plots (gnuplot).
 
 Usage: bench-report.py WORKDIR OUTBASE TOPDIR
-Reads WORKDIR/{floor,stream,dma}.jsonl, stages.json, guest-MODEL-MODE.txt;
-writes OUTBASE.json, OUTBASE.md, OUTBASE-throughput.png, OUTBASE-latency.png.
+Reads WORKDIR/{floor,stream,dma,dma-transports}.jsonl, stages.json,
+transports.md, guest-MODEL-MODE.txt, ping-MODEL-MODE-N.txt, nvme-MODE-N.txt;
+writes OUTBASE.json, OUTBASE.md and the plots OUTBASE-throughput.png,
+OUTBASE-latency.png, OUTBASE-transports.png, OUTBASE-ping.png.
 Exits non-zero only if a measurement is missing altogether.
 """
 import json
@@ -90,7 +92,64 @@ floor_rtt = {(f["size"], f["busy_poll"]): f["rtt_us"] for f in floor}
 floor64 = floor_rtt.get((64, False), {}).get("median")
 
 models = ("e1000e", "virtio-net-pci")
-g = {m: {"remote": guest(m, "pcap"), "local": guest(m, "local")} for m in models}
+g = {m: {"remote": guest(m, "ifname"), "udp": guest(m, "udp"), "local": guest(m, "local")}
+     for m in models}
+
+# Transports side by side: bench-transports.sh's table, and DMA per transport.
+transports = ("pcap", "packet", "udp")
+tr_rows = {}
+tr_md = ""
+tr_path = os.path.join(work, "transports.md")
+if os.path.exists(tr_path):
+    tr_md = open(tr_path).read().strip()
+    for line in tr_md.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 5 and cells[0].isdigit():
+            tr_rows[(int(cells[0]), cells[1])] = dict(zip(transports, cells[2:]))
+else:
+    missing.append("transports.md")
+
+
+def first_number(cell):
+    m = re.match(r"\s*([\d.]+)", cell or "")
+    return float(m.group(1)) if m else None
+
+
+raw_by_transport = {t: first_number(tr_rows.get((1500, "stream, largest frame, burst 32"),
+                                                {}).get(t)) for t in transports}
+tcp_1500 = first_number(tr_rows.get((1500, "iperf3 TCP, 5 s, one stream (kernel floor)"),
+                                    {}).get("udp"))
+dma_tr = jsonl("dma-transports.jsonl")
+
+
+def ping_median(path):
+    """Median of a remote-nic.sh run's pings after the first (ARP)."""
+    t = open(path).read() if os.path.exists(path) else ""
+    m = re.search(r"ping times: ([\d. ]+)", t)
+    v = [float(x) for x in m.group(1).split()] if m else []
+    v = v[1:] if len(v) > 2 else v
+    return statistics.median(v) if v else None
+
+
+ping_runs = {}
+for m in models:
+    for i in range(1, 100):
+        r = os.path.join(work, f"ping-{m}-ifname-{i}.txt")
+        if not os.path.exists(r):
+            break
+        ping_runs.setdefault(m, []).append(
+            (ping_median(r), ping_median(os.path.join(work, f"ping-{m}-local-{i}.txt"))))
+
+
+def nvme_run(path):
+    t = open(path).read() if os.path.exists(path) else ""
+    m = re.search(r"COMPAT .*result=works.* write=([\d.]+) read=([\d.]+)", t)
+    return (float(m.group(1)), float(m.group(2))) if m else None
+
+
+nvme = {mode: [nvme_run(os.path.join(work, f"nvme-{mode}-{i}.txt")) for i in range(1, 100)
+               if os.path.exists(os.path.join(work, f"nvme-{mode}-{i}.txt"))]
+        for mode in ("remote", "local")}
 
 res = {
     "machine": {
@@ -107,6 +166,10 @@ res = {
     "dma": dma_all,
     "stages": stages,
     "guest": g,
+    "transports": {"table": {f"{k[0]} {k[1]}": v for k, v in tr_rows.items()},
+                   "dma": dma_tr},
+    "ping_runs": ping_runs,
+    "nvme": nvme,
     "missing": missing,
 }
 
@@ -225,29 +288,126 @@ md += ["", "## 5. The guest's view: remote vs local NIC, same guest, kernel and 
        "Ping: 64-byte payload, median and p99 of the pings after the first (ARP). TCP: one "
        f"file fetched with nc from a server on the NIC's host, {n_xfers} time(s), each sha256 "
        "checked (iperf3 is not in the busybox guest; this is its equivalent).", "",
-       "| device | figure | remote | local | remote/local |", "|---|---|---|---|---|"]
+       "Remote: the default transport (`ifname=`, AF_PACKET rings) and udp.", "",
+       "| device | figure | remote | remote, udp | local | remote/local | udp/local |",
+       "|---|---|---|---|---|---|---|"]
+
+
+def guest_row(m, label, key, r, u, l):
+    """One row of section 5: figure @key (a function of a run) of each mode."""
+    a, b, c = (key(x) if x else None for x in (r, u, l))
+    f = lambda v: f"{v:.3f}" if isinstance(v, float) else ("n/a" if v is None else str(v))
+    md.append(f"| {m} | {label} | {f(a)} | {f(b)} | {f(c)} | {ratio(a, c)} | {ratio(b, c)} |")
+
+
 for m in models:
-    r, l = g[m]["remote"], g[m]["local"]
-    if r["ping_ms"] and l["ping_ms"]:
-        for k in ("median", "p99"):
-            md.append(f"| {m} | ping RTT {k}, ms | {r['ping_ms'][k]:.3f} | "
-                      f"{l['ping_ms'][k]:.3f} | {ratio(r['ping_ms'][k], l['ping_ms'][k])} |")
-    md.append(f"| {m} | TCP, MB/s, median | {r['tcp_MBps']} | {l['tcp_MBps']} | "
-              f"{ratio(r['tcp_MBps'], l['tcp_MBps'])} |")
-    if r["tcp_MBps_worst"] and l["tcp_MBps_worst"]:
-        md.append(f"| {m} | TCP, MB/s, worst of {len(r['tcp_runs_MBps'])} | "
-                  f"{r['tcp_MBps_worst']} | {l['tcp_MBps_worst']} | "
-                  f"{ratio(r['tcp_MBps_worst'], l['tcp_MBps_worst'])} |")
-    if r.get("endpoint_cpu_s_per_GB"):
-        md.append(f"| {m} | endpoint QEMU CPU per GB through the NIC, s | "
-                  f"{r['endpoint_cpu_s_per_GB']} | | |")
+    r, u, l = g[m]["remote"], g[m]["udp"], g[m]["local"]
+    for k in ("median", "p99"):
+        guest_row(m, f"ping RTT {k}, ms", lambda x, k=k: x["ping_ms"] and x["ping_ms"][k], r, u, l)
+    guest_row(m, "TCP, MB/s, median", lambda x: x["tcp_MBps"], r, u, l)
+    guest_row(m, f"TCP, MB/s, worst of {len(r['tcp_runs_MBps'])}",
+              lambda x: x["tcp_MBps_worst"], r, u, l)
+    guest_row(m, "endpoint QEMU CPU per GB through the NIC, s",
+              lambda x: x.get("endpoint_cpu_s_per_GB"), r, u, None)
 l = g["e1000e"]["local"]
-if gp["ping_ms"] and l["ping_ms"]:
-    md.append(f"| e1000e, poll-us=200 both sides | ping RTT median, ms | "
-              f"{gp['ping_ms']['median']:.3f} | {l['ping_ms']['median']:.3f} | "
-              f"{ratio(gp['ping_ms']['median'], l['ping_ms']['median'])} |")
-md.append(f"| e1000e, poll-us=200 both sides | TCP, MB/s, median | {gp['tcp_MBps']} | "
-          f"{l['tcp_MBps']} | {ratio(gp['tcp_MBps'], l['tcp_MBps'])} |")
+guest_row("e1000e, poll-us=200 both sides", "ping RTT median, ms",
+          lambda x: x["ping_ms"] and x["ping_ms"]["median"], gp, None, l)
+guest_row("e1000e, poll-us=200 both sides", "TCP, MB/s, median",
+          lambda x: x["tcp_MBps"], gp, None, l)
+
+# ---- 6. ping, five runs ----
+md += ["", "## 6. Ping, separate guest runs: remote (default transport) against local", "",
+       "Each run boots the guest twice (remote, then local); median of its pings after "
+       "the first. Target: at most 1.5x local in every run.", "",
+       "| device | run | remote ms | local ms | remote/local |", "|---|---|---|---|---|"]
+ping_met = {}
+for m in models:
+    runs = ping_runs.get(m, [])
+    for i, (r, l) in enumerate(runs, 1):
+        md.append(f"| {m} | {i} | {r if r is not None else 'n/a'} | "
+                  f"{l if l is not None else 'n/a'} | {ratio(r, l)} |")
+    ok = [r / l <= 1.5 for r, l in runs if r and l]
+    ping_met[m] = (sum(ok), len(runs))
+    md.append(f"| {m} | at most 1.5x local | | | {sum(ok)} of {len(runs)} |")
+
+# ---- 7. NVMe ----
+md += ["", "## 7. NVMe: the guest writes its disk and reads it back (scripts/compat.sh nvme)", "",
+       "Sequential, 64 KiB dd, the page cache dropped before the read; sha256 checked. "
+       "Remote: the nvme hosted by the endpoint (default transport); local: in the VM.", "",
+       "| figure | remote, runs | local, runs | remote/local (medians) |", "|---|---|---|---|"]
+for k, label in ((0, "write, MB/s"), (1, "read, MB/s")):
+    rv = [x[k] for x in nvme["remote"] if x]
+    lv = [x[k] for x in nvme["local"] if x]
+    md.append(f"| {label} | {', '.join(map(str, rv)) or 'n/a'} | {', '.join(map(str, lv)) or 'n/a'} | "
+              f"{ratio(rv and statistics.median(rv), lv and statistics.median(lv))} |")
+if not any(nvme["remote"]) or not any(nvme["local"]):
+    missing.append("nvme")
+
+# ---- 8. transports ----
+md += ["", "## 8. Transports side by side", "",
+       "Raw frames (vrc-pingpong), the link alone (vrc-session) and the kernel's TCP over "
+       "the same veth (iperf3), from scripts/bench-transports.sh:", "", tr_md, "",
+       "Through the whole path, MTU 1500 (vrc-dma-bench under qtest; the register read is "
+       "qtest's `readl` of the function's ID register, timed around its round trip, so "
+       "the local row is qtest's own cost):", "",
+       "| figure | local | pcap | packet | udp |", "|---|---|---|---|---|"]
+tr_by = {(d.get("transport"), d["direction"], d.get("size")): d for d in dma_tr}
+rr = lambda t: tr_by.get((t, "regread", None))
+md.append("| register read, µs median (p99) | " + " | ".join(
+    f"{rr(t)['us_median']} ({rr(t)['us_p99']})" if rr(t) else "n/a"
+    for t in (None,) + transports) + " |")
+for size in sorted({d["size"] for d in dma_tr if d["direction"] != "regread"}):
+    for direction in ("read", "write"):
+        cells = []
+        for t in transports:
+            d = tr_by.get((t, direction, size))
+            cells.append(f"{d['MBps_median']:.0f} MB/s, {d['cpu_s_per_GB']} s/GB" if d else "n/a")
+        md.append(f"| DMA {direction} {size} B | | " + " | ".join(cells) + " |")
+cpu_tr = {}
+for t in transports:
+    v = [d["cpu_s_per_GB"] for d in dma_tr if d.get("transport") == t and
+         d["direction"] != "regread" and d["size"] >= 140000]
+    cpu_tr[t] = statistics.median(v) if v else None
+md.append("| CPU per GB, DMA ≥ 140 KB, median, s | | " +
+          " | ".join(f"{cpu_tr[t]:.1f}" if cpu_tr[t] else "n/a" for t in transports) + " |")
+md.append("| 1 MiB DMA read / raw stream (burst 32) | | " + " | ".join(
+    ratio((tr_by.get((t, "read", 1048576)) or {}).get("MBps_median"), raw_by_transport.get(t),
+          "{:.0%}") for t in transports) + " |")
+
+# ---- 9. targets ----
+md += ["", "## 9. Targets of this run", "", "| target | figure | met |", "|---|---|---|"]
+
+
+def target(name, value, ok):
+    md.append(f"| {name} | {value} | {'yes' if ok else 'no' if ok is not None else 'n/a'} |")
+
+
+best_raw = max(((v or 0), t) for t, v in raw_by_transport.items())
+target("raw link at MTU 1500 ≥ 0.6x the kernel's TCP",
+       f"best {best_raw[1]} {ratio(best_raw[0], tcp_1500)} ({best_raw[0]:.0f} vs "
+       f"{tcp_1500 or 0:.0f} MB/s); " + ", ".join(f"{t} {ratio(raw_by_transport[t], tcp_1500)}"
+                                                for t in transports),
+       bool(best_raw[0] and tcp_1500) and best_raw[0] / tcp_1500 >= 0.6)
+for t in transports:
+    d = tr_by.get((t, "read", 1048576))
+    rw = raw_by_transport.get(t)
+    target(f"1 MB DMA read ≥ 80% of the raw throughput, {t}",
+           ratio(d and d["MBps_median"], rw, "{:.0%}"),
+           bool(d and rw) and d["MBps_median"] / rw >= 0.8 if d and rw else None)
+for t in transports:
+    target(f"host CPU ≤ 2 s per GB at MTU 1500, {t}",
+           f"{cpu_tr[t]:.1f} s" if cpu_tr[t] else "n/a",
+           cpu_tr[t] <= 2 if cpu_tr[t] else None)
+for m, want in (("virtio-net-pci", 0.6), ("e1000e", 0.8)):
+    r, l = g[m]["remote"]["tcp_MBps"], g[m]["local"]["tcp_MBps"]
+    target(f"{m} TCP ≥ {want}x local", ratio(r, l), r / l >= want if r and l else None)
+for m in models:
+    k, n = ping_met.get(m, (0, 0))
+    target(f"{m} ping ≤ 1.5x local, every run", f"{k} of {n}", k == n if n else None)
+reg = g["e1000e"]["remote"]["registers"]
+target("register read ≤ 1.14x the blocking floor (64 B)",
+       ratio(reg and reg["mmio_read_us"]["median"], floor64),
+       reg["mmio_read_us"]["median"] / floor64 <= 1.14 if reg and floor64 else None)
 json.dump(res, open(base + ".json", "w"), indent=1)
 if missing:
     md += ["", "Could not be measured: " + ", ".join(missing) + "."]
@@ -293,7 +453,45 @@ plot {plot_lat}, '-' using 1:2 with points pointtype 7 title 'raw frame RTT (blo
 {chr(10).join(floor_pts)}
 e
 """
+# DMA read and write by size through each transport; ping ratio per run.
+dat_tr = base + "-transports.dat"
+with open(dat_tr, "w") as f:
+    for t in transports:
+        for direction in ("read", "write"):
+            f.write(f'"{t}, {direction}"\n')
+            for d in sorted((d for d in dma_tr if d.get("transport") == t and
+                             d["direction"] == direction), key=lambda d: d["size"]):
+                f.write(f"{d['size']} {d['MBps_median']}\n")
+            f.write("\n\n")
+    for m in models:
+        f.write(f'"{m}"\n')
+        for i, (r, l) in enumerate(ping_runs.get(m, []), 1):
+            if r and l:
+                f.write(f"{i} {r / l:.3f}\n")
+        f.write("\n\n")
+n_tr = 2 * len(transports)
+plot_tr = ", ".join(f"'{dat_tr}' index {i} using 1:2 with linespoints title columnheader(1)"
+                    for i in range(n_tr))
+plot_ping = ", ".join(f"'{dat_tr}' index {n_tr + i} using 1:2 with linespoints "
+                      f"title columnheader(1)" for i in range(len(models)))
+tcp_line = f", {tcp_1500} with lines dashtype 2 title 'kernel TCP over the veth'" \
+    if tcp_1500 else ""
+script += f"""
+set output '{base}-transports.png'
+set ylabel 'MB/s (median)'
+set title 'DMA through each transport, MTU 1500'
+plot {plot_tr}{tcp_line}
+unset logscale
+set output '{base}-ping.png'
+set xlabel 'run'
+set ylabel 'ping RTT, remote / local'
+set title 'Ping, remote against local, separate guest runs'
+set yrange [0:*]
+plot {plot_ping}, 1.5 with lines dashtype 2 title 'target 1.5x'
+"""
 p = subprocess.run(["gnuplot"], input=script, text=True, capture_output=True)
+if p.returncode == 0:
+    os.remove(dat_tr)
 if p.returncode != 0:
     print("bench-report: gnuplot failed: " + p.stderr, file=sys.stderr)
     missing.append("plots")

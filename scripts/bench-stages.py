@@ -66,7 +66,9 @@ def load(path, side):
             m = LINE.match(line.strip())
             if m:
                 t = int(m.group(2)) * 1_000_000 + int(m.group(3))
-                events.append((t, side, m.group(4), m.group(5)))
+                # A transport that takes bursts says so once per burst.
+                ev = "vrc_frame_tx" if m.group(4) == "vrc_frame_burst_tx" else m.group(4)
+                events.append((t, side, ev, m.group(5)))
     return events
 
 

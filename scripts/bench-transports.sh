@@ -94,12 +94,22 @@ rtt() {
     fi
 }
 
+# Also leaves the MB/s in $tmp/stream-<transport>, for the ratios to TCP.
 stream() {
+    local name=${1%%:*}
     if pp "$@" --stream --count="$frames" --window=256; then
+        json "$tmp/ping.json" 'j["MBps"]' > "$tmp/stream-$name"
         json "$tmp/ping.json" '"%.0f MB/s (%.0f kfps)" % (j["MBps"], j["frames_per_s"] / 1000)'
     else
+        echo 0 > "$tmp/stream-$name"
         echo "failed"
     fi
+}
+
+# ratio NAME: the burst-32 stream of transport NAME against $tcp_MBps.
+ratio() {
+    python3 -c 'import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); print("%.2fx" % (a / b) if a and b else "n/a")' \
+        "$(cat "$tmp/b32-$1" 2>/dev/null || echo 0)" "$tcp_MBps"
 }
 
 # ls TOOL TRANSPORT-OF-RESPONDER TRANSPORT-OF-INITIATOR ARGS...: one
@@ -147,6 +157,9 @@ for mtu in ${BENCH_MTUS:-1500 9000}; do
     echo "| $mtu | RTT us, busy polling, 64 B | $(rtt "$pcap_ep" "$pcap_vm" --size=64 --busy-poll) | $(rtt "$pk_ep" "$pk_vm" --size=64 --busy-poll) | $(rtt "$udp_ep" "$udp_vm" --size=64 --busy-poll) |"
     echo "| $mtu | stream, largest frame, burst 1 | $(stream "$pcap_ep" "$pcap_vm" --size=$big_pcap) | $(stream "$pk_ep" "$pk_vm" --size=$big_pcap) | $(stream "$udp_ep" "$udp_vm" --size=$big_udp) |"
     echo "| $mtu | stream, largest frame, burst 32 | $(stream "$pcap_ep" "$pcap_vm" --size=$big_pcap --burst=32) | $(stream "$pk_ep" "$pk_vm" --size=$big_pcap --burst=32) | $(stream "$udp_ep" "$udp_vm" --size=$big_udp --burst=32) |"
+    for n in pcap packet udp; do
+        cp "$tmp/stream-$n" "$tmp/b32-$n"
+    done
     if [ "$mtu" -lt 9000 ]; then
         echo "| $mtu | stream, 9014 B frames (udp: IP fragments), burst 32 | n/a | n/a | $(stream "$udp_ep" "$udp_vm" --size=9014 --burst=32) |"
     fi
@@ -163,10 +176,12 @@ for mtu in ${BENCH_MTUS:-1500 9000}; do
     ip netns exec "$EP_NS" timeout 30 iperf3 -s -1 > /dev/null 2>&1 &
     sleep 0.3
     if ip netns exec "$VM_NS" timeout 30 iperf3 -c "$net.2" -t 5 -J > "$tmp/iperf.json" 2> /dev/null; then
-        tcp=$(json "$tmp/iperf.json" '"%.0f MB/s" % (j["end"]["sum_received"]["bits_per_second"] / 8e6)')
+        tcp_MBps=$(json "$tmp/iperf.json" 'j["end"]["sum_received"]["bits_per_second"] / 8e6')
+        tcp=$(printf "%.0f MB/s" "$tcp_MBps")
     else
-        tcp=failed
+        tcp=failed tcp_MBps=0
     fi
     wait
     echo "| $mtu | iperf3 TCP, 5 s, one stream (kernel floor) | $tcp | $tcp | $tcp |"
+    echo "| $mtu | raw stream, burst 32, against TCP | $(ratio pcap) | $(ratio packet) | $(ratio udp) |"
 done

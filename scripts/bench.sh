@@ -18,7 +18,15 @@
 #      and 5% loss and a mix with duplicates, reordering and corruption, as
 #      ratios to the clean relay (scripts/bench-loss.sh);
 #   6. the cost of a key: DMA with CPU per GB, and the guest's register read,
-#      ping and TCP, keyed against unkeyed (scripts/bench-key.sh).
+#      ping and TCP, keyed against unkeyed (scripts/bench-key.sh);
+#   7. each transport side by side (pcap, packet, udp): raw round trips and
+#      streams beside the kernel's TCP over the same veth (iperf3, the second
+#      floor; scripts/bench-transports.sh), and register read, DMA by size
+#      and CPU per GB through each (bench-dma.py --transport);
+#   8. ping, five separate guest runs each remote and local, e1000e and
+#      virtio-net-pci; and an NVMe disk, sequential write and read in the
+#      guest, remote and local (scripts/compat.sh nvme, three runs each).
+# The guest's remote runs use the default transport (ifname=: AF_PACKET rings).
 # Writes bench/results/<time>.json, .md and .png plots (scripts/bench-report.py).
 # VRC_BENCH_QUICK=1 cuts repetitions (for trying the script, not for figures).
 set -euo pipefail
@@ -99,6 +107,25 @@ for mtu in 1500 9000; do
     vrc_netns_down
 done
 
+step "DMA and register reads through each transport (MTU 1500)"
+for t in pcap packet udp; do
+    vrc_netns_up "vrcbench$$"
+    python3 "$top/scripts/bench-dma.py" --qemu "$qemu" --mode remote --transport "$t" \
+        --runs "$dma_runs" --regreads $((dma_runs * 100)) --vm-ns "$VM_NS" --ep-ns "$EP_NS" \
+        --vm-if "$VM_IF" --ep-if "$EP_IF" --ep-mac "$EP_MAC" \
+        --log "$work/dma-transport-$t.log" >> "$work/dma-transports.jsonl"
+    vrc_netns_down
+done
+python3 "$top/scripts/bench-dma.py" --qemu "$qemu" --mode local --sizes "" \
+    --regreads $((dma_runs * 100)) --log "$work/dma-local.log" >> "$work/dma-transports.jsonl"
+
+step "transports side by side: raw frames and the kernel's TCP (iperf3)"
+if [ "$quick" = 1 ]; then
+    export BENCH_COUNT=1000 BENCH_STREAM=20000 BENCH_TLPS=50000
+fi
+BENCH_NS="vrcbt$$" bash "$top/scripts/bench-transports.sh" > "$work/transports.md" ||
+    echo "bench: bench-transports.sh failed" >&2
+
 step "per-stage cost (trace timestamps on both sides)"
 vrc_netns_up "vrcbench$$"
 python3 "$top/scripts/bench-stages.py" --qemu "$qemu" --vm-ns "$VM_NS" --ep-ns "$EP_NS" \
@@ -111,7 +138,7 @@ for model in e1000e virtio-net-pci; do
     # The register: e1000e STATUS in BAR0; virtio's common configuration in BAR4.
     regs="--bar=0 --offset=0x8"
     [ "$model" = virtio-net-pci ] && regs="--bar=4 --offset=0x0"
-    for mode in pcap local; do
+    for mode in ifname udp local; do
         VRC_TRANSPORT=$mode VRC_PINGS=$pings VRC_FILE_MB=$file_mb VRC_XFERS=$xfers VRC_REGBENCH="$regs" \
             bash "$top/scripts/remote-nic.sh" "$model" > "$work/guest-$model-$mode.txt" 2>&1 || true
     done
@@ -119,9 +146,29 @@ done
 
 # The same remote e1000e with its vCPU and the endpoint spinning for
 # completions (poll-us on both sides).
-VRC_TRANSPORT=pcap VRC_PINGS=$pings VRC_FILE_MB=$file_mb VRC_XFERS=$xfers VRC_REGBENCH="--bar=0 --offset=0x8" \
+VRC_PINGS=$pings VRC_FILE_MB=$file_mb VRC_XFERS=$xfers VRC_REGBENCH="--bar=0 --offset=0x8" \
     VRC_OPTS=",poll-us=200" VRC_EP_OPTS=",poll-us=200" bash "$top/scripts/remote-nic.sh" e1000e \
     > "$work/guest-e1000e-poll.txt" 2>&1 || true
+
+step "ping, five guest runs each, remote and local (e1000e, virtio-net-pci)"
+ping_runs=5
+[ "$quick" = 1 ] && ping_runs=2
+for i in $(seq "$ping_runs"); do
+    for model in e1000e virtio-net-pci; do
+        for mode in ifname local; do
+            VRC_TRANSPORT=$mode VRC_PINGS=$((pings / 2 + 1)) VRC_FILE_MB=1 \
+                bash "$top/scripts/remote-nic.sh" "$model" > "$work/ping-$model-$mode-$i.txt" 2>&1 || true
+        done
+    done
+done
+
+step "NVMe: sequential write and read of the disk in the guest, remote and local"
+for i in $(seq "$xfers"); do
+    for mode in remote local; do
+        VRC_DISK_MB=$((file_mb * 2)) bash "$top/scripts/compat.sh" nvme "$mode" \
+            > "$work/nvme-$mode-$i.txt" 2>&1 || true
+    done
+done
 
 python3 "$top/scripts/bench-report.py" "$work" "$out/$stamp" "$top"
 

@@ -23,6 +23,9 @@
  * releases each request as soon as it has checked it, so its peer is
  * held only while the limit travels.
  *
+ * --rto-min-us=US (either side) sets the floor of its retransmission
+ * timeout (default 200 us, as the vrc and the endpoint have it).
+ *
  * --key-file=PATH gives the session a pre-shared key (the file's bytes,
  * 16..256 of them; docs/protocol.md section 7).  Both print one JSON line:
  * TLPs moved and checked, how often the link went up and down, the
@@ -237,7 +240,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: " PROG " --initiator|--responder --transport=SPEC "
                "[--peer=MAC] [--count=N] [--burst=N] [--tlp-dw=N] [--max-frame=N] "
-               "[--credit=N] [--key-file=PATH] [--timeout-ms=MS]\n");
+               "[--credit=N] [--rto-min-us=US] [--key-file=PATH] [--timeout-ms=MS]\n");
 }
 
 int main(int argc, char **argv)
@@ -254,6 +257,7 @@ int main(int argc, char **argv)
         { "key-file", required_argument, NULL, 'k' },
         { "timeout-ms", required_argument, NULL, 'T' },
         { "credit", required_argument, NULL, 'C' },
+        { "rto-min-us", required_argument, NULL, 'R' },
         { "help", no_argument, NULL, 'h' },
         { 0 }
     };
@@ -326,6 +330,13 @@ int main(int argc, char **argv)
                 return 2;
             }
             cfg.rx_request_credit = s.credit;
+            break;
+        case 'R':
+            cfg.rto_min_ns = strtoull(optarg, NULL, 0) * 1000;
+            if (!cfg.rto_min_ns || cfg.rto_min_ns > 1000000000) {
+                fprintf(stderr, PROG ": --rto-min-us: 1..1000000\n");
+                return 2;
+            }
             break;
         case 'h':
             usage(stdout);
