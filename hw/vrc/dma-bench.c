@@ -88,6 +88,35 @@ static void db_finish(VRCDmaBench *s, bool ok)
     trace_vrc_dma_bench_done(s->cmd, s->size, s->done, s->ns);
 }
 
+/*
+ * The sum of @len bytes at @p, eight at a time (the check must not weigh
+ * in the CPU per GB the benchmark reports): each word adds its bytes in
+ * pairs into four 16-bit lanes, at most 510 a word, so 128 words fit
+ * before the lanes are folded.
+ */
+static uint32_t byte_sum(const uint8_t *p, uint32_t len)
+{
+    const uint64_t m = 0x00ff00ff00ff00ffull;
+    uint32_t sum = 0, i = 0;
+
+    while (len - i >= 8) {
+        uint64_t acc = 0;
+
+        for (unsigned n = 0; n < 128 && len - i >= 8; n++, i += 8) {
+            uint64_t w;
+
+            memcpy(&w, p + i, sizeof(w));
+            acc += (w & m) + ((w >> 8) & m);
+        }
+        sum += (acc & 0xffff) + ((acc >> 16) & 0xffff) +
+               ((acc >> 32) & 0xffff) + (acc >> 48);
+    }
+    for (; i < len; i++) {
+        sum += p[i];
+    }
+    return sum;
+}
+
 static void db_step(void *opaque)
 {
     VRCDmaBench *s = opaque;
@@ -104,9 +133,7 @@ static void db_step(void *opaque)
                 db_finish(s, false);
                 return;
             }
-            for (uint32_t k = 0; k < s->size; k++) {
-                s->sum += s->buf[k];
-            }
+            s->sum += byte_sum(s->buf, s->size);
         }
         db_finish(s, true);
         return;
@@ -118,9 +145,7 @@ static void db_step(void *opaque)
         ok = ok && pci_dma_write(pdev, s->addr, s->buf, s->size) == MEMTX_OK;
         memset(s->buf, 0, s->size);
         ok = ok && pci_dma_read(pdev, s->addr, s->buf, s->size) == MEMTX_OK;
-        for (uint32_t k = 0; ok && k < s->size; k++) {
-            s->sum += s->buf[k];
-        }
+        s->sum += ok ? byte_sum(s->buf, s->size) : 0;
         db_finish(s, ok);
         return;
     }
@@ -148,9 +173,7 @@ static void db_step(void *opaque)
     db_finish(s, true);
     if (s->cmd == DB_CMD_READ) {
         /* Off the clock: what the last transfer got, for checking. */
-        for (uint32_t i = 0; i < s->size; i++) {
-            s->sum += s->buf[i];
-        }
+        s->sum += byte_sum(s->buf, s->size);
     }
 }
 
