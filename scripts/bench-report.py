@@ -122,23 +122,20 @@ tcp_1500 = first_number(tr_rows.get((1500, "iperf3 TCP, 5 s, one stream (kernel 
 dma_tr = jsonl("dma-transports.jsonl")
 
 
-def ping_median(path):
-    """Median of a remote-nic.sh run's pings after the first (ARP)."""
+def ping_pairs(path):
+    """A VRC_PING_PAIRS run of remote-nic.sh: (remote, local) median ms."""
     t = open(path).read() if os.path.exists(path) else ""
-    m = re.search(r"ping times: ([\d. ]+)", t)
-    v = [float(x) for x in m.group(1).split()] if m else []
-    v = v[1:] if len(v) > 2 else v
-    return statistics.median(v) if v else None
+    m = re.search(r"ping pairs: remote ([\d.]+) ms, local ([\d.]+) ms", t)
+    return (float(m.group(1)), float(m.group(2))) if m else (None, None)
 
 
 ping_runs = {}
 for m in models:
     for i in range(1, 100):
-        r = os.path.join(work, f"ping-{m}-ifname-{i}.txt")
+        r = os.path.join(work, f"ping-{m}-{i}.txt")
         if not os.path.exists(r):
             break
-        ping_runs.setdefault(m, []).append(
-            (ping_median(r), ping_median(os.path.join(work, f"ping-{m}-local-{i}.txt"))))
+        ping_runs.setdefault(m, []).append(ping_pairs(r))
 
 
 def nvme_run(path):
@@ -317,15 +314,16 @@ guest_row("e1000e, poll-us=200 both sides", "TCP, MB/s, median",
 
 # ---- 6. ping, five runs ----
 md += ["", "## 6. Ping, separate guest runs: remote (default transport) against local", "",
-       "Each run boots the guest twice (remote, then local); median of its pings after "
-       "the first. Target: at most 1.5x local in every run.", "",
+       "Each run boots one guest with two NICs of the model: the remote one and a local "
+       "one on a user-mode network of its own, and pings through them by turns (4 rounds); "
+       "medians of all its pings through each. Target: at most 1.5x local in every run.", "",
        "| device | run | remote ms | local ms | remote/local |", "|---|---|---|---|---|"]
 ping_met = {}
 for m in models:
     runs = ping_runs.get(m, [])
     for i, (r, l) in enumerate(runs, 1):
-        md.append(f"| {m} | {i} | {r if r is not None else 'n/a'} | "
-                  f"{l if l is not None else 'n/a'} | {ratio(r, l)} |")
+        md.append(f"| {m} | {i} | {'%.3f' % r if r is not None else 'n/a'} | "
+                  f"{'%.3f' % l if l is not None else 'n/a'} | {ratio(r, l)} |")
     ok = [r / l <= 1.5 for r, l in runs if r and l]
     ping_met[m] = (sum(ok), len(runs))
     md.append(f"| {m} | at most 1.5x local | | | {sum(ok)} of {len(runs)} |")

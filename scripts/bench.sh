@@ -23,8 +23,8 @@
 #      streams beside the kernel's TCP over the same veth (iperf3, the second
 #      floor; scripts/bench-transports.sh), and register read, DMA by size
 #      and CPU per GB through each (bench-dma.py --transport);
-#   8. ping, five separate guest runs each remote and local, e1000e and
-#      virtio-net-pci; and an NVMe disk, sequential write and read in the
+#   8. ping, five separate guest runs, each with a remote and a local NIC
+#      of the same model pinged by turns (e1000e, virtio-net-pci); an NVMe disk, sequential write and read in the
 #      guest, remote and local (scripts/compat.sh nvme, three runs each).
 # The guest's remote runs use the default transport (ifname=: AF_PACKET rings).
 # Writes bench/results/<time>.json, .md and .png plots (scripts/bench-report.py).
@@ -150,15 +150,13 @@ VRC_PINGS=$pings VRC_FILE_MB=$file_mb VRC_XFERS=$xfers VRC_REGBENCH="--bar=0 --o
     VRC_OPTS=",poll-us=200" VRC_EP_OPTS=",poll-us=200" bash "$top/scripts/remote-nic.sh" e1000e \
     > "$work/guest-e1000e-poll.txt" 2>&1 || true
 
-step "ping, five guest runs each, remote and local (e1000e, virtio-net-pci)"
+step "ping, five guest runs, remote and local NIC side by side in each (e1000e, virtio-net-pci)"
 ping_runs=5
 [ "$quick" = 1 ] && ping_runs=2
 for i in $(seq "$ping_runs"); do
     for model in e1000e virtio-net-pci; do
-        for mode in ifname local; do
-            VRC_TRANSPORT=$mode VRC_PINGS=$((pings / 2 + 1)) VRC_FILE_MB=1 \
-                bash "$top/scripts/remote-nic.sh" "$model" > "$work/ping-$model-$mode-$i.txt" 2>&1 || true
-        done
+        VRC_PING_PAIRS=4 VRC_PINGS=$((pings / 5 + 1)) VRC_FILE_MB=1 \
+            bash "$top/scripts/remote-nic.sh" "$model" > "$work/ping-$model-$i.txt" 2>&1 || true
     done
 done
 

@@ -26,9 +26,15 @@
 # for -machine vrc-endpoint), VRC_RELAY (impairments for tools/vrc-relay, e.g.
 # "--loss=0.01 --seed=1": the two hosts are then joined through a third
 # namespace where the relay damages vrc frames; its counters are printed),
+# VRC_EP_ARGS and VRC_VM_ARGS (more arguments for the endpoint's and the
+# guest's QEMU, split at spaces, e.g. "-trace vrc_ep_* -D /tmp/ep.log"),
 # VRC_QEMU (the QEMU binary, default build/qemu-system-x86_64), VRC_KEY=1
 # (both sides get the same random session key, -object secret:
-# the session is authenticated and every frame sealed).
+# the session is authenticated and every frame sealed), VRC_PING_PAIRS=N
+# (remote only: the guest also gets a local NIC of the same model, on a
+# user-mode network of its own, 10.0.3.0/24, and after the first pings
+# pings through the remote NIC and the local one by turns, N rounds of
+# VRC_PINGS each: the two side by side in one guest, at the same time).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -152,15 +158,22 @@ else
     link_ep=(ifname="$EP_IF")
     vm_nic=("${key_ep[@]}" -device vrc,id=vrc0,ifname="$VM_IF",peer="$EP_MAC",chassis=1$key_opt${VRC_OPTS:-})
 fi
+pairs=${VRC_PING_PAIRS:-0}
 if [ "$transport" = local ]; then
     vm_nic=(-device pcie-root-port,id=rp0,chassis=1
             -device "$model",bus=rp0,netdev=n0,romfile= -netdev user,id=n0)
+    pairs=0
 else
+    if [ "$pairs" != 0 ]; then
+        vm_nic+=(-device pcie-root-port,id=rpl,chassis=2,addr=03.0
+                 -device "$model",bus=rpl,netdev=nl,mac=52:54:00:12:34:57,romfile=
+                 -netdev user,id=nl,net=10.0.3.0/24)
+    fi
     ip netns exec "$EP_NS" "$qemu" -machine vrc-endpoint,"${link_ep[0]}$key_opt${VRC_EP_OPTS:-}" -nodefaults \
         "${key_ep[@]}" \
         -display none -device "$model",netdev=n0,romfile= -netdev user,id=n0 \
         -monitor none -qmp unix:"$work/ep-qmp.sock",server=on,wait=off \
-        > "$work/endpoint.log" 2>&1 &
+        ${VRC_EP_ARGS:-} > "$work/endpoint.log" 2>&1 &
     ep_pid=$!
     # Ready when its transport is: the socket exists, or its packet socket is open.
     for _ in $(seq 50); do
@@ -190,15 +203,33 @@ echo \$b > \$drv/bind"
 fi
 guest_cmd="
 set -e
-d=\$(grep -l 0x020000 /sys/bus/pci/devices/*/class | head -1); d=\${d%/class}
+# The NIC under test has QEMU's default MAC (a local one for comparison,
+# VRC_PING_PAIRS, has another).
+for n in /sys/class/net/*; do
+    [ \"\$(cat \$n/address)\" = 52:54:00:12:34:56 ] && eth=\${n##*/}
+    [ \"\$(cat \$n/address)\" = 52:54:00:12:34:57 ] && lnic=\${n##*/}
+done
+d=\$(readlink -f /sys/class/net/\$eth/device)
 echo \"VRC-LSPCI \$(basename \$d) vendor \$(cat \$d/vendor) device \$(cat \$d/device) class \$(cat \$d/class)\"
 $regbench_cmd
-ip link set eth0 up
-ip addr add 10.0.2.15/24 dev eth0
-i=0; while [ \"\$(cat /sys/class/net/eth0/carrier)\" != 1 ] && [ \$i -lt 200 ]; do sleep 0.1; i=\$((i+1)); done
+ip link set \$eth up
+ip addr add 10.0.2.15/24 dev \$eth
+i=0; while [ \"\$(cat /sys/class/net/\$eth/carrier)\" != 1 ] && [ \$i -lt 200 ]; do sleep 0.1; i=\$((i+1)); done
 ping -c ${VRC_PINGS:-10} -i 0.2 10.0.2.2 > /tmp/ping || true
 tail -2 /tmp/ping
-echo \"VRC-PINGTIMES \$(sed -n 's/.*time=\\([0-9.]*\\).*/\\1/p' /tmp/ping | tr '\\n' ' ')\"
+pingtimes() { sed -n 's/.*time=\\([0-9.]*\\).*/\\1/p' \$1 | tr '\\n' ' '; }
+echo \"VRC-PINGTIMES \$(pingtimes /tmp/ping)\"
+if [ $pairs != 0 ]; then
+    ip link set \$lnic up
+    ip addr add 10.0.3.15/24 dev \$lnic
+    i=0; while [ \"\$(cat /sys/class/net/\$lnic/carrier)\" != 1 ] && [ \$i -lt 200 ]; do sleep 0.1; i=\$((i+1)); done
+    ping -c 2 -i 0.2 10.0.3.2 > /dev/null || true
+    for k in \$(seq $pairs); do
+        ping -c ${VRC_PINGS:-10} -i 0.2 10.0.2.2 > /tmp/pr || true
+        ping -c ${VRC_PINGS:-10} -i 0.2 10.0.3.2 > /tmp/pl || true
+        echo \"VRC-PINGPAIR \$k remote \$(pingtimes /tmp/pr) local \$(pingtimes /tmp/pl)\"
+    done
+fi
 for x in \$(seq $xfers); do
     t0=\$(cut -d' ' -f1 /proc/uptime)
     for s in \$(seq $streams); do nc 10.0.2.2 $port > /tmp/f\$s & done
@@ -220,7 +251,8 @@ for x in \$(seq $xfers); do
 done
 "
 set +e
-VRC_NETNS=$VM_NS bash "$top/scripts/guest-run.sh" "$guest_cmd" "${vm_nic[@]}" \
+# shellcheck disable=SC2086
+VRC_NETNS=$VM_NS bash "$top/scripts/guest-run.sh" "$guest_cmd" "${vm_nic[@]}" ${VRC_VM_ARGS:-} \
     > "$work/guest.log" 2>&1
 rc=$?
 set -e
@@ -317,6 +349,28 @@ if [ -n "$up_xfer" ]; then
     echo "  TCP out:    $(awk '{printf "%d bytes in %.2fs (%.1f MB/s)", $2, $3, $2 / $3 / 1e6}' <<<"$up_xfer")"
 fi
 echo "  ping times: $(field VRC-PINGTIMES)"
+if [ "$pairs" != 0 ]; then
+    # Medians of each round, remote and local, and their ratio.
+    grep -a "^VRC-PINGPAIR" "$work/guest.log" | tr -d '\r' | python3 -c '
+import statistics, sys
+all_r, all_l = [], []
+for line in sys.stdin:
+    k, rest = line.split()[1], line.split(None, 3)[3]
+    r, l = rest.split(" local ")
+    r, l = [float(x) for x in r.split()], [float(x) for x in l.split()]
+    all_r += r
+    all_l += l
+    if r and l:
+        mr, ml = statistics.median(r), statistics.median(l)
+        print(f"  ping pair {k}: remote {mr:.3f} ms, local {ml:.3f} ms, {mr / ml:.2f}x")
+    else:
+        print(f"  ping pair {k}: lost (remote {len(r)}, local {len(l)} answers)")
+if all_r and all_l:
+    mr, ml = statistics.median(all_r), statistics.median(all_l)
+    print(f"  ping pairs: remote {mr:.3f} ms, local {ml:.3f} ms, {mr / ml:.2f}x "
+          f"(medians of {len(all_r)} and {len(all_l)} pings)")
+'
+fi
 [ "$transport" = local ] || echo "  TLPs:       ${tlps:-<endpoint counters unavailable>}"
 [ -z "$ep_cpu" ] || echo "  endpoint CPU: ${ep_cpu} s (all threads, whole run)"
 regbench=$(field VRC-REGBENCH)
