@@ -209,7 +209,9 @@ for n in /sys/class/net/*; do
     [ \"\$(cat \$n/address)\" = 52:54:00:12:34:56 ] && eth=\${n##*/}
     [ \"\$(cat \$n/address)\" = 52:54:00:12:34:57 ] && lnic=\${n##*/}
 done
+# Its PCI function (virtio-net: the parent of the virtio device).
 d=\$(readlink -f /sys/class/net/\$eth/device)
+[ -e \$d/class ] || d=\$(dirname \$d)
 echo \"VRC-LSPCI \$(basename \$d) vendor \$(cat \$d/vendor) device \$(cat \$d/device) class \$(cat \$d/class)\"
 $regbench_cmd
 ip link set \$eth up
