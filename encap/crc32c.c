@@ -81,10 +81,10 @@ static uint32_t crc32c_hw(uint32_t crc, const uint8_t *p, size_t len)
 }
 
 /*
- * Three streams at once.  The crc32 instruction takes 3 cycles but can
- * start one every cycle: one chain of it leaves two thirds of the unit
- * idle.  So each round runs three chains over three blocks of
- * STRIPE bytes, the second and third from 0, and joins them after:
+ * Three streams at once.  The crc32 instruction takes 3 cycles, and most
+ * CPUs can start one every cycle: one chain of it leaves the unit idle
+ * much of the time.  So each round runs three chains over three blocks
+ * of STRIPE bytes, the second and third from 0, and joins them after:
  * the register is linear, so the CRC of A then B is the CRC of B from 0
  * XOR the CRC of A moved on by len(B) zero bytes (crc_shift).
  */
