@@ -112,7 +112,7 @@ run "e2e/nvme-4cpu" env VRC_SMP=4 bash "$top/tests/e2e/test-compat.sh" nvme
 run "e2e/e1000e-lossy-1pct" env VRC_RELAY="--loss=0.01 --seed=1" \
     bash "$top/tests/e2e/test-remote-nic.sh" pcap e1000e
 run "e2e/e1000e-lossy-mix" \
-    env VRC_RELAY="--loss=0.05 --dup=0.05 --reorder=0.1 --corrupt=0.01 --seed=2" \
+    env VRC_RELAY="--loss=0.05 --dup=0.05 --reorder=0.1 --corrupt=0.01 --seed=2" VRC_WANT_LOSSY=1 \
     bash "$top/tests/e2e/test-remote-nic.sh" ifname e1000e
 # Four vCPUs drive one remote function at once while it does DMA.
 run "e2e/smp-stress-4cpu" bash "$top/tests/e2e/test-smp-stress.sh"

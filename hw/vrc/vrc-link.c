@@ -1249,6 +1249,9 @@ void vrc_link_get_stats(VRCLink *l, VRCLinkStats *s)
     s->srtt_ns = es.srtt_ns;
     s->drops = es.drops;
     s->tail_probes = es.tail_probes;
+    s->lossy_ons = es.lossy_ons;
+    s->tail_copies = es.tail_copies;
+    s->probes_needless = es.probes_needless;
     s->request_backlog = es.credit_backlog;
     s->request_backlog_max = es.credit_backlog_max;
     s->request_credit = l->cfg.request_credit;

@@ -123,6 +123,9 @@ typedef struct VRCLinkStats {
     uint64_t oversize;          /* frames too large for any session: dropped */
     uint64_t stale_requests;    /* queued in a session that ended: dropped */
     uint64_t tail_probes;       /* frames sent again as tail-loss probes */
+    uint64_t lossy_ons;         /* times lossy mode came on */
+    uint64_t tail_copies;       /* lossy mode's extra copies */
+    uint64_t probes_needless;   /* tail probes of frames that had arrived */
     uint64_t credit_waits;      /* our requests the peer's credit held back */
     uint64_t request_backlog;   /* the peer's requests received, not yet run */
     uint64_t request_backlog_max;       /* the most there were */

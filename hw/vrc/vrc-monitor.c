@@ -66,6 +66,9 @@ static VrcInfo *vrc_link_info(char *id, char *peer, const VRCLinkConf *conf,
     info->key_mismatches = st.key_mismatches;
     info->drops = st.drops;
     info->tail_probes = st.tail_probes;
+    info->lossy_mode_ons = st.lossy_ons;
+    info->tail_copies = st.tail_copies;
+    info->probes_needless = st.probes_needless;
     info->credit_waits = st.credit_waits;
     info->request_credit = st.request_credit;
     info->request_backlog = st.request_backlog;
@@ -254,6 +257,10 @@ void hmp_info_vrc(Monitor *mon, const QDict *qdict)
                        i->retransmits, i->drops, i->dma_refused,
                        i->dma_errors, i->bad_requester, i->unsupported,
                        i->dma_loops);
+        monitor_printf(mon, "    lossy mode on %" PRIu64 " time(s), its extra "
+                       "copies %" PRIu64 ", needless tail-loss probes %"
+                       PRIu64 "\n", i->lossy_mode_ons, i->tail_copies,
+                       i->probes_needless);
         monitor_printf(mon, "    tail-loss probes %" PRIu64 ", requests that "
                        "waited for credit %" PRIu64 ", requests not yet run %"
                        PRIu64 " (at most %" PRIu64 ")", i->tail_probes,

@@ -5,7 +5,9 @@
 # TCP through it with a matching sha256 (scripts/remote-nic.sh), over the
 # given transport. For raw Ethernet it also checks the transport the
 # endpoint reports in query-vrc: ifname= opens AF_PACKET rings (packet:) on
-# this kernel, not the libpcap fallback. Needs root for network namespaces:
+# this kernel, not the libpcap fallback. With VRC_WANT_LOSSY=1 (a lossy
+# relay between the hosts), it checks that the endpoint's link turned lossy
+# mode on (query-vrc lossy-mode-ons). Needs root for network namespaces:
 # fails, never skips.
 # Usage: test-remote-nic.sh ifname|pcap|packet|unix|udp|udp6 [DEVICE-MODEL]
 set -euo pipefail
@@ -23,5 +25,10 @@ esac
 if [ -n "$want" ] && ! grep -q "\[transport=$want" "$out"; then
     echo "test-remote-nic: the endpoint does not report transport $want" \
          "($(grep -o '\[transport=[^]]*\]' "$out" || echo 'no transport line'))" >&2
+    exit 1
+fi
+if [ "${VRC_WANT_LOSSY:-0}" = 1 ] && ! grep -q "\[lossy-ons=[1-9]" "$out"; then
+    echo "test-remote-nic: the endpoint's link never turned lossy mode on" \
+         "($(grep -o '\[lossy-ons=[^]]*\]' "$out" || echo 'no lossy-ons in its counters'))" >&2
     exit 1
 fi
