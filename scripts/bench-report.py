@@ -210,7 +210,8 @@ register_rows("e1000e, poll-us=200 both sides", gp["registers"],
               g["e1000e"]["local"]["registers"])
 
 md += ["", "## 3. DMA: vrc-dma-bench moving guest memory (per transfer)", "",
-       "Remote: hosted by the endpoint, over veth + libpcap. Local: the same device in the "
+       "Remote: hosted by the endpoint, over veth with the default transport (`ifname=`: "
+       "AF_PACKET rings). Local: the same device in the "
        "VM's root port. CPU: both QEMU processes, all threads, per GB moved.", "",
        "| size | dir | local MB/s | remote 1500 MB/s (p99 µs) | remote 9000 MB/s (p99 µs) | "
        "remote/local | remote / raw, MTU 1500 | MTU 9000 | CPU s/GB local, remote 1500, 9000 |",
@@ -482,6 +483,7 @@ plot {plot_tr}{tcp_line}
 unset logscale
 set output '{base}-ping.png'
 set xlabel 'run'
+set xtics 1
 set ylabel 'ping RTT, remote / local'
 set title 'Ping, remote against local, separate guest runs'
 set yrange [0:*]
