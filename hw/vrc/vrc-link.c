@@ -5,6 +5,9 @@
  */
 #include "qemu/osdep.h"
 #include <poll.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/timerfd.h>
 #include <glib-unix.h>
 #include "qapi/error.h"
 #include "qemu/error-report.h"
@@ -102,6 +105,16 @@ struct VRCLink {
                                    (the receiver's own, read by it only) */
     bool self_waiting;          /* ... and reads the transport while it waits */
     /*
+     * A waiter that is not the receiver reads the transport for its
+     * completion (vrc_link_waiter_pump); the receive thread leaves the
+     * transport alone meanwhile.
+     */
+    bool waiter_rx;
+    bool rx_busy;               /* the receiver is in vrc_link_rx_round */
+    uint64_t next_timer;        /* the link layer's next timer (ns, 0: none) */
+    uint64_t rx_sleep_until;    /* the receive thread sleeps until then */
+    int rx_fd;                  /* the transport fd in rx_epfd, or -1 */
+    /*
      * Requests of session req_done_session that VRCLinkOps.request has run
      * and the link has not been told of yet (request credit).  Receiver.
      */
@@ -110,7 +123,11 @@ struct VRCLink {
     GQueue disc_in;             /* DISC frames (GBytes) for ops->disc */
 
     QemuThread thread;
-    int stop_pipe[2];
+    bool stopping;
+    int rx_epfd;                /* the receive thread's: transport, rx_event,
+                                   rx_timer */
+    int rx_event;               /* eventfd: stop, or work handed back */
+    int rx_timer;               /* timerfd: a link timer a waiter left due */
     struct encap_rx_frame rx[VRC_RX_BURST];     /* into rxbuf */
     int main_fd;                /* rx_in_main_loop: the fd watched, or -1 */
     QEMUTimer *main_timer;      /* rx_in_main_loop: link layer timers */
@@ -382,6 +399,7 @@ static uint64_t vrc_link_rx_locked(VRCLink *l)
         }
     }
     deadline = encap_link_poll(l->el, now_ns());
+    l->next_timer = deadline;
     if (l->window_waiters) {
         /* Acks may have opened the window. */
         qemu_cond_broadcast(&l->cond);
@@ -465,6 +483,87 @@ static void vrc_link_self_pump(VRCLink *l, int ms)
 }
 
 /*
+ * The receiver has nothing in hand and nothing to do but read the
+ * transport.  Lock held.
+ */
+static bool vrc_link_rx_idle(VRCLink *l)
+{
+    return QSIMPLEQ_EMPTY(&l->pending) && g_queue_is_empty(&l->disc_in) &&
+           !l->state_changed && !l->rx_busy;
+}
+
+static void vrc_link_kick(VRCLink *l);
+
+/*
+ * Let the receive thread's epoll report the transport (@events EPOLLIN), or
+ * not (0): a thread that is not woken costs nothing.  Lock held.
+ */
+static void vrc_link_rx_arm(VRCLink *l, uint32_t events)
+{
+    struct epoll_event ev = { .events = events, .data.u32 = 0 };
+
+    if (l->rx_fd >= 0 &&
+        epoll_ctl(l->rx_epfd, EPOLL_CTL_MOD, l->rx_fd, &ev) < 0) {
+        error_report_once("vrc %s: epoll: %s", l->desc, strerror(errno));
+    }
+}
+
+/*
+ * A waiter that is not the receiver (a vCPU's register read, a DMA read
+ * of the device model) reads the transport itself for one poll, if nobody
+ * else does and the receive thread has nothing in hand.  The frame that
+ * completes its request then wakes the thread that waits for it, instead
+ * of the receive thread, which would have to wake it in turn: on an idle
+ * host, each wakeup is a large share of a round trip.
+ *
+ * The receive thread is not woken by the transport meanwhile (its epoll
+ * stops reporting it; re-arming reports what is there).  What the waiter
+ * takes in beyond completions is the receive thread's work (requests from
+ * the peer, discovery frames, a link state change): it is kicked for that.
+ * A link timer due before the thread means to wake is set on its timerfd,
+ * which wakes it then and not now.  Returns false if the waiter must sleep
+ * on the condition instead.  Lock held.
+ */
+static bool vrc_link_waiter_pump(VRCLink *l, int64_t left_ns)
+{
+    struct pollfd pfd = { .fd = l->rx_fd, .events = POLLIN };
+    struct timespec ts;
+    int64_t wait = MIN(left_ns, VRC_TICK_NS);
+    uint64_t rx_before;
+
+    if (l->cfg.rx_in_main_loop || l->dead || l->rx_fd < 0 || l->waiter_rx ||
+        !vrc_link_rx_idle(l)) {
+        return false;
+    }
+    ts.tv_sec = wait / NANOSECONDS_PER_SECOND;
+    ts.tv_nsec = wait % NANOSECONDS_PER_SECOND;
+    l->waiter_rx = true;
+    vrc_link_rx_arm(l, 0);
+    qemu_mutex_unlock(&l->lock);
+    ppoll(&pfd, 1, &ts, NULL);
+    qemu_mutex_lock(&l->lock);
+    rx_before = l->stats.frames_rx;
+    vrc_link_rx_locked(l);
+    l->stats.waiter_frames_rx += l->stats.frames_rx - rx_before;
+    trace_vrc_link_waiter_rx(l->desc, l->stats.frames_rx - rx_before);
+    l->waiter_rx = false;
+    vrc_link_rx_arm(l, EPOLLIN);
+    if (!vrc_link_rx_idle(l)) {
+        vrc_link_kick(l);
+    } else if (l->next_timer && l->next_timer < l->rx_sleep_until) {
+        struct itimerspec its = {
+            .it_value.tv_sec = l->next_timer / NANOSECONDS_PER_SECOND,
+            .it_value.tv_nsec = l->next_timer % NANOSECONDS_PER_SECOND,
+        };
+
+        /* Both clocks are CLOCK_MONOTONIC (now_ns()). */
+        timerfd_settime(l->rx_timer, TFD_TIMER_ABSTIME, &its, NULL);
+        l->rx_sleep_until = l->next_timer;
+    }
+    return true;
+}
+
+/*
  * One round of receiving: take in what the transport holds, run the link
  * layer's timers, report a link state change, then hand the requests that
  * arrived to VRCLinkOps.request in order (and the completions that queued
@@ -481,6 +580,14 @@ static uint64_t vrc_link_rx_round(VRCLink *l)
     GBytes *frame;
 
     qemu_mutex_lock(&l->lock);
+    if (l->waiter_rx) {
+        /* A waiter reads the transport now (it kicks us if it leaves work
+         * behind); the link layer's timers are still ours. */
+        deadline = l->next_timer = encap_link_poll(l->el, now_ns());
+        qemu_mutex_unlock(&l->lock);
+        return deadline;
+    }
+    l->rx_busy = true;
     deadline = vrc_link_rx_locked(l);
     QSIMPLEQ_CONCAT(&batch, &l->pending);
     l->in_batch = !QSIMPLEQ_EMPTY(&batch);
@@ -539,49 +646,92 @@ static uint64_t vrc_link_rx_round(VRCLink *l)
             }
         }
     }
-    if (l->in_batch) {
-        WITH_QEMU_LOCK_GUARD(&l->lock) {
+    WITH_QEMU_LOCK_GUARD(&l->lock) {
+        if (l->in_batch) {
             l->in_batch = false;
             /* Anything held back for a run that ended early. */
             encap_link_flush(l->el, now_ns());
         }
+        l->rx_busy = false;
     }
     return deadline;
 }
 
+/*
+ * The receive thread: sleeps in its epoll (the transport, rx_event,
+ * rx_timer) until frames come, it is kicked, or the link layer's next
+ * timer or the tick is due.
+ */
 static void *vrc_link_thread(void *opaque)
 {
     VRCLink *l = opaque;
-    struct pollfd pfd[2] = {
-        { .fd = encap_transport_fd(l->tp), .events = POLLIN },
-        { .fd = l->stop_pipe[0], .events = POLLIN },
-    };
-    uint64_t deadline = 0;
 
     rcu_register_thread();
-    for (;;) {
-        uint64_t wait = VRC_TICK_NS;
+    while (!qatomic_read(&l->stopping)) {
+        struct epoll_event ev[3];
         struct timespec ts;
+        int64_t wait;
+        uint64_t now, deadline, v;
+        int n;
 
-        if (deadline) {
-            uint64_t now = now_ns();
-            wait = deadline > now ? MIN(VRC_TICK_NS, deadline - now) : 0;
+        WITH_QEMU_LOCK_GUARD(&l->lock) {
+            int fd = l->dead ? -1 : encap_transport_fd(l->tp);
+
+            if (fd != l->rx_fd) {
+                struct epoll_event add = { .events = EPOLLIN };
+
+                if (l->rx_fd >= 0) {
+                    epoll_ctl(l->rx_epfd, EPOLL_CTL_DEL, l->rx_fd, NULL);
+                }
+                l->rx_fd = -1;
+                if (fd >= 0 &&
+                    epoll_ctl(l->rx_epfd, EPOLL_CTL_ADD, fd, &add) == 0) {
+                    l->rx_fd = fd;
+                } else if (fd >= 0) {
+                    error_report("vrc %s: epoll: %s", l->desc,
+                                 strerror(errno));
+                }
+            }
+            now = now_ns();
+            deadline = l->next_timer;
+            wait = deadline ? MIN(VRC_TICK_NS, (int64_t)(deadline - now))
+                            : VRC_TICK_NS;
+            wait = MAX(0, wait);
+            l->rx_sleep_until = now + wait;
         }
         ts.tv_sec = wait / NANOSECONDS_PER_SECOND;
         ts.tv_nsec = wait % NANOSECONDS_PER_SECOND;
-        /* A listening unix transport changes fd when a peer connects. */
-        pfd[0].fd = l->dead ? -1 : encap_transport_fd(l->tp);
-        if (ppoll(pfd, 2, &ts, NULL) < 0 && errno != EINTR) {
+        n = epoll_pwait2(l->rx_epfd, ev, ARRAY_SIZE(ev), &ts, NULL);
+        if (n < 0 && errno != EINTR) {
             error_report("vrc %s: poll: %s", l->desc, strerror(errno));
             break;
         }
-        if (pfd[1].revents) {
+        for (int i = 0; i < n; i++) {
+            /* Reset the eventfd or timerfd (0: the transport). */
+            if (ev[i].data.u32 &&
+                read(ev[i].data.u32 == 1 ? l->rx_event : l->rx_timer, &v,
+                     sizeof(v)) < 0) {
+                /* Nothing to reset. */
+            }
+        }
+        if (qatomic_read(&l->stopping)) {
             break;
         }
-        deadline = vrc_link_rx_round(l);
+        vrc_link_rx_round(l);
     }
     rcu_unregister_thread();
     return NULL;
+}
+
+/* Wake the receive thread (it has work, or a timer due sooner). */
+static void vrc_link_kick(VRCLink *l)
+{
+    uint64_t one = 1;
+
+    trace_vrc_link_kick(l->desc);
+    if (write(l->rx_event, &one, sizeof(one)) != sizeof(one)) {
+        /* The counter is full: the thread has a wakeup pending anyway. */
+    }
 }
 
 /* ---- receiving in the main loop ---- */
@@ -827,6 +977,9 @@ static int vrc_link_wait(VRCLink *l, const int *tags, unsigned n)
                 vrc_link_self_pump(l, 1);
                 continue;
             }
+            if (vrc_link_waiter_pump(l, left)) {
+                continue;
+            }
             qemu_cond_timedwait(&l->cond, &l->lock,
                                 MAX(1, (left + SCALE_MS - 1) / SCALE_MS));
         }
@@ -1064,6 +1217,7 @@ VRCLink *vrc_link_new(const VRCLinkConfig *cfg, const VRCLinkOps *ops,
     l->ops = ops;
     l->opaque = opaque;
     l->lim.mps = cfg->mps;
+    l->rx_epfd = l->rx_event = l->rx_timer = l->rx_fd = -1;
     qemu_mutex_init(&l->lock);
     qemu_cond_init(&l->cond);
     QSIMPLEQ_INIT(&l->pending);
@@ -1137,8 +1291,18 @@ VRCLink *vrc_link_new(const VRCLinkConfig *cfg, const VRCLinkOps *ops,
                   qemu_clock_get_ns(QEMU_CLOCK_REALTIME) + VRC_TICK_NS);
         return l;
     }
-    if (!g_unix_open_pipe(l->stop_pipe, FD_CLOEXEC, NULL)) {
-        error_setg(errp, "%s: cannot create a pipe", l->desc);
+    l->rx_event = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    l->rx_timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+    l->rx_epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (l->rx_event < 0 || l->rx_timer < 0 || l->rx_epfd < 0 ||
+        epoll_ctl(l->rx_epfd, EPOLL_CTL_ADD, l->rx_event,
+                  &(struct epoll_event){ .events = EPOLLIN,
+                                         .data.u32 = 1 }) < 0 ||
+        epoll_ctl(l->rx_epfd, EPOLL_CTL_ADD, l->rx_timer,
+                  &(struct epoll_event){ .events = EPOLLIN,
+                                         .data.u32 = 2 }) < 0) {
+        error_setg_errno(errp, errno, "%s: cannot set up receiving",
+                         l->desc);
         goto fail;
     }
     qemu_thread_create(&l->thread, "vrc-rx", vrc_link_thread, l,
@@ -1146,6 +1310,15 @@ VRCLink *vrc_link_new(const VRCLinkConfig *cfg, const VRCLinkOps *ops,
     return l;
 
 fail:
+    if (l->rx_epfd >= 0) {
+        close(l->rx_epfd);
+    }
+    if (l->rx_event >= 0) {
+        close(l->rx_event);
+    }
+    if (l->rx_timer >= 0) {
+        close(l->rx_timer);
+    }
     if (l->el) {
         encap_link_free(l->el);
     }
@@ -1272,12 +1445,12 @@ void vrc_link_free(VRCLink *l)
             qemu_set_fd_handler(l->main_fd, NULL, NULL, NULL);
         }
     } else {
-        if (write(l->stop_pipe[1], "x", 1) != 1) {
-            error_report("vrc %s: cannot stop the receive thread", l->desc);
-        }
+        qatomic_set(&l->stopping, true);
+        vrc_link_kick(l);
         qemu_thread_join(&l->thread);
-        close(l->stop_pipe[0]);
-        close(l->stop_pipe[1]);
+        close(l->rx_epfd);
+        close(l->rx_event);
+        close(l->rx_timer);
     }
     while ((p = QSIMPLEQ_FIRST(&l->pending))) {
         QSIMPLEQ_REMOVE_HEAD(&l->pending, next);

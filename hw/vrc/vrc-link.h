@@ -26,6 +26,13 @@
  * returning.  Callers must therefore not keep pointers into state another
  * BQL holder may change across the call.
  *
+ * While the receive thread has nothing in hand, a thread that waits for a
+ * completion reads the transport itself (one waiter at a time), and the
+ * receive thread is not woken by the transport meanwhile: the completion
+ * then wakes the thread that needs it, one wakeup instead of two.  The
+ * receive thread keeps the link layer's timers, and is kicked for anything
+ * else the waiter takes in (requests from the peer, a link state change).
+ *
  * The receiver (the receive thread, or the main loop with rx_in_main_loop)
  * may itself send and wait inside VRCLinkOps.request: the VM side answers
  * DMA reads there, the endpoint executes requests there and its device may
@@ -107,6 +114,7 @@ typedef struct VRCLinkStats {
     uint64_t bytes_rx;
     uint64_t frames_tx;
     uint64_t frames_rx;
+    uint64_t waiter_frames_rx;  /* of those, read by a waiting thread */
     uint64_t timeouts;          /* completion timeouts */
     uint64_t cpl_errors;        /* UR/CA/CRS completions received */
     uint64_t link_down_fails;   /* requests failed at once: link down */

@@ -50,6 +50,7 @@ static VrcInfo *vrc_link_info(char *id, char *peer, const VRCLinkConf *conf,
     info->bytes_rx = st.bytes_rx;
     info->frames_tx = st.frames_tx;
     info->frames_rx = st.frames_rx;
+    info->frames_rx_by_waiter = st.waiter_frames_rx;
     info->timeouts = st.timeouts;
     info->cpl_errors = st.cpl_errors;
     info->link_down_fails = st.link_down_fails;
@@ -239,8 +240,10 @@ void hmp_info_vrc(Monitor *mon, const QDict *qdict)
         hmp_counters(mon, "tx", i->tlps_tx);
         hmp_counters(mon, "rx", i->tlps_rx);
         monitor_printf(mon, "    bytes tx %" PRIu64 " rx %" PRIu64
-                       ", frames tx %" PRIu64 " rx %" PRIu64 "\n",
-                       i->bytes_tx, i->bytes_rx, i->frames_tx, i->frames_rx);
+                       ", frames tx %" PRIu64 " rx %" PRIu64
+                       " (%" PRIu64 " by a waiting thread)\n",
+                       i->bytes_tx, i->bytes_rx, i->frames_tx, i->frames_rx,
+                       i->frames_rx_by_waiter);
         monitor_printf(mon, "    timeouts %" PRIu64 ", completion errors %"
                        PRIu64 ", link-down fails %" PRIu64 ", bad TLPs %"
                        PRIu64 ", stray completions %" PRIu64 "\n",
