@@ -503,6 +503,17 @@ static bool pow2_size_ok(unsigned v)
     return v >= 128 && v <= 4096 && !(v & (v - 1));
 }
 
+/*
+ * A payload size (MPS) a session may use: a multiple of 64 bytes, the Read
+ * Completion Boundary, from 128 to 4096.  Not only powers of two: PCIe's
+ * MPS settings are, but any payload up to the setting is legal, and at
+ * MTU 1500 the largest that fits a frame is 1408 bytes, not 1024.
+ */
+static bool payload_size_ok(unsigned v)
+{
+    return v >= 128 && v <= 4096 && !(v % 64);
+}
+
 static void reset_seq(struct encap_link *l)
 {
     l->snd_una = l->snd_nxt = 0;
@@ -541,7 +552,7 @@ struct encap_link *encap_link_new(const struct encap_link_config *cfg,
 
     unsigned ovh = cfg->key ? ENCAP_SEAL_OVERHEAD : 0;
 
-    if (cfg->max_frame < MIN_FRAME + ovh || !pow2_size_ok(cfg->mps) ||
+    if (cfg->max_frame < MIN_FRAME + ovh || !payload_size_ok(cfg->mps) ||
         !pow2_size_ok(cfg->mrrs) || cfg->window > 65536 ||
         (!ops->send_frame && !ops->send_burst) || !ops->deliver_tlp ||
         cfg->rx_request_credit > INT32_MAX) {
@@ -1298,7 +1309,7 @@ static void input_data(struct encap_link *l, const struct encap_frame_view *v,
 /* The sizes a HELLO or HELLO_ACK offers are ones a session can use. */
 static bool ctrl_sizes_ok(const struct encap_link *l, const struct encap_ctrl *c)
 {
-    return c->max_frame >= MIN_FRAME + l->seal_ovh && pow2_size_ok(c->mps) &&
+    return c->max_frame >= MIN_FRAME + l->seal_ovh && payload_size_ok(c->mps) &&
            pow2_size_ok(c->mrrs);
 }
 
@@ -1861,13 +1872,10 @@ enum encap_link_state encap_link_state(const struct encap_link *l)
 
 uint16_t encap_mps_for_frame(unsigned max_frame)
 {
-    unsigned mps = 4096;
+    unsigned hdrs = ENCAP_FRAME_OVERHEAD + ENCAP_REC_HLEN + ENCAP_TLP_MAX_HDR;
+    unsigned mps = max_frame > hdrs ? (max_frame - hdrs) & ~63u : 0;
 
-    while (mps > 128 && mps + ENCAP_FRAME_OVERHEAD + ENCAP_REC_HLEN +
-                        ENCAP_TLP_MAX_HDR > max_frame) {
-        mps >>= 1;
-    }
-    return mps;
+    return mps < 128 ? 128 : mps > 4096 ? 4096 : mps;
 }
 
 uint16_t encap_link_mps(const struct encap_link *l)

@@ -45,7 +45,7 @@ int encap_split_request(uint64_t addr, uint32_t len, uint32_t max_bytes,
     uint64_t start = pos;
     size_t n = 0;
 
-    if (len == 0 || max_bytes < 4 || (max_bytes & (max_bytes - 1))) {
+    if (len == 0 || max_bytes < 4 || max_bytes % 4) {
         return -ENCAP_E_LENGTH;
     }
     if (wraps(addr, len)) {
@@ -54,10 +54,17 @@ int encap_split_request(uint64_t addr, uint32_t len, uint32_t max_bytes,
     while (pos < end) {
         uint64_t dw = pos & ~3ull;
         /* The piece's DW range may not exceed max_bytes nor cross 4 KiB;
-         * keeping it inside the aligned max_bytes block gives both (for
-         * max_bytes <= 4096) and the largest legal pieces. */
+         * for a power of two, keeping it inside the aligned max_bytes block
+         * gives both (for max_bytes <= 4096) and the largest legal pieces. */
         uint64_t block = max_bytes < 4096 ? max_bytes : 4096;
         uint64_t limit = (dw & ~(block - 1)) + block;
+
+        if (block & (block - 1)) {
+            /* Else max_bytes from the DW, up to the 4 KiB boundary. */
+            uint64_t page_end = (dw & ~PAGE_MASK_4K) + 4096;
+
+            limit = dw + block < page_end ? dw + block : page_end;
+        }
         uint64_t stop = end < limit ? end : limit;
         uint64_t last_dw = (stop - 1) & ~3ull;
 
@@ -84,8 +91,8 @@ int encap_split_completion(uint64_t addr, uint32_t len, uint32_t rcb,
     uint64_t start = pos;
     size_t n = 0;
 
-    if (len == 0 || (rcb != 64 && rcb != 128) || mps < rcb ||
-        (mps & (mps - 1)) || wraps(addr, len)) {
+    if (len == 0 || (rcb != 64 && rcb != 128) || mps < rcb || mps % 4 ||
+        wraps(addr, len)) {
         return -ENCAP_E_FIELD;
     }
     while (pos < end) {

@@ -56,7 +56,11 @@ union udp_ctl {
  *
  * Sending, a run of frames of one size (the last may be shorter) goes as
  * one GSO datagram (UDP_SEGMENT) that the kernel cuts into one datagram
- * per frame, as late as the device allows.  A segment that does not fit
+ * per frame, as late as the device allows.  A frame inside a run that is
+ * at most an eighth shorter than the others is padded to their size (a
+ * receiver ignores bytes after the CRC), rather than ending the run: the
+ * completions of a 4 KiB read at MPS 1408 carry 1408, 1408 and 1280 bytes,
+ * and would end a run every third frame.  A segment that does not fit
  * the path MTU (it would need IP fragmentation) makes the kernel refuse
  * GSO: frames of that size and larger are sent one per datagram from
  * then on (@gso_limit).
@@ -80,7 +84,7 @@ struct udp_transport {
     struct iovec rx_iov[ENCAP_TRANSPORT_MAX_BURST];
     struct sockaddr_storage rx_src[ENCAP_TRANSPORT_MAX_BURST];
     struct mmsghdr tx_msg[ENCAP_TRANSPORT_MAX_BURST];
-    struct iovec tx_iov[ENCAP_TRANSPORT_MAX_BURST];
+    struct iovec tx_iov[2 * ENCAP_TRANSPORT_MAX_BURST];     /* frame, pad */
     union udp_ctl tx_ctl[ENCAP_TRANSPORT_MAX_BURST];
     unsigned tx_frames[ENCAP_TRANSPORT_MAX_BURST];  /* frames per message */
     size_t gso_limit;           /* GSO only for segments below this size */
@@ -270,29 +274,36 @@ static int udp_send(void *opaque, const uint8_t *frame, size_t len)
 static unsigned build_tx(struct udp_transport *u, const struct encap_tx_frame *f,
                          unsigned n, struct sockaddr_storage *sa, socklen_t sl)
 {
-    unsigned m = 0;
+    static const uint8_t zeros[ENCAP_TRANSPORT_MAX_FRAME / 8];
+    unsigned m = 0, v = 0;
 
     for (unsigned i = 0; i < n;) {
         size_t seg = f[i].len, bytes = seg;
-        unsigned j = i + 1;
+        unsigned j = i + 1, v0 = v;
         struct msghdr *h = &u->tx_msg[m].msg_hdr;
 
+        u->tx_iov[v++] = (struct iovec) { (void *)f[i].data, f[i].len };
         if (seg < u->gso_limit) {
             while (j < n && j - i < GSO_MAX_SEGS &&
-                   bytes + f[j].len <= GSO_MAX_BYTES && f[j].len <= seg) {
-                bytes += f[j].len;
-                if (f[j++].len < seg) {
+                   bytes + seg <= GSO_MAX_BYTES && f[j].len <= seg) {
+                size_t pad = seg - f[j].len;
+
+                u->tx_iov[v++] = (struct iovec) { (void *)f[j].data,
+                                                  f[j].len };
+                bytes += f[j++].len;
+                if (!pad) {
+                    continue;
+                }
+                if (pad > seg / 8 || j == n || f[j].len > seg) {
                     break;      /* a shorter one ends the run */
                 }
+                u->tx_iov[v++] = (struct iovec) { (void *)zeros, pad };
+                bytes += pad;
             }
-        }
-        for (unsigned k = i; k < j; k++) {
-            u->tx_iov[k].iov_base = (void *)f[k].data;
-            u->tx_iov[k].iov_len = f[k].len;
         }
         *h = (struct msghdr) {
             .msg_name = sa, .msg_namelen = sl,
-            .msg_iov = &u->tx_iov[i], .msg_iovlen = j - i,
+            .msg_iov = &u->tx_iov[v0], .msg_iovlen = v - v0,
         };
         if (j - i > 1) {
             struct cmsghdr *cm;

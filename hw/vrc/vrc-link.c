@@ -1115,7 +1115,8 @@ int vrc_link_mem_read(VRCLink *l, uint16_t requester, uint64_t addr,
 void vrc_link_mem_write(VRCLink *l, uint16_t requester, uint64_t addr,
                         const void *buf, uint32_t len)
 {
-    unsigned max = len / l->lim.mps + 2;
+    /* Pieces end at MPS or at a 4 KiB boundary, whichever comes first. */
+    unsigned max = len / l->lim.mps + len / 4096 + 3;
     g_autofree struct encap_req_piece *pc = g_new(struct encap_req_piece, max);
     int n = encap_split_request(addr, len, l->lim.mps, pc, max);
     uint8_t dw[ENCAP_TLP_MAX_DATA];

@@ -139,8 +139,10 @@ bool vrc_link_conf_check(VRCLinkConf *c, bool initiator, Error **errp)
         /* The endpoint accepts whatever the vrc proposes. */
         c->mps = initiator ? vrc_mps_for_mtu(c->mtu, c->secret) : 4096;
     }
-    if (!is_pow2_in(c->mps, 128, 4096)) {
-        error_setg(errp, "'mps' must be a power of two from 128 to 4096, "
+    if (c->mps < 128 || c->mps > 4096 || c->mps % 64) {
+        /* Any multiple of the Read Completion Boundary: completions of a
+         * read split on it (docs/protocol.md). */
+        error_setg(errp, "'mps' must be a multiple of 64 from 128 to 4096, "
                    "not %u", c->mps);
         return false;
     }
@@ -446,7 +448,9 @@ static void vrc_class_init(ObjectClass *klass, void *data)
     object_class_property_set_description(klass, "mtu",
         "MTU of the Ethernet path, 576..9000");
     object_class_property_set_description(klass, "mps",
-        "Max Payload Size in bytes, 128..4096 (0: largest that fits the MTU)");
+        "largest TLP payload in bytes (Max Payload Size), a multiple of 64 "
+        "from 128 to 4096 (0: the largest that fits a frame of the MTU, "
+        "1408 at MTU 1500)");
     object_class_property_set_description(klass, "mrrs",
         "Max Read Request Size in bytes, 128..4096");
     object_class_property_set_description(klass, "poll-us",

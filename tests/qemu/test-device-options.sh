@@ -62,7 +62,7 @@ expect_error "keepalive out of range" "vrc,socket=/tmp/x,keepalive=5" \
     "'keepalive' must be 0 \(off\) or 10..60000 ms"
 expect_error "multicast peer" "vrc,ifname=lo,peer=01:00:5e:00:00:01" "unicast"
 expect_error "bad mac syntax" "vrc,ifname=lo,peer=zz:00" "peer"
-expect_error "mps not a power of two" "vrc,socket=/tmp/x,mps=300" "'mps' must be a power of two"
+expect_error "mps not a multiple of 64" "vrc,socket=/tmp/x,mps=300" "'mps' must be a multiple of 64"
 expect_error "mps too big for mtu" "vrc,socket=/tmp/x,mps=4096" "does not fit in a frame of MTU 1500"
 expect_error "mrrs out of range" "vrc,socket=/tmp/x,mrrs=64" "'mrrs' must be"
 expect_error "mtu out of range" "vrc,socket=/tmp/x,mtu=100" "'mtu' must be between"

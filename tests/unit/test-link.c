@@ -817,10 +817,10 @@ static int hello_with(uint16_t max_frame, uint16_t mps, uint32_t epoch)
 
 /*
  * The sizes a HELLO offers: a frame too small for any TLP, or an MPS that
- * is not a power of two from 128 to 4096, is refused and counted (a frame
+ * is not a multiple of 64 from 128 to 4096, is refused and counted (a frame
  * of 10 bytes used to become the agreed size, and the next TLP was built
  * in no buffer at all); an MPS too large for the offered frame is cut to
- * one that fits.
+ * the largest multiple of 64 that fits.
  */
 static void test_hello_sizes(void)
 {
@@ -830,15 +830,22 @@ static void test_hello_sizes(void)
     g_assert_cmpint(hello_with(10, 512, 1), ==, -ENCAP_E_FIELD);
     g_assert_cmpint(hello_with(1514, 100, 1), ==, -ENCAP_E_FIELD);
     g_assert_cmpint(hello_with(1514, 8192, 1), ==, -ENCAP_E_FIELD);
+    g_assert_cmpint(hello_with(1514, 1000, 1), ==, -ENCAP_E_FIELD);
     g_assert_cmpint(encap_link_state(ep.l), ==, ENCAP_LINK_DOWN);
     encap_link_get_stats(ep.l, &st);
-    g_assert_cmpuint(st.drops_bad[ENCAP_E_FIELD], ==, 3);
+    g_assert_cmpuint(st.drops_bad[ENCAP_E_FIELD], ==, 4);
 
-    /* A 400-byte frame with MPS 4096: 512 is ours, 256 fits the frame. */
+    /* A 400-byte frame with MPS 4096: 512 is ours, 320 fits the frame
+     * (400 less 62 bytes of headers, down to a multiple of 64). */
     g_assert_cmpint(hello_with(400, 4096, 1), ==, 0);
     g_assert_cmpint(encap_link_state(ep.l), ==, ENCAP_LINK_UP);
-    g_assert_cmpuint(encap_link_mps(ep.l), ==, 256);
+    g_assert_cmpuint(encap_link_mps(ep.l), ==, 320);
     teardown();
+
+    /* A standard frame: 1408, not the 1024 of a power of two. */
+    g_assert_cmpuint(encap_mps_for_frame(1514), ==, 1408);
+    g_assert_cmpuint(encap_mps_for_frame(9014), ==, 4096);
+    g_assert_cmpuint(encap_mps_for_frame(100), ==, 128);
 }
 
 /*

@@ -56,6 +56,12 @@ static void test_request(void)
         /* The last page of the 64-bit space: legal, and nothing wraps. */
         { 0xfffffffffffff000ull, 4096, 512, 8 },
         { 0xfffffffffffffffdull, 3, 128, 1 },
+        /* An MPS that is not a power of two (1408 at MTU 1500): pieces of
+         * max bytes from where they start, cut at each 4 KiB boundary. */
+        { 0x1000, 4096, 1408, 3 },      /* 1408 + 1408 + 1280 */
+        { 0x1004, 4096, 1408, 4 },      /* ... + the 4 bytes past 0x2000 */
+        { 0x10000, 65536, 1408, 48 },
+        { 0x1003, 5000, 192, 27 },     /* 22 up to 0x2000, 5 after */
     };
 
     for (size_t i = 0; i < G_N_ELEMENTS(c); i++) {
@@ -93,7 +99,8 @@ static void test_request(void)
             static struct encap_req_piece p[600];
             uint64_t addr = g_rand_int(r) | (uint64_t)g_rand_int_range(r, 0, 4) << 32;
             uint32_t len = g_rand_int_range(r, 1, 70000);
-            uint32_t max = 128u << g_rand_int_range(r, 0, 6);
+            uint32_t max = i % 2 ? 128u << g_rand_int_range(r, 0, 6)
+                                 : 64u * g_rand_int_range(r, 2, 65);
             int n = encap_split_request(addr, len, max, p, 600);
             check_request_pieces(addr, len, max, p, n);
         }
@@ -169,6 +176,18 @@ static void test_completion(void)
                     ==, 2);
     /* Crossing a 4 KiB boundary (a completion may) */
     g_assert_cmpint(complete_and_reassemble(0x1f00, 512, 64, 4096), ==, 1);
+    /* An MPS that is not a power of two: a 4 KiB read in 3 CplDs, not 4. */
+    g_assert_cmpint(complete_and_reassemble(0x1000, 4096, 64, 1408), ==, 3);
+    g_assert_cmpint(complete_and_reassemble(0x1000, 4096, 128, 1408), ==, 3);
+    g_assert_cmpint(complete_and_reassemble(0x1010, 4096, 64, 1408), ==, 3);
+    g_assert_cmpint(complete_and_reassemble(0x1000, 4096, 128, 1344), ==, 4);
+    for (uint32_t off = 0; off < 130; off += 3) {
+        for (uint32_t len = 1; len < 4097; len += 97) {
+            complete_and_reassemble(0x2000 + off, len, 64, 1408);
+            complete_and_reassemble(0x2000 + off, len, 128, 1408);
+            complete_and_reassemble(0x2000 + off, len, 64, 192);
+        }
+    }
     for (uint32_t off = 0; off < 130; off++) {
         for (uint32_t len = 1; len < 700; len += 37) {
             complete_and_reassemble(0x2000 + off, len, 64, 128);

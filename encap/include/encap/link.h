@@ -95,8 +95,8 @@ struct encap_link_config {
      */
     uint32_t epoch;
     uint16_t max_frame;         /* bytes, Ethernet header included */
-    uint16_t mps;
-    uint16_t mrrs;
+    uint16_t mps;               /* a multiple of 64, 128..4096 */
+    uint16_t mrrs;              /* a power of two, 128..4096 */
     unsigned window;            /* unacknowledged DATA frames; 0: 256; <= 65536 */
     /*
      * Retransmission timeout before the round trip is measured (and the
@@ -314,9 +314,9 @@ enum encap_link_state encap_link_state(const struct encap_link *l);
 /* Sizes agreed in HELLO/HELLO_ACK (the configured ones before). */
 uint16_t encap_link_mps(const struct encap_link *l);
 /*
- * The largest Max Payload Size (a power of two, 128..4096) whose MWr, with
- * its record, vrc and Ethernet headers and CRC, fits a frame of @max_frame
- * bytes (Ethernet header included); 128 if none does.
+ * The largest Max Payload Size (a multiple of 64, 128..4096) whose MWr,
+ * with its record, vrc and Ethernet headers and CRC, fits a frame of
+ * @max_frame bytes (Ethernet header included); 128 if none does.
  */
 uint16_t encap_mps_for_frame(unsigned max_frame);
 uint16_t encap_link_mrrs(const struct encap_link *l);

@@ -34,8 +34,10 @@ struct encap_req_piece {
 
 /*
  * Cut the byte range [@addr, @addr + @len) into memory requests of at most
- * @max_bytes each (MRRS for reads, MPS for writes; a power of two 128..4096),
- * none crossing a 4 KiB boundary.  Pieces are as large as the rules allow.
+ * @max_bytes each (MRRS for reads, MPS for writes; a multiple of 4 up to
+ * 4096), none crossing a 4 KiB boundary.  Pieces are as large as the rules
+ * allow; with a power of two, each stays inside its naturally aligned
+ * @max_bytes block.
  * @len must be >= 1 (a zero-length read is built by hand).
  * Writes up to @max_pieces entries to @out and returns how many pieces the
  * range needs; if that is more than @max_pieces, returns -ENCAP_E_NOSPACE.
@@ -61,7 +63,8 @@ struct encap_cpl_piece {
  * @addr: byte address of the first enabled byte of the request;
  * @len: number of bytes requested from there (from the request's Length and
  * byte enables);
- * @rcb: Read Completion Boundary, 64 or 128; @mps: Max Payload Size.
+ * @rcb: Read Completion Boundary, 64 or 128; @mps: Max Payload Size, a
+ * multiple of 4 not below @rcb (not necessarily a power of two).
  * Every piece but the last ends on an @rcb-aligned address; no piece carries
  * more than @mps bytes of payload (counting the DW-rounding of the first and
  * last DW).  Uses as few pieces as those rules allow.
