@@ -757,12 +757,42 @@ static void udp_frames(gconstpointer data)
     encap_transport_close(c);
 }
 
+/* Send all of @tx[0..@n) through @c, in as many bursts as it takes. */
+static void send_all(struct encap_transport *c,
+                     const struct encap_tx_frame *tx, unsigned n)
+{
+    for (unsigned sent = 0; sent < n;) {
+        int r = encap_transport_send_burst(c, tx + sent, n - sent);
+
+        g_assert_cmpint(r, >, 0);
+        sent += r;
+    }
+}
+
+/* One burst receive into @in[0..@slots), after waiting if none was there. */
+static int recv_burst_into(struct encap_transport *l,
+                           uint8_t (*in)[ENCAP_TRANSPORT_MAX_FRAME],
+                           struct encap_rx_frame *rx, unsigned slots)
+{
+    int n;
+
+    for (unsigned k = 0; k < slots; k++) {
+        rx[k] = (struct encap_rx_frame) { in[k], sizeof(in[k]), 0 };
+    }
+    n = encap_transport_recv_burst(l, rx, slots);
+    g_assert_cmpint(n, >=, 0);
+    if (n == 0) {
+        g_assert_true(readable(l, WAIT_MS));
+    }
+    return n;
+}
+
 /* Bursts: sendmmsg and recvmmsg, order kept, both ways. */
 static void udp_burst(gconstpointer data)
 {
     const char *host = data;
     enum { N = 200, SLOTS = 32 };
-    static uint8_t out[N][1514], in[SLOTS][1514];
+    static uint8_t out[N][1514], in[SLOTS][ENCAP_TRANSPORT_MAX_FRAME];
     struct encap_tx_frame tx[N];
     struct encap_rx_frame rx[SLOTS];
     struct encap_transport *l, *c, *from, *to;
@@ -774,27 +804,14 @@ static void udp_burst(gconstpointer data)
         tx[i] = (struct encap_tx_frame) { out[i], 64 + (i * 37) % 1451 };
     }
     for (int dir = 0; dir < 2; dir++) {
-        unsigned sent = 0, got = 0;
+        unsigned got = 0;
 
         from = dir ? l : c;
         to = dir ? c : l;
-        while (sent < N) {
-            int r = encap_transport_send_burst(from, tx + sent, N - sent);
-
-            g_assert_cmpint(r, >, 0);
-            sent += r;
-        }
+        send_all(from, tx, N);
         while (got < N) {
-            int n;
+            int n = recv_burst_into(to, in, rx, SLOTS);
 
-            for (unsigned k = 0; k < SLOTS; k++) {
-                rx[k] = (struct encap_rx_frame) { in[k], sizeof(in[k]), 0 };
-            }
-            n = encap_transport_recv_burst(to, rx, SLOTS);
-            g_assert_cmpint(n, >=, 0);
-            if (n == 0) {
-                g_assert_true(readable(to, WAIT_MS));
-            }
             for (int k = 0; k < n; k++, got++) {
                 g_assert_cmpuint(rx[k].len, ==, tx[got].len);
                 g_assert_cmpmem(in[k], rx[k].len, out[got], rx[k].len);
@@ -828,7 +845,7 @@ static void udp_padded(gconstpointer data)
     struct encap_tx_frame tx[N];
     struct encap_rx_frame rx[SLOTS];
     struct encap_transport *l, *c;
-    unsigned sent = 0, got = 0, padded = 0;
+    unsigned got = 0, padded = 0;
 
     for (unsigned k = 0; k < N; k++) {
         /* 1472, 1472, 1344 ten times (the completions of 4 KiB reads at
@@ -839,23 +856,10 @@ static void udp_padded(gconstpointer data)
         tx[k] = (struct encap_tx_frame) { out[k], len };
     }
     udp_pair(host, &l, &c);
-    while (sent < N) {
-        int r = encap_transport_send_burst(c, tx + sent, N - sent);
-
-        g_assert_cmpint(r, >, 0);
-        sent += r;
-    }
+    send_all(c, tx, N);
     while (got < N) {
-        int n;
+        int n = recv_burst_into(l, in, rx, SLOTS);
 
-        for (unsigned k = 0; k < SLOTS; k++) {
-            rx[k] = (struct encap_rx_frame) { in[k], sizeof(in[k]), 0 };
-        }
-        n = encap_transport_recv_burst(l, rx, SLOTS);
-        g_assert_cmpint(n, >=, 0);
-        if (n == 0) {
-            g_assert_true(readable(l, WAIT_MS));
-        }
         for (int k = 0; k < n; k++, got++) {
             g_assert_cmpmem(in[k], tx[got].len, out[got], tx[got].len);
             if (rx[k].len != tx[got].len) {
@@ -887,7 +891,7 @@ static void udp_runs(gconstpointer data)
     struct encap_rx_frame rx[SLOTS];
     struct encap_transport *l, *c;
     struct encap_transport_stats s;
-    unsigned total = 0, sent = 0, got = 0;
+    unsigned total = 0, got = 0;
 
     for (unsigned r = 0; r < G_N_ELEMENTS(runs); r++) {
         for (unsigned k = 0; k < runs[r].count; k++, total++) {
@@ -897,23 +901,10 @@ static void udp_runs(gconstpointer data)
     }
     g_assert_cmpuint(total, ==, N);
     udp_pair(host, &l, &c);
-    while (sent < N) {
-        int r = encap_transport_send_burst(c, tx + sent, N - sent);
-
-        g_assert_cmpint(r, >, 0);
-        sent += r;
-    }
+    send_all(c, tx, N);
     while (got < N) {
-        int n;
+        int n = recv_burst_into(l, in, rx, SLOTS);
 
-        for (unsigned k = 0; k < SLOTS; k++) {
-            rx[k] = (struct encap_rx_frame) { in[k], sizeof(in[k]), 0 };
-        }
-        n = encap_transport_recv_burst(l, rx, SLOTS);
-        g_assert_cmpint(n, >=, 0);
-        if (n == 0) {
-            g_assert_true(readable(l, WAIT_MS));
-        }
         for (int k = 0; k < n; k++, got++) {
             g_assert_cmpuint(rx[k].len, ==, tx[got].len);
             g_assert_cmpmem(in[k], rx[k].len, out[got], rx[k].len);
