@@ -24,11 +24,12 @@
 # Environment: VRC_GUEST_TIMEOUT (default 150), VRC_SMP (guest vCPUs),
 # VRC_DISK_MB (MiB a disk test writes and reads back, default 4), VRC_OPTS
 # and VRC_EP_OPTS (more -device vrc / -machine vrc-endpoint options, starting
-# with a comma), as for remote-nic.sh.
+# with a comma), VRC_QEMU (the QEMU binary, default build/qemu-system-x86_64),
+# as for remote-nic.sh.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-qemu=$top/build/qemu-system-x86_64
+qemu=${VRC_QEMU:-$top/build/qemu-system-x86_64}
 disk_bytes=$(( ${VRC_DISK_MB:-4} * 1048576 ))
 
 MODELS="e1000e e1000 igb rtl8139 virtio-net-pci vmxnet3
