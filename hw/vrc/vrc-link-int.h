@@ -127,6 +127,22 @@ static inline uint64_t now_ns(void)
     return get_clock();
 }
 
+/* @ns as a timespec: a timeout, or a time of now_ns()'s clock. */
+static inline struct timespec vrc_timespec(uint64_t ns)
+{
+    return (struct timespec) {
+        .tv_sec = ns / NANOSECONDS_PER_SECOND,
+        .tv_nsec = ns % NANOSECONDS_PER_SECOND,
+    };
+}
+
+/* What woke the receive thread: epoll_event.data.u32 in rx_epfd. */
+enum {
+    VRC_RX_EV_TRANSPORT,
+    VRC_RX_EV_KICK,             /* rx_event */
+    VRC_RX_EV_TIMER,            /* rx_timer */
+};
+
 /* vrc-link-rx.c */
 
 /* encap_link_ops.deliver_tlp: a TLP from the peer.  Lock held. */

@@ -136,6 +136,14 @@ static bool vrc_frame_is_disc(const uint8_t *f, size_t len)
            f[ENCAP_ETH_HLEN + 1] == ENCAP_FRAME_DISC;
 }
 
+/* Run the link layer's timers; returns when the next is due (0: none).
+ * Lock held. */
+static uint64_t vrc_link_run_timers(VRCLink *l)
+{
+    l->next_timer = encap_link_poll(l->el, now_ns());
+    return l->next_timer;
+}
+
 /*
  * Take in what the transport holds and run the link layer's timers.
  * Returns when its next timer is due (0: none).  Lock held; the receiver.
@@ -189,8 +197,7 @@ static uint64_t vrc_link_rx_locked(VRCLink *l)
             encap_link_input(l->el, frame, len, now_ns());
         }
     }
-    deadline = encap_link_poll(l->el, now_ns());
-    l->next_timer = deadline;
+    deadline = vrc_link_run_timers(l);
     if (l->window_waiters) {
         /* Acks may have opened the window. */
         qemu_cond_broadcast(&l->cond);
@@ -289,7 +296,8 @@ static bool vrc_link_rx_idle(VRCLink *l)
  */
 static void vrc_link_rx_arm(VRCLink *l, uint32_t events)
 {
-    struct epoll_event ev = { .events = events, .data.u32 = 0 };
+    struct epoll_event ev = { .events = events,
+                              .data.u32 = VRC_RX_EV_TRANSPORT };
 
     if (l->rx_fd >= 0 &&
         epoll_ctl(l->rx_epfd, EPOLL_CTL_MOD, l->rx_fd, &ev) < 0) {
@@ -316,16 +324,13 @@ static void vrc_link_rx_arm(VRCLink *l, uint32_t events)
 bool vrc_link_waiter_pump(VRCLink *l, int64_t left_ns)
 {
     struct pollfd pfd = { .fd = l->rx_fd, .events = POLLIN };
-    struct timespec ts;
-    int64_t wait = MIN(left_ns, VRC_TICK_NS);
+    struct timespec ts = vrc_timespec(MIN(left_ns, VRC_TICK_NS));
     uint64_t rx_before;
 
     if (l->cfg.rx_in_main_loop || l->dead || l->rx_fd < 0 || l->waiter_rx ||
         !vrc_link_rx_idle(l)) {
         return false;
     }
-    ts.tv_sec = wait / NANOSECONDS_PER_SECOND;
-    ts.tv_nsec = wait % NANOSECONDS_PER_SECOND;
     l->waiter_rx = true;
     vrc_link_rx_arm(l, 0);
     qemu_mutex_unlock(&l->lock);
@@ -340,10 +345,7 @@ bool vrc_link_waiter_pump(VRCLink *l, int64_t left_ns)
     if (!vrc_link_rx_idle(l)) {
         vrc_link_kick(l);
     } else if (l->next_timer && l->next_timer < l->rx_sleep_until) {
-        struct itimerspec its = {
-            .it_value.tv_sec = l->next_timer / NANOSECONDS_PER_SECOND,
-            .it_value.tv_nsec = l->next_timer % NANOSECONDS_PER_SECOND,
-        };
+        struct itimerspec its = { .it_value = vrc_timespec(l->next_timer) };
 
         /* Both clocks are CLOCK_MONOTONIC (now_ns()). */
         timerfd_settime(l->rx_timer, TFD_TIMER_ABSTIME, &its, NULL);
@@ -372,7 +374,7 @@ static uint64_t vrc_link_rx_round(VRCLink *l)
     if (l->waiter_rx) {
         /* A waiter reads the transport now (it kicks us if it leaves work
          * behind); the link layer's timers are still ours. */
-        deadline = l->next_timer = encap_link_poll(l->el, now_ns());
+        deadline = vrc_link_run_timers(l);
         qemu_mutex_unlock(&l->lock);
         return deadline;
     }
@@ -488,18 +490,18 @@ void *vrc_link_thread(void *opaque)
             wait = MAX(0, wait);
             l->rx_sleep_until = now + wait;
         }
-        ts.tv_sec = wait / NANOSECONDS_PER_SECOND;
-        ts.tv_nsec = wait % NANOSECONDS_PER_SECOND;
+        ts = vrc_timespec(wait);
         n = epoll_pwait2(l->rx_epfd, ev, ARRAY_SIZE(ev), &ts, NULL);
         if (n < 0 && errno != EINTR) {
             error_report("vrc %s: poll: %s", l->desc, strerror(errno));
             break;
         }
         for (int i = 0; i < n; i++) {
-            /* Reset the eventfd or timerfd (0: the transport). */
-            if (ev[i].data.u32 &&
-                read(ev[i].data.u32 == 1 ? l->rx_event : l->rx_timer, &v,
-                     sizeof(v)) < 0) {
+            /* Reset the eventfd or timerfd. */
+            if (ev[i].data.u32 != VRC_RX_EV_TRANSPORT &&
+                read(ev[i].data.u32 == VRC_RX_EV_KICK ? l->rx_event
+                                                      : l->rx_timer,
+                     &v, sizeof(v)) < 0) {
                 /* Nothing to reset. */
             }
         }

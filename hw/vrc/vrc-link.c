@@ -646,10 +646,10 @@ VRCLink *vrc_link_new(const VRCLinkConfig *cfg, const VRCLinkOps *ops,
     if (l->rx_event < 0 || l->rx_timer < 0 || l->rx_epfd < 0 ||
         epoll_ctl(l->rx_epfd, EPOLL_CTL_ADD, l->rx_event,
                   &(struct epoll_event){ .events = EPOLLIN,
-                                         .data.u32 = 1 }) < 0 ||
+                                         .data.u32 = VRC_RX_EV_KICK }) < 0 ||
         epoll_ctl(l->rx_epfd, EPOLL_CTL_ADD, l->rx_timer,
                   &(struct epoll_event){ .events = EPOLLIN,
-                                         .data.u32 = 2 }) < 0) {
+                                         .data.u32 = VRC_RX_EV_TIMER }) < 0) {
         error_setg_errno(errp, errno, "%s: cannot set up receiving",
                          l->desc);
         goto fail;
