@@ -61,9 +61,12 @@ typedef struct VRCTag {
 typedef struct VRCPending {
     struct encap_tlp tlp;
     unsigned session;           /* VRCLink.session when it arrived */
+    size_t cap;                 /* bytes data[] holds */
     QSIMPLEQ_ENTRY(VRCPending) next;
     uint8_t data[];
 } VRCPending;
+
+typedef QSIMPLEQ_HEAD(, VRCPending) VRCPendingQueue;
 
 struct VRCLink {
     VRCLinkConfig cfg;
@@ -86,7 +89,15 @@ struct VRCLink {
     unsigned window_waiters;    /* senders waiting for acks */
     bool dead;                  /* the transport failed for good */
     VRCLinkStats stats;
-    QSIMPLEQ_HEAD(, VRCPending) pending;   /* filled during input */
+    VRCPendingQueue pending;    /* filled during input */
+    /*
+     * Entries of pending done with, kept for the next requests: a burst of
+     * posted writes would otherwise allocate and free a window's worth of
+     * payloads each round, and the allocator hands the memory back to the
+     * kernel and faults it in again (5x slower sustained DMA writes).
+     */
+    VRCPendingQueue spare;
+    unsigned spare_count;
     bool in_batch;              /* the receiver works through requests */
     bool hold_cpl;              /* ... and the next is a memory read too:
                                    completions wait for the run's last
@@ -143,6 +154,9 @@ enum {
     VRC_RX_EV_TIMER,            /* rx_timer */
 };
 
+/* Entries kept on VRCLink.spare, at most: a window of posted writes. */
+#define VRC_PENDING_SPARE   256
+
 /* vrc-link-rx.c */
 
 /* encap_link_ops.deliver_tlp: a TLP from the peer.  Lock held. */
@@ -158,5 +172,7 @@ void vrc_link_kick(VRCLink *l);
 /* rx_in_main_loop: watch the transport's fd / a round of receiving. */
 void vrc_link_main_watch(VRCLink *l);
 void vrc_link_main_rx(void *opaque);
+/* Keep the entries of @done for the next requests (emptied).  Lock held. */
+void vrc_link_pending_put(VRCLink *l, VRCPendingQueue *done);
 
 #endif

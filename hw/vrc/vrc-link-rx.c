@@ -79,6 +79,43 @@ static void vrc_link_rx_cpl(VRCLink *l, const struct encap_tlp *t)
     }
 }
 
+/* An entry for VRCLink.pending with room for @dlen bytes.  Lock held. */
+static VRCPending *vrc_link_pending_get(VRCLink *l, size_t dlen)
+{
+    VRCPending *p = QSIMPLEQ_FIRST(&l->spare);
+    size_t cap;
+
+    if (p) {
+        QSIMPLEQ_REMOVE_HEAD(&l->spare, next);
+        l->spare_count--;
+        if (p->cap >= dlen) {
+            return p;
+        }
+        g_free(p);              /* of a session with a smaller MPS */
+    }
+    /* Room for any request of the session, so that the entry serves the
+     * next one whatever it is. */
+    cap = MAX(dlen, l->lim.mps);
+    p = g_malloc(sizeof(*p) + cap);
+    p->cap = cap;
+    return p;
+}
+
+void vrc_link_pending_put(VRCLink *l, VRCPendingQueue *done)
+{
+    VRCPending *p;
+
+    while ((p = QSIMPLEQ_FIRST(done))) {
+        QSIMPLEQ_REMOVE_HEAD(done, next);
+        if (l->spare_count < VRC_PENDING_SPARE) {
+            QSIMPLEQ_INSERT_HEAD(&l->spare, p, next);
+            l->spare_count++;
+        } else {
+            g_free(p);
+        }
+    }
+}
+
 void vrc_link_deliver(void *opaque, const uint8_t *bytes, size_t len)
 {
     VRCLink *l = opaque;
@@ -114,7 +151,7 @@ void vrc_link_deliver(void *opaque, const uint8_t *bytes, size_t len)
     }
     /* Behind a request: keep the order, a completion must not pass a
      * posted write that came before it. */
-    p = g_malloc(sizeof(*p) + dlen);
+    p = vrc_link_pending_get(l, dlen);
     p->tlp = t;
     memcpy(p->data, t.data, dlen);
     p->tlp.data = dlen ? p->data : NULL;
@@ -363,7 +400,8 @@ bool vrc_link_waiter_pump(VRCLink *l, int64_t left_ns)
  */
 static uint64_t vrc_link_rx_round(VRCLink *l)
 {
-    QSIMPLEQ_HEAD(, VRCPending) batch = QSIMPLEQ_HEAD_INITIALIZER(batch);
+    VRCPendingQueue batch = QSIMPLEQ_HEAD_INITIALIZER(batch);
+    VRCPendingQueue done = QSIMPLEQ_HEAD_INITIALIZER(done);
     VRCPending *p;
     uint64_t deadline;
     bool changed, up;
@@ -427,11 +465,12 @@ static uint64_t vrc_link_rx_round(VRCLink *l)
             l->hold_cpl = false;
             vrc_link_request_done(l, p->session);
         }
-        g_free(p);
+        QSIMPLEQ_INSERT_TAIL(&done, p, next);
         if (QSIMPLEQ_EMPTY(&batch)) {
             /* What arrived while a request waited (it read the link
              * itself) comes next, in order. */
             WITH_QEMU_LOCK_GUARD(&l->lock) {
+                vrc_link_pending_put(l, &done);
                 vrc_link_release_requests(l);
                 QSIMPLEQ_CONCAT(&batch, &l->pending);
             }

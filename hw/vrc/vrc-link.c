@@ -570,6 +570,7 @@ VRCLink *vrc_link_new(const VRCLinkConfig *cfg, const VRCLinkOps *ops,
     qemu_mutex_init(&l->lock);
     qemu_cond_init(&l->cond);
     QSIMPLEQ_INIT(&l->pending);
+    QSIMPLEQ_INIT(&l->spare);
     g_queue_init(&l->disc_in);
     for (int i = 0; i < VRC_RX_BURST; i++) {
         l->rx[i].buf = l->rxbuf[i];
@@ -801,8 +802,9 @@ void vrc_link_free(VRCLink *l)
         close(l->rx_event);
         close(l->rx_timer);
     }
-    while ((p = QSIMPLEQ_FIRST(&l->pending))) {
-        QSIMPLEQ_REMOVE_HEAD(&l->pending, next);
+    QSIMPLEQ_CONCAT(&l->spare, &l->pending);
+    while ((p = QSIMPLEQ_FIRST(&l->spare))) {
+        QSIMPLEQ_REMOVE_HEAD(&l->spare, next);
         g_free(p);
     }
     g_queue_clear_full(&l->disc_in, (GDestroyNotify)g_bytes_unref);
