@@ -91,6 +91,19 @@ struct encap_link {
     uint32_t probe_seq;
     uint64_t probe_sent_ns;
     uint64_t delivered_stamp;   /* latest transmission known to arrive */
+    /*
+     * After a retransmission timeout the frames sent before it (up to
+     * rto_end) are in doubt: lost, or only their acks late (a peer or a
+     * thread that was not scheduled for a while).  They go again a few
+     * at a time, from the oldest: one, then twice as many each round the
+     * peer answers with the last of the round (rto_last) and nothing
+     * else.  rto_arrived: one of them turned up
+     * without being resent: late acks, and the episode ends.
+     */
+    bool rto_doubt;
+    bool rto_arrived;
+    uint32_t rto_end, rto_last;
+    unsigned rto_count;
 
     /* Receiving: frames after rcv_nxt kept in rx[seq & ring_mask]. */
     struct rx_slot *rx;
@@ -523,6 +536,7 @@ static void reset_seq(struct encap_link *l)
     l->pto_deadline = 0;
     l->probed = false;
     l->lossy = l->fresh = l->probe_pending = false;
+    l->rto_doubt = false;
     l->lossy_hold = 0;
     l->epoch_new = l->epoch_resent = 0;
     l->srtt = l->rttvar = 0;
@@ -1029,6 +1043,9 @@ static void delivered(struct encap_link *l, uint32_t seq, struct tx_slot *s,
     if (s->retx) {
         return;
     }
+    if (l->rto_doubt && seq_lt(seq, l->rto_end)) {
+        l->rto_arrived = true;
+    }
     if (s->stamp > l->delivered_stamp) {
         l->delivered_stamp = s->stamp;
     }
@@ -1072,6 +1089,55 @@ static void retransmit_all(struct encap_link *l, uint64_t now)
         if (!l->ring[seq & l->ring_mask].sacked) {
             xmit(l, seq, now);
         }
+    }
+}
+
+/*
+ * A round of frames in doubt after a timeout: the next rto_count frames
+ * from @seq the peer is not known to hold, sent before the timeout.
+ * Returns false if there were none.
+ */
+static bool rto_round(struct encap_link *l, uint32_t seq, uint64_t now)
+{
+    unsigned sent = 0;
+
+    for (; sent < l->rto_count && seq_lt(seq, l->rto_end) &&
+           seq_lt(seq, l->snd_nxt); seq++) {
+        if (!l->ring[seq & l->ring_mask].sacked) {
+            xmit(l, seq, now);
+            l->rto_last = seq;
+            sent++;
+        }
+    }
+    return sent;
+}
+
+/*
+ * News of frames arriving while frames are in doubt after a timeout.  If
+ * one sent before the timeout and not resent arrived, the timeout came
+ * before late acks, not after a loss: nothing more goes again (frames
+ * still missing are found as ever, by the block or a timeout).  If the
+ * peer has the round's last frame and nothing else, the frames after it
+ * were lost too (or the peer has yet to take them in): the next round,
+ * twice as many.
+ */
+static void rto_answered(struct encap_link *l, uint64_t now)
+{
+    if (!l->rto_doubt) {
+        return;
+    }
+    if (l->rto_arrived) {
+        l->stats.timeouts_early++;
+        l->rto_doubt = false;
+        return;
+    }
+    if (seq_lt(l->rto_last, l->snd_una) ||
+        l->ring[l->rto_last & l->ring_mask].sacked) {
+        l->rto_count *= 2;
+        if (!rto_round(l, l->rto_last + 1, now)) {
+            l->rto_doubt = false;
+        }
+        arm_rto(l, now);
     }
 }
 
@@ -1717,6 +1783,7 @@ static int link_input(struct encap_link *l, const uint8_t *frame, size_t len,
         return 0;
     }
     if (news) {
+        rto_answered(l, now);
         fast_retransmit(l, now);
     }
     return 0;
@@ -1751,13 +1818,18 @@ static void rto_expired(struct encap_link *l, uint64_t now)
         return;
     }
     l->stats.timeouts++;
-    for (uint32_t seq = l->snd_una; seq != l->snd_nxt; seq++) {
-        struct tx_slot *s = &l->ring[seq & l->ring_mask];
-
-        if ((!s->sacked && s->sent_ns + l->rto_cur <= now) ||
-            (oldest == UINT64_MAX && seq == l->snd_una)) {
-            xmit(l, seq, now);
-        }
+    if (!l->rto_doubt || !seq_lt(l->snd_una, l->rto_end)) {
+        l->rto_doubt = true;
+        l->rto_arrived = false;
+        l->rto_end = l->snd_nxt;
+    }
+    /* The oldest frame the peer is not known to hold, alone (again, if it
+     * was lost again); the first if it holds all: it has yet to take that
+     * one in order. */
+    l->rto_count = 1;
+    if (!rto_round(l, l->snd_una, now)) {
+        xmit(l, l->snd_una, now);
+        l->rto_last = l->snd_una;
     }
     l->rto_cur = l->rto_cur * 2 < l->cfg.rto_max_ns ? l->rto_cur * 2
                                                     : l->cfg.rto_max_ns;

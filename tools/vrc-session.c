@@ -199,7 +199,8 @@ static void report(double secs)
            ",\"auth_fail\":%" PRIu64 ",\"replay\":%" PRIu64 ",\"key_mismatch\":%" PRIu64
            ",\"frames_rx\":%" PRIu64 ",\"duplicates\":%" PRIu64
            ",\"retransmits\":%" PRIu64 ",\"fast_retransmits\":%" PRIu64
-           ",\"timeouts\":%" PRIu64 ",\"srtt_ns\":%" PRIu64
+           ",\"timeouts\":%" PRIu64 ",\"timeouts_early\":%" PRIu64
+           ",\"srtt_ns\":%" PRIu64
            ",\"credit_waits\":%" PRIu64 ",\"credit_probes\":%" PRIu64
            ",\"credit_updates\":%" PRIu64 ",\"credit_overruns\":%" PRIu64
            ",\"burst\":%u,\"frames_tx\":%" PRIu64 ",\"MBps\":%.2f,\"tlp_MBps\":%.2f}\n",
@@ -208,8 +209,8 @@ static void report(double secs)
            st.drops_not_ours, st.drops_session, st.drops_state, st.auth_fail,
            st.replay, st.key_mismatch, st.frames_rx, st.duplicates,
            st.retransmits, st.fast_retransmits, st.timeouts,
-           st.srtt_ns, st.credit_waits, st.credit_probes, st.credit_updates,
-           st.credit_overruns, s.burst, ts.frames_tx, ts.bytes_tx / secs / 1e6,
+           st.timeouts_early, st.srtt_ns, st.credit_waits, st.credit_probes,
+           st.credit_updates, st.credit_overruns, s.burst, ts.frames_tx, ts.bytes_tx / secs / 1e6,
            s.payload / secs / 1e6);
     fflush(stdout);
 }

@@ -682,6 +682,87 @@ static void test_rto_measured(void)
     teardown();
 }
 
+/*
+ * The endpoint is not scheduled for a while: twelve frames reach it but
+ * it neither takes them in nor acks them until well after the VM's
+ * retransmission timeout.  The timeout resends the oldest frame alone
+ * (not all twelve); the acks that then come show the others arrived, so
+ * the timeout is counted early and nothing more goes again.
+ */
+static void test_rto_late_acks(void)
+{
+    struct encap_link_stats st;
+    GQueue held = G_QUEUE_INIT;
+    struct frame *fr;
+
+    setup();
+    connect_up();
+    send_many(20, 1);
+    run(100);
+    g_array_set_size(ep.got, 0);
+    send_many(12, 1);
+    for (unsigned i = 0; i < 60; i++) {         /* 6 ms, the VM alone */
+        while ((fr = g_queue_pop_head(&chan.q))) {
+            g_queue_push_tail(&held, fr);
+        }
+        now += 100 * US;
+        encap_link_poll(vm.l, now);
+    }
+    while ((fr = g_queue_pop_head(&held))) {    /* the endpoint wakes */
+        g_queue_push_tail(&chan.q, fr);
+    }
+    run(100);
+    assert_in_order(&ep, 12);
+    encap_link_get_stats(vm.l, &st);
+    g_assert_cmpuint(st.timeouts, >=, 1);
+    g_assert_cmpuint(st.timeouts_early, ==, 1);
+    /* The tail probe, then the oldest frame once per timeout. */
+    g_assert_cmpuint(st.retransmits, ==, st.tail_probes + st.timeouts);
+    g_assert_cmpuint(st.retransmits, <=, 4);
+    g_assert_cmpuint(encap_link_unacked(vm.l), ==, 0);
+    teardown();
+}
+
+/*
+ * Twelve frames all lost, and the tail probe (the newest again) with
+ * them: the timeout resends the oldest; the endpoint's ack of that one
+ * shows the ones after it are missing, and they go again in rounds of
+ * twice as many each, a round trip apart, not one per timeout.
+ */
+static void test_rto_window_lost(void)
+{
+    struct encap_link_stats st;
+    uint64_t t0;
+
+    setup();
+    connect_up();
+    send_many(20, 1);
+    run(100);
+    g_array_set_size(ep.got, 0);
+    t0 = now;
+    chan.drop_p = 1;
+    send_many(12, 1);
+    for (unsigned i = 0; i < 5; i++) {         /* the probe, lost too */
+        now += 100 * US;
+        encap_link_poll(vm.l, now);
+    }
+    chan.drop_p = 0;
+    run(100);
+    assert_in_order(&ep, 12);
+    encap_link_get_stats(vm.l, &st);
+    g_assert_cmpuint(st.timeouts, ==, 1);
+    g_assert_cmpuint(st.timeouts_early, ==, 0);
+    /* Probes (the newest, lost, then again once news came); the eleven
+     * before it once each: the oldest, then rounds of 2, 4 and 4. */
+    g_assert_cmpuint(st.tail_probes, ==, 2);
+    g_assert_cmpuint(st.retransmits, ==, st.tail_probes + 11);
+    g_assert_cmpuint(st.fast_retransmits, ==, 0);
+    /* One timeout (the 1 ms floor), not twelve. */
+    g_assert_cmpuint(now - t0, <, 2 * MS);
+    g_assert_cmpuint(encap_link_unacked(vm.l), ==, 0);
+    teardown();
+}
+
 /* One request/answer exchange of lone frames: a TLP each way, each flushed. */
 static void exchange(unsigned i)
 {
@@ -2590,6 +2671,8 @@ int main(int argc, char **argv)
     g_test_add_func("/link/hello-sizes", test_hello_sizes);
     g_test_add_func("/link/sack-one-lost", test_sack_one_lost);
     g_test_add_func("/link/rto-measured", test_rto_measured);
+    g_test_add_func("/link/rto-late-acks", test_rto_late_acks);
+    g_test_add_func("/link/rto-window-lost", test_rto_window_lost);
     g_test_add_func("/link/lossy-tail-copies", test_lossy_tail_copies);
     g_test_add_data_func("/link/lossy-channel", GINT_TO_POINTER(0),
                          test_lossy_channel);

@@ -199,6 +199,8 @@ struct encap_link_stats {
     uint64_t tail_probes;       /* of them, the newest frame sent again
                                    after two round trips without news */
     uint64_t timeouts;          /* retransmission timeouts */
+    uint64_t timeouts_early;    /* of them, found to have come before late
+                                   acks, not after a loss */
     uint64_t sacked;            /* our frames the peer said it holds early */
     uint64_t duplicates;        /* DATA frames received again */
     uint64_t out_of_order;      /* DATA frames received after a gap */
