@@ -90,6 +90,7 @@ struct VRCLink {
     bool dead;                  /* the transport failed for good */
     VRCLinkStats stats;
     VRCPendingQueue pending;    /* filled during input */
+    unsigned pending_count;
     /*
      * Entries of pending done with, kept for the next requests: a burst of
      * posted writes would otherwise allocate and free a window's worth of
@@ -154,8 +155,11 @@ enum {
     VRC_RX_EV_TIMER,            /* rx_timer */
 };
 
-/* Entries kept on VRCLink.spare, at most: a window of posted writes. */
-#define VRC_PENDING_SPARE   256
+/*
+ * Requests the receiver takes in before it runs them, at most (it stops
+ * reading the transport there), and entries kept on VRCLink.spare.
+ */
+#define VRC_PENDING_MAX     256
 
 /* vrc-link-rx.c */
 

@@ -107,7 +107,7 @@ void vrc_link_pending_put(VRCLink *l, VRCPendingQueue *done)
 
     while ((p = QSIMPLEQ_FIRST(done))) {
         QSIMPLEQ_REMOVE_HEAD(done, next);
-        if (l->spare_count < VRC_PENDING_SPARE) {
+        if (l->spare_count < VRC_PENDING_MAX) {
             QSIMPLEQ_INSERT_HEAD(&l->spare, p, next);
             l->spare_count++;
         } else {
@@ -157,6 +157,7 @@ void vrc_link_deliver(void *opaque, const uint8_t *bytes, size_t len)
     p->tlp.data = dlen ? p->data : NULL;
     p->session = l->session;
     QSIMPLEQ_INSERT_TAIL(&l->pending, p, next);
+    l->pending_count++;
 }
 
 /* ---- receive thread ---- */
@@ -232,6 +233,16 @@ static uint64_t vrc_link_rx_locked(VRCLink *l)
                 continue;
             }
             encap_link_input(l->el, frame, len, now_ns());
+        }
+        if (l->pending_count >= VRC_PENDING_MAX) {
+            /*
+             * The requests run before more is read.  The link acks what
+             * it takes in, so a peer that streams (a function's DMA
+             * writes) would otherwise be acked faster than its requests
+             * run, and the queue would grow without bound (a waiter once
+             * took 7000 writes in one read).
+             */
+            break;
         }
     }
     deadline = vrc_link_run_timers(l);
@@ -419,6 +430,7 @@ static uint64_t vrc_link_rx_round(VRCLink *l)
     l->rx_busy = true;
     deadline = vrc_link_rx_locked(l);
     QSIMPLEQ_CONCAT(&batch, &l->pending);
+    l->pending_count = 0;
     l->in_batch = !QSIMPLEQ_EMPTY(&batch);
     changed = l->state_changed;
     l->state_changed = false;
@@ -473,6 +485,7 @@ static uint64_t vrc_link_rx_round(VRCLink *l)
                 vrc_link_pending_put(l, &done);
                 vrc_link_release_requests(l);
                 QSIMPLEQ_CONCAT(&batch, &l->pending);
+                l->pending_count = 0;
             }
         }
     }
