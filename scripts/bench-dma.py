@@ -92,6 +92,7 @@ def run(q, pids, direction, size, runs, batch):
     med = quantile(per_transfer, 0.5)
     return {
         "direction": direction, "size": size, "transfers": batch * runs,
+        "run_bytes": size * batch,
         "us_median": round(med / 1000, 2),
         "us_p99": round(quantile(per_transfer, 0.99) / 1000, 2),
         "MBps_median": round(size / med * 1000, 2),

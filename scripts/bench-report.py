@@ -119,7 +119,12 @@ raw_by_transport = {t: first_number(tr_rows.get((1500, "stream, largest frame, b
                                                 {}).get(t)) for t in transports}
 tcp_1500 = first_number(tr_rows.get((1500, "iperf3 TCP, 5 s, one stream (kernel floor)"),
                                     {}).get("udp"))
-dma_tr = jsonl("dma-transports.jsonl")
+dma_tr_all = jsonl("dma-transports.jsonl")
+# Runs of 16 MiB or more (back to back); the rest move one transfer (or 1 MiB
+# of small ones) a run.
+SUSTAINED = 16 << 20
+dma_sus = [d for d in dma_tr_all if d.get("run_bytes", 0) >= SUSTAINED]
+dma_tr = [d for d in dma_tr_all if d.get("run_bytes", 0) < SUSTAINED]
 
 
 def ping_pairs(path):
@@ -164,7 +169,7 @@ res = {
     "stages": stages,
     "guest": g,
     "transports": {"table": {f"{k[0]} {k[1]}": v for k, v in tr_rows.items()},
-                   "dma": dma_tr},
+                   "dma": dma_tr_all},
     "ping_runs": ping_runs,
     "nvme": nvme,
     "missing": missing,
@@ -362,12 +367,23 @@ for size in sorted({d["size"] for d in dma_tr if d["direction"] != "regread"}):
             d = tr_by.get((t, direction, size))
             cells.append(f"{d['MBps_median']:.0f} MB/s, {d['cpu_s_per_GB']} s/GB" if d else "n/a")
         md.append(f"| DMA {direction} {size} B | | " + " | ".join(cells) + " |")
-cpu_tr = {}
+sus_by = {(d.get("transport"), d["direction"]): d for d in dma_sus}
+for direction in ("read", "write"):
+    cells = []
+    for t in transports:
+        d = sus_by.get((t, direction))
+        cells.append(f"{d['MBps_total']:.0f} MB/s, {d['cpu_s_per_GB']} s/GB" if d else "n/a")
+    md.append(f"| DMA {direction} 1 MiB back to back, 16 MiB a run | | " + " | ".join(cells) + " |")
+cpu_run, cpu_tr = {}, {}
 for t in transports:
     v = [d["cpu_s_per_GB"] for d in dma_tr if d.get("transport") == t and
          d["direction"] != "regread" and d["size"] >= 140000]
+    cpu_run[t] = statistics.median(v) if v else None
+    v = [d["cpu_s_per_GB"] for d in dma_sus if d.get("transport") == t]
     cpu_tr[t] = statistics.median(v) if v else None
-md.append("| CPU per GB, DMA ≥ 140 KB, median, s | | " +
+md.append("| CPU per GB, DMA ≥ 140 KB, a run at a time (with qtest's round trips), median, s | | " +
+          " | ".join(f"{cpu_run[t]:.1f}" if cpu_run[t] else "n/a" for t in transports) + " |")
+md.append("| CPU per GB, DMA back to back (16 MiB a run), median of read and write, s | | " +
           " | ".join(f"{cpu_tr[t]:.1f}" if cpu_tr[t] else "n/a" for t in transports) + " |")
 md.append("| 1 MiB DMA read / raw stream (burst 32) | | " + " | ".join(
     ratio((tr_by.get((t, "read", 1048576)) or {}).get("MBps_median"), raw_by_transport.get(t),
@@ -394,7 +410,7 @@ for t in transports:
            ratio(d and d["MBps_median"], rw, "{:.0%}"),
            bool(d and rw) and d["MBps_median"] / rw >= 0.8 if d and rw else None)
 for t in transports:
-    target(f"host CPU ≤ 2 s per GB at MTU 1500, {t}",
+    target(f"host CPU ≤ 2 s per GB at MTU 1500, {t} (DMA back to back)",
            f"{cpu_tr[t]:.1f} s" if cpu_tr[t] else "n/a",
            cpu_tr[t] <= 2 if cpu_tr[t] else None)
 for m, want in (("virtio-net-pci", 0.6), ("e1000e", 0.8)):
