@@ -157,7 +157,9 @@ void vrc_link_deliver(void *opaque, const uint8_t *bytes, size_t len)
     p->tlp.data = dlen ? p->data : NULL;
     p->session = l->session;
     QSIMPLEQ_INSERT_TAIL(&l->pending, p, next);
-    l->pending_count++;
+    if (++l->pending_count > l->stats.requests_queued_max) {
+        l->stats.requests_queued_max = l->pending_count;
+    }
 }
 
 /* ---- receive thread ---- */
@@ -191,7 +193,20 @@ static uint64_t vrc_link_rx_locked(VRCLink *l)
     uint64_t deadline;
 
     for (;;) {
-        int n = encap_transport_recv_burst(l->tp, l->rx, VRC_RX_BURST);
+        int n;
+
+        if (l->pending_count >= VRC_PENDING_MAX && !l->self_waiting) {
+            /*
+             * The requests run before more is read.  The link acks what
+             * it takes in, so a peer that streams (a function's DMA
+             * writes) would otherwise be acked faster than its requests
+             * run, and the queue would grow without bound (a waiter once
+             * took in all 12288 writes of 16 MiB).  A receiver that waits
+             * inside a request reads on: its completion may be next.
+             */
+            break;
+        }
+        n = encap_transport_recv_burst(l->tp, l->rx, VRC_RX_BURST);
 
         if (n == -EMSGSIZE) {
             /* Frames larger than any we agree to: dropped (and counted
@@ -233,16 +248,6 @@ static uint64_t vrc_link_rx_locked(VRCLink *l)
                 continue;
             }
             encap_link_input(l->el, frame, len, now_ns());
-        }
-        if (l->pending_count >= VRC_PENDING_MAX) {
-            /*
-             * The requests run before more is read.  The link acks what
-             * it takes in, so a peer that streams (a function's DMA
-             * writes) would otherwise be acked faster than its requests
-             * run, and the queue would grow without bound (a waiter once
-             * took 7000 writes in one read).
-             */
-            break;
         }
     }
     deadline = vrc_link_run_timers(l);
