@@ -134,6 +134,9 @@ typedef struct VRCLinkStats {
     uint64_t lossy_ons;         /* times lossy mode came on */
     uint64_t tail_copies;       /* lossy mode's extra copies */
     uint64_t probes_needless;   /* tail probes of frames that had arrived */
+    uint64_t rtos;              /* retransmission timeouts */
+    uint64_t rtos_early;        /* of them, before late acks, not a loss */
+    uint64_t requests_queued_max;       /* the most requests waiting to run */
     uint64_t credit_waits;      /* our requests the peer's credit held back */
     uint64_t request_backlog;   /* the peer's requests received, not yet run */
     uint64_t request_backlog_max;       /* the most there were */

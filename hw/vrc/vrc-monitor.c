@@ -70,6 +70,9 @@ static VrcInfo *vrc_link_info(char *id, char *peer, const VRCLinkConf *conf,
     info->lossy_mode_ons = st.lossy_ons;
     info->tail_copies = st.tail_copies;
     info->probes_needless = st.probes_needless;
+    info->retransmit_timeouts = st.rtos;
+    info->retransmit_timeouts_early = st.rtos_early;
+    info->requests_queued_max = st.requests_queued_max;
     info->credit_waits = st.credit_waits;
     info->request_credit = st.request_credit;
     info->request_backlog = st.request_backlog;
@@ -264,6 +267,10 @@ void hmp_info_vrc(Monitor *mon, const QDict *qdict)
                        "copies %" PRIu64 ", needless tail-loss probes %"
                        PRIu64 "\n", i->lossy_mode_ons, i->tail_copies,
                        i->probes_needless);
+        monitor_printf(mon, "    retransmission timeouts %" PRIu64 " (%" PRIu64
+                       " early: late acks), requests queued to run at most %"
+                       PRIu64 "\n", i->retransmit_timeouts,
+                       i->retransmit_timeouts_early, i->requests_queued_max);
         monitor_printf(mon, "    tail-loss probes %" PRIu64 ", requests that "
                        "waited for credit %" PRIu64 ", requests not yet run %"
                        PRIu64 " (at most %" PRIu64 ")", i->tail_probes,

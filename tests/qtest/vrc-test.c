@@ -2129,6 +2129,54 @@ static void test_real_endpoint_dma_1m(const void *data)
 }
 
 /*
+ * A function that streams DMA writes (16 MiB back to back) while a vCPU
+ * waits on its status register, reading the link itself meanwhile.  The
+ * link acks what is read, so whoever reads must run the writes before
+ * taking in more: about 256 wait to run at most, not the 12288 (all of
+ * them) a reader that emptied the transport first queued.  Every byte
+ * lands.
+ */
+static void test_real_endpoint_write_stream(void)
+{
+    const unsigned count = 16;
+    g_autofree uint8_t *back = g_malloc(DB_SIZE);
+    RealEndpoint r;
+    QTestState *vm;
+    int64_t queued;
+
+    real_endpoint_start(&r, "", "vrc-dma-bench", "");
+    vm = r.vm;
+    cfg_write(vm, 1, 0, PCI_BASE_ADDRESS_0, 4, BAR0_ADDR);
+    cfg_write(vm, 1, 0, PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+    g_assert_cmphex(qtest_readl(vm, BAR0_ADDR), ==, DB_ID);
+    qtest_writel(vm, BAR0_ADDR + DB_ADDR, DB_BUF);
+    qtest_writel(vm, BAR0_ADDR + DB_ADDR_HI, 0);
+    qtest_writel(vm, BAR0_ADDR + DB_SIZE_REG, DB_SIZE);
+    qtest_writel(vm, BAR0_ADDR + DB_COUNT, count);
+    qtest_writel(vm, BAR0_ADDR + DB_FILL, 0x5a);
+    qtest_memset(vm, DB_BUF, 0, DB_SIZE);
+
+    db_run(vm, 2);
+    qtest_memread(vm, DB_BUF, back, DB_SIZE);
+    for (int i = 0; i < DB_SIZE; i++) {
+        if (back[i] != 0x5a) {
+            g_assert_cmphex(back[i], ==, 0x5a);
+        }
+    }
+    queued = vrc_counter(vm, "requests-queued-max");
+    g_test_message("%u MiB of writes: %" PRId64 " MWr, at most %" PRId64
+                   " waiting to run, %" PRId64 " frames read by the waiting "
+                   "vCPU", count, vrc_tlp_counter(vm, "tlps-rx", "mwr"),
+                   queued, vrc_counter(vm, "frames-rx-by-waiter"));
+    g_assert_cmpint(queued, >, 0);
+    /* Fewer than 256, plus the last burst read: 32 frames of one write
+     * each (the last may carry the flush read too). */
+    g_assert_cmpint(queued, <=, 256 + 32);
+    g_assert_cmpint(vrc_counter(vm, "timeouts"), ==, 0);
+    real_endpoint_stop(&r);
+}
+
+/*
  * The endpoint's read-ahead, with vrc-dma-bench walking a buffer in 4-byte
  * reads as a device walks its ring.  @data: the endpoint's options.  With
  * read-ahead a walk of 1 KiB takes a few MRd instead of one per read, and
@@ -2282,6 +2330,8 @@ int main(int argc, char **argv)
     qtest_add_func("/vrc/waiter-reads", test_waiter_reads);
     qtest_add_func("/vrc/real-endpoint-intx", test_real_endpoint_intx);
     qtest_add_func("/vrc/real-endpoint-e1000e", test_real_endpoint_e1000e);
+    qtest_add_func("/vrc/real-endpoint-write-stream",
+                   test_real_endpoint_write_stream);
     qtest_add_data_func("/vrc/real-endpoint-dma-1m", "",
                         test_real_endpoint_dma_1m);
     qtest_add_data_func("/vrc/real-endpoint-dma-1m-poll-us", ",poll-us=100",
