@@ -17,7 +17,19 @@ netns=()
 [ -n "${VRC_NETNS:-}" ] && netns=(ip netns exec "$VRC_NETNS")
 guest=$top/build/guest
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+pidfile=$(mktemp)
+trap 'rm -f "$log" "$pidfile"' EXIT
+# Stopped (a test's cleanup kills this script): QEMU stops too, rather than
+# running on until the timeout.  Bash runs a trap only between commands, so
+# the guest runs in the background and this shell waits for it.
+stop_guest() {
+    local pid
+    pid=$(cat "$pidfile" 2>/dev/null || true)
+    [ -z "$pid" ] || kill -TERM "$pid" 2>/dev/null || true
+    wait || true
+    exit 143
+}
+trap stop_guest TERM INT HUP
 
 # gzip first: the kernel keeps only 2048 bytes of command line.
 b64=$(printf '%s\n' "$cmd" | gzip -9n | base64 -w0)
@@ -30,7 +42,9 @@ timeout --kill-after=5 "${VRC_GUEST_TIMEOUT:-180}" \
     -serial stdio -monitor none \
     -global ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off \
     -kernel "$guest/vmlinuz" -initrd "$guest/initramfs.gz" \
-    -append "console=ttyS0 quiet panic=-1 vrc.cmd=$b64" "$@" </dev/null | tee "$log" || true
+    -pidfile "$pidfile" \
+    -append "console=ttyS0 quiet panic=-1 vrc.cmd=$b64" "$@" </dev/null | tee "$log" &
+wait $! || true
 rc=$(sed -n 's/.*VRC-GUEST-DONE rc=\([0-9]*\).*/\1/p' "$log" | tail -1)
 if [ -z "$rc" ]; then
     echo "guest-run: the guest did not finish (no VRC-GUEST-DONE marker)" >&2
