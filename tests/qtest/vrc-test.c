@@ -2080,6 +2080,42 @@ static void db_run(QTestState *vm, uint32_t cmd)
 }
 
 /*
+ * A real endpoint hosting vrc-dma-bench (@opts on both sides), its BAR0
+ * mapped, set to move @count times DB_SIZE bytes of fill byte @fill at
+ * DB_BUF.  Returns the VM.
+ */
+static QTestState *db_start(RealEndpoint *r, const char *opts,
+                            unsigned count, uint8_t fill)
+{
+    QTestState *vm;
+
+    real_endpoint_start(r, opts, "vrc-dma-bench", opts);
+    vm = r->vm;
+    cfg_write(vm, 1, 0, PCI_BASE_ADDRESS_0, 4, BAR0_ADDR);
+    cfg_write(vm, 1, 0, PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+    g_assert_cmphex(qtest_readl(vm, BAR0_ADDR), ==, DB_ID);
+    qtest_writel(vm, BAR0_ADDR + DB_ADDR, DB_BUF);
+    qtest_writel(vm, BAR0_ADDR + DB_ADDR_HI, 0);
+    qtest_writel(vm, BAR0_ADDR + DB_SIZE_REG, DB_SIZE);
+    qtest_writel(vm, BAR0_ADDR + DB_COUNT, count);
+    qtest_writel(vm, BAR0_ADDR + DB_FILL, fill);
+    return vm;
+}
+
+/* Every byte of the buffer at DB_BUF is @fill. */
+static void db_check_fill(QTestState *vm, uint8_t fill)
+{
+    g_autofree uint8_t *back = g_malloc(DB_SIZE);
+
+    qtest_memread(vm, DB_BUF, back, DB_SIZE);
+    for (int i = 0; i < DB_SIZE; i++) {
+        if (back[i] != fill) {
+            g_assert_cmphex(back[i], ==, fill);
+        }
+    }
+}
+
+/*
  * 1 MiB of DMA each way through vrc-dma-bench; @data: options for both
  * sides (poll-us: the endpoint spins for its completions, the vCPU for
  * its reads' completions).
@@ -2087,21 +2123,9 @@ static void db_run(QTestState *vm, uint32_t cmd)
 static void test_real_endpoint_dma_1m(const void *data)
 {
     const char *opts = data;
-    g_autofree uint8_t *back = g_malloc(DB_SIZE);
     RealEndpoint r;
-    QTestState *vm;
+    QTestState *vm = db_start(&r, opts, 1, 0x3c);
     int64_t mrd0, mwr0;
-
-    real_endpoint_start(&r, opts, "vrc-dma-bench", opts);
-    vm = r.vm;
-    cfg_write(vm, 1, 0, PCI_BASE_ADDRESS_0, 4, BAR0_ADDR);
-    cfg_write(vm, 1, 0, PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
-    g_assert_cmphex(qtest_readl(vm, BAR0_ADDR), ==, DB_ID);
-    qtest_writel(vm, BAR0_ADDR + DB_ADDR, DB_BUF);
-    qtest_writel(vm, BAR0_ADDR + DB_ADDR_HI, 0);
-    qtest_writel(vm, BAR0_ADDR + DB_SIZE_REG, DB_SIZE);
-    qtest_writel(vm, BAR0_ADDR + DB_COUNT, 1);
-    qtest_writel(vm, BAR0_ADDR + DB_FILL, 0x3c);
 
     /* Read: the device sums what it got. */
     qtest_memset(vm, DB_BUF, 0xa5, DB_SIZE);
@@ -2115,12 +2139,7 @@ static void test_real_endpoint_dma_1m(const void *data)
     /* Write: the buffer fills with the device's byte. */
     mwr0 = vrc_tlp_counter(vm, "tlps-rx", "mwr");
     db_run(vm, 2);
-    qtest_memread(vm, DB_BUF, back, DB_SIZE);
-    for (int i = 0; i < DB_SIZE; i++) {
-        if (back[i] != 0x3c) {
-            g_assert_cmphex(back[i], ==, 0x3c);
-        }
-    }
+    db_check_fill(vm, 0x3c);
     g_test_message("1 MiB DMA write took %" PRId64 " MWr TLPs",
                    vrc_tlp_counter(vm, "tlps-rx", "mwr") - mwr0);
     g_assert_cmpint(vrc_counter(vm, "timeouts"), ==, 0);
@@ -2139,30 +2158,13 @@ static void test_real_endpoint_dma_1m(const void *data)
 static void test_real_endpoint_write_stream(void)
 {
     const unsigned count = 16;
-    g_autofree uint8_t *back = g_malloc(DB_SIZE);
     RealEndpoint r;
-    QTestState *vm;
+    QTestState *vm = db_start(&r, "", count, 0x5a);
     int64_t queued;
 
-    real_endpoint_start(&r, "", "vrc-dma-bench", "");
-    vm = r.vm;
-    cfg_write(vm, 1, 0, PCI_BASE_ADDRESS_0, 4, BAR0_ADDR);
-    cfg_write(vm, 1, 0, PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
-    g_assert_cmphex(qtest_readl(vm, BAR0_ADDR), ==, DB_ID);
-    qtest_writel(vm, BAR0_ADDR + DB_ADDR, DB_BUF);
-    qtest_writel(vm, BAR0_ADDR + DB_ADDR_HI, 0);
-    qtest_writel(vm, BAR0_ADDR + DB_SIZE_REG, DB_SIZE);
-    qtest_writel(vm, BAR0_ADDR + DB_COUNT, count);
-    qtest_writel(vm, BAR0_ADDR + DB_FILL, 0x5a);
     qtest_memset(vm, DB_BUF, 0, DB_SIZE);
-
     db_run(vm, 2);
-    qtest_memread(vm, DB_BUF, back, DB_SIZE);
-    for (int i = 0; i < DB_SIZE; i++) {
-        if (back[i] != 0x5a) {
-            g_assert_cmphex(back[i], ==, 0x5a);
-        }
-    }
+    db_check_fill(vm, 0x5a);
     queued = vrc_counter(vm, "requests-queued-max");
     g_test_message("%u MiB of writes: %" PRId64 " MWr, at most %" PRId64
                    " waiting to run, %" PRId64 " frames read by the waiting "
