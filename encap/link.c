@@ -97,8 +97,8 @@ struct encap_link {
      * thread that was not scheduled for a while).  They go again a few
      * at a time, from the oldest: one, then twice as many each round the
      * peer answers with the last of the round (rto_last) and nothing
-     * else.  rto_arrived: one of them turned up
-     * without being resent: late acks, and the episode ends.
+     * else.  rto_arrived: one of them turned up without being resent:
+     * late acks, and the episode ends.
      */
     bool rto_doubt;
     bool rto_arrived;
