@@ -24,10 +24,13 @@
 struct tx_slot {
     size_t len;
     uint8_t *buf;               /* max_frame bytes */
+    uint32_t seq;               /* the frame's: the slot outlives its ack */
     uint64_t sent_ns;           /* last transmission */
     uint64_t stamp;             /* order of the last transmission */
     bool sacked;                /* the peer holds it (selective ack) */
     bool retx;                  /* sent more than once: no RTT sample */
+    unsigned resent;            /* copies in epoch_resent the peer has not
+                                   reported needless (ENCAP_F_DUP) */
 };
 
 /* A DATA frame that arrived after a gap: its records, kept. */
@@ -76,7 +79,9 @@ struct encap_link {
      * newest frame of each flush goes out twice at once, so that one loss
      * (or one frame held back) no longer costs a probe timeout.  Measured
      * per epoch of LOSSY_EPOCH new frames: on at LOSSY_ON_PERMILLE frames
-     * resent per new frame, off below LOSSY_OFF_PERMILLE.
+     * resent per new frame, off below LOSSY_OFF_PERMILLE.  A copy the
+     * peer reports it already had (ENCAP_F_DUP: a late ack, not a loss)
+     * is taken back out.
      */
     bool lossy;
     unsigned lossy_hold;        /* epochs to stay on before looking again */
@@ -85,12 +90,18 @@ struct encap_link {
     /*
      * The last probe, until the peer has its frame: an ack sooner than
      * half a round trip after it was for the first copy, so the probe was
-     * needless (a slow answer, not a loss) and is not counted as a resend.
+     * needless (a slow answer, not a loss; stats.probes_needless).
      */
     bool probe_pending;
     uint32_t probe_seq;
     uint64_t probe_sent_ns;
     uint64_t delivered_stamp;   /* latest transmission known to arrive */
+    /*
+     * Receiving: a DATA frame we already held came again; the next ACK or
+     * NAK reports its seq with ENCAP_F_DUP.
+     */
+    bool dup_pending;
+    uint32_t dup_seq;
     /*
      * After a retransmission timeout the frames sent before it (up to
      * rto_end) are in doubt: lost, or only their acks late (a peer or a
@@ -455,13 +466,18 @@ static void send_ctrl(struct encap_link *l, uint8_t op, uint32_t cookie)
         .mrrs = l->mrrs, .cookie = cookie,
     };
     uint8_t body[ENCAP_CTRL_LEN + SACK_HLEN + SACK_MAX_BITS / 8];
-    size_t len = ENCAP_CTRL_LEN;
+    size_t len = ENCAP_CTRL_LEN, body_len;
     bool hello = op == ENCAP_CTRL_HELLO || op == ENCAP_CTRL_HELLO_ACK;
 
     fill_hdr(l, &h, ENCAP_FRAME_CTRL);
     if (l->state == ENCAP_LINK_UP) {
         h.flags |= ENCAP_F_ACK;
         h.ack = l->rcv_nxt;
+    }
+    if (l->dup_pending && (op == ENCAP_CTRL_ACK || op == ENCAP_CTRL_NAK)) {
+        h.flags |= ENCAP_F_DUP;
+        h.seq = l->dup_seq;
+        l->dup_pending = false;
     }
     credit_fill(l, &c);
     encap_ctrl_encode(&c, body, sizeof(body));
@@ -476,8 +492,9 @@ static void send_ctrl(struct encap_link *l, uint8_t op, uint32_t cookie)
         memset(body + ENCAP_CTRL_LEN + ENCAP_NONCE_LEN, 0, ENCAP_HELLO_MAC_LEN);
         len = ENCAP_HELLO_KEYED_LEN;
     }
+    body_len = len;
     encap_frame_begin(&b, l->ctrl_buf, sizeof(l->ctrl_buf), &h);
-    encap_frame_add_payload(&b, body, len);
+    encap_frame_add_payload(&b, body, body_len);
     len = encap_frame_finish(&b);
     if (l->keyed && hello) {
         if (op == ENCAP_CTRL_HELLO) {
@@ -491,7 +508,15 @@ static void send_ctrl(struct encap_link *l, uint8_t op, uint32_t cookie)
     } else {
         send_raw(l, l->ctrl_buf, len, false);
         if (l->lossy && op == ENCAP_CTRL_ACK) {
-            /* Lossy mode: a lost ack would cost the peer a probe. */
+            /* Lossy mode: a lost ack would cost the peer a probe.  The
+             * copy does not report the duplicate again. */
+            if (h.flags & ENCAP_F_DUP) {
+                h.flags &= ~ENCAP_F_DUP;
+                h.seq = 0;
+                encap_frame_begin(&b, l->ctrl_buf, sizeof(l->ctrl_buf), &h);
+                encap_frame_add_payload(&b, body, body_len);
+                len = encap_frame_finish(&b);
+            }
             l->stats.tail_copies++;
             send_raw(l, l->ctrl_buf, len, false);
         }
@@ -539,6 +564,10 @@ static void reset_seq(struct encap_link *l)
     l->rto_doubt = false;
     l->lossy_hold = 0;
     l->epoch_new = l->epoch_resent = 0;
+    l->dup_pending = false;
+    for (unsigned i = 0; i <= l->ring_mask; i++) {
+        l->ring[i].resent = 0;  /* no report of the last session counts */
+    }
     l->srtt = l->rttvar = 0;
     l->rto_cur = l->cfg.rto_ns;
     l->retries = 0;
@@ -809,6 +838,7 @@ static void xmit(struct encap_link *l, uint32_t seq, uint64_t now)
     s->stamp = ++l->tx_stamp;
     l->stats.retransmits++;
     l->epoch_resent++;
+    s->resent++;
     l->unacked_rx = 0;
     l->ack_deadline = 0;
     send_raw(l, s->buf, s->len, true);
@@ -855,10 +885,12 @@ static void finish_data(struct encap_link *l, uint64_t now)
     l->build.hdr.flags |= ENCAP_F_ACK;
     s = &l->ring[l->snd_nxt & l->ring_mask];
     s->len = encap_frame_finish(&l->build);
+    s->seq = l->snd_nxt;
     s->sent_ns = now;
     s->stamp = ++l->tx_stamp;
     s->sacked = false;
     s->retx = false;
+    s->resent = 0;
     l->unacked_rx = 0;
     l->ack_deadline = 0;
     l->stats.data_tx++;
@@ -1037,7 +1069,6 @@ static void delivered(struct encap_link *l, uint32_t seq, struct tx_slot *s,
         l->probe_pending = false;
         if (now - l->probe_sent_ns < l->srtt / 2) {
             l->stats.probes_needless++;
-            l->epoch_resent -= !!l->epoch_resent;
         }
     }
     if (s->retx) {
@@ -1052,6 +1083,25 @@ static void delivered(struct encap_link *l, uint32_t seq, struct tx_slot *s,
     if (s->sent_ns > *sample_sent) {
         *sample_sent = s->sent_ns;
     }
+}
+
+/*
+ * The peer received frame @seq once more than needed (ENCAP_F_DUP): one
+ * copy we counted as a resend was not (the frame, or its ack, was only
+ * late).  A report for a frame whose slot now holds another, or that was
+ * never counted (a lossy-mode copy, or a report seen twice), changes
+ * nothing.
+ */
+static void resend_needless(struct encap_link *l, uint32_t seq)
+{
+    struct tx_slot *s = &l->ring[seq & l->ring_mask];
+
+    if (s->seq != seq || !s->resent || !seq_lt(seq, l->snd_nxt)) {
+        return;
+    }
+    s->resent--;
+    l->stats.resends_needless++;
+    l->epoch_resent -= !!l->epoch_resent;
 }
 
 /* News from the peer that it has more of our frames: it is alive. */
@@ -1302,6 +1352,8 @@ static void keep_frame(struct encap_link *l, const struct encap_frame_view *v,
 
     if (d < l->cfg.window && r->held) {
         l->stats.duplicates++;
+        l->dup_pending = true;
+        l->dup_seq = v->hdr.seq;
         return;
     }
     l->stats.out_of_order++;
@@ -1330,8 +1382,11 @@ static void input_data(struct encap_link *l, const struct encap_frame_view *v,
 
     if (d != 0) {
         if (seq_lt(v->hdr.seq, l->rcv_nxt)) {
-            /* Our ack was lost: say again where we are. */
+            /* Our ack was lost or late: say again where we are, and that
+             * this copy was needless. */
             l->stats.duplicates++;
+            l->dup_pending = true;
+            l->dup_seq = v->hdr.seq;
             send_ctrl(l, ENCAP_CTRL_ACK, 0);
         } else {
             l->data_ns = now;
@@ -1768,6 +1823,9 @@ static int link_input(struct encap_link *l, const uint8_t *frame, size_t len,
     if (v.hdr.type == ENCAP_FRAME_CTRL &&
         (c.op == ENCAP_CTRL_ACK || c.op == ENCAP_CTRL_NAK)) {
         credit_limit(l, c.limit);
+        if (v.hdr.flags & ENCAP_F_DUP) {
+            resend_needless(l, v.hdr.seq);
+        }
     }
     if (v.hdr.type == ENCAP_FRAME_DATA) {
         input_data(l, &v, now);

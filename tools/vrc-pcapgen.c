@@ -82,8 +82,9 @@ static int data_frame(const struct encap_tlp *tlps, int n, bool bad_crc)
     return 0;
 }
 
-static void payload_frame_flags(uint8_t type, uint16_t flags,
-                                const uint8_t *p, size_t n)
+/* @hseq: the header's seq, where a CTRL frame has one (ENCAP_F_DUP). */
+static void payload_frame_seq(uint8_t type, uint16_t flags, uint32_t hseq,
+                              const uint8_t *p, size_t n)
 {
     uint8_t buf[128];
     struct encap_frame_builder b;
@@ -91,10 +92,19 @@ static void payload_frame_flags(uint8_t type, uint16_t flags,
 
     header(&h, type);
     h.flags |= flags;
+    if (flags & ENCAP_F_DUP) {
+        h.seq = hseq;
+    }
     encap_frame_begin(&b, buf, sizeof(buf), &h);
     encap_frame_add_payload(&b, p, n);
     write_record(buf, encap_frame_finish(&b));
     seq++;
+}
+
+static void payload_frame_flags(uint8_t type, uint16_t flags,
+                                const uint8_t *p, size_t n)
+{
+    payload_frame_seq(type, flags, 0, p, n);
 }
 
 static void payload_frame(uint8_t type, const uint8_t *p, size_t n)
@@ -300,6 +310,19 @@ int main(int argc, char **argv)
         memcpy(p + ENCAP_CTRL_LEN, (const uint8_t[]){ 0, 0, 0, 0 }, 4);
         payload_frame_flags(ENCAP_FRAME_CTRL, ENCAP_F_RESP | ENCAP_F_ACK, p,
                             ENCAP_CTRL_LEN + 4);
+    }
+    /* frame 26: an ACK that answers a duplicate of DATA frame 1234 */
+    {
+        const struct encap_ctrl ack = {
+            .op = ENCAP_CTRL_ACK, .max_frame = 1514, .mps = 1024,
+            .mrrs = 4096,
+        };
+
+        encap_ctrl_encode(&ack, p, sizeof(p));
+        memcpy(p + ENCAP_CTRL_LEN, (const uint8_t[]){ 0, 0, 0, 0 }, 4);
+        payload_frame_seq(ENCAP_FRAME_CTRL,
+                          ENCAP_F_RESP | ENCAP_F_ACK | ENCAP_F_DUP, 1234, p,
+                          ENCAP_CTRL_LEN + 4);
     }
     if (fclose(out) != 0) {
         perror(argv[1]);

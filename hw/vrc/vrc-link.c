@@ -775,6 +775,7 @@ void vrc_link_get_stats(VRCLink *l, VRCLinkStats *s)
     s->lossy_ons = es.lossy_ons;
     s->tail_copies = es.tail_copies;
     s->probes_needless = es.probes_needless;
+    s->resends_needless = es.resends_needless;
     s->rtos = es.timeouts;
     s->rtos_early = es.timeouts_early;
     s->request_backlog = es.credit_backlog;

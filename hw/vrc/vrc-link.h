@@ -134,6 +134,7 @@ typedef struct VRCLinkStats {
     uint64_t lossy_ons;         /* times lossy mode came on */
     uint64_t tail_copies;       /* lossy mode's extra copies */
     uint64_t probes_needless;   /* tail probes of frames that had arrived */
+    uint64_t resends_needless;  /* resends the peer reported it had */
     uint64_t rtos;              /* retransmission timeouts */
     uint64_t rtos_early;        /* of them, before late acks, not a loss */
     uint64_t requests_queued_max;       /* the most requests waiting to run */

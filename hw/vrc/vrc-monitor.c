@@ -70,6 +70,7 @@ static VrcInfo *vrc_link_info(char *id, char *peer, const VRCLinkConf *conf,
     info->lossy_mode_ons = st.lossy_ons;
     info->tail_copies = st.tail_copies;
     info->probes_needless = st.probes_needless;
+    info->resends_needless = st.resends_needless;
     info->retransmit_timeouts = st.rtos;
     info->retransmit_timeouts_early = st.rtos_early;
     info->requests_queued_max = st.requests_queued_max;
@@ -265,8 +266,9 @@ void hmp_info_vrc(Monitor *mon, const QDict *qdict)
                        i->dma_loops);
         monitor_printf(mon, "    lossy mode on %" PRIu64 " time(s), its extra "
                        "copies %" PRIu64 ", needless tail-loss probes %"
-                       PRIu64 "\n", i->lossy_mode_ons, i->tail_copies,
-                       i->probes_needless);
+                       PRIu64 ", resends the peer had %" PRIu64 "\n",
+                       i->lossy_mode_ons, i->tail_copies, i->probes_needless,
+                       i->resends_needless);
         monitor_printf(mon, "    retransmission timeouts %" PRIu64 " (%" PRIu64
                        " early: late acks), requests queued to run at most %"
                        PRIu64 "\n", i->retransmit_timeouts,

@@ -835,6 +835,77 @@ static void test_lossy_tail_copies(void)
     teardown();
 }
 
+/*
+ * The endpoint is not scheduled for @ms: what reaches it waits, while the
+ * VM runs its timers (and hears nothing).
+ */
+static void ep_asleep(unsigned ms)
+{
+    GQueue held = G_QUEUE_INIT;
+    struct frame *fr;
+
+    for (unsigned i = 0; i < ms * 20; i++) {
+        while ((fr = g_queue_pop_head(&chan.q))) {
+            g_queue_push_tail(&held, fr);
+        }
+        now += 50 * US;
+        encap_link_poll(vm.l, now);
+    }
+    while ((fr = g_queue_pop_head(&held))) {
+        g_queue_push_tail(&chan.q, fr);
+    }
+}
+
+/*
+ * A clean wire and an endpoint that now and then is not scheduled for
+ * 3 ms: one request/answer exchange in ten waits for it.  The VM sends
+ * the request again (the tail probe, then timeouts), and every copy
+ * reaches the endpoint after the first: it reports each one (ENCAP_F_DUP)
+ * and the VM takes them back out of its loss estimate, so lossy mode
+ * stays off, as it should on a wire that loses nothing.  A resend of
+ * every fourth exchange would count 25%, over the 4% that turns it on.
+ */
+static void test_late_answers_not_lossy(void)
+{
+    struct encap_link_stats st, est;
+    unsigned n = 0;
+
+    setup();
+    connect_up();
+    for (unsigned i = 0; i < 1200; i++) {
+        if (i % 10 == 5) {
+            g_assert_cmpint(send_tlp(&vm, n % 1024), ==, 0);
+            encap_link_flush(vm.l, now);
+            ep_asleep(3);
+            run(2);
+            g_assert_cmpint(send_tlp(&ep, n % 1024), ==, 0);
+            encap_link_flush(ep.l, now);
+            run(2);
+            n++;
+        } else {
+            exchange(n++);
+        }
+    }
+    run(100);
+    assert_in_order(&ep, 1200);
+    assert_in_order(&vm, 1200);
+    encap_link_get_stats(vm.l, &st);
+    encap_link_get_stats(ep.l, &est);
+    g_test_message("VM: %llu resends (%llu probes, %llu timeouts), "
+                   "%llu reported needless",
+                   (unsigned long long)st.retransmits,
+                   (unsigned long long)st.tail_probes,
+                   (unsigned long long)st.timeouts,
+                   (unsigned long long)st.resends_needless);
+    /* Each late request went again at least once, all needlessly. */
+    g_assert_cmpuint(st.retransmits, >=, 120);
+    g_assert_cmpuint(est.duplicates, ==, st.retransmits);
+    g_assert_cmpuint(st.resends_needless, ==, st.retransmits);
+    g_assert_cmpuint(st.lossy_ons, ==, 0);
+    g_assert_cmpuint(st.tail_copies, ==, 0);
+    teardown();
+}
+
 /* Frames from elsewhere are dropped and counted, never acted on. */
 static void test_stray(void)
 {
@@ -2674,6 +2745,8 @@ int main(int argc, char **argv)
     g_test_add_func("/link/rto-late-acks", test_rto_late_acks);
     g_test_add_func("/link/rto-window-lost", test_rto_window_lost);
     g_test_add_func("/link/lossy-tail-copies", test_lossy_tail_copies);
+    g_test_add_func("/link/late-answers-not-lossy",
+                    test_late_answers_not_lossy);
     g_test_add_data_func("/link/lossy-channel", GINT_TO_POINTER(0),
                          test_lossy_channel);
     g_test_add_data_func("/link/lossy-channel-credit", GINT_TO_POINTER(1),

@@ -25,6 +25,7 @@ F.flag_ack = ProtoField.bool("vrc.flags.ack", "ACK valid", 16, nil, 0x0001)
 F.flag_seq = ProtoField.bool("vrc.flags.seq", "Sequenced", 16, nil, 0x0002)
 F.flag_resp = ProtoField.bool("vrc.flags.resp", "From endpoint", 16, nil, 0x0004)
 F.flag_sealed = ProtoField.bool("vrc.flags.sealed", "Sealed (keyed session)", 16, nil, 0x0008)
+F.flag_dup = ProtoField.bool("vrc.flags.dup", "Answers a duplicate (seq)", 16, nil, 0x0010)
 F.rc_id = ProtoField.uint16("vrc.rc_id", "Root complex id")
 F.session = ProtoField.uint16("vrc.session", "Session", base.HEX)
 F.epoch = ProtoField.uint32("vrc.epoch", "Epoch")
@@ -259,6 +260,7 @@ function vrc.dissector(tvb, pinfo, tree)
     fl:add(F.flag_seq, h(2, 2))
     fl:add(F.flag_resp, h(2, 2))
     fl:add(F.flag_sealed, h(2, 2))
+    fl:add(F.flag_dup, h(2, 2))
     local version = h(0, 1):uint()
     local sealed = version == 2 and band(h(2, 2):uint(), 0x0008) ~= 0
     if version == 2 then root:add(F.keyed, h(0, 1), true) end
@@ -340,6 +342,9 @@ function vrc.dissector(tvb, pinfo, tree)
             root:add(F.ctrl_cookie, p(12, 4))
             if p(8, 4):uint() ~= 0 then
                 info = info .. string.format(" limit=%d", p(8, 4):uint())
+            end
+            if band(h(2, 2):uint(), 0x0010) ~= 0 then
+                info = info .. string.format(" dup=%d", h(12, 4):uint())
             end
         else
             root:add(F.ctrl_features, p(8, 4))

@@ -46,7 +46,10 @@ enum encap_frame_type {
 #define ENCAP_F_ACK   0x0001  /* the ack field is valid */
 #define ENCAP_F_SEQ   0x0002  /* the frame is sequenced (seq valid): DATA */
 #define ENCAP_F_RESP  0x0004  /* the frame was sent by the endpoint side */
-#define ENCAP_F_KNOWN (ENCAP_F_ACK | ENCAP_F_SEQ | ENCAP_F_RESP)
+/* 0x0008 is ENCAP_F_SEALED (encap/seal.h). */
+#define ENCAP_F_DUP   0x0010  /* ACK/NAK: answers a DATA frame the sender
+                                 already held; seq is that frame's */
+#define ENCAP_F_KNOWN (ENCAP_F_ACK | ENCAP_F_SEQ | ENCAP_F_RESP | ENCAP_F_DUP)
 
 struct encap_frame_hdr {
     uint8_t dst[6];

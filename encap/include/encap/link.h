@@ -196,6 +196,9 @@ struct encap_link_stats {
     uint64_t lossy_ons;         /* times the loss estimate turned it on */
     uint64_t probes_needless;   /* tail probes whose first copy arrived:
                                    acked sooner than half a round trip */
+    uint64_t resends_needless;  /* frames sent again that the peer says it
+                                   already held (ENCAP_F_DUP): not counted
+                                   towards lossy mode */
     uint64_t tail_probes;       /* of them, the newest frame sent again
                                    after two round trips without news */
     uint64_t timeouts;          /* retransmission timeouts */
