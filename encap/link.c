@@ -25,6 +25,8 @@ struct tx_slot {
     size_t len;
     uint8_t *buf;               /* max_frame bytes */
     uint32_t seq;               /* the frame's: the slot outlives its ack */
+    uint64_t first_ns;          /* first transmission */
+    uint64_t acked_ns;          /* sent again: when the peer first had it */
     uint64_t sent_ns;           /* last transmission */
     uint64_t stamp;             /* order of the last transmission */
     bool sacked;                /* the peer holds it (selective ack) */
@@ -886,6 +888,8 @@ static void finish_data(struct encap_link *l, uint64_t now)
     s = &l->ring[l->snd_nxt & l->ring_mask];
     s->len = encap_frame_finish(&l->build);
     s->seq = l->snd_nxt;
+    s->first_ns = now;
+    s->acked_ns = 0;
     s->sent_ns = now;
     s->stamp = ++l->tx_stamp;
     s->sacked = false;
@@ -1072,6 +1076,7 @@ static void delivered(struct encap_link *l, uint32_t seq, struct tx_slot *s,
         }
     }
     if (s->retx) {
+        s->acked_ns = now;      /* for resend_needless() */
         return;
     }
     if (l->rto_doubt && seq_lt(seq, l->rto_end)) {
@@ -1091,6 +1096,13 @@ static void delivered(struct encap_link *l, uint32_t seq, struct tx_slot *s,
  * late).  A report for a frame whose slot now holds another, or that was
  * never counted (a lossy-mode copy, or a report seen twice), changes
  * nothing.
+ *
+ * Once every resend of the frame is reported, its first copy is the one
+ * that arrived, and the time from sending it to the ack that first
+ * covered it is a round trip like any other (RFC 4015's Eifel response,
+ * with the peer's reports for timestamps): without it, the timers would
+ * never learn of the late answers that made them fire, since a frame sent
+ * twice gives no sample (Karn).
  */
 static void resend_needless(struct encap_link *l, uint32_t seq)
 {
@@ -1102,6 +1114,10 @@ static void resend_needless(struct encap_link *l, uint32_t seq)
     s->resent--;
     l->stats.resends_needless++;
     l->epoch_resent -= !!l->epoch_resent;
+    if (!s->resent && s->acked_ns >= s->first_ns && s->acked_ns) {
+        rtt_sample(l, s->acked_ns - s->first_ns);
+        s->acked_ns = 0;
+    }
 }
 
 /* News from the peer that it has more of our frames: it is alive. */

@@ -906,6 +906,57 @@ static void test_late_answers_not_lossy(void)
     teardown();
 }
 
+/*
+ * A stretch where every answer is late: the endpoint takes 1.5 ms to
+ * answer each request, against the 0.1 ms it took so far.  The first late
+ * answers cost resends (the probe, then the 1 ms timeout); the endpoint
+ * reports them as duplicates, so the VM takes the first copy's round trip
+ * as a sample (a frame sent twice gives none otherwise) and its timers
+ * soon wait long enough: most of the stretch goes without a resend.
+ */
+static void test_late_answers_learnt(void)
+{
+    struct encap_link_stats st;
+    unsigned n = 0;
+
+    setup();
+    connect_up();
+    for (unsigned i = 0; i < 200; i++) {
+        exchange(n++);
+    }
+    encap_link_get_stats(vm.l, &st);
+    g_assert_cmpuint(st.srtt_ns, <, 500 * US);
+    g_assert_cmpuint(st.retransmits, ==, 0);
+    for (unsigned i = 0; i < 40; i++) {
+        g_assert_cmpint(send_tlp(&vm, n % 1024), ==, 0);
+        encap_link_flush(vm.l, now);
+        ep_asleep(1);
+        for (unsigned k = 0; k < 10; k++) {     /* 0.5 ms more */
+            now += 50 * US;
+            encap_link_poll(vm.l, now);
+        }
+        run(2);
+        g_assert_cmpint(send_tlp(&ep, n % 1024), ==, 0);
+        encap_link_flush(ep.l, now);
+        run(2);
+        n++;
+    }
+    run(100);
+    assert_in_order(&ep, n);
+    assert_in_order(&vm, n);
+    encap_link_get_stats(vm.l, &st);
+    g_test_message("40 late answers: %llu resends, all reported needless: "
+                   "%llu; srtt %llu us",
+                   (unsigned long long)st.retransmits,
+                   (unsigned long long)st.resends_needless,
+                   (unsigned long long)st.srtt_ns / 1000);
+    g_assert_cmpuint(st.resends_needless, ==, st.retransmits);
+    g_assert_cmpuint(st.retransmits, >=, 1);
+    g_assert_cmpuint(st.retransmits, <, 20);
+    g_assert_cmpuint(st.srtt_ns, >, 1 * MS);
+    teardown();
+}
+
 /* Frames from elsewhere are dropped and counted, never acted on. */
 static void test_stray(void)
 {
@@ -2747,6 +2798,7 @@ int main(int argc, char **argv)
     g_test_add_func("/link/lossy-tail-copies", test_lossy_tail_copies);
     g_test_add_func("/link/late-answers-not-lossy",
                     test_late_answers_not_lossy);
+    g_test_add_func("/link/late-answers-learnt", test_late_answers_learnt);
     g_test_add_data_func("/link/lossy-channel", GINT_TO_POINTER(0),
                          test_lossy_channel);
     g_test_add_data_func("/link/lossy-channel-credit", GINT_TO_POINTER(1),
