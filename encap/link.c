@@ -1091,11 +1091,16 @@ static void delivered(struct encap_link *l, uint32_t seq, struct tx_slot *s,
 }
 
 /*
- * The peer received frame @seq once more than needed (ENCAP_F_DUP): one
- * copy we counted as a resend was not (the frame, or its ack, was only
- * late).  A report for a frame whose slot now holds another, or that was
- * never counted (a lossy-mode copy, or a report seen twice), changes
- * nothing.
+ * The peer received frame @seq once more than needed (ENCAP_F_DUP).  If
+ * the report comes with the news that the peer has the frame (within half
+ * a round trip of it), the copies arrived together: the frame, or its
+ * ack, was only late (a receiver that was not scheduled), and one copy we
+ * counted as a resend was needless.  A report that comes well after that
+ * news is of a first copy the wire held back while the resend got
+ * through: the resend helped, and counts (on such a wire lossy mode's
+ * copies spare the wait).  A report for a frame whose slot now holds
+ * another, or that was never counted (a lossy-mode copy, or a report seen
+ * twice), changes nothing.
  *
  * Once every resend of the frame is reported, its first copy is the one
  * that arrived, and the time from sending it to the ack that first
@@ -1104,17 +1109,18 @@ static void delivered(struct encap_link *l, uint32_t seq, struct tx_slot *s,
  * never learn of the late answers that made them fire, since a frame sent
  * twice gives no sample (Karn).
  */
-static void resend_needless(struct encap_link *l, uint32_t seq)
+static void resend_needless(struct encap_link *l, uint32_t seq, uint64_t now)
 {
     struct tx_slot *s = &l->ring[seq & l->ring_mask];
 
-    if (s->seq != seq || !s->resent || !seq_lt(seq, l->snd_nxt)) {
+    if (s->seq != seq || !s->resent || !seq_lt(seq, l->snd_nxt) ||
+        !s->acked_ns || now - s->acked_ns > l->srtt / 2) {
         return;
     }
     s->resent--;
     l->stats.resends_needless++;
     l->epoch_resent -= !!l->epoch_resent;
-    if (!s->resent && s->acked_ns >= s->first_ns && s->acked_ns) {
+    if (!s->resent && s->acked_ns >= s->first_ns) {
         rtt_sample(l, s->acked_ns - s->first_ns);
         s->acked_ns = 0;
     }
@@ -1840,7 +1846,7 @@ static int link_input(struct encap_link *l, const uint8_t *frame, size_t len,
         (c.op == ENCAP_CTRL_ACK || c.op == ENCAP_CTRL_NAK)) {
         credit_limit(l, c.limit);
         if (v.hdr.flags & ENCAP_F_DUP) {
-            resend_needless(l, v.hdr.seq);
+            resend_needless(l, v.hdr.seq, now);
         }
     }
     if (v.hdr.type == ENCAP_FRAME_DATA) {
