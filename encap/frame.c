@@ -144,7 +144,8 @@ int encap_frame_finish(struct encap_frame_builder *b)
     return b->len + ENCAP_CRC_LEN;
 }
 
-int encap_frame_restamp_ack(uint8_t *frame, size_t len, uint32_t ack)
+int encap_frame_restamp(uint8_t *frame, size_t len, uint32_t ack,
+                        uint16_t flags)
 {
     size_t body;
 
@@ -155,7 +156,8 @@ int encap_frame_restamp_ack(uint8_t *frame, size_t len, uint32_t ack)
     if (body + ENCAP_CRC_LEN > len) {
         return -ENCAP_E_LENGTH;
     }
-    wire_put16(frame + OFF_FLAGS, wire_get16(frame + OFF_FLAGS) | ENCAP_F_ACK);
+    wire_put16(frame + OFF_FLAGS,
+               wire_get16(frame + OFF_FLAGS) | ENCAP_F_ACK | flags);
     wire_put32(frame + OFF_ACK, ack);
     put_crc(frame, body);
     return 0;

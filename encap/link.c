@@ -834,7 +834,7 @@ static void xmit(struct encap_link *l, uint32_t seq, uint64_t now)
 {
     struct tx_slot *s = &l->ring[seq & l->ring_mask];
 
-    encap_frame_restamp_ack(s->buf, s->len, l->rcv_nxt);
+    encap_frame_restamp(s->buf, s->len, l->rcv_nxt, ENCAP_F_RESENT);
     s->retx = true;
     s->sent_ns = now;
     s->stamp = ++l->tx_stamp;
@@ -1091,16 +1091,11 @@ static void delivered(struct encap_link *l, uint32_t seq, struct tx_slot *s,
 }
 
 /*
- * The peer received frame @seq once more than needed (ENCAP_F_DUP).  If
- * the report comes with the news that the peer has the frame (within half
- * a round trip of it), the copies arrived together: the frame, or its
- * ack, was only late (a receiver that was not scheduled), and one copy we
- * counted as a resend was needless.  A report that comes well after that
- * news is of a first copy the wire held back while the resend got
- * through: the resend helped, and counts (on such a wire lossy mode's
- * copies spare the wait).  A report for a frame whose slot now holds
- * another, or that was never counted (a lossy-mode copy, or a report seen
- * twice), changes nothing.
+ * The peer received a resend of frame @seq after it had the frame
+ * (ENCAP_F_DUP): one copy we counted as a resend was needless, the frame
+ * or its ack was only late (a receiver that was not scheduled).  A report
+ * for a frame whose slot now holds another, or with no resend left to
+ * account for (a copy of a report), changes nothing.
  *
  * Once every resend of the frame is reported, its first copy is the one
  * that arrived, and the time from sending it to the ack that first
@@ -1109,12 +1104,11 @@ static void delivered(struct encap_link *l, uint32_t seq, struct tx_slot *s,
  * never learn of the late answers that made them fire, since a frame sent
  * twice gives no sample (Karn).
  */
-static void resend_needless(struct encap_link *l, uint32_t seq, uint64_t now)
+static void resend_needless(struct encap_link *l, uint32_t seq)
 {
     struct tx_slot *s = &l->ring[seq & l->ring_mask];
 
-    if (s->seq != seq || !s->resent || !seq_lt(seq, l->snd_nxt) ||
-        !s->acked_ns || now - s->acked_ns > l->srtt / 2) {
+    if (s->seq != seq || !s->resent || !seq_lt(seq, l->snd_nxt)) {
         return;
     }
     s->resent--;
@@ -1366,6 +1360,21 @@ static void deliver_records(struct encap_link *l,
     }
 }
 
+/*
+ * DATA frame @v is one we already hold.  If it is a resend, the peer sent
+ * it again needlessly (its first copy, or a resend before it, got here
+ * first): the next ACK or NAK says so.  Not if it is the first copy (held
+ * back on the way while a resend got through: that resend helped), a
+ * lossy-mode copy, or a copy the wire made of a first transmission.
+ */
+static void dup_report(struct encap_link *l, const struct encap_frame_view *v)
+{
+    if (v->hdr.flags & ENCAP_F_RESENT) {
+        l->dup_pending = true;
+        l->dup_seq = v->hdr.seq;
+    }
+}
+
 /* Keep DATA frame @v that arrived @d frames after rcv_nxt. */
 static void keep_frame(struct encap_link *l, const struct encap_frame_view *v,
                        uint32_t d)
@@ -1374,8 +1383,7 @@ static void keep_frame(struct encap_link *l, const struct encap_frame_view *v,
 
     if (d < l->cfg.window && r->held) {
         l->stats.duplicates++;
-        l->dup_pending = true;
-        l->dup_seq = v->hdr.seq;
+        dup_report(l, v);
         return;
     }
     l->stats.out_of_order++;
@@ -1404,11 +1412,9 @@ static void input_data(struct encap_link *l, const struct encap_frame_view *v,
 
     if (d != 0) {
         if (seq_lt(v->hdr.seq, l->rcv_nxt)) {
-            /* Our ack was lost or late: say again where we are, and that
-             * this copy was needless. */
+            /* Our ack was lost or late: say again where we are. */
             l->stats.duplicates++;
-            l->dup_pending = true;
-            l->dup_seq = v->hdr.seq;
+            dup_report(l, v);
             send_ctrl(l, ENCAP_CTRL_ACK, 0);
         } else {
             l->data_ns = now;
@@ -1846,7 +1852,7 @@ static int link_input(struct encap_link *l, const uint8_t *frame, size_t len,
         (c.op == ENCAP_CTRL_ACK || c.op == ENCAP_CTRL_NAK)) {
         credit_limit(l, c.limit);
         if (v.hdr.flags & ENCAP_F_DUP) {
-            resend_needless(l, v.hdr.seq, now);
+            resend_needless(l, v.hdr.seq);
         }
     }
     if (v.hdr.type == ENCAP_FRAME_DATA) {

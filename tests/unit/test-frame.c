@@ -390,13 +390,19 @@ static void test_restamp(void)
     struct encap_frame_view v;
     int n = build_one(buf, sizeof(buf));
 
-    g_assert_cmpint(encap_frame_restamp_ack(buf, n, 0xabcdef01), ==, 0);
+    g_assert_cmpint(encap_frame_restamp(buf, n, 0xabcdef01, 0), ==, 0);
     g_assert_cmpint(encap_frame_parse(buf, n, &v), ==, 0);
     g_assert_cmphex(v.hdr.ack, ==, 0xabcdef01);
     g_assert_true(v.hdr.flags & ENCAP_F_ACK);
+    g_assert_false(v.hdr.flags & ENCAP_F_RESENT);
     g_assert_cmphex(v.hdr.seq, ==, golden_hdr.seq);
-    g_assert_cmpint(encap_frame_restamp_ack(buf, 20, 1), ==, -ENCAP_E_SHORT);
-    g_assert_cmpint(encap_frame_restamp_ack(buf, n - 1, 1), ==, -ENCAP_E_LENGTH);
+    g_assert_cmpint(encap_frame_restamp(buf, n, 7, ENCAP_F_RESENT), ==, 0);
+    g_assert_cmpint(encap_frame_parse(buf, n, &v), ==, 0);
+    g_assert_cmphex(v.hdr.ack, ==, 7);
+    g_assert_cmphex(v.hdr.flags, ==,
+                    golden_hdr.flags | ENCAP_F_ACK | ENCAP_F_RESENT);
+    g_assert_cmpint(encap_frame_restamp(buf, 20, 1, 0), ==, -ENCAP_E_SHORT);
+    g_assert_cmpint(encap_frame_restamp(buf, n - 1, 1, 0), ==, -ENCAP_E_LENGTH);
 }
 
 int main(int argc, char **argv)

@@ -867,6 +867,9 @@ static void ep_asleep(unsigned ms)
         now += 50 * US;
         encap_link_poll(vm.l, now);
     }
+    while ((fr = g_queue_pop_head(&chan.q))) {  /* sent last, stays last */
+        g_queue_push_tail(&held, fr);
+    }
     while ((fr = g_queue_pop_head(&held))) {
         g_queue_push_tail(&chan.q, fr);
     }

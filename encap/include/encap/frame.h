@@ -47,9 +47,11 @@ enum encap_frame_type {
 #define ENCAP_F_SEQ   0x0002  /* the frame is sequenced (seq valid): DATA */
 #define ENCAP_F_RESP  0x0004  /* the frame was sent by the endpoint side */
 /* 0x0008 is ENCAP_F_SEALED (encap/seal.h). */
-#define ENCAP_F_DUP   0x0010  /* ACK/NAK: answers a DATA frame the sender
-                                 already held; seq is that frame's */
-#define ENCAP_F_KNOWN (ENCAP_F_ACK | ENCAP_F_SEQ | ENCAP_F_RESP | ENCAP_F_DUP)
+#define ENCAP_F_DUP   0x0010  /* ACK/NAK: answers a resent DATA frame the
+                                 sender already held; seq is that frame's */
+#define ENCAP_F_RESENT 0x0020 /* DATA: a copy sent again, not the first */
+#define ENCAP_F_KNOWN (ENCAP_F_ACK | ENCAP_F_SEQ | ENCAP_F_RESP | ENCAP_F_DUP | \
+                       ENCAP_F_RESENT)
 
 struct encap_frame_hdr {
     uint8_t dst[6];
@@ -103,10 +105,12 @@ int encap_frame_add_payload(struct encap_frame_builder *b,
 int encap_frame_finish(struct encap_frame_builder *b);
 
 /*
- * Rewrite the ack field (and flags |= ENCAP_F_ACK) of a finished frame in
- * place and recompute its CRC: for retransmitting a frame with a fresh ack.
+ * Rewrite the ack field (and flags |= ENCAP_F_ACK | @flags) of a finished
+ * frame in place and recompute its CRC: for retransmitting a frame with a
+ * fresh ack (and ENCAP_F_RESENT).
  */
-int encap_frame_restamp_ack(uint8_t *frame, size_t len, uint32_t ack);
+int encap_frame_restamp(uint8_t *frame, size_t len, uint32_t ack,
+                        uint16_t flags);
 
 /* A parsed, verified frame. */
 struct encap_frame_view {
