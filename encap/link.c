@@ -33,6 +33,9 @@ struct tx_slot {
     bool retx;                  /* sent more than once: no RTT sample */
     unsigned resent;            /* copies in epoch_resent the peer has not
                                    reported needless (ENCAP_F_DUP) */
+    bool copied;                /* a lossy-mode copy went with it, counted
+                                   in epoch_resent until the peer reports
+                                   it had both */
 };
 
 /* A DATA frame that arrived after a gap: its records, kept. */
@@ -81,9 +84,11 @@ struct encap_link {
      * newest frame of each flush goes out twice at once, so that one loss
      * (or one frame held back) no longer costs a probe timeout.  Measured
      * per epoch of LOSSY_EPOCH new frames: on at LOSSY_ON_PERMILLE frames
-     * resent per new frame, off below LOSSY_OFF_PERMILLE.  A copy the
+     * resent per new frame, off below LOSSY_OFF_PERMILLE.  A resend the
      * peer reports it already had (ENCAP_F_DUP: a late ack, not a loss)
-     * is taken back out.
+     * is taken back out.  In lossy mode its copies hide the losses they
+     * mend: each copy counts as a resend until the peer reports it had
+     * both, so the estimate stays what it would be without them.
      */
     bool lossy;
     unsigned lossy_hold;        /* epochs to stay on before looking again */
@@ -103,6 +108,7 @@ struct encap_link {
      * NAK reports its seq with ENCAP_F_DUP.
      */
     bool dup_pending;
+    bool dup_resent;            /* the duplicate was marked ENCAP_F_RESENT */
     uint32_t dup_seq;
     /*
      * After a retransmission timeout the frames sent before it (up to
@@ -477,7 +483,7 @@ static void send_ctrl(struct encap_link *l, uint8_t op, uint32_t cookie)
         h.ack = l->rcv_nxt;
     }
     if (l->dup_pending && (op == ENCAP_CTRL_ACK || op == ENCAP_CTRL_NAK)) {
-        h.flags |= ENCAP_F_DUP;
+        h.flags |= ENCAP_F_DUP | (l->dup_resent ? ENCAP_F_RESENT : 0);
         h.seq = l->dup_seq;
         l->dup_pending = false;
     }
@@ -513,7 +519,7 @@ static void send_ctrl(struct encap_link *l, uint8_t op, uint32_t cookie)
             /* Lossy mode: a lost ack would cost the peer a probe.  The
              * copy does not report the duplicate again. */
             if (h.flags & ENCAP_F_DUP) {
-                h.flags &= ~ENCAP_F_DUP;
+                h.flags &= ~(ENCAP_F_DUP | ENCAP_F_RESENT);
                 h.seq = 0;
                 encap_frame_begin(&b, l->ctrl_buf, sizeof(l->ctrl_buf), &h);
                 encap_frame_add_payload(&b, body, body_len);
@@ -569,6 +575,7 @@ static void reset_seq(struct encap_link *l)
     l->dup_pending = false;
     for (unsigned i = 0; i <= l->ring_mask; i++) {
         l->ring[i].resent = 0;  /* no report of the last session counts */
+        l->ring[i].copied = false;
     }
     l->srtt = l->rttvar = 0;
     l->rto_cur = l->cfg.rto_ns;
@@ -895,6 +902,7 @@ static void finish_data(struct encap_link *l, uint64_t now)
     s->sacked = false;
     s->retx = false;
     s->resent = 0;
+    s->copied = false;
     l->unacked_rx = 0;
     l->ack_deadline = 0;
     l->stats.data_tx++;
@@ -935,6 +943,10 @@ void encap_link_flush(struct encap_link *l, uint64_t now)
         struct tx_slot *s = &l->ring[(l->snd_nxt - 1) & l->ring_mask];
 
         l->stats.tail_copies++;
+        if (!s->copied) {
+            s->copied = true;
+            l->epoch_resent++;
+        }
         send_raw(l, s->buf, s->len, true);
     }
     l->fresh = false;
@@ -1118,6 +1130,24 @@ static void resend_needless(struct encap_link *l, uint32_t seq)
         rtt_sample(l, s->acked_ns - s->first_ns);
         s->acked_ns = 0;
     }
+}
+
+/*
+ * The peer received frame @seq twice, not as a resend (ENCAP_F_DUP
+ * without ENCAP_F_RESENT).  If a lossy-mode copy went with the frame,
+ * both arrived: the copy mended nothing, and no longer counts as a
+ * resend.  Otherwise (a first copy held back while a resend got through,
+ * a copy the wire made, a report seen twice) nothing changes.
+ */
+static void copy_needless(struct encap_link *l, uint32_t seq)
+{
+    struct tx_slot *s = &l->ring[seq & l->ring_mask];
+
+    if (s->seq != seq || !s->copied || !seq_lt(seq, l->snd_nxt)) {
+        return;
+    }
+    s->copied = false;
+    l->epoch_resent -= !!l->epoch_resent;
 }
 
 /* News from the peer that it has more of our frames: it is alive. */
@@ -1361,18 +1391,18 @@ static void deliver_records(struct encap_link *l,
 }
 
 /*
- * DATA frame @v is one we already hold.  If it is a resend, the peer sent
- * it again needlessly (its first copy, or a resend before it, got here
- * first): the next ACK or NAK says so.  Not if it is the first copy (held
- * back on the way while a resend got through: that resend helped), a
- * lossy-mode copy, or a copy the wire made of a first transmission.
+ * DATA frame @v is one we already hold: the next ACK or NAK says so, and
+ * whether it was marked as a resend.  If it was, the peer sent it again
+ * needlessly (its first copy, or a resend before it, got here first).  If
+ * not, it is a lossy-mode copy whose twin arrived too, a first copy held
+ * back on the way while a resend got through (the resend helped), or a
+ * copy the wire made; the peer tells these apart.
  */
 static void dup_report(struct encap_link *l, const struct encap_frame_view *v)
 {
-    if (v->hdr.flags & ENCAP_F_RESENT) {
-        l->dup_pending = true;
-        l->dup_seq = v->hdr.seq;
-    }
+    l->dup_pending = true;
+    l->dup_resent = v->hdr.flags & ENCAP_F_RESENT;
+    l->dup_seq = v->hdr.seq;
 }
 
 /* Keep DATA frame @v that arrived @d frames after rcv_nxt. */
@@ -1851,8 +1881,10 @@ static int link_input(struct encap_link *l, const uint8_t *frame, size_t len,
     if (v.hdr.type == ENCAP_FRAME_CTRL &&
         (c.op == ENCAP_CTRL_ACK || c.op == ENCAP_CTRL_NAK)) {
         credit_limit(l, c.limit);
-        if (v.hdr.flags & ENCAP_F_DUP) {
+        if ((v.hdr.flags & ENCAP_F_DUP) && (v.hdr.flags & ENCAP_F_RESENT)) {
             resend_needless(l, v.hdr.seq);
+        } else if (v.hdr.flags & ENCAP_F_DUP) {
+            copy_needless(l, v.hdr.seq);
         }
     }
     if (v.hdr.type == ENCAP_FRAME_DATA) {

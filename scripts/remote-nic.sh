@@ -287,11 +287,12 @@ print(f"endpoint got {rx['cfgrd']} CfgRd, {rx['cfgwr']} CfgWr, {rx['mrd']} MRd, 
       f"{rx['mwr']} MWr from the vrc; sent {tx['mrd']} MRd (DMA reads), {tx['mwr']} MWr "
       f"(DMA writes, MSI), {tx['cpld']} CplD, {tx['msg']} Msg; "
       f"{i['retransmits']} retransmits, {i['timeouts']} timeouts, srtt {i['srtt-us']} us, "
-      f"lossy mode on {i['lossy-mode-ons']} time(s) ({i['tail-copies']} extra copies) "
+      f"lossy mode on {i['lossy-mode-ons']} time(s) ({i['tail-copies']} extra copies), "
+      f"{i['resends-needless']} resends needless "
       f"{'keyed session, ' + str(i['auth-fails']) + ' auth failures ' if i['keyed'] else ''}"
       f"[dma-ok={int(tx['mrd'] > 0 and tx['mwr'] > 0 and rx['cfgrd'] > 0)}]"
       f"[keyed={int(i['keyed'])}][transport={i['transport']}]"
-      f"[lossy-ons={i['lossy-mode-ons']}]")
+      f"[lossy-ons={i['lossy-mode-ons']}][needless={i['resends-needless']}]")
 f.write(json.dumps({"execute": "human-monitor-command",
                     "arguments": {"command-line": "info vrc"}}) + "\n")
 f.flush()

@@ -1030,6 +1030,49 @@ static void test_held_frames_lossy(void)
     teardown();
 }
 
+/*
+ * Lossy mode stays on as long as the wire loses frames, though its copies
+ * hide the losses they mend (each copy counts as a resend until the peer
+ * reports it had both), and goes off once the wire is clean again.
+ */
+static void test_lossy_stays_on(void)
+{
+    struct encap_link_stats st;
+    uint64_t copies;
+    unsigned n = 0;
+
+    setup();
+    connect_up();
+    chan.drop_p = 0.05;
+    for (unsigned i = 0; i < 800; i++) {
+        exchange(n++);
+    }
+    encap_link_get_stats(vm.l, &st);
+    g_assert_cmpuint(st.lossy_ons, ==, 1);
+    for (unsigned i = 0; i < 4000; i++) {       /* 15 epochs */
+        exchange(n++);
+    }
+    encap_link_get_stats(vm.l, &st);
+    g_test_message("5%% loss, 4800 exchanges: lossy mode on %llu time(s)",
+                   (unsigned long long)st.lossy_ons);
+    g_assert_cmpuint(st.lossy_ons, ==, 1);
+    chan.drop_p = 0;
+    run(100);
+    for (unsigned i = 0; i < 600; i++) {
+        exchange(n++);
+    }
+    encap_link_get_stats(vm.l, &st);
+    copies = st.tail_copies;
+    for (unsigned i = 0; i < 300; i++) {
+        exchange(n++);
+    }
+    encap_link_get_stats(vm.l, &st);
+    g_assert_cmpuint(st.tail_copies, ==, copies);      /* off */
+    assert_in_order(&ep, n);
+    assert_in_order(&vm, n);
+    teardown();
+}
+
 /* Frames from elsewhere are dropped and counted, never acted on. */
 static void test_stray(void)
 {
@@ -2873,6 +2916,7 @@ int main(int argc, char **argv)
                     test_late_answers_not_lossy);
     g_test_add_func("/link/late-answers-learnt", test_late_answers_learnt);
     g_test_add_func("/link/held-frames-lossy", test_held_frames_lossy);
+    g_test_add_func("/link/lossy-stays-on", test_lossy_stays_on);
     g_test_add_data_func("/link/lossy-channel", GINT_TO_POINTER(0),
                          test_lossy_channel);
     g_test_add_data_func("/link/lossy-channel-credit", GINT_TO_POINTER(1),
