@@ -852,15 +852,15 @@ static void test_lossy_tail_copies(void)
 }
 
 /*
- * The endpoint is not scheduled for @ms: what reaches it waits, while the
+ * The endpoint is not scheduled for @us: what reaches it waits, while the
  * VM runs its timers (and hears nothing).
  */
-static void ep_asleep(unsigned ms)
+static void ep_asleep(unsigned us)
 {
     GQueue held = G_QUEUE_INIT;
     struct frame *fr;
 
-    for (unsigned i = 0; i < ms * 20; i++) {
+    for (unsigned i = 0; i < us / 50; i++) {
         while ((fr = g_queue_pop_head(&chan.q))) {
             g_queue_push_tail(&held, fr);
         }
@@ -873,6 +873,18 @@ static void ep_asleep(unsigned ms)
     while ((fr = g_queue_pop_head(&held))) {
         g_queue_push_tail(&chan.q, fr);
     }
+}
+
+/* exchange(), with the endpoint asleep for @us when the request comes. */
+static void late_exchange(unsigned i, unsigned us)
+{
+    g_assert_cmpint(send_tlp(&vm, i % 1024), ==, 0);
+    encap_link_flush(vm.l, now);
+    ep_asleep(us);
+    run(2);
+    g_assert_cmpint(send_tlp(&ep, i % 1024), ==, 0);
+    encap_link_flush(ep.l, now);
+    run(2);
 }
 
 /*
@@ -893,14 +905,7 @@ static void test_late_answers_not_lossy(void)
     connect_up();
     for (unsigned i = 0; i < 1200; i++) {
         if (i % 10 == 5) {
-            g_assert_cmpint(send_tlp(&vm, n % 1024), ==, 0);
-            encap_link_flush(vm.l, now);
-            ep_asleep(3);
-            run(2);
-            g_assert_cmpint(send_tlp(&ep, n % 1024), ==, 0);
-            encap_link_flush(ep.l, now);
-            run(2);
-            n++;
+            late_exchange(n++, 3000);
         } else {
             exchange(n++);
         }
@@ -947,18 +952,7 @@ static void test_late_answers_learnt(void)
     g_assert_cmpuint(st.srtt_ns, <, 500 * US);
     g_assert_cmpuint(st.retransmits, ==, 0);
     for (unsigned i = 0; i < 40; i++) {
-        g_assert_cmpint(send_tlp(&vm, n % 1024), ==, 0);
-        encap_link_flush(vm.l, now);
-        ep_asleep(1);
-        for (unsigned k = 0; k < 10; k++) {     /* 0.5 ms more */
-            now += 50 * US;
-            encap_link_poll(vm.l, now);
-        }
-        run(2);
-        g_assert_cmpint(send_tlp(&ep, n % 1024), ==, 0);
-        encap_link_flush(ep.l, now);
-        run(2);
-        n++;
+        late_exchange(n++, 1500);
     }
     run(100);
     assert_in_order(&ep, n);
