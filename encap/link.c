@@ -1103,6 +1103,18 @@ static void delivered(struct encap_link *l, uint32_t seq, struct tx_slot *s,
 }
 
 /*
+ * The slot of frame @seq, sent and perhaps acknowledged already (a slot
+ * outlives its ack until a new frame takes it), or NULL if it now holds
+ * another frame or @seq was never sent.
+ */
+static struct tx_slot *sent_slot(struct encap_link *l, uint32_t seq)
+{
+    struct tx_slot *s = &l->ring[seq & l->ring_mask];
+
+    return s->seq == seq && seq_lt(seq, l->snd_nxt) ? s : NULL;
+}
+
+/*
  * The peer received a resend of frame @seq after it had the frame
  * (ENCAP_F_DUP): one copy we counted as a resend was needless, the frame
  * or its ack was only late (a receiver that was not scheduled).  A report
@@ -1118,9 +1130,9 @@ static void delivered(struct encap_link *l, uint32_t seq, struct tx_slot *s,
  */
 static void resend_needless(struct encap_link *l, uint32_t seq)
 {
-    struct tx_slot *s = &l->ring[seq & l->ring_mask];
+    struct tx_slot *s = sent_slot(l, seq);
 
-    if (s->seq != seq || !s->resent || !seq_lt(seq, l->snd_nxt)) {
+    if (!s || !s->resent) {
         return;
     }
     s->resent--;
@@ -1141,9 +1153,9 @@ static void resend_needless(struct encap_link *l, uint32_t seq)
  */
 static void copy_needless(struct encap_link *l, uint32_t seq)
 {
-    struct tx_slot *s = &l->ring[seq & l->ring_mask];
+    struct tx_slot *s = sent_slot(l, seq);
 
-    if (s->seq != seq || !s->copied || !seq_lt(seq, l->snd_nxt)) {
+    if (!s || !s->copied) {
         return;
     }
     s->copied = false;

@@ -47,9 +47,10 @@ enum encap_frame_type {
 #define ENCAP_F_SEQ   0x0002  /* the frame is sequenced (seq valid): DATA */
 #define ENCAP_F_RESP  0x0004  /* the frame was sent by the endpoint side */
 /* 0x0008 is ENCAP_F_SEALED (encap/seal.h). */
-#define ENCAP_F_DUP   0x0010  /* ACK/NAK: answers a resent DATA frame the
-                                 sender already held; seq is that frame's */
-#define ENCAP_F_RESENT 0x0020 /* DATA: a copy sent again, not the first */
+#define ENCAP_F_DUP   0x0010  /* ACK/NAK: answers a DATA frame the sender
+                                 already held; seq is that frame's */
+#define ENCAP_F_RESENT 0x0020 /* DATA: a copy sent again, not the first;
+                                 ACK/NAK with DUP: the duplicate was one */
 #define ENCAP_F_KNOWN (ENCAP_F_ACK | ENCAP_F_SEQ | ENCAP_F_RESP | ENCAP_F_DUP | \
                        ENCAP_F_RESENT)
 
