@@ -24,8 +24,9 @@
 # Environment: VRC_GUEST_TIMEOUT (default 150), VRC_SMP (guest vCPUs),
 # VRC_DISK_MB (MiB a disk test writes and reads back, default 4), VRC_OPTS
 # and VRC_EP_OPTS (more -device vrc / -machine vrc-endpoint options, starting
-# with a comma), VRC_QEMU (the QEMU binary, default build/qemu-system-x86_64),
-# as for remote-nic.sh.
+# with a comma), VRC_EP_ARGS (more arguments for the endpoint's QEMU, split
+# at spaces, e.g. "-trace vrc_ep_* -D /tmp/ep.log"), VRC_QEMU (the QEMU
+# binary, default build/qemu-system-x86_64), as for remote-nic.sh.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -152,7 +153,7 @@ vrc_netns_up "vrccp$$"
 if [ $mode = remote ]; then
     ip netns exec "$EP_NS" "$qemu" -machine vrc-endpoint,ifname="$EP_IF"${VRC_EP_OPTS:-} -nodefaults \
         -display none -monitor none -qmp unix:"$work/ep-qmp.sock",server=on,wait=off \
-        "${action[@]}" "${dev[@]}" "${drive[@]}" \
+        "${action[@]}" "${dev[@]}" "${drive[@]}" ${VRC_EP_ARGS:-} \
         > "$work/endpoint.log" 2>&1 &
     ep_pid=$!
     for _ in $(seq 50); do
