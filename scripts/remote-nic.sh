@@ -285,7 +285,8 @@ i = call("query-vrc")[0]
 rx, tx = i["tlps-rx"], i["tlps-tx"]
 print(f"endpoint got {rx['cfgrd']} CfgRd, {rx['cfgwr']} CfgWr, {rx['mrd']} MRd, "
       f"{rx['mwr']} MWr from the vrc; sent {tx['mrd']} MRd (DMA reads), {tx['mwr']} MWr "
-      f"(DMA writes, MSI), {tx['cpld']} CplD, {tx['msg']} Msg; "
+      f"(DMA writes, MSI), {tx['cpld']} CplD, {tx['msg']} Msg in {i['frames-tx']} frames "
+      f"({i['frames-rx']} received); "
       f"{i['retransmits']} retransmits, {i['timeouts']} timeouts, srtt {i['srtt-us']} us, "
       f"lossy mode on {i['lossy-mode-ons']} time(s) ({i['tail-copies']} extra copies), "
       f"{i['resends-needless']} resends needless "

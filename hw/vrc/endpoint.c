@@ -86,6 +86,8 @@ struct VRCEndpointState {
     uint64_t dma_reads;         /* the function's DMA reads */
     uint64_t dma_round_trips;   /* ... made over the link */
 
+    Notifier flush_poll;        /* main loop: send deferred DMA writes */
+    bool defer_writes;
     Notifier machine_done;
     VRCLinkConfig link_config;
     uint32_t disc_interval_ms;  /* heartbeat ANNOUNCE; 0: no DISC */
@@ -146,6 +148,20 @@ static void ep_ra_poll(Notifier *n, void *data)
     VRCEndpointState *s = container_of(n, VRCEndpointState, ra_poll);
 
     ep_ra_invalidate(s, "main loop");
+}
+
+/*
+ * The main loop is about to wait: the DMA writes of this turn go now
+ * (VRCLinkConfig.defer_writes; a read or a completion took them earlier).
+ */
+static void ep_flush_poll(Notifier *n, void *data)
+{
+    VRCEndpointState *s = container_of(n, VRCEndpointState, flush_poll);
+    MainLoopPoll *mlp = data;
+
+    if (mlp->state == MAIN_LOOP_POLL_FILL && s->link) {
+        vrc_link_flush(s->link);
+    }
 }
 
 /* encap_ra_fetch_fn: one round trip, all ranges in flight in order. */
@@ -784,6 +800,11 @@ static void ep_init(MachineState *ms)
         exit(1);
     }
     s->link_config.rx_in_main_loop = true;
+    s->link_config.defer_writes = s->defer_writes;
+    if (s->defer_writes) {
+        s->flush_poll.notify = ep_flush_poll;
+        main_loop_poll_add_notifier(&s->flush_poll);
+    }
     s->link_config.request_credit = s->request_credit;
     if (s->read_ahead) {
         struct encap_ra_config ra_cfg = {
@@ -873,6 +894,7 @@ static void ep_instance_init(Object *obj)
     s->disc_interval_ms = VRC_DEFAULT_DISC_INTERVAL_MS;
     s->request_credit = VRC_EP_REQUEST_CREDIT;
     s->read_ahead = true;
+    s->defer_writes = true;
     s->ra_window = VRC_EP_RA_WINDOW;
     s->ra_windows = VRC_EP_RA_WINDOWS;
 }
@@ -885,6 +907,16 @@ static bool ep_get_read_ahead(Object *obj, Error **errp)
 static void ep_set_read_ahead(Object *obj, bool value, Error **errp)
 {
     VRC_ENDPOINT_MACHINE(obj)->read_ahead = value;
+}
+
+static bool ep_get_defer_writes(Object *obj, Error **errp)
+{
+    return VRC_ENDPOINT_MACHINE(obj)->defer_writes;
+}
+
+static void ep_set_defer_writes(Object *obj, bool value, Error **errp)
+{
+    VRC_ENDPOINT_MACHINE(obj)->defer_writes = value;
 }
 
 static void ep_class_init(ObjectClass *oc, void *data)
@@ -952,6 +984,12 @@ static void ep_class_init(ObjectClass *oc, void *data)
         "serve the hosted function's small DMA reads (rings, descriptors) "
         "from windows fetched ahead, several per round trip, dropped at "
         "every event that may make them stale (default on)");
+    object_class_property_add_bool(oc, "x-defer-writes", ep_get_defer_writes,
+                                   ep_set_defer_writes);
+    object_class_property_set_description(oc, "x-defer-writes",
+        "send the hosted function's DMA writes with its next read or "
+        "completion, or when the main loop is about to wait, rather than "
+        "one send each (default on)");
     ep_add_u32(oc, "x-read-ahead-window",
                offsetof(VRCEndpointState, ra_window),
                "read-ahead: bytes a window, a power of two");

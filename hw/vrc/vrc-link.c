@@ -482,7 +482,17 @@ void vrc_link_mem_write(VRCLink *l, uint16_t requester, uint64_t addr,
             break;
         }
     }
-    encap_link_flush(l->el, now_ns());
+    if (!l->cfg.defer_writes) {
+        encap_link_flush(l->el, now_ns());
+    }
+}
+
+void vrc_link_flush(VRCLink *l)
+{
+    QEMU_LOCK_GUARD(&l->lock);
+    if (l->up) {
+        encap_link_flush(l->el, now_ns());
+    }
 }
 
 void vrc_link_complete(VRCLink *l, const struct encap_tlp *req,

@@ -80,6 +80,15 @@ typedef struct VRCLinkConfig {
      * link itself, so no other thread enters the device model meanwhile.
      */
     bool rx_in_main_loop;
+    /*
+     * DMA writes (vrc_link_mem_write) are not sent at once: they go with
+     * the next TLP that is (a read, a completion, vrc_link_post), when
+     * their frame is full, or at vrc_link_flush().  For a sender whose
+     * writes come in runs and who flushes before it waits (the endpoint's
+     * main loop: a received packet's buffer, its descriptor, the MSI and
+     * the next descriptor read leave in one send).
+     */
+    bool defer_writes;
 } VRCLinkConfig;
 
 typedef struct VRCLinkOps {
@@ -216,6 +225,8 @@ int vrc_link_mem_readv(VRCLink *l, uint16_t requester,
                        const VRCLinkRange *r, unsigned n);
 void vrc_link_mem_write(VRCLink *l, uint16_t requester, uint64_t addr,
                         const void *buf, uint32_t len);
+/* Send what is queued (VRCLinkConfig.defer_writes).  Any thread. */
+void vrc_link_flush(VRCLink *l);
 
 /*
  * Answer the non-posted request @req from the peer: Cpl with @status, or for

@@ -1247,6 +1247,57 @@ static void test_real_endpoint_edu(void)
 }
 
 /*
+ * The endpoint holds its function's DMA writes for the next TLP it sends
+ * or until its main loop is about to wait (x-defer-writes): what edu
+ * writes from a timer (4 KiB of DMA, then the MSI) reaches guest memory
+ * with nothing else asked of it, the MSI after the data.
+ */
+static void test_real_endpoint_deferred_writes(void)
+{
+    RealEndpoint r;
+    QTestState *ep, *vm;
+    uint8_t data[4096], back[4096];
+    int64_t deadline;
+    int msi;
+
+    real_endpoint_start(&r, "", "edu", ",completion-timeout=2000");
+    ep = r.ep;
+    vm = r.vm;
+    cfg_write(vm, 1, 0, PCI_BASE_ADDRESS_0, 4, BAR0_ADDR);
+    cfg_write(vm, 1, 0, PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+    msi = find_cap(vm, 1, 0, PCI_CAP_ID_MSI);
+    g_assert_cmpint(msi, !=, 0);
+    cfg_write(vm, 1, 0, msi + PCI_MSI_ADDRESS_LO, 4, 0x180000);
+    cfg_write(vm, 1, 0, msi + PCI_MSI_ADDRESS_HI, 4, 0);
+    cfg_write(vm, 1, 0, msi + PCI_MSI_DATA_64, 2, 0x4321);
+    cfg_write(vm, 1, 0, msi + PCI_MSI_FLAGS, 2, PCI_MSI_FLAGS_ENABLE);
+
+    /* Into edu's buffer, then back out with "raise an interrupt". */
+    for (int i = 0; i < 4096; i++) {
+        data[i] = i * 13 + 5;
+    }
+    qtest_memwrite(vm, 0x100000, data, sizeof(data));
+    edu_dma(vm, ep, 0x100000, 0x40000, 0x1);
+    qtest_writeq(vm, BAR0_ADDR + 0x80, 0x40000);
+    qtest_writeq(vm, BAR0_ADDR + 0x88, 0x300000);
+    qtest_writeq(vm, BAR0_ADDR + 0x90, 4096);
+    qtest_writeq(vm, BAR0_ADDR + 0x98, 0x7);
+    g_assert_cmphex(qtest_readq(vm, BAR0_ADDR + 0x98), ==, 0x7);
+    qtest_clock_step(ep, 200 * 1000 * 1000);
+
+    /* No register access from here: only guest memory is looked at. */
+    deadline = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+    while (qtest_readl(vm, 0x180000) != 0x4321 &&
+           g_get_monotonic_time() < deadline) {
+        g_usleep(1000);
+    }
+    g_assert_cmphex(qtest_readl(vm, 0x180000), ==, 0x4321);
+    qtest_memread(vm, 0x300000, back, sizeof(back));
+    g_assert_cmpmem(back, sizeof(back), data, sizeof(data));
+    real_endpoint_stop(&r);
+}
+
+/*
  * A thread that waits for a register read's completion reads the
  * transport itself when the receive thread has nothing in hand, so the
  * completion wakes it directly; frames it reads are counted.  Register
@@ -2331,6 +2382,8 @@ int main(int argc, char **argv)
     qtest_add_func("/vrc/real-endpoint-edu", test_real_endpoint_edu);
     qtest_add_func("/vrc/waiter-reads", test_waiter_reads);
     qtest_add_func("/vrc/real-endpoint-intx", test_real_endpoint_intx);
+    qtest_add_func("/vrc/real-endpoint-deferred-writes",
+                   test_real_endpoint_deferred_writes);
     qtest_add_func("/vrc/real-endpoint-e1000e", test_real_endpoint_e1000e);
     qtest_add_func("/vrc/real-endpoint-write-stream",
                    test_real_endpoint_write_stream);
