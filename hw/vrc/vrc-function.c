@@ -48,6 +48,15 @@ static inline VRCLink *fn_link(VRCFunction *f)
     return f->port->link;
 }
 
+/*
+ * The function's BDF, from the port's secondary bus number: the receive
+ * thread may hold a function that has left its bus (vrc.h, VRCState).
+ */
+static inline uint16_t fn_bdf(VRCState *s, uint8_t devfn)
+{
+    return PCI_BUILD_BDF(PCI_DEVICE(s)->config[PCI_SECONDARY_BUS], devfn);
+}
+
 /* Requester ID of what the root complex sends: the port's own BDF. */
 static inline uint16_t fn_rc_id(VRCFunction *f)
 {
@@ -186,6 +195,8 @@ static void fn_config_write(PCIDevice *d, uint32_t addr, uint32_t val,
      * remote function in the same order.
      */
     pci_default_write_config(d, addr, val, len);
+    qatomic_set(&f->master, pci_get_word(d->config + PCI_COMMAND) &
+                            PCI_COMMAND_MASTER);
     fn_cfg_write(f, addr, ((1u << len) - 1) << (addr & 3),
                  val << ((addr & 3) * 8));
 }
@@ -462,19 +473,35 @@ static void fn_dma_read(VRCFunction *f, const struct encap_tlp *t)
     if (fn_read_ordered(d, first, buf, len) != MEMTX_OK) {
         qatomic_inc(&f->dma_errors);
         trace_vrc_dma_error("read", first, len);
-        vrc_link_complete(fn_link(f), t, pci_get_bdf(d), ENCAP_CPL_UR,
-                          NULL, 0);
+        vrc_link_complete(fn_link(f), t, fn_bdf(f->port, d->devfn),
+                          ENCAP_CPL_UR, NULL, 0);
         return;
     }
-    vrc_link_complete(fn_link(f), t, pci_get_bdf(d), ENCAP_CPL_SC, buf, len);
+    vrc_link_complete(fn_link(f), t, fn_bdf(f->port, d->devfn), ENCAP_CPL_SC,
+                      buf, len);
 }
 
-/* Receive thread (VRCLinkOps.request, dispatched by the port). */
-void vrc_function_request(VRCFunction *f, const struct encap_tlp *t)
+/*
+ * Drive the function's pin, if the function is still in its slot: with
+ * the BQL held, that means it is realized and its config space is there.
+ * Receive thread, in an RCU read section.
+ */
+static void fn_set_pin(VRCFunction *f, int level)
+{
+    bql_lock();
+    if (qatomic_read(&f->port->function) == f) {
+        trace_vrc_intx(f->pin - 1, level);
+        pci_set_irq(PCI_DEVICE(f), level);
+    }
+    bql_unlock();
+}
+
+/* Receive thread, in an RCU read section. */
+static void fn_upstream_request(VRCFunction *f, const struct encap_tlp *t)
 {
     PCIDevice *d = PCI_DEVICE(f);
-    uint16_t bdf = pci_get_bdf(d);
-    bool master = pci_get_word(d->config + PCI_COMMAND) & PCI_COMMAND_MASTER;
+    uint16_t bdf = fn_bdf(f->port, d->devfn);
+    bool master = qatomic_read(&f->master);
 
     if (t->requester_id != bdf) {
         qatomic_inc(&f->bad_requester);
@@ -510,21 +537,16 @@ void vrc_function_request(VRCFunction *f, const struct encap_tlp *t)
             t->msg_code <= ENCAP_MSG_DEASSERT_INTD) {
             bool level = t->msg_code <= ENCAP_MSG_ASSERT_INTD;
 
-            if (!d->config[PCI_INTERRUPT_PIN] ||
-                (t->msg_code & 3) != pci_intx(d)) {
+            if (!f->pin || (t->msg_code & 3) != f->pin - 1) {
                 /* Only the function's own pin: it may have none. */
                 qatomic_inc(&f->unsupported);
                 qemu_log_mask(LOG_GUEST_ERROR, "vrc: INTx message for pin "
                               "%c, the function's is %d: dropped\n",
-                              'A' + (t->msg_code & 3),
-                              d->config[PCI_INTERRUPT_PIN]);
+                              'A' + (t->msg_code & 3), f->pin);
                 trace_vrc_unsupported("INTx message for another pin");
                 break;
             }
-            trace_vrc_intx(t->msg_code & 3, level);
-            bql_lock();
-            pci_set_irq(d, level);
-            bql_unlock();
+            fn_set_pin(f, level);
         }
         break;
     default:
@@ -536,15 +558,37 @@ void vrc_function_request(VRCFunction *f, const struct encap_tlp *t)
     }
 }
 
-void vrc_function_link_down(VRCFunction *f)
+/* Receive thread (VRCLinkOps.request, dispatched by the port). */
+void vrc_function_request(VRCState *s, const struct encap_tlp *t)
 {
-    PCIDevice *d = PCI_DEVICE(f);
+    VRCFunction *f;
 
-    if (d->config[PCI_INTERRUPT_PIN]) {
-        trace_vrc_intx(pci_intx(d), 0);
-        bql_lock();
-        pci_set_irq(d, 0);
-        bql_unlock();
+    RCU_READ_LOCK_GUARD();
+    f = qatomic_rcu_read(&s->function);
+    if (f) {
+        fn_upstream_request(f, t);
+        return;
+    }
+    /*
+     * The slot is empty, or its function is being added or has just been
+     * removed: nothing to do the request to.
+     */
+    qatomic_inc(&s->no_function);
+    trace_vrc_no_function(encap_tlp_type_name(t->type));
+    if (t->type == ENCAP_TLP_MRD) {
+        vrc_link_complete(s->link, t, fn_bdf(s, PCI_DEVFN(0, 0)),
+                          ENCAP_CPL_UR, NULL, 0);
+    }
+}
+
+void vrc_function_link_down(VRCState *s)
+{
+    VRCFunction *f;
+
+    RCU_READ_LOCK_GUARD();
+    f = qatomic_rcu_read(&s->function);
+    if (f && f->pin) {
+        fn_set_pin(f, 0);
     }
 }
 
@@ -567,7 +611,13 @@ static void fn_realize(PCIDevice *d, Error **errp)
     /* Local copies for QEMU's own introspection and INTx routing. */
     pci_set_long(d->config + PCI_VENDOR_ID, id);
     pci_set_long(d->config + PCI_CLASS_REVISION, class);
-    d->config[PCI_INTERRUPT_PIN] = (pin >> 8) & 0xff;
+    f->pin = (pin >> 8) & 0xff;
+    if (f->pin > 4) {
+        qemu_log_mask(LOG_GUEST_ERROR, "vrc: the remote function's Interrupt "
+                      "Pin is %u, not 0-4: taken for none\n", f->pin);
+        f->pin = 0;
+    }
+    d->config[PCI_INTERRUPT_PIN] = f->pin;
     if (!fn_probe_bars(f, errp)) {
         error_prepend(errp, "remote function %04x:%04x: ", id & 0xffff,
                       id >> 16);
@@ -592,6 +642,7 @@ static void fn_reset_hold(Object *obj, ResetType type)
     if (fn_parent_phases.hold) {
         fn_parent_phases.hold(obj, type);
     }
+    qatomic_set(&f->master, false);
     if (!f->port || !f->port->link || !vrc_link_is_up(fn_link(f))) {
         return;
     }

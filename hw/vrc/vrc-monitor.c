@@ -89,6 +89,7 @@ static VrcInfo *vrc_info(VRCState *s)
                                   qemu_mac_strdup_printf(s->conf.peer.a),
                                   &s->conf, s->link);
 
+    info->no_function = qatomic_read(&s->no_function);
     if (s->function) {
         PCIDevice *d = PCI_DEVICE(s->function);
         info->function = g_strdup_printf("%04x:%04x",
@@ -260,10 +261,11 @@ void hmp_info_vrc(Monitor *mon, const QDict *qdict)
         monitor_printf(mon, "    retransmits %" PRIu64 ", frame drops %"
                        PRIu64 ", DMA refused %" PRIu64 ", DMA errors %"
                        PRIu64 ", bad requester %" PRIu64 ", unsupported %"
-                       PRIu64 ", DMA loops %" PRIu64 "\n",
+                       PRIu64 ", DMA loops %" PRIu64 ", no function %" PRIu64
+                       "\n",
                        i->retransmits, i->drops, i->dma_refused,
                        i->dma_errors, i->bad_requester, i->unsupported,
-                       i->dma_loops);
+                       i->dma_loops, i->no_function);
         monitor_printf(mon, "    lossy mode on %" PRIu64 " time(s), its extra "
                        "copies %" PRIu64 ", needless tail-loss probes %"
                        PRIu64 ", resends the peer had %" PRIu64 "\n",

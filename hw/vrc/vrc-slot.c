@@ -109,12 +109,12 @@ static bool slot_hot_add(VRCState *s, Error **errp)
     PCIDevice *fn = pci_new(PCI_DEVFN(0, 0), TYPE_VRC_FUNCTION);
 
     VRC_FUNCTION(fn)->port = s;
-    s->function = VRC_FUNCTION(fn);
     s->slot.session = vrc_link_session(s->link);
     if (!pci_realize_and_unref(fn, sec, errp)) {
-        s->function = NULL;
         return false;
     }
+    /* Requests from the endpoint reach it from now on. */
+    qatomic_rcu_set(&s->function, VRC_FUNCTION(fn));
     /*
      * QEMU's hot-add signals Presence Detect Changed and Attention Button
      * Pressed.  A guest that still holds the slot powered on (it has not
@@ -139,9 +139,10 @@ static void slot_surprise_remove(VRCState *s, VrcSlotState next)
     s->slot.lost_ms = s->slot.removed_ms = now_ms();
     /* First: the function's exit must not take this for the guest's. */
     slot_set(s, next);
+    /* Requests from the endpoint find no function from now on. */
+    qatomic_set(&s->function, NULL);
     slot_bus(s);
     pcie_cap_slot_surprise_remove(PCI_DEVICE(s));
-    s->function = NULL;
 }
 
 /*
@@ -252,7 +253,7 @@ void vrc_slot_function_gone(VRCState *s)
 {
     VrcSlotState st = s->slot.state;
 
-    s->function = NULL;
+    qatomic_set(&s->function, NULL);
     if (st != VRC_SLOT_STATE_PRESENT && st != VRC_SLOT_STATE_REMOVING) {
         return;                 /* a surprise removal of ours */
     }

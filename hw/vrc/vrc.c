@@ -163,9 +163,7 @@ bool vrc_link_conf_check(VRCLinkConf *c, bool initiator, Error **errp)
 /* Receive thread. */
 static void vrc_link_request_cb(void *opaque, const struct encap_tlp *t)
 {
-    VRCState *s = opaque;
-
-    vrc_function_request(s->function, t);
+    vrc_function_request(opaque, t);
 }
 
 /* Receive thread. */
@@ -174,9 +172,9 @@ static void vrc_link_state_cb(void *opaque, bool up)
     VRCState *s = opaque;
 
     trace_vrc_link_state(DEVICE(s)->id ?: "", up);
-    if (!up && s->function) {
+    if (!up) {
         /* Nobody will send the Deassert_INTx now: let go of the pin. */
-        vrc_function_link_down(s->function);
+        vrc_function_link_down(s);
     }
     vrc_slot_link_changed(s);
 }
@@ -251,7 +249,7 @@ static void vrc_exit(PCIDevice *d)
     VRCState *s = VRC(d);
 
     /* The function on our secondary bus is gone by now. */
-    s->function = NULL;
+    qatomic_set(&s->function, NULL);
     if (s->link) {
         vrc_link_free(s->link);
         s->link = NULL;
@@ -349,14 +347,14 @@ static void vrc_realize(DeviceState *dev, Error **errp)
 
     fn = pci_new(PCI_DEVFN(0, 0), TYPE_VRC_FUNCTION);
     VRC_FUNCTION(fn)->port = s;
-    s->function = VRC_FUNCTION(fn);
     if (!pci_realize_and_unref(fn, pci_bridge_get_sec_bus(PCI_BRIDGE(dev)),
                                errp)) {
         /* As pcie-root-port does when its own late setup fails. */
-        s->function = NULL;
         error_prepend(errp, "vrc: ");
         vrc_exit(PCI_DEVICE(dev));
+        return;
     }
+    qatomic_rcu_set(&s->function, VRC_FUNCTION(fn));
 }
 
 static uint8_t vrc_aer_vector(const PCIDevice *d)

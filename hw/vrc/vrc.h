@@ -72,7 +72,15 @@ struct VRCState {
     char *configd;              /* configd's socket: it fills the slot */
     int32_t configd_slot;       /* our slot index at configd; -1: in order */
     VRCLink *link;              /* the session to the endpoint */
-    VRCFunction *function;      /* on our secondary bus, devfn 0 */
+    /*
+     * On our secondary bus, devfn 0; NULL while the slot holds none.  Set
+     * once realized, cleared before unrealize, both with the BQL.  The
+     * receive thread reads it in an RCU read section: the object outlives
+     * a grace period after it leaves the bus (the bus's reference goes
+     * with call_rcu), though its config space does not.
+     */
+    VRCFunction *function;
+    uint64_t no_function;       /* endpoint requests while there was none */
     VRCSlot slot;
     /* Below the function's BARs: what nothing decodes reads all-ones. */
     MemoryRegion ur_mem;
@@ -97,6 +105,13 @@ struct VRCFunction {
 
     VRCState *port;             /* set by the port before realize */
     VRCBar bars[PCI_ROM_SLOT];
+    /*
+     * What the receive thread needs of config space, kept here: config
+     * space is freed when the function is unrealized, which may happen
+     * while the receive thread still holds the function.
+     */
+    uint8_t pin;                /* Interrupt Pin: 0 none, 1 INTA.. */
+    bool master;                /* Bus Master Enable */
 
     /* Counters, updated with atomics from the receive thread. */
     uint64_t dma_refused;       /* DMA while Bus Master Enable was clear */
@@ -134,9 +149,11 @@ bool vrc_configd_add(VRCState *s, Error **errp);
 void vrc_configd_remove(VRCState *s);
 
 struct encap_tlp;
-void vrc_function_request(VRCFunction *f, const struct encap_tlp *t);
+/* A request from the endpoint, for the function in @s's slot, if any.
+ * Receive thread. */
+void vrc_function_request(VRCState *s, const struct encap_tlp *t);
 /* The session with the endpoint ended.  Receive thread. */
-void vrc_function_link_down(VRCFunction *f);
+void vrc_function_link_down(VRCState *s);
 
 /*
  * If this process is a vrc-endpoint machine: its link, with its transport

@@ -60,6 +60,13 @@ typedef struct Endpoint {
      */
     volatile gint hold;
     unsigned held, held_max;
+    /*
+     * While set, the endpoint keeps sending what a busy function does
+     * (ep_flood): DMA writes and reads of guest memory at @flood_addr,
+     * and its INTx pin up and down.  Completions for them are dropped.
+     */
+    volatile gint flood;
+    uint64_t flood_addr;
 } Endpoint;
 
 static const struct encap_tlp_limits lim = { .mps = 4096 };
@@ -194,7 +201,12 @@ static void ep_deliver(void *opaque, const uint8_t *bytes, size_t len)
         break;
     case ENCAP_TLP_CPLD:
     case ENCAP_TLP_CPL: {
-        struct encap_tlp *c = g_memdup2(&t, sizeof(t));
+        struct encap_tlp *c;
+
+        if (g_atomic_int_get(&ep->flood)) {
+            break;
+        }
+        c = g_memdup2(&t, sizeof(t));
         c->data = t.data ? g_memdup2(t.data, t.len_dw * 4) : NULL;
         g_async_queue_push(ep->cpls, c);
         break;
@@ -219,6 +231,32 @@ static const struct encap_link_ops ep_ops = {
     .deliver_tlp = ep_deliver,
 };
 
+/*
+ * One round of a busy function: a DMA write, a DMA read, the pin up and
+ * down.  What the window or the session does not take is not sent.
+ */
+static void ep_flood(Endpoint *ep)
+{
+    static uint8_t data[64];
+    struct encap_tlp t[] = {
+        { .type = ENCAP_TLP_MWR, .len_dw = 16, .first_be = 0xf,
+          .last_be = 0xf, .addr = ep->flood_addr, .data = data },
+        { .type = ENCAP_TLP_MSG, .msg_routing = ENCAP_MSG_ROUTE_LOCAL,
+          .msg_code = ENCAP_MSG_ASSERT_INTA },
+        { .type = ENCAP_TLP_MRD, .len_dw = 16, .first_be = 0xf,
+          .last_be = 0xf, .addr = ep->flood_addr, .tag = 1 },
+        { .type = ENCAP_TLP_MSG, .msg_routing = ENCAP_MSG_ROUTE_LOCAL,
+          .msg_code = ENCAP_MSG_DEASSERT_INTA },
+    };
+
+    memset(data, 0xf1, sizeof(data));
+    for (size_t i = 0; i < ARRAY_SIZE(t); i++) {
+        t[i].requester_id = ep->bdf;
+        encap_link_queue_tlp(ep->link, &t[i], &lim, now_ns());
+    }
+    encap_link_flush(ep->link, now_ns());
+}
+
 static gpointer ep_thread(gpointer opaque)
 {
     Endpoint *ep = opaque;
@@ -240,6 +278,9 @@ static gpointer ep_thread(gpointer opaque)
             g_free((void *)cmd->data);
             g_free(cmd);
             g_async_queue_push(ep->sent, GINT_TO_POINTER(1));
+        }
+        if (g_atomic_int_get(&ep->flood)) {
+            ep_flood(ep);
         }
         g_mutex_lock(&ep->lock);
         if (ep->held && !g_atomic_int_get(&ep->hold)) {
@@ -517,6 +558,16 @@ static int64_t vrc_counter(QTestState *qts, const char *name)
 
     qobject_unref(r);
     return v;
+}
+
+static bool vrc_link_up(QTestState *qts)
+{
+    QDict *r = qtest_qmp(qts, "{ 'execute': 'query-vrc' }");
+    QDict *info = qobject_to(QDict, qlist_peek(qdict_get_qlist(r, "return")));
+    bool up = qdict_get_bool(info, "link-up");
+
+    qobject_unref(r);
+    return up;
 }
 
 static void test_timeout_and_ur(void)
@@ -1190,6 +1241,183 @@ static void test_slot(void)
     wait_slot_state(vm, "empty");
     g_assert_cmphex(cfg_read(vm, 1, 0, PCI_VENDOR_ID, 2), ==, 0xffff);
     real_endpoint_stop(&r);
+}
+
+static void G_GNUC_PRINTF(2, 3) qmp_ok(QTestState *qts, const char *fmt, ...)
+{
+    va_list ap;
+    QDict *r;
+
+    va_start(ap, fmt);
+    r = qtest_vqmp(qts, fmt, ap);
+    va_end(ap);
+    g_assert_true(qdict_haskey(r, "return"));
+    qobject_unref(r);
+}
+
+/* The first IOAPIC input (16-23, the PCI ones) that is high, or -1. */
+static int ioapic_pin_high(QTestState *qts)
+{
+    for (int i = 16; i < 24; i++) {
+        if (qtest_get_irq(qts, i)) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* Until query-vrc's @name exceeds @above (5 s at most); its value. */
+static int64_t wait_counter_above(QTestState *qts, const char *name,
+                                  int64_t above)
+{
+    int64_t v = 0;
+
+    for (int i = 0; i < 500; i++) {
+        v = vrc_counter(qts, name);
+        if (v > above) {
+            break;
+        }
+        g_usleep(10 * 1000);
+    }
+    return v;
+}
+
+/*
+ * Requests from the endpoint while the slot holds no function: attached
+ * again, the session is up, but the function is not added until the guest
+ * has powered the slot off (it has not).  A DMA write, a DMA read and an
+ * INTx message then find nothing: dropped and counted, the read answered
+ * UR, no pin raised, guest memory untouched.  Once the function is added,
+ * its requests reach the guest again.
+ */
+static void test_no_function(void)
+{
+    Fixture f;
+    uint8_t data[64], back[64];
+    struct encap_tlp w = {
+        .type = ENCAP_TLP_MWR, .len_dw = 16, .first_be = 0xf, .last_be = 0xf,
+        .addr = 0x100000, .data = data,
+    }, r = {
+        .type = ENCAP_TLP_MRD, .len_dw = 16, .first_be = 0xf, .last_be = 0xf,
+        .addr = 0x200000, .tag = 9,
+    }, m = {
+        .type = ENCAP_TLP_MSG, .msg_routing = ENCAP_MSG_ROUTE_LOCAL,
+        .msg_code = ENCAP_MSG_ASSERT_INTA,
+    };
+    struct encap_tlp *cpl;
+    g_autofree char *adds = NULL;
+
+    memset(data, 0x6b, sizeof(data));
+    setup(&f);
+    qtest_irq_intercept_in(f.qts, "ioapic");
+    qmp_ok(f.qts, "{ 'execute': 'vrc-detach', 'arguments': "
+           "{ 'id': 'vrc0', 'surprise': true } }");
+    wait_slot_state(f.qts, "empty");
+    qmp_ok(f.qts, "{ 'execute': 'vrc-attach', 'arguments': "
+           "{ 'id': 'vrc0' } }");
+    for (int i = 0; i < 500 && !vrc_link_up(f.qts); i++) {
+        g_usleep(10 * 1000);
+    }
+    g_assert_true(vrc_link_up(f.qts));
+    {
+        g_autofree char *st = slot_str(f.qts, "state");
+
+        g_assert_cmpstr(st, ==, "connecting");
+    }
+    ep_originate(&f, &w);
+    ep_originate(&f, &m);
+    ep_originate(&f, &r);
+    g_assert_cmpint(wait_counter_above(f.qts, "no-function", 2), ==, 3);
+    cpl = g_async_queue_timeout_pop(f.ep->cpls, 5 * G_USEC_PER_SEC);
+    g_assert_nonnull(cpl);
+    g_assert_cmpuint(cpl->tag, ==, 9);
+    g_assert_cmpuint(cpl->status, ==, ENCAP_CPL_UR);
+    g_assert_cmphex(cpl->target_id, ==, FN_BDF);
+    g_free((void *)cpl->data);
+    g_free(cpl);
+    g_assert_cmpint(ioapic_pin_high(f.qts), ==, -1);
+    qtest_memread(f.qts, 0x100000, back, sizeof(back));
+    g_assert_cmpint(memcmp(back, data, sizeof(back)), !=, 0);
+
+    /* The guest lets go of the old function: the new one is added. */
+    guest_powers_off_slot(f.qts);
+    wait_slot_state(f.qts, "present");
+    guest_powers_on_slot(f.qts);
+    adds = slot_str(f.qts, "hot-adds");
+    g_assert_cmpstr(adds, ==, "1");
+    cfg_write(f.qts, 1, 0, PCI_COMMAND, 2, PCI_COMMAND_MASTER);
+    ep_originate(&f, &w);
+    ep_originate(&f, &m);
+    g_assert_cmpint(ioapic_pin_high(f.qts), >=, 16);
+    qtest_memread(f.qts, 0x100000, back, sizeof(back));
+    g_assert_cmpmem(back, sizeof(back), data, sizeof(data));
+    g_assert_cmpint(vrc_counter(f.qts, "no-function"), ==, 3);
+    teardown(&f);
+}
+
+/*
+ * The function leaves and comes back, again and again, while the endpoint
+ * keeps it busy (DMA writes and reads, its pin up and down): by surprise,
+ * and managed (the guest powers the slot off).  Requests in flight when it
+ * goes must find either the function or nothing, never half of one.
+ * After it all, the function still works.
+ */
+static void test_function_leaves_under_load(void)
+{
+    Fixture f;
+    uint8_t back[64], want[64];
+    struct encap_tlp m = {
+        .type = ENCAP_TLP_MSG, .msg_routing = ENCAP_MSG_ROUTE_LOCAL,
+        .msg_code = ENCAP_MSG_ASSERT_INTA,
+    };
+    const int rounds = 40;
+    g_autofree char *adds = NULL;
+
+    setup(&f);
+    /* (No IRQ intercept during the flood: qtest would report each change
+     * on a socket this test does not read meanwhile.) */
+    cfg_write(f.qts, 1, 0, PCI_COMMAND, 2, PCI_COMMAND_MASTER);
+    f.ep->flood_addr = 0x300000;
+    g_atomic_int_set(&f.ep->flood, 1);
+    for (int i = 0; i < rounds; i++) {
+        if (i & 1) {
+            /* Managed: the button, and the guest powers the slot off. */
+            qmp_ok(f.qts, "{ 'execute': 'vrc-detach', 'arguments': "
+                   "{ 'id': 'vrc0' } }");
+            wait_slot_state(f.qts, "removing");
+            guest_powers_off_slot(f.qts);
+        } else {
+            qmp_ok(f.qts, "{ 'execute': 'vrc-detach', 'arguments': "
+                   "{ 'id': 'vrc0', 'surprise': true } }");
+            guest_powers_off_slot(f.qts);
+        }
+        wait_slot_state(f.qts, "empty");
+        qmp_ok(f.qts, "{ 'execute': 'vrc-attach', 'arguments': "
+               "{ 'id': 'vrc0' } }");
+        wait_slot_state(f.qts, "present");
+        guest_powers_on_slot(f.qts);
+        cfg_write(f.qts, 1, 0, PCI_COMMAND, 2, PCI_COMMAND_MASTER);
+    }
+    g_atomic_int_set(&f.ep->flood, 0);
+    adds = slot_str(f.qts, "hot-adds");
+    g_assert_cmpstr(adds, ==, "40");
+    g_test_message("%" PRId64 " requests found no function",
+                   vrc_counter(f.qts, "no-function"));
+    /* The last function took the endpoint's DMA, and drives its pin. */
+    memset(want, 0xf1, sizeof(want));
+    qtest_memread(f.qts, 0x300000, back, sizeof(back));
+    g_assert_cmpmem(back, sizeof(back), want, sizeof(want));
+    m.msg_code = ENCAP_MSG_DEASSERT_INTA;
+    ep_originate(&f, &m);           /* after all of the flood: pin low */
+    qtest_irq_intercept_in(f.qts, "ioapic");
+    m.msg_code = ENCAP_MSG_ASSERT_INTA;
+    ep_originate(&f, &m);
+    g_assert_cmpint(ioapic_pin_high(f.qts), >=, 16);
+    m.msg_code = ENCAP_MSG_DEASSERT_INTA;
+    ep_originate(&f, &m);
+    g_assert_cmpint(ioapic_pin_high(f.qts), ==, -1);
+    g_assert_cmphex(cfg_read(f.qts, 1, 0, PCI_VENDOR_ID, 4), ==, 0x56781234);
+    teardown(&f);
 }
 
 static void test_real_endpoint_edu(void)
@@ -2405,5 +2633,8 @@ int main(int argc, char **argv)
     qtest_add_func("/vrc/odd-guest", test_odd_guest);
     qtest_add_func("/vrc/endpoint-dies", test_endpoint_dies);
     qtest_add_func("/vrc/slot", test_slot);
+    qtest_add_func("/vrc/no-function", test_no_function);
+    qtest_add_func("/vrc/function-leaves-under-load",
+                   test_function_leaves_under_load);
     return g_test_run();
 }
