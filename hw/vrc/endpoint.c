@@ -891,6 +891,7 @@ static void ep_instance_init(Object *obj)
     s->conf.mrrs = VRC_DEFAULT_MRRS;
     s->conf.timeout_ms = VRC_DEFAULT_TIMEOUT_MS;
     s->conf.keepalive_ms = VRC_DEFAULT_KEEPALIVE_MS;
+    s->conf.ack_delay_us = VRC_DEFAULT_ACK_DELAY_US;
     s->disc_interval_ms = VRC_DEFAULT_DISC_INTERVAL_MS;
     s->request_credit = VRC_EP_REQUEST_CREDIT;
     s->read_ahead = true;
@@ -964,6 +965,11 @@ static void ep_class_init(ObjectClass *oc, void *data)
                "milliseconds of silence after which the vrc is asked whether "
                "it is still there (PING); after 6 such intervals unanswered "
                "the session ends and another vrc may say HELLO (0: never)");
+    ep_add_u32(oc, "ack-delay", offsetof(VRCEndpointState, conf.ack_delay_us),
+               "microseconds a received frame may wait for its acknowledgement "
+               "to ride on something sent, 10..10000; longer saves the "
+               "receivers wakeups, and makes the peer probe a lone lost frame "
+               "that much later (docs/performance.md)");
     ep_add_u32(oc, "disc-interval",
                offsetof(VRCEndpointState, disc_interval_ms),
                "raw Ethernet: milliseconds between the ANNOUNCEs that tell "

@@ -501,6 +501,12 @@ static uint64_t vrc_link_rx_round(VRCLink *l)
             encap_link_flush(l->el, now_ns());
         }
         l->rx_busy = false;
+        /*
+         * What the requests sent moved the link's timers (a completion
+         * carries the ack that was due): return the next as it is now, not
+         * as it was before they ran, or the receiver wakes for nothing.
+         */
+        deadline = vrc_link_run_timers(l);
     }
     return deadline;
 }

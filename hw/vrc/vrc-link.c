@@ -632,6 +632,7 @@ VRCLink *vrc_link_new(const VRCLinkConfig *cfg, const VRCLinkOps *ops,
     lc.hello_ns = 250 * SCALE_MS;
     lc.rto_min_ns = VRC_RTO_MIN_NS;
     lc.keepalive_ns = (uint64_t)cfg->keepalive_ms * SCALE_MS;
+    lc.ack_delay_ns = (uint64_t)cfg->ack_delay_us * SCALE_US;
     lc.keepalive_misses = VRC_LINK_KEEPALIVE_MISSES;
     lc.rx_request_credit = cfg->request_credit;
     lc.key = cfg->key;

@@ -64,6 +64,7 @@ typedef struct VRCLinkConfig {
     uint32_t timeout_ms;        /* completion timeout */
     uint32_t poll_us;           /* waiters spin this long before sleeping */
     uint32_t keepalive_ms;      /* PING a silent peer; 0: never */
+    uint32_t ack_delay_us;      /* acknowledge a frame at most this late */
     /*
      * Request credit (docs/protocol.md 4.1): the most requests the peer
      * may have sent us that VRCLinkOps.request has not yet run; the peer

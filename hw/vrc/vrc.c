@@ -70,6 +70,7 @@ bool vrc_link_config(const VRCLinkConf *c, const char *name, bool initiator,
         .timeout_ms = c->timeout_ms,
         .poll_us = c->poll_us,
         .keepalive_ms = c->keepalive_ms,
+        .ack_delay_us = c->ack_delay_us,
         .key = key,
         .key_len = key_len,
     };
@@ -128,6 +129,11 @@ bool vrc_link_conf_check(VRCLinkConf *c, bool initiator, Error **errp)
     if (c->keepalive_ms && (c->keepalive_ms < 10 || c->keepalive_ms > 60000)) {
         error_setg(errp, "'keepalive' must be 0 (off) or 10..60000 ms, not %u",
                    c->keepalive_ms);
+        return false;
+    }
+    if (c->ack_delay_us < 10 || c->ack_delay_us > 10000) {
+        error_setg(errp, "'ack-delay' must be 10..10000 us, not %u",
+                   c->ack_delay_us);
         return false;
     }
     if (c->timeout_ms < 1 || c->timeout_ms > 60000) {
@@ -395,6 +401,8 @@ static const Property vrc_props[] = {
     DEFINE_PROP_STRING("secret", VRCState, conf.secret),
     DEFINE_PROP_UINT32("keepalive", VRCState, conf.keepalive_ms,
                        VRC_DEFAULT_KEEPALIVE_MS),
+    DEFINE_PROP_UINT32("ack-delay", VRCState, conf.ack_delay_us,
+                       VRC_DEFAULT_ACK_DELAY_US),
     DEFINE_PROP_STRING("configd", VRCState, configd),
     DEFINE_PROP_INT32("configd-slot", VRCState, configd_slot, -1),
 };
@@ -434,6 +442,11 @@ static void vrc_class_init(ObjectClass *klass, void *data)
         "milliseconds of silence after which the endpoint is asked whether "
         "it is still there (PING); after 6 such intervals unanswered the "
         "session ends and the function is surprise-removed (0: never)");
+    object_class_property_set_description(klass, "ack-delay",
+        "microseconds a received frame may wait for its acknowledgement to "
+        "ride on something sent, 10..10000; longer saves the receivers "
+        "wakeups, and makes the peer probe a lone lost frame that much later "
+        "(docs/performance.md)");
     object_class_property_set_description(klass, "configd",
         "path of configd's control socket: the VM registers there and the "
         "slot is filled with the endpoint configd assigns (docs/configd.md)");

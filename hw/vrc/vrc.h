@@ -23,6 +23,7 @@ OBJECT_DECLARE_SIMPLE_TYPE(VRCState, VRC)
 #define VRC_DEFAULT_MTU         1500
 #define VRC_DEFAULT_MRRS        4096
 #define VRC_DEFAULT_KEEPALIVE_MS 500
+#define VRC_DEFAULT_ACK_DELAY_US 300
 #define VRC_DEFAULT_DISC_INTERVAL_MS 1000
 
 /* User-set link configuration (properties); read-only after realize. */
@@ -42,6 +43,7 @@ typedef struct VRCLinkConf {
     uint32_t poll_us;       /* spin for a completion this long, then sleep */
     char *secret;           /* id of the -object secret with the session key */
     uint32_t keepalive_ms;  /* PING an idle peer this often; 0: never */
+    uint32_t ack_delay_us;  /* acknowledge a frame at most this late */
 } VRCLinkConf;
 
 typedef struct VRCFunction VRCFunction;

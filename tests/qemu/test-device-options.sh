@@ -18,7 +18,7 @@ check "-device help lists vrc" 'grep -q "name \"vrc\"" <<<"$out"'
 
 help=$("$qemu" -device vrc,help 2>&1)
 for p in peer ifname socket transport rc-id completion-timeout mtu mps mrrs poll-us secret \
-         keepalive configd configd-slot; do
+         keepalive ack-delay configd configd-slot; do
     check "vrc,help documents $p" 'grep -qE "^  $p=<[^>]+> +- [a-zA-Z]" <<<"$help"'
 done
 
@@ -60,6 +60,8 @@ expect_error "configd-slot out of range" "vrc,ifname=lo,configd=/tmp/c.sock,conf
     "'configd-slot' must be 0..63"
 expect_error "keepalive out of range" "vrc,socket=/tmp/x,keepalive=5" \
     "'keepalive' must be 0 \(off\) or 10..60000 ms"
+expect_error "ack-delay out of range" "vrc,socket=/tmp/x,ack-delay=20000" \
+    "'ack-delay' must be 10..10000 us, not 20000"
 expect_error "multicast peer" "vrc,ifname=lo,peer=01:00:5e:00:00:01" "unicast"
 expect_error "bad mac syntax" "vrc,ifname=lo,peer=zz:00" "peer"
 expect_error "mps not a multiple of 64" "vrc,socket=/tmp/x,mps=300" "'mps' must be a multiple of 64"
@@ -98,6 +100,8 @@ ep_expect_error "endpoint: request-credit out of range" "socket=/tmp/vrc-never.s
     "'request-credit' must be 0 \(no limit\) or 1..65536 requests, not 70000"
 ep_expect_error "endpoint: poll-us out of range" "socket=/tmp/vrc-never.sock,poll-us=2000" "" \
     "vrc-endpoint: 'poll-us' must be 0..1000, not 2000"
+ep_expect_error "endpoint: ack-delay out of range" "socket=/tmp/vrc-never.sock,ack-delay=5" "" \
+    "vrc-endpoint: 'ack-delay' must be 10..10000 us, not 5"
 ep_expect_error "endpoint: mrrs not a power of two" "socket=/tmp/vrc-never.sock,mrrs=1000" "" \
     "vrc-endpoint: 'mrrs' must be a power of two"
 ep_expect_error "endpoint: read-ahead not on or off" "socket=/tmp/vrc-never.sock,read-ahead=maybe" "" \
