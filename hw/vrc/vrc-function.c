@@ -459,7 +459,8 @@ static MemTxResult fn_read_ordered(PCIDevice *d, dma_addr_t addr,
 }
 
 /* Receive thread: the endpoint reads guest memory; answer with CplD. */
-static void fn_dma_read(VRCFunction *f, const struct encap_tlp *t)
+static void fn_dma_read(VRCFunction *f, const struct encap_tlp *t,
+                        uint16_t bdf)
 {
     PCIDevice *d = PCI_DEVICE(f);
     uint64_t first;
@@ -473,12 +474,10 @@ static void fn_dma_read(VRCFunction *f, const struct encap_tlp *t)
     if (fn_read_ordered(d, first, buf, len) != MEMTX_OK) {
         qatomic_inc(&f->dma_errors);
         trace_vrc_dma_error("read", first, len);
-        vrc_link_complete(fn_link(f), t, fn_bdf(f->port, d->devfn),
-                          ENCAP_CPL_UR, NULL, 0);
+        vrc_link_complete(fn_link(f), t, bdf, ENCAP_CPL_UR, NULL, 0);
         return;
     }
-    vrc_link_complete(fn_link(f), t, fn_bdf(f->port, d->devfn), ENCAP_CPL_SC,
-                      buf, len);
+    vrc_link_complete(fn_link(f), t, bdf, ENCAP_CPL_SC, buf, len);
 }
 
 /*
@@ -529,7 +528,7 @@ static void fn_upstream_request(VRCFunction *f, const struct encap_tlp *t)
             vrc_link_complete(fn_link(f), t, bdf, ENCAP_CPL_UR, NULL, 0);
             return;
         }
-        fn_dma_read(f, t);
+        fn_dma_read(f, t, bdf);
         break;
     case ENCAP_TLP_MSG:
     case ENCAP_TLP_MSGD:
