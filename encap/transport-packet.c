@@ -35,8 +35,15 @@
  */
 #define V3_BLOCK_SIZE   (256 << 10)
 #define V3_BLOCKS       64
-/* Receive ring, TPACKET_V2: 32 MiB of slots sized for the MTU (2,048 jumbo). */
-#define V2_RING_BYTES   (32 << 20)
+/*
+ * Receive ring, TPACKET_V2: 2,048 slots sized for the MTU (4 MiB at MTU
+ * 1500, 32 MiB jumbo), eight times the link's default window, and at most
+ * 32 MiB.  No larger: the kernel reads each slot's status as it fills it,
+ * and a ring that stays in the cache costs less per frame
+ * (docs/performance.md).
+ */
+#define V2_RING_SLOTS   2048
+#define V2_RING_MAX     (32 << 20)
 /* TX ring: 8 MiB of slots sized for the MTU (512 jumbo, 4096 small). */
 #define TX_RING_BYTES   (8 << 20)
 /* Blocks of the V2 rings (a page multiple, a multiple of the slot size). */
@@ -368,6 +375,7 @@ static void packet_close(void *opaque)
 static const struct encap_transport_ops packet_ops = {
     .name = "packet",
     .fixed_mac = true,
+    .mapped_rx = true,
     .send = packet_send,
     .recv = packet_recv,
     .fd = packet_fd,
@@ -533,11 +541,13 @@ static int setup_rx(struct packet_transport *p, int ifindex, char *err,
         p->rx_slots = V3_BLOCKS;
     } else {
         size_t fs = pow2_at_least(TPACKET2_HDRLEN + 16 + p->max_frame);
+        size_t slots = V2_RING_MAX / fs < V2_RING_SLOTS ? V2_RING_MAX / fs
+                                                        : V2_RING_SLOTS;
 
         req.tp_block_size = fs > RING_BLOCK ? fs : RING_BLOCK;
-        req.tp_block_nr = V2_RING_BYTES / req.tp_block_size;
+        req.tp_block_nr = slots * fs / req.tp_block_size;
         req.tp_frame_size = fs;
-        req.tp_frame_nr = V2_RING_BYTES / fs;
+        req.tp_frame_nr = req.tp_block_nr * (req.tp_block_size / fs);
         p->rx_slot = fs;
         p->rx_slots = req.tp_frame_nr;
     }

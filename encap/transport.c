@@ -236,6 +236,11 @@ int encap_transport_fd(const struct encap_transport *t)
     return t->ops->fd(t->opaque);
 }
 
+bool encap_transport_mapped_rx(const struct encap_transport *t)
+{
+    return t->ops->mapped_rx;
+}
+
 const char *encap_transport_name(const struct encap_transport *t)
 {
     return t->ops->name;

@@ -165,7 +165,8 @@ enum {
 
 /* encap_link_ops.deliver_tlp: a TLP from the peer.  Lock held. */
 void vrc_link_deliver(void *opaque, const uint8_t *bytes, size_t len);
-/* The receiver waits and reads the transport itself, up to @ms.  Lock held. */
+/* The receiver reads the transport itself: what is waiting, or else what
+ * comes within @ms.  Lock held. */
 void vrc_link_self_pump(VRCLink *l, int ms);
 /* A waiter that is not the receiver reads the transport for one poll;
  * false if it may not now.  Lock held. */

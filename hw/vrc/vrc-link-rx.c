@@ -190,7 +190,7 @@ static uint64_t vrc_link_run_timers(VRCLink *l)
  */
 static uint64_t vrc_link_rx_locked(VRCLink *l)
 {
-    uint64_t deadline;
+    uint64_t deadline, now;
 
     for (;;) {
         int n;
@@ -234,6 +234,8 @@ static uint64_t vrc_link_rx_locked(VRCLink *l)
         if (n == 0) {
             break;
         }
+        /* A burst's frames were all waiting when it was read. */
+        now = now_ns();
         for (int i = 0; i < n; i++) {
             uint8_t *frame = l->rx[i].buf;
             size_t len = l->rx[i].len;
@@ -247,7 +249,7 @@ static uint64_t vrc_link_rx_locked(VRCLink *l)
                 }
                 continue;
             }
-            encap_link_input(l->el, frame, len, now_ns());
+            encap_link_input(l->el, frame, len, now);
         }
     }
     deadline = vrc_link_run_timers(l);
@@ -314,6 +316,16 @@ static bool vrc_link_spin_rx(VRCLink *l, int fd)
  * issued): nobody else reads the transport, so it reads it itself, for up
  * to @ms, delivering completions at once.  Lock held.
  */
+/* The receiver takes in what is waiting, and does not block.  Lock held. */
+static void vrc_link_self_rx(VRCLink *l)
+{
+    /* The requests run before the one that waits may be released. */
+    vrc_link_release_requests(l);
+    l->self_waiting = true;
+    vrc_link_rx_locked(l);
+    l->self_waiting = false;
+}
+
 void vrc_link_self_pump(VRCLink *l, int ms)
 {
     struct pollfd pfd = {
@@ -321,16 +333,25 @@ void vrc_link_self_pump(VRCLink *l, int ms)
         .events = POLLIN,
     };
 
+    if (pfd.fd >= 0 && encap_transport_mapped_rx(l->tp)) {
+        /*
+         * A receive ring is read with no system call: in a stream the
+         * next frames are often there already, and a poll to learn so
+         * would cost more than taking them.
+         */
+        uint64_t before = l->stats.frames_rx;
+
+        vrc_link_self_rx(l);
+        if (l->stats.frames_rx != before) {
+            return;
+        }
+    }
     qemu_mutex_unlock(&l->lock);
     if (!vrc_link_spin_rx(l, pfd.fd)) {
         poll(&pfd, 1, ms);
     }
     qemu_mutex_lock(&l->lock);
-    /* The requests run before the one that waits may be released. */
-    vrc_link_release_requests(l);
-    l->self_waiting = true;
-    vrc_link_rx_locked(l);
-    l->self_waiting = false;
+    vrc_link_self_rx(l);
 }
 
 /*

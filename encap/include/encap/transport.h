@@ -89,6 +89,11 @@ struct encap_rx_frame {
 struct encap_transport_ops {
     const char *name;           /* "pcap", "unix", ... */
     bool fixed_mac;             /* the MAC is the hardware's: no set_mac */
+    /*
+     * Receiving finds what is waiting with no system call (a ring in
+     * shared memory): a reader that is awake tries it before it polls.
+     */
+    bool mapped_rx;
     /* Send one frame.  0 or -errno; never a partial frame. */
     int (*send)(void *opaque, const uint8_t *frame, size_t len);
     /*
@@ -331,6 +336,9 @@ int encap_transport_recv(struct encap_transport *t, uint8_t *buf, size_t cap);
 
 /* The fd to poll for POLLIN (see the top of this file). */
 int encap_transport_fd(const struct encap_transport *t);
+
+/* True if a receive that finds nothing costs no system call (ops->mapped_rx). */
+bool encap_transport_mapped_rx(const struct encap_transport *t);
 
 /* "pcap", "packet", "unix", "udp", or the name in the ops of a custom transport. */
 const char *encap_transport_name(const struct encap_transport *t);
