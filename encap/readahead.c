@@ -36,6 +36,26 @@ struct ra_record {
 #define RA_DRY      2
 #define RA_PROBE    8
 
+/*
+ * Ownership (encap_ra_own()): byte ranges the requester owns, each since
+ * a tick of ra->tick, disjoint; and copies of windows kept past a drop of
+ * the cache for their owned bytes, each with the tick of its fetch.  An
+ * owned byte is served from a copy fetched after it became owned: from
+ * then until it is given back, nobody writes it.
+ */
+#define RA_OWNED    64
+#define RA_HELD     16
+
+struct ra_owned {
+    uint64_t start, end;
+    uint64_t since;
+};
+
+struct ra_held {
+    uint64_t win;
+    uint64_t at;                /* the tick of its fetch; 0: slot free */
+};
+
 struct encap_ra {
     struct encap_ra_config cfg;
     encap_ra_fetch_fn fetch;
@@ -60,6 +80,13 @@ struct encap_ra {
     struct ra_record *fetch_rec;    /* the record of the last fetch's key */
     uint64_t clock;
 
+    uint64_t tick;
+    uint64_t fetch_at;              /* the tick of the last fetch */
+    struct ra_owned own[RA_OWNED];
+    unsigned n_own;
+    struct ra_held held[RA_HELD];
+    uint8_t *held_data;             /* RA_HELD * window bytes */
+
     struct encap_ra_stats st;
 };
 
@@ -78,7 +105,10 @@ struct encap_ra *encap_ra_new(const struct encap_ra_config *cfg,
         return NULL;
     }
     ra->data = malloc((size_t)cfg->window * cfg->max_windows);
-    if (!ra->data) {
+    ra->held_data = malloc((size_t)cfg->window * RA_HELD);
+    if (!ra->data || !ra->held_data) {
+        free(ra->data);
+        free(ra->held_data);
         free(ra);
         return NULL;
     }
@@ -92,14 +122,223 @@ void encap_ra_free(struct encap_ra *ra)
 {
     if (ra) {
         free(ra->data);
+        free(ra->held_data);
         free(ra);
     }
+}
+
+/* ---- ownership ---- */
+
+static bool ra_drop(struct encap_ra *ra);
+
+/* Every byte of [@addr, @addr + @len) owned since before tick @at. */
+static bool ra_owned(const struct encap_ra *ra, uint64_t addr, uint64_t len,
+                     uint64_t at)
+{
+    uint64_t pos = addr, end = addr + len;
+
+    while (pos < end) {
+        unsigned i;
+
+        for (i = 0; i < ra->n_own; i++) {
+            const struct ra_owned *o = &ra->own[i];
+
+            if (o->start <= pos && pos < o->end && o->since < at) {
+                pos = o->end;
+                break;
+            }
+        }
+        if (i == ra->n_own) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Some byte of window @win owned since before tick @at. */
+static bool ra_any_owned(const struct encap_ra *ra, uint64_t win, uint64_t at)
+{
+    uint64_t end = win + ra->cfg.window;
+
+    for (unsigned i = 0; i < ra->n_own; i++) {
+        const struct ra_owned *o = &ra->own[i];
+
+        if (o->start < end && win < o->end && o->since < at) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Keep a copy of @win (fetched at tick @at, its bytes at @data). */
+static void ra_hold(struct encap_ra *ra, uint64_t win, uint64_t at,
+                    const uint8_t *data)
+{
+    struct ra_held *slot = NULL;
+
+    for (unsigned i = 0; i < RA_HELD; i++) {
+        struct ra_held *h = &ra->held[i];
+
+        if (h->at && h->win == win) {
+            if (h->at >= at) {
+                return;
+            }
+            slot = h;
+            break;
+        }
+        if (!slot || !h->at || (slot->at && h->at < slot->at)) {
+            slot = h;
+        }
+    }
+    slot->win = win;
+    slot->at = at;
+    memcpy(ra->held_data + (size_t)(slot - ra->held) * ra->cfg.window, data,
+           ra->cfg.window);
+}
+
+/* The windows of the last fetch that hold owned bytes outlive it. */
+static void ra_hold_fetch(struct encap_ra *ra)
+{
+    if (!ra->n_own) {
+        return;
+    }
+    for (unsigned i = 0; i < ra->n; i++) {
+        if (ra->win[i] != UINT64_MAX &&
+            ra_any_owned(ra, ra->win[i], ra->fetch_at)) {
+            ra_hold(ra, ra->win[i], ra->fetch_at,
+                    ra->data + (size_t)i * ra->cfg.window);
+        }
+    }
+}
+
+/* Serve @len bytes at @addr of window @win if they are owned and a copy
+ * fetched since holds them. */
+static bool ra_serve_owned(struct encap_ra *ra, uint64_t win, uint64_t addr,
+                           void *buf, uint32_t len)
+{
+    const uint8_t *src = NULL;
+
+    if (!ra->n_own) {
+        return false;
+    }
+    for (unsigned i = 0; i < ra->n && !src; i++) {
+        if (ra->win[i] == win && ra_owned(ra, addr, len, ra->fetch_at)) {
+            src = ra->data + (size_t)i * ra->cfg.window;
+        }
+    }
+    for (unsigned i = 0; i < RA_HELD && !src; i++) {
+        const struct ra_held *h = &ra->held[i];
+
+        if (h->at && h->win == win && ra_owned(ra, addr, len, h->at)) {
+            src = ra->held_data + (size_t)i * ra->cfg.window;
+        }
+    }
+    if (!src) {
+        return false;
+    }
+    memcpy(buf, src + (addr - win), len);
+    ra->st.owned_hits++;
+    for (unsigned i = 0; i < RA_RECORDS; i++) {
+        /* The window serves: fetch it whole next time too (not lean). */
+        if (ra->rec[i].used && ra->rec[i].key == win) {
+            ra->rec[i].hit = true;
+            ra->rec[i].dry = 0;
+        }
+    }
+    return true;
+}
+
+void encap_ra_own(struct encap_ra *ra, uint64_t addr, uint64_t len)
+{
+    uint64_t pos = addr, end = addr + len, since;
+
+    if (!len || end < addr) {
+        return;
+    }
+    /* The driver wrote them before it handed them over: what was fetched
+     * before is older than that (a doorbell drops the cache too). */
+    ra_drop(ra);
+    since = ++ra->tick;
+    /* What is owned already stays owned since when it was. */
+    while (pos < end) {
+        uint64_t gap_end = end;
+        bool inside = false;
+
+        for (unsigned i = 0; i < ra->n_own; i++) {
+            const struct ra_owned *o = &ra->own[i];
+
+            if (o->start <= pos && pos < o->end) {
+                pos = o->end;
+                inside = true;
+                break;
+            }
+            if (o->start > pos && o->start < gap_end) {
+                gap_end = o->start;
+            }
+        }
+        if (inside) {
+            continue;
+        }
+        if (ra->n_own == RA_OWNED) {
+            ra->st.own_full++;      /* not owned: only not cached */
+            return;
+        }
+        ra->own[ra->n_own++] = (struct ra_owned) {
+            .start = pos, .end = gap_end, .since = since,
+        };
+        pos = gap_end;
+    }
+}
+
+void encap_ra_give_back(struct encap_ra *ra, uint64_t addr, uint64_t len)
+{
+    uint64_t end = addr + len;
+
+    if (!len || end < addr) {
+        return;
+    }
+    for (unsigned i = 0; i < ra->n_own;) {
+        struct ra_owned *o = &ra->own[i];
+
+        if (o->end <= addr || end <= o->start) {
+            i++;
+            continue;
+        }
+        if (o->start < addr && end < o->end) {
+            /* The middle goes: two pieces, or none if there is no room. */
+            if (ra->n_own < RA_OWNED) {
+                ra->own[ra->n_own++] = (struct ra_owned) {
+                    .start = end, .end = o->end, .since = o->since,
+                };
+                o->end = addr;
+                i++;
+                continue;
+            }
+        } else if (o->start < addr) {
+            o->end = addr;
+            i++;
+            continue;
+        } else if (end < o->end) {
+            o->start = end;
+            i++;
+            continue;
+        }
+        *o = ra->own[--ra->n_own];
+    }
+}
+
+void encap_ra_give_back_all(struct encap_ra *ra)
+{
+    ra->n_own = 0;
+    memset(ra->held, 0, sizeof(ra->held));
 }
 
 /* The cache goes; the records being written are complete. */
 static bool ra_drop(struct encap_ra *ra)
 {
     bool had = ra->n;
+
+    ra_hold_fetch(ra);
 
     ra->n = 0;
     ra->last_valid = false;     /* the next read is a step */
@@ -246,7 +485,9 @@ static int ra_fetch(struct encap_ra *ra, uint64_t addr, void *buf,
                 .addr = addr, .len = len, .buf = buf,
             };
 
+            ra_hold_fetch(ra);
             ra->n = 0;
+            ra->fetch_at = ++ra->tick;
             ret = ra->fetch(ra->opaque, &one, 1);
             if (ret < 0) {
                 ra->st.errors++;
@@ -262,6 +503,8 @@ static int ra_fetch(struct encap_ra *ra, uint64_t addr, void *buf,
         }
     }
 
+    /* What the last fetch holds of owned memory outlives it. */
+    ra_hold_fetch(ra);
     r[n++] = (struct encap_ra_range) {
         .addr = miss ? key : addr, .len = miss ? wsize : len,
         .buf = miss ? ra->data : buf,
@@ -275,6 +518,7 @@ static int ra_fetch(struct encap_ra *ra, uint64_t addr, void *buf,
         ra->win[n++] = pred[i];
     }
     ra->n = 0;
+    ra->fetch_at = ++ra->tick;
     ret = ra->fetch(ra->opaque, r, n);
     if (ret < 0) {
         /* Nothing of a failed fetch is kept; the read goes as asked. */
@@ -324,6 +568,9 @@ int encap_ra_read(struct encap_ra *ra, uint64_t addr, void *buf, uint32_t len)
             ra_step(ra, win, addr);
             return 0;
         }
+    }
+    if (ra_serve_owned(ra, win, addr, buf, len)) {
+        return 0;
     }
     if (cached) {
         ra->st.out_of_order++;

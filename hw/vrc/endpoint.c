@@ -79,6 +79,7 @@ struct VRCEndpointState {
      * Main loop, BQL held: every user of it runs there.
      */
     bool read_ahead;
+    bool dma_own;               /* heed the function's pci_dma_own() */
     uint32_t ra_window, ra_windows;
     struct encap_ra *ra;
     bool ra_fetched;            /* the read in progress went to the link */
@@ -138,6 +139,41 @@ static void ep_ra_invalidate(VRCEndpointState *s, const char *why)
 {
     if (s->ra && encap_ra_invalidate(s->ra)) {
         trace_vrc_ep_ra_invalidate(why);
+    }
+}
+
+/*
+ * PCIDMAOwnFunc: the function owns (or gives back) bus-master memory that
+ * the driver does not write meanwhile (its descriptors between head and
+ * tail); the read-ahead keeps the copies it fetched of it after that
+ * across the drops above.  Main loop, BQL held.
+ */
+static void ep_dma_own(void *opaque, dma_addr_t addr, dma_addr_t len,
+                       PCIDMAOwn what)
+{
+    VRCEndpointState *s = opaque;
+
+    trace_vrc_ep_dma_own(what, addr, len);
+    switch (what) {
+    case PCI_DMA_OWN:
+        encap_ra_own(s->ra, addr, len);
+        break;
+    case PCI_DMA_GIVE_BACK:
+        encap_ra_give_back(s->ra, addr, len);
+        break;
+    case PCI_DMA_GIVE_BACK_ALL:
+        encap_ra_give_back_all(s->ra);
+        break;
+    }
+}
+
+/* The VM side may have restarted, or the function was reset: it owns
+ * nothing until it says so again. */
+static void ep_ra_forget(VRCEndpointState *s, const char *why)
+{
+    ep_ra_invalidate(s, why);
+    if (s->ra) {
+        encap_ra_give_back_all(s->ra);
     }
 }
 
@@ -215,6 +251,10 @@ static MemTxResult ep_dma_write_buf(void *opaque, hwaddr addr,
 
     trace_vrc_ep_dma("write", addr, size);
     ep_ra_invalidate(s, "DMA write");
+    if (s->ra) {
+        /* What the function writes it no longer owns, if it did. */
+        encap_ra_give_back(s->ra, addr, size);
+    }
     vrc_link_mem_write(s->link, ep_bdf(s, 0), addr, buf, size);
     trace_vrc_ep_dma_done("write", addr, size, 0);
     return MEMTX_OK;
@@ -448,7 +488,7 @@ static void ep_exec_mem_io(VRCEndpointState *s, const struct encap_tlp *t)
  */
 static void ep_reset(VRCEndpointState *s)
 {
-    ep_ra_invalidate(s, "reset");
+    ep_ra_forget(s, "reset");
     s->bdf_base = 0;
     bus_cold_reset(BUS(s->bus));
 }
@@ -492,7 +532,7 @@ static void ep_link_state(void *opaque, bool up)
     VRCEndpointState *s = opaque;
 
     trace_vrc_ep_link(up);
-    ep_ra_invalidate(s, "link");
+    ep_ra_forget(s, "link");
     if (up && s->link_was_up) {
         /* Before any request of the new session runs. */
         ep_reset(s);
@@ -653,6 +693,7 @@ static const struct {
 /* A hosted function whose DMA would not reach the VM is a user error. */
 static void ep_check_function(PCIBus *bus, PCIDevice *d, void *opaque)
 {
+    VRCEndpointState *s = opaque;
     Object *obj = OBJECT(d);
 
     for (size_t i = 0; i < G_N_ELEMENTS(ep_refused_models); i++) {
@@ -664,6 +705,9 @@ static void ep_check_function(PCIBus *bus, PCIDevice *d, void *opaque)
                          object_get_typename(obj), ep_refused_models[i].why);
             exit(1);
         }
+    }
+    if (s->ra && s->dma_own) {
+        pci_dma_set_own_func(d, ep_dma_own, s);
     }
     if (object_property_find(obj, "iommu_platform") &&
         !object_property_get_bool(obj, "iommu_platform", NULL)) {
@@ -896,6 +940,7 @@ static void ep_instance_init(Object *obj)
     s->request_credit = VRC_EP_REQUEST_CREDIT;
     s->read_ahead = true;
     s->defer_writes = true;
+    s->dma_own = true;
     s->ra_window = VRC_EP_RA_WINDOW;
     s->ra_windows = VRC_EP_RA_WINDOWS;
 }
@@ -918,6 +963,16 @@ static bool ep_get_defer_writes(Object *obj, Error **errp)
 static void ep_set_defer_writes(Object *obj, bool value, Error **errp)
 {
     VRC_ENDPOINT_MACHINE(obj)->defer_writes = value;
+}
+
+static bool ep_get_dma_own(Object *obj, Error **errp)
+{
+    return VRC_ENDPOINT_MACHINE(obj)->dma_own;
+}
+
+static void ep_set_dma_own(Object *obj, bool value, Error **errp)
+{
+    VRC_ENDPOINT_MACHINE(obj)->dma_own = value;
 }
 
 static void ep_class_init(ObjectClass *oc, void *data)
@@ -996,6 +1051,12 @@ static void ep_class_init(ObjectClass *oc, void *data)
         "send the hosted function's DMA writes with its next read or "
         "completion, or when the main loop is about to wait, rather than "
         "one send each (default on)");
+    object_class_property_add_bool(oc, "x-dma-own", ep_get_dma_own,
+                                   ep_set_dma_own);
+    object_class_property_set_description(oc, "x-dma-own",
+        "read-ahead: keep what was fetched of memory the function says it "
+        "owns (descriptors between its head and tail) until it gives it "
+        "back (default on)");
     ep_add_u32(oc, "x-read-ahead-window",
                offsetof(VRCEndpointState, ra_window),
                "read-ahead: bytes a window, a power of two");

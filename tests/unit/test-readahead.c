@@ -23,6 +23,7 @@ typedef struct Mem {
     unsigned fetches;
     GArray *ranges;             /* struct encap_ra_range of the last fetch */
     int fail_from;              /* fetches with a range at or above: fail */
+    bool owned[WORDS];          /* the device's: the writer leaves them be */
 } Mem;
 
 static void mem_write(Mem *m, unsigned word)
@@ -77,7 +78,11 @@ static int mem_fetch(void *opaque, const struct encap_ra_range *r, unsigned n)
         g_assert_cmpuint(r[i].addr + r[i].len, <=, MEM_SIZE);
         for (uint32_t off = 0; off < r[i].len; off += 4) {
             if (g_rand_double(m->rand) < m->write_p) {
-                mem_write(m, ring_word(m));
+                unsigned w = ring_word(m);
+
+                if (!m->owned[w]) {
+                    mem_write(m, w);
+                }
             }
             memcpy((uint8_t *)r[i].buf + off, &m->w[(r[i].addr + off) / 4],
                    MIN(4, r[i].len - off));
@@ -484,6 +489,203 @@ static void test_coherent(void)
     mem_free(&m);
 }
 
+/* ---- ownership ---- */
+
+static uint64_t owned_hits(struct encap_ra *ra)
+{
+    struct encap_ra_stats st;
+
+    encap_ra_get_stats(ra, &st);
+    return st.owned_hits;
+}
+
+/* The device owns words [@from, @to) (byte addresses). */
+static void own(Mem *m, struct encap_ra *ra, uint64_t from, uint64_t to)
+{
+    encap_ra_own(ra, from, to - from);
+    for (uint64_t a = from; a < to; a += 4) {
+        m->owned[a / 4] = true;
+    }
+}
+
+static void give_back(Mem *m, struct encap_ra *ra, uint64_t from, uint64_t to)
+{
+    encap_ra_give_back(ra, from, to - from);
+    for (uint64_t a = from; a < to; a += 4) {
+        m->owned[a / 4] = false;
+    }
+}
+
+/*
+ * Owned bytes fetched after they became owned are served across drops of
+ * the cache, in any order; the rest of their window is fetched again.
+ */
+static void test_owned(void)
+{
+    struct encap_ra *ra;
+    Mem m;
+
+    mem_init(&m, 1, 0);
+    ra = encap_ra_new(&cfg, mem_fetch, &m);
+    own(&m, ra, 0x2000, 0x2100);
+    g_assert_cmpuint(rd32(ra, 0x2080), ==, m.w[0x2080 / 4]);
+    g_assert_cmpuint(m.fetches, ==, 1);
+    for (unsigned i = 0; i < 3; i++) {
+        encap_ra_invalidate(ra);
+        /* Backwards too: an owned byte does not change. */
+        g_assert_cmpuint(rd32(ra, 0x20fc), ==, m.w[0x20fc / 4]);
+        g_assert_cmpuint(rd32(ra, 0x2000), ==, m.w[0x2000 / 4]);
+    }
+    g_assert_cmpuint(m.fetches, ==, 1);
+    g_assert_cmpuint(owned_hits(ra), ==, 6);
+    /* Not owned, in the same window: fetched again, and new. */
+    mem_write(&m, 0x2100 / 4);
+    g_assert_cmpuint(rd32(ra, 0x2100), ==, m.w[0x2100 / 4]);
+    g_assert_cmpuint(m.fetches, ==, 2);
+    /* A read across the edge of what is owned is not served either. */
+    encap_ra_invalidate(ra);
+    {
+        uint64_t v;
+
+        g_assert_cmpint(encap_ra_read(ra, 0x20fc, &v, 8), ==, 0);
+        g_assert_cmpuint(m.fetches, ==, 3);
+    }
+    encap_ra_free(ra);
+    mem_free(&m);
+}
+
+/* A copy fetched before the bytes became owned does not serve them: the
+ * driver wrote them before it handed them over. */
+static void test_owned_after_fetch(void)
+{
+    struct encap_ra *ra;
+    Mem m;
+
+    mem_init(&m, 1, 0);
+    ra = encap_ra_new(&cfg, mem_fetch, &m);
+    g_assert_cmpuint(rd32(ra, 0x4010), ==, m.w[0x4010 / 4]);
+    mem_write(&m, 0x4020 / 4);          /* the driver fills a descriptor */
+    own(&m, ra, 0x4000, 0x4200);        /* and moves the tail past it */
+    encap_ra_invalidate(ra);            /* the doorbell */
+    g_assert_cmpuint(rd32(ra, 0x4020), ==, m.w[0x4020 / 4]);
+    g_assert_cmpuint(m.fetches, ==, 2);
+    g_assert_cmpuint(owned_hits(ra), ==, 0);
+    /* Owning again what is owned does not make older copies good. */
+    own(&m, ra, 0x4000, 0x4200);
+    encap_ra_invalidate(ra);
+    g_assert_cmpuint(rd32(ra, 0x4024), ==, m.w[0x4024 / 4]);
+    g_assert_cmpuint(m.fetches, ==, 2);
+    g_assert_cmpuint(owned_hits(ra), ==, 1);
+    encap_ra_free(ra);
+    mem_free(&m);
+}
+
+/* What is given back is fetched again; what is still owned is served. */
+static void test_give_back(void)
+{
+    struct encap_ra *ra;
+    Mem m;
+
+    mem_init(&m, 1, 0);
+    ra = encap_ra_new(&cfg, mem_fetch, &m);
+    own(&m, ra, 0x6000, 0x6200);
+    rd32(ra, 0x6000);
+    g_assert_cmpuint(m.fetches, ==, 1);
+    /* The middle goes back (a descriptor written back), and changes. */
+    give_back(&m, ra, 0x6040, 0x6050);
+    mem_write(&m, 0x6040 / 4);
+    encap_ra_invalidate(ra);
+    g_assert_cmpuint(rd32(ra, 0x6050), ==, m.w[0x6050 / 4]);
+    g_assert_cmpuint(rd32(ra, 0x603c), ==, m.w[0x603c / 4]);
+    g_assert_cmpuint(m.fetches, ==, 1);
+    g_assert_cmpuint(rd32(ra, 0x6040), ==, m.w[0x6040 / 4]);
+    g_assert_cmpuint(m.fetches, ==, 2);
+    /* All of it goes back: nothing is served from copies any more. */
+    encap_ra_give_back_all(ra);
+    memset(m.owned, 0, sizeof(m.owned));
+    mem_write(&m, 0x6100 / 4);
+    encap_ra_invalidate(ra);
+    g_assert_cmpuint(rd32(ra, 0x6100), ==, m.w[0x6100 / 4]);
+    g_assert_cmpuint(m.fetches, ==, 3);
+    encap_ra_free(ra);
+    mem_free(&m);
+}
+
+/* More owned pieces than there is room for: the rest is just not owned. */
+static void test_own_full(void)
+{
+    struct encap_ra_stats st;
+    struct encap_ra *ra;
+    Mem m;
+
+    mem_init(&m, 1, 0);
+    ra = encap_ra_new(&cfg, mem_fetch, &m);
+    for (unsigned i = 0; i < 200; i++) {
+        /* A hole between each: 200 pieces. */
+        own(&m, ra, 0x8000 + i * 32, 0x8000 + i * 32 + 16);
+    }
+    encap_ra_get_stats(ra, &st);
+    g_assert_cmpuint(st.own_full, >, 0);
+    rd32(ra, 0x8000 + 199 * 32);        /* the last piece: not owned */
+    encap_ra_invalidate(ra);
+    rd32(ra, 0x8000 + 199 * 32);
+    g_assert_cmpuint(m.fetches, ==, 2);
+    rd32(ra, 0x8000);                   /* the first: owned */
+    encap_ra_invalidate(ra);
+    rd32(ra, 0x8000);
+    g_assert_cmpuint(m.fetches, ==, 3);
+    g_assert_cmpuint(owned_hits(ra), ==, 1);
+    encap_ra_free(ra);
+    mem_free(&m);
+}
+
+/*
+ * The property with ownership: under a writer that leaves owned words be,
+ * while the device owns and gives back ranges, writes what it gave back
+ * and the cache is dropped now and then: a read of an owned word returns
+ * its value now; any other read is coherent as in test_coherent.
+ */
+static void test_owned_coherent(void)
+{
+    struct encap_ra_stats st;
+    struct encap_ra *ra;
+    uint32_t lower = 0;
+    Mem m;
+
+    mem_init(&m, 11, 0.05);
+    ra = encap_ra_new(&cfg, mem_fetch, &m);
+    for (unsigned i = 0; i < 200000; i++) {
+        unsigned r = g_rand_int_range(m.rand, 0, 100);
+        uint32_t word = ring_word(&m);
+
+        if (r < 3) {
+            encap_ra_invalidate(ra);
+            lower = m.clock;
+        } else if (r < 6) {
+            uint32_t n = g_rand_int_range(m.rand, 1, 24);
+
+            own(&m, ra, word * 4, MIN(WORDS, word + n) * 4ull);
+        } else if (r < 8) {
+            /* The device writes a word back: it gives it back first. */
+            give_back(&m, ra, word * 4, word * 4 + 4);
+            mem_write(&m, word);
+        } else if (r < 9) {
+            uint32_t n = g_rand_int_range(m.rand, 1, 64);
+
+            give_back(&m, ra, word * 4, MIN(WORDS, word + n) * 4ull);
+        } else if (m.owned[word]) {
+            g_assert_cmpuint(rd32(ra, word * 4), ==, m.w[word]);
+        } else {
+            lower = coherent_check(&m, word, rd32(ra, word * 4), lower);
+        }
+    }
+    encap_ra_get_stats(ra, &st);
+    g_assert_cmpuint(st.owned_hits, >, 1000);
+    g_assert_cmpuint(st.hits, >, 0);
+    encap_ra_free(ra);
+    mem_free(&m);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -498,5 +700,10 @@ int main(int argc, char **argv)
     g_test_add_func("/readahead/uncached", test_uncached);
     g_test_add_func("/readahead/error", test_error);
     g_test_add_func("/readahead/coherent", test_coherent);
+    g_test_add_func("/readahead/owned", test_owned);
+    g_test_add_func("/readahead/owned-after-fetch", test_owned_after_fetch);
+    g_test_add_func("/readahead/give-back", test_give_back);
+    g_test_add_func("/readahead/own-full", test_own_full);
+    g_test_add_func("/readahead/owned-coherent", test_owned_coherent);
     return g_test_run();
 }

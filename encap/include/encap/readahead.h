@@ -80,6 +80,8 @@ struct encap_ra_stats {
     uint64_t invalidations; /* encap_ra_invalidate() calls that dropped data */
     uint64_t out_of_order;  /* misses on a cached byte, for fetch order */
     uint64_t errors;        /* fetches that failed */
+    uint64_t owned_hits;    /* reads of owned bytes served from a copy */
+    uint64_t own_full;      /* encap_ra_own() calls that found no room */
 };
 
 /*
@@ -101,6 +103,24 @@ int encap_ra_read(struct encap_ra *ra, uint64_t addr, void *buf, uint32_t len);
  * if there was anything.
  */
 bool encap_ra_invalidate(struct encap_ra *ra);
+
+/*
+ * Ownership.  The requester owns [@addr, @addr + @len) from now until it
+ * gives it back: the memory's owner does not write those bytes meanwhile
+ * (a descriptor ring between the hardware's head and tail: the driver
+ * writes a descriptor before it moves the tail past it, and again only
+ * once the head has passed it).  An owned byte then keeps its value, so
+ * a copy fetched after it became owned serves it at any time, in any
+ * order, across encap_ra_invalidate(), until it is given back.  The
+ * requester gives back what it writes, before it writes it, and
+ * everything at a reset or when it learns the promise may no longer hold.
+ * Bytes already owned stay owned since they were.  A promise that is
+ * wrong serves stale data: it must be the device's, as real hardware that
+ * prefetches descriptors relies on it.
+ */
+void encap_ra_own(struct encap_ra *ra, uint64_t addr, uint64_t len);
+void encap_ra_give_back(struct encap_ra *ra, uint64_t addr, uint64_t len);
+void encap_ra_give_back_all(struct encap_ra *ra);
 
 void encap_ra_get_stats(const struct encap_ra *ra, struct encap_ra_stats *st);
 
