@@ -506,10 +506,14 @@ static void ep_request(void *opaque, const struct encap_tlp *t)
     /* The guest may have written its memory before this (a doorbell). */
     ep_ra_invalidate(s, "request");
     switch (t->type) {
-    case ENCAP_TLP_CFGRD0:
     case ENCAP_TLP_CFGWR0:
-    case ENCAP_TLP_CFGRD1:
     case ENCAP_TLP_CFGWR1:
+        /* Bus mastering, BARs or power may change: promises made before
+         * are not relied on. */
+        ep_ra_forget(s, "config write");
+        /* fall through */
+    case ENCAP_TLP_CFGRD0:
+    case ENCAP_TLP_CFGRD1:
         ep_exec_cfg(s, t);
         break;
     case ENCAP_TLP_MSG:
