@@ -130,6 +130,7 @@ void encap_ra_free(struct encap_ra *ra)
 /* ---- ownership ---- */
 
 static bool ra_drop(struct encap_ra *ra);
+static struct ra_record *ra_find(struct encap_ra *ra, uint64_t key);
 
 /* Every byte of [@addr, @addr + @len) owned since before tick @at. */
 static bool ra_owned(const struct encap_ra *ra, uint64_t addr, uint64_t len,
@@ -217,6 +218,7 @@ static bool ra_serve_owned(struct encap_ra *ra, uint64_t win, uint64_t addr,
                            void *buf, uint32_t len)
 {
     const uint8_t *src = NULL;
+    struct ra_record *rc;
 
     if (!ra->n_own) {
         return false;
@@ -238,12 +240,11 @@ static bool ra_serve_owned(struct encap_ra *ra, uint64_t win, uint64_t addr,
     }
     memcpy(buf, src + (addr - win), len);
     ra->st.owned_hits++;
-    for (unsigned i = 0; i < RA_RECORDS; i++) {
+    rc = ra_find(ra, win);
+    if (rc) {
         /* The window serves: fetch it whole next time too (not lean). */
-        if (ra->rec[i].used && ra->rec[i].key == win) {
-            ra->rec[i].hit = true;
-            ra->rec[i].dry = 0;
-        }
+        rc->hit = true;
+        rc->dry = 0;
     }
     return true;
 }

@@ -310,12 +310,6 @@ static bool vrc_link_spin_rx(VRCLink *l, int fd)
     return false;
 }
 
-/*
- * The receiver waits for something only the link can bring (acks that
- * open the window, completions of a DMA read that a request it executes
- * issued): nobody else reads the transport, so it reads it itself, for up
- * to @ms, delivering completions at once.  Lock held.
- */
 /* The receiver takes in what is waiting, and does not block.  Lock held. */
 static void vrc_link_self_rx(VRCLink *l)
 {
@@ -326,6 +320,13 @@ static void vrc_link_self_rx(VRCLink *l)
     l->self_waiting = false;
 }
 
+/*
+ * The receiver waits for something only the link can bring (acks that
+ * open the window, completions of a DMA read that a request it executes
+ * issued): nobody else reads the transport, so it reads it itself: what
+ * is waiting, or else what comes within @ms, delivering completions at
+ * once.  Lock held.
+ */
 void vrc_link_self_pump(VRCLink *l, int ms)
 {
     struct pollfd pfd = {

@@ -499,21 +499,24 @@ static uint64_t owned_hits(struct encap_ra *ra)
     return st.owned_hits;
 }
 
-/* The device owns words [@from, @to) (byte addresses). */
+/* Words [@from, @to) (byte addresses) are the device's, or no longer. */
+static void mark_owned(Mem *m, uint64_t from, uint64_t to, bool owned)
+{
+    for (uint64_t a = from; a < to; a += 4) {
+        m->owned[a / 4] = owned;
+    }
+}
+
 static void own(Mem *m, struct encap_ra *ra, uint64_t from, uint64_t to)
 {
     encap_ra_own(ra, from, to - from);
-    for (uint64_t a = from; a < to; a += 4) {
-        m->owned[a / 4] = true;
-    }
+    mark_owned(m, from, to, true);
 }
 
 static void give_back(Mem *m, struct encap_ra *ra, uint64_t from, uint64_t to)
 {
     encap_ra_give_back(ra, from, to - from);
-    for (uint64_t a = from; a < to; a += 4) {
-        m->owned[a / 4] = false;
-    }
+    mark_owned(m, from, to, false);
 }
 
 /*
