@@ -665,10 +665,20 @@ static bool ep_parse_mac(const char *str, uint8_t mac[6])
  */
 #define VRC_EP_MAP_LIMIT "536870912"
 
+/*
+ * virtio-net completes a tx burst at once and notifies received packets
+ * once per main loop turn (qemu-patches/0020): each used ring update and
+ * event index read is a round trip here.  Off by default elsewhere: with
+ * local memory, an interrupt per received packet lets the guest start
+ * sooner (TCP in 20% faster).
+ */
+#define VRC_EP_VIRTIO_NET_BATCH { "virtio-net-device", "x-batch-completions", "on" }
+
 static GlobalProperty ep_globals[] = {
     { "virtio-device", "iommu_platform", "on" },
     { "virtio-pci", "disable-legacy", "on" },
     { TYPE_PCI_DEVICE, "x-max-bounce-buffer-size", VRC_EP_MAP_LIMIT },
+    VRC_EP_VIRTIO_NET_BATCH,
 };
 
 /*
