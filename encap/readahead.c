@@ -43,7 +43,7 @@ struct ra_record {
  * owned byte is served from a copy fetched after it became owned: from
  * then until it is given back, nobody writes it.
  */
-#define RA_OWNED    64
+#define RA_OWNED    ENCAP_RA_MAX_OWNED
 #define RA_HELD     16
 
 struct ra_owned {

@@ -1069,8 +1069,8 @@ static void ep_class_init(ObjectClass *oc, void *data)
                                    ep_set_dma_own);
     object_class_property_set_description(oc, "x-dma-own",
         "read-ahead: keep what was fetched of memory the function says it "
-        "owns (descriptors between its head and tail) until it gives it "
-        "back (default on)");
+        "owns (descriptors between its head and tail, a virtio ring's "
+        "available entries) until it gives it back (default on)");
     ep_add_u32(oc, "x-read-ahead-window",
                offsetof(VRCEndpointState, ra_window),
                "read-ahead: bytes a window, a power of two");

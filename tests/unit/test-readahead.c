@@ -623,21 +623,29 @@ static void test_own_full(void)
 
     mem_init(&m, 1, 0);
     ra = encap_ra_new(&cfg, mem_fetch, &m);
-    for (unsigned i = 0; i < 200; i++) {
-        /* A hole between each: 200 pieces. */
-        own(&m, ra, 0x8000 + i * 32, 0x8000 + i * 32 + 16);
+    const unsigned n = ENCAP_RA_MAX_OWNED + 10;
+
+    g_assert_cmpuint(0x4000 + n * 32, <=, MEM_SIZE);
+    for (unsigned i = 0; i < n; i++) {
+        /* A hole between each: one piece each. */
+        own(&m, ra, 0x4000 + i * 32, 0x4000 + i * 32 + 16);
     }
     encap_ra_get_stats(ra, &st);
-    g_assert_cmpuint(st.own_full, >, 0);
-    rd32(ra, 0x8000 + 199 * 32);        /* the last piece: not owned */
+    g_assert_cmpuint(st.own_full, ==, n - ENCAP_RA_MAX_OWNED);
+    rd32(ra, 0x4000 + (n - 1) * 32);    /* the last piece: not owned */
     encap_ra_invalidate(ra);
-    rd32(ra, 0x8000 + 199 * 32);
+    rd32(ra, 0x4000 + (n - 1) * 32);
     g_assert_cmpuint(m.fetches, ==, 2);
-    rd32(ra, 0x8000);                   /* the first: owned */
+    /* The last piece that found room is owned, as is the first. */
+    rd32(ra, 0x4000 + (ENCAP_RA_MAX_OWNED - 1) * 32);
     encap_ra_invalidate(ra);
-    rd32(ra, 0x8000);
+    rd32(ra, 0x4000 + (ENCAP_RA_MAX_OWNED - 1) * 32);
     g_assert_cmpuint(m.fetches, ==, 3);
-    g_assert_cmpuint(owned_hits(ra), ==, 1);
+    rd32(ra, 0x4000);
+    encap_ra_invalidate(ra);
+    rd32(ra, 0x4000);
+    g_assert_cmpuint(m.fetches, ==, 4);
+    g_assert_cmpuint(owned_hits(ra), ==, 2);
     encap_ra_free(ra);
     mem_free(&m);
 }

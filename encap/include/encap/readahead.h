@@ -45,6 +45,12 @@
 /* Largest windows and fetch the cache takes. */
 #define ENCAP_RA_MAX_WINDOW     4096
 #define ENCAP_RA_MAX_WINDOWS    8
+/*
+ * Disjoint owned pieces the cache keeps (encap_ra_own()): a virtio NIC
+ * owns each head descriptor of its two rings apart, up to 2 x 256, and a
+ * ring's entries in one or two pieces.
+ */
+#define ENCAP_RA_MAX_OWNED      1024
 
 struct encap_ra;
 
