@@ -13,12 +13,16 @@
  * its steps until the cache was dropped.  A step is a read in another
  * window than the cached read before it, or at a lower address in the same
  * one (it needs a later copy of that window).  A miss in @key fetches @key
- * and then these windows, in this order.
+ * and then these windows, in this order.  A miss with no step before the
+ * drop leaves the steps of the one before (a ring's index read again only
+ * to find it empty does not forget what follows a doorbell).
  */
 struct ra_record {
     uint64_t key;
     uint64_t win[ENCAP_RA_MAX_WINDOWS - 1];
     unsigned n;
+    uint64_t prev[ENCAP_RA_MAX_WINDOWS - 1];    /* while open: before */
+    unsigned prev_n;
     bool used;
     bool open;                  /* being written: a miss since the last drop */
     uint64_t stamp;             /* for replacement: last miss in @key */
@@ -35,25 +39,39 @@ struct ra_record {
  */
 #define RA_DRY      2
 #define RA_PROBE    8
+/*
+ * But a miss in the window a lean fetch just read, with no drop between,
+ * shows the requester reads on in it (an index, then the entries after
+ * it): that fetch takes the window whole.
+ */
 
 /*
  * Ownership (encap_ra_own()): byte ranges the requester owns, each since
- * a tick of ra->tick, disjoint; and copies of windows kept past a drop of
- * the cache for their owned bytes, each with the tick of its fetch.  An
- * owned byte is served from a copy fetched after it became owned: from
- * then until it is given back, nobody writes it.
+ * a position, disjoint; and copies of windows kept past a drop of the
+ * cache for their owned bytes, each with the position of its copy.  An
+ * owned byte is served from a copy made after it became owned: from then
+ * until it is given back, nobody writes it.
+ *
+ * A position orders copies in time: window @i of the fetch at tick @t is
+ * at t * RA_SEQ + i (the peer copies a fetch's windows in order, each in
+ * ascending address order).  Ownership since a tick of its own comes after
+ * every copy made before; ownership since a read (encap_ra_mark()) starts
+ * at that read's window and address, so what its window holds above that
+ * address was copied after it.
  */
 #define RA_OWNED    ENCAP_RA_MAX_OWNED
 #define RA_HELD     16
+#define RA_SEQ      ENCAP_RA_MAX_WINDOWS
 
 struct ra_owned {
     uint64_t start, end;
-    uint64_t since;
+    uint64_t since;             /* a position */
+    uint64_t since_addr;        /* copies at @since: bytes above this only */
 };
 
 struct ra_held {
     uint64_t win;
-    uint64_t at;                /* the tick of its fetch; 0: slot free */
+    uint64_t at;                /* the position of the copy; 0: slot free */
 };
 
 struct encap_ra {
@@ -82,6 +100,16 @@ struct encap_ra {
 
     uint64_t tick;
     uint64_t fetch_at;              /* the tick of the last fetch */
+    /* The window of the last fetch if it was lean, since the last drop. */
+    bool lean_valid;
+    uint64_t lean_win;
+    /* Where the copy that served the last read was: its position, and
+     * the read's address in it. */
+    bool read_valid;
+    uint64_t read_seq, read_addr;
+    /* encap_ra_mark(): the position of the read it marked. */
+    bool mark_valid;
+    uint64_t mark_seq, mark_addr;
     struct ra_owned own[RA_OWNED];
     unsigned n_own;
     struct ra_held held[RA_HELD];
@@ -132,7 +160,13 @@ void encap_ra_free(struct encap_ra *ra)
 static bool ra_drop(struct encap_ra *ra);
 static struct ra_record *ra_find(struct encap_ra *ra, uint64_t key);
 
-/* Every byte of [@addr, @addr + @len) owned since before tick @at. */
+/* The position of window @i of the last fetch. */
+static uint64_t ra_seq(const struct encap_ra *ra, unsigned i)
+{
+    return ra->fetch_at * RA_SEQ + i;
+}
+
+/* Every byte of [@addr, @addr + @len) owned since before a copy at @at. */
 static bool ra_owned(const struct encap_ra *ra, uint64_t addr, uint64_t len,
                      uint64_t at)
 {
@@ -144,7 +178,8 @@ static bool ra_owned(const struct encap_ra *ra, uint64_t addr, uint64_t len,
         for (i = 0; i < ra->n_own; i++) {
             const struct ra_owned *o = &ra->own[i];
 
-            if (o->start <= pos && pos < o->end && o->since < at) {
+            if (o->start <= pos && pos < o->end &&
+                (o->since < at || (o->since == at && pos > o->since_addr))) {
                 pos = o->end;
                 break;
             }
@@ -156,7 +191,7 @@ static bool ra_owned(const struct encap_ra *ra, uint64_t addr, uint64_t len,
     return true;
 }
 
-/* Some byte of window @win owned since before tick @at. */
+/* Some byte of window @win may be owned since before a copy at @at. */
 static bool ra_any_owned(const struct encap_ra *ra, uint64_t win, uint64_t at)
 {
     uint64_t end = win + ra->cfg.window;
@@ -164,14 +199,14 @@ static bool ra_any_owned(const struct encap_ra *ra, uint64_t win, uint64_t at)
     for (unsigned i = 0; i < ra->n_own; i++) {
         const struct ra_owned *o = &ra->own[i];
 
-        if (o->start < end && win < o->end && o->since < at) {
+        if (o->start < end && win < o->end && o->since <= at) {
             return true;
         }
     }
     return false;
 }
 
-/* Keep a copy of @win (fetched at tick @at, its bytes at @data). */
+/* Keep a copy of @win (made at position @at, its bytes at @data). */
 static void ra_hold(struct encap_ra *ra, uint64_t win, uint64_t at,
                     const uint8_t *data)
 {
@@ -205,11 +240,19 @@ static void ra_hold_fetch(struct encap_ra *ra)
     }
     for (unsigned i = 0; i < ra->n; i++) {
         if (ra->win[i] != UINT64_MAX &&
-            ra_any_owned(ra, ra->win[i], ra->fetch_at)) {
-            ra_hold(ra, ra->win[i], ra->fetch_at,
+            ra_any_owned(ra, ra->win[i], ra_seq(ra, i))) {
+            ra_hold(ra, ra->win[i], ra_seq(ra, i),
                     ra->data + (size_t)i * ra->cfg.window);
         }
     }
+}
+
+/* The last read was served from the copy at position @at, address @addr. */
+static void ra_read_at(struct encap_ra *ra, uint64_t at, uint64_t addr)
+{
+    ra->read_valid = true;
+    ra->read_seq = at;
+    ra->read_addr = addr;
 }
 
 /* Serve @len bytes at @addr of window @win if they are owned and a copy
@@ -219,13 +262,15 @@ static bool ra_serve_owned(struct encap_ra *ra, uint64_t win, uint64_t addr,
 {
     const uint8_t *src = NULL;
     struct ra_record *rc;
+    uint64_t at = 0;
 
     if (!ra->n_own) {
         return false;
     }
     for (unsigned i = 0; i < ra->n && !src; i++) {
-        if (ra->win[i] == win && ra_owned(ra, addr, len, ra->fetch_at)) {
+        if (ra->win[i] == win && ra_owned(ra, addr, len, ra_seq(ra, i))) {
             src = ra->data + (size_t)i * ra->cfg.window;
+            at = ra_seq(ra, i);
         }
     }
     for (unsigned i = 0; i < RA_HELD && !src; i++) {
@@ -233,6 +278,7 @@ static bool ra_serve_owned(struct encap_ra *ra, uint64_t win, uint64_t addr,
 
         if (h->at && h->win == win && ra_owned(ra, addr, len, h->at)) {
             src = ra->held_data + (size_t)i * ra->cfg.window;
+            at = h->at;
         }
     }
     if (!src) {
@@ -240,6 +286,7 @@ static bool ra_serve_owned(struct encap_ra *ra, uint64_t win, uint64_t addr,
     }
     memcpy(buf, src + (addr - win), len);
     ra->st.owned_hits++;
+    ra_read_at(ra, at, addr);
     rc = ra_find(ra, win);
     if (rc) {
         /* The window serves: fetch it whole next time too (not lean). */
@@ -249,17 +296,12 @@ static bool ra_serve_owned(struct encap_ra *ra, uint64_t win, uint64_t addr,
     return true;
 }
 
-void encap_ra_own(struct encap_ra *ra, uint64_t addr, uint64_t len)
+/* Own [@addr, @addr + @len) since position @since (@since_addr). */
+static void ra_own_since(struct encap_ra *ra, uint64_t addr, uint64_t len,
+                         uint64_t since, uint64_t since_addr)
 {
-    uint64_t pos = addr, end = addr + len, since;
+    uint64_t pos = addr, end = addr + len;
 
-    if (!len || end < addr) {
-        return;
-    }
-    /* The driver wrote them before it handed them over: what was fetched
-     * before is older than that (a doorbell drops the cache too). */
-    ra_drop(ra);
-    since = ++ra->tick;
     /* What is owned already stays owned since when it was. */
     while (pos < end) {
         uint64_t gap_end = end;
@@ -286,9 +328,41 @@ void encap_ra_own(struct encap_ra *ra, uint64_t addr, uint64_t len)
         }
         ra->own[ra->n_own++] = (struct ra_owned) {
             .start = pos, .end = gap_end, .since = since,
+            .since_addr = since_addr,
         };
         pos = gap_end;
     }
+}
+
+void encap_ra_own(struct encap_ra *ra, uint64_t addr, uint64_t len)
+{
+    if (!len || addr + len < addr) {
+        return;
+    }
+    /* The driver wrote them before it handed them over: what was fetched
+     * before is older than that (a doorbell drops the cache too). */
+    ra_drop(ra);
+    ra_own_since(ra, addr, len, ++ra->tick * RA_SEQ, 0);
+}
+
+void encap_ra_mark(struct encap_ra *ra)
+{
+    ra->mark_valid = ra->read_valid;
+    ra->mark_seq = ra->read_seq;
+    ra->mark_addr = ra->read_addr;
+}
+
+void encap_ra_own_marked(struct encap_ra *ra, uint64_t addr, uint64_t len)
+{
+    if (!len || addr + len < addr) {
+        return;
+    }
+    if (!ra->mark_valid) {
+        /* Where the marked read came from is not known: as of now. */
+        encap_ra_own(ra, addr, len);
+        return;
+    }
+    ra_own_since(ra, addr, len, ra->mark_seq, ra->mark_addr);
 }
 
 void encap_ra_give_back(struct encap_ra *ra, uint64_t addr, uint64_t len)
@@ -310,6 +384,7 @@ void encap_ra_give_back(struct encap_ra *ra, uint64_t addr, uint64_t len)
             if (ra->n_own < RA_OWNED) {
                 ra->own[ra->n_own++] = (struct ra_owned) {
                     .start = end, .end = o->end, .since = o->since,
+                    .since_addr = o->since_addr,
                 };
                 o->end = addr;
                 i++;
@@ -331,6 +406,7 @@ void encap_ra_give_back(struct encap_ra *ra, uint64_t addr, uint64_t len)
 void encap_ra_give_back_all(struct encap_ra *ra)
 {
     ra->n_own = 0;
+    ra->mark_valid = false;
     memset(ra->held, 0, sizeof(ra->held));
 }
 
@@ -342,9 +418,16 @@ static bool ra_drop(struct encap_ra *ra)
     ra_hold_fetch(ra);
 
     ra->n = 0;
+    ra->lean_valid = false;
     ra->last_valid = false;     /* the next read is a step */
     for (unsigned i = 0; i < RA_RECORDS; i++) {
-        ra->rec[i].open = false;
+        struct ra_record *rc = &ra->rec[i];
+
+        if (rc->open && !rc->n && rc->prev_n) {
+            memcpy(rc->win, rc->prev, rc->prev_n * sizeof(rc->win[0]));
+            rc->n = rc->prev_n;
+        }
+        rc->open = false;
     }
     return had;
 }
@@ -417,6 +500,8 @@ static struct ra_record *ra_open(struct encap_ra *ra, uint64_t win)
     }
     if (!rc->open) {
         /* Not already written since the last drop: write it afresh. */
+        memcpy(rc->prev, rc->win, rc->n * sizeof(rc->win[0]));
+        rc->prev_n = rc->n;
         rc->n = 0;
         rc->open = true;
     }
@@ -474,13 +559,18 @@ static int ra_fetch(struct encap_ra *ra, uint64_t addr, void *buf,
         }
     }
     if (!npred && rc) {
-        memcpy(pred, rc->win, rc->n * sizeof(pred[0]));
-        npred = rc->n;
+        /* Open with no step yet: the steps it will keep if none come. */
+        bool before = rc->open && !rc->n;
+
+        memcpy(pred, before ? rc->prev : rc->win,
+               (before ? rc->prev_n : rc->n) * sizeof(pred[0]));
+        npred = before ? rc->prev_n : rc->n;
     }
     if (rc) {
         rc->dry = rc->hit ? 0 : rc->dry + 1;
         rc->hit = false;
-        if (!npred && rc->dry >= RA_DRY && rc->dry % RA_PROBE) {
+        if (!npred && rc->dry >= RA_DRY && rc->dry % RA_PROBE &&
+            !(miss && ra->lean_valid && ra->lean_win == key)) {
             /* Lean: the read as asked, and nothing cached. */
             struct encap_ra_range one = {
                 .addr = addr, .len = len, .buf = buf,
@@ -488,14 +578,19 @@ static int ra_fetch(struct encap_ra *ra, uint64_t addr, void *buf,
 
             ra_hold_fetch(ra);
             ra->n = 0;
+            ra->lean_valid = miss;
+            ra->lean_win = key;
             ra->fetch_at = ++ra->tick;
             ret = ra->fetch(ra->opaque, &one, 1);
             if (ret < 0) {
                 ra->st.errors++;
                 ra_drop(ra);
+                ra->read_valid = false;
                 return ret;
             }
             ra->st.lean++;
+            /* Nothing of it is kept: what comes later is after it. */
+            ra_read_at(ra, ra_seq(ra, 0), addr);
             if (miss) {
                 ra_step(ra, key, addr);
             }
@@ -519,12 +614,14 @@ static int ra_fetch(struct encap_ra *ra, uint64_t addr, void *buf,
         ra->win[n++] = pred[i];
     }
     ra->n = 0;
+    ra->lean_valid = false;
     ra->fetch_at = ++ra->tick;
     ret = ra->fetch(ra->opaque, r, n);
     if (ret < 0) {
         /* Nothing of a failed fetch is kept; the read goes as asked. */
         ra->st.errors++;
         ra_drop(ra);
+        ra->read_valid = false;
         r[0] = (struct encap_ra_range) { .addr = addr, .len = len, .buf = buf };
         return ra->fetch(ra->opaque, r, 1);
     }
@@ -533,6 +630,8 @@ static int ra_fetch(struct encap_ra *ra, uint64_t addr, void *buf,
     ra->n = n;
     ra->cur = 0;
     ra->cur_addr = miss ? addr : 0;
+    /* Uncached: the read is at the fetch's first place, its windows after. */
+    ra_read_at(ra, ra_seq(ra, 0), addr);
     if (miss) {
         ra->st.misses++;
         memcpy(buf, ra->data + (addr - key), len);
@@ -562,6 +661,7 @@ int encap_ra_read(struct encap_ra *ra, uint64_t addr, void *buf, uint32_t len)
             memcpy(buf, ra->data + (size_t)i * wsize + (addr - win), len);
             ra->cur = i;
             ra->cur_addr = addr;
+            ra_read_at(ra, ra_seq(ra, i), addr);
             ra->st.hits++;
             if (ra->fetch_rec) {
                 ra->fetch_rec->hit = true;

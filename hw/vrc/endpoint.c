@@ -145,8 +145,9 @@ static void ep_ra_invalidate(VRCEndpointState *s, const char *why)
 /*
  * PCIDMAOwnFunc: the function owns (or gives back) bus-master memory that
  * the driver does not write meanwhile (its descriptors between head and
- * tail); the read-ahead keeps the copies it fetched of it after that
- * across the drops above.  Main loop, BQL held.
+ * tail; what a virtio ring made available, since the read of the index
+ * that published it: PCI_DMA_MARK); the read-ahead keeps the copies it
+ * fetched of it after that across the drops above.  Main loop, BQL held.
  */
 static void ep_dma_own(void *opaque, dma_addr_t addr, dma_addr_t len,
                        PCIDMAOwn what)
@@ -163,6 +164,12 @@ static void ep_dma_own(void *opaque, dma_addr_t addr, dma_addr_t len,
         break;
     case PCI_DMA_GIVE_BACK_ALL:
         encap_ra_give_back_all(s->ra);
+        break;
+    case PCI_DMA_MARK:
+        encap_ra_mark(s->ra);
+        break;
+    case PCI_DMA_OWN_MARKED:
+        encap_ra_own_marked(s->ra, addr, len);
         break;
     }
 }

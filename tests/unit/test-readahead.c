@@ -24,6 +24,10 @@ typedef struct Mem {
     GArray *ranges;             /* struct encap_ra_range of the last fetch */
     int fail_from;              /* fetches with a range at or above: fail */
     bool owned[WORDS];          /* the device's: the writer leaves them be */
+    /* The clock when the fetch numbered copied_in first copied each word
+     * (a fetch may copy a window twice). */
+    uint32_t copied[WORDS];
+    unsigned copied_in[WORDS];
 } Mem;
 
 static void mem_write(Mem *m, unsigned word)
@@ -86,6 +90,10 @@ static int mem_fetch(void *opaque, const struct encap_ra_range *r, unsigned n)
             }
             memcpy((uint8_t *)r[i].buf + off, &m->w[(r[i].addr + off) / 4],
                    MIN(4, r[i].len - off));
+            if (m->copied_in[(r[i].addr + off) / 4] != m->fetches) {
+                m->copied_in[(r[i].addr + off) / 4] = m->fetches;
+                m->copied[(r[i].addr + off) / 4] = m->clock;
+            }
         }
     }
     return 0;
@@ -255,6 +263,21 @@ static void test_records(void)
             g_assert_cmpuint(m.fetches - f0, ==, 3);
         }
     }
+    /*
+     * A miss in 0x5200 with no step before the drop (a ring's index read
+     * again to find it empty) does not forget what follows it otherwise.
+     */
+    encap_ra_invalidate(ra);
+    rd32(ra, 0x5204);
+    encap_ra_invalidate(ra);
+    {
+        unsigned f0 = m.fetches;
+
+        for (unsigned i = 0; i < G_N_ELEMENTS(y); i++) {
+            g_assert_cmpuint(rd32(ra, y[i]), ==, m.w[y[i] / 4]);
+        }
+        g_assert_cmpuint(m.fetches - f0, ==, 1);
+    }
     encap_ra_free(ra);
     mem_free(&m);
 }
@@ -327,6 +350,28 @@ static void test_lean(void)
     }
     encap_ra_get_stats(ra, &st);
     g_assert_cmpuint(st.hits, >=, 8);
+    /*
+     * Lean again; then a second read in the window a lean fetch just read,
+     * with no drop between (an index, then an entry after it): the window
+     * comes whole, and the reads after it in order are hits.
+     */
+    for (unsigned i = 0; i < 9; i++) {     /* past the eighth's probe */
+        rd32(ra, 0x3000 + i * 16);
+        encap_ra_invalidate(ra);
+    }
+    rd32(ra, 0x3000);
+    g_assert_cmpuint(g_array_index(m.ranges, struct encap_ra_range, 0).len,
+                     ==, 4);
+    rd32(ra, 0x3010);
+    g_assert_cmpuint(g_array_index(m.ranges, struct encap_ra_range, 0).len,
+                     ==, cfg.window);
+    {
+        unsigned fetches = m.fetches;
+
+        g_assert_cmpuint(rd32(ra, 0x3020), ==, m.w[0x3020 / 4]);
+        g_assert_cmpuint(rd32(ra, 0x3030), ==, m.w[0x3030 / 4]);
+        g_assert_cmpuint(m.fetches, ==, fetches);
+    }
     encap_ra_free(ra);
     mem_free(&m);
 }
@@ -651,6 +696,75 @@ static void test_own_full(void)
 }
 
 /*
+ * Ownership since a read (a virtio ring's available index, which publishes
+ * the entries after it): the copy that served the read serves the owned
+ * bytes it copied after it across drops, with no fetch and no drop of its
+ * own; bytes it copied before the read are fetched again.
+ */
+static void test_owned_marked(void)
+{
+    struct encap_ra *ra;
+    Mem m;
+
+    mem_init(&m, 1, 0);
+    ra = encap_ra_new(&cfg, mem_fetch, &m);
+    rd32(ra, 0x3008);                   /* the index */
+    encap_ra_mark(ra);
+    g_assert_cmpuint(rd32(ra, 0x3010), ==, m.w[0x3010 / 4]);
+    encap_ra_own_marked(ra, 0x3010, 0x20);
+    encap_ra_own_marked(ra, 0x3000, 4);         /* below the index */
+    mark_owned(&m, 0x3000, 0x3004, true);
+    mark_owned(&m, 0x3010, 0x3030, true);
+    /* Nothing dropped: the next read in order is a plain hit. */
+    g_assert_cmpuint(rd32(ra, 0x3014), ==, m.w[0x3014 / 4]);
+    g_assert_cmpuint(m.fetches, ==, 1);
+    g_assert_cmpuint(owned_hits(ra), ==, 0);
+    for (unsigned i = 0; i < 2; i++) {
+        encap_ra_invalidate(ra);
+        g_assert_cmpuint(rd32(ra, 0x3020), ==, m.w[0x3020 / 4]);
+        g_assert_cmpuint(rd32(ra, 0x3010), ==, m.w[0x3010 / 4]);
+    }
+    g_assert_cmpuint(m.fetches, ==, 1);
+    g_assert_cmpuint(owned_hits(ra), ==, 4);
+    /* Copied before the index was read: fetched again, then kept. */
+    encap_ra_invalidate(ra);
+    g_assert_cmpuint(rd32(ra, 0x3000), ==, m.w[0x3000 / 4]);
+    g_assert_cmpuint(m.fetches, ==, 2);
+    encap_ra_invalidate(ra);
+    g_assert_cmpuint(rd32(ra, 0x3000), ==, m.w[0x3000 / 4]);
+    g_assert_cmpuint(m.fetches, ==, 2);
+    g_assert_cmpuint(owned_hits(ra), ==, 5);
+
+    /*
+     * A mark after a read served from a kept copy: ownership since that
+     * copy, so a later fetch holds the new owned bytes already.
+     */
+    rd32(ra, 0x5008);
+    g_assert_cmpuint(m.fetches, ==, 3);
+    rd32(ra, 0x3020);                   /* an owned hit, from fetch 2 */
+    g_assert_cmpuint(owned_hits(ra), ==, 6);
+    encap_ra_mark(ra);
+    encap_ra_own_marked(ra, 0x5010, 0x10);
+    mark_owned(&m, 0x5010, 0x5020, true);
+    encap_ra_invalidate(ra);
+    g_assert_cmpuint(rd32(ra, 0x5010), ==, m.w[0x5010 / 4]);
+    g_assert_cmpuint(m.fetches, ==, 3);
+    g_assert_cmpuint(owned_hits(ra), ==, 7);
+    /* A give-back of everything forgets the mark: ownership as of now. */
+    rd32(ra, 0x7008);
+    g_assert_cmpuint(m.fetches, ==, 4);
+    encap_ra_mark(ra);
+    encap_ra_give_back_all(ra);
+    mark_owned(&m, 0, MEM_SIZE, false);
+    encap_ra_own_marked(ra, 0x7010, 0x10);
+    mark_owned(&m, 0x7010, 0x7020, true);
+    g_assert_cmpuint(rd32(ra, 0x7010), ==, m.w[0x7010 / 4]);
+    g_assert_cmpuint(m.fetches, ==, 5);
+    encap_ra_free(ra);
+    mem_free(&m);
+}
+
+/*
  * The property with ownership: under a writer that leaves owned words be,
  * while the device owns and gives back ranges, writes what it gave back
  * and the cache is dropped now and then: a read of an owned word returns
@@ -684,6 +798,28 @@ static void test_owned_coherent(void)
             uint32_t n = g_rand_int_range(m.rand, 1, 64);
 
             give_back(&m, ra, word * 4, MIN(WORDS, word + n) * 4ull);
+        } else if (r < 12) {
+            /*
+             * The device reads an index and owns what it published: of
+             * the words after it, those nobody wrote since the index's
+             * value was copied (its first copy in the last fetch that
+             * copied it: earlier than or as the one that served it).
+             */
+            uint32_t n = g_rand_int_range(m.rand, 1, 24), copied;
+
+            if (m.owned[word]) {
+                g_assert_cmpuint(rd32(ra, word * 4), ==, m.w[word]);
+            } else {
+                lower = coherent_check(&m, word, rd32(ra, word * 4), lower);
+            }
+            copied = m.copied[word];
+            encap_ra_mark(ra);
+            for (uint32_t w = word + 1; w < MIN(WORDS, word + 1 + n); w++) {
+                if (!m.owned[w] && m.w[w] <= copied) {
+                    encap_ra_own_marked(ra, w * 4ull, 4);
+                    m.owned[w] = true;
+                }
+            }
         } else if (m.owned[word]) {
             g_assert_cmpuint(rd32(ra, word * 4), ==, m.w[word]);
         } else {
@@ -715,6 +851,7 @@ int main(int argc, char **argv)
     g_test_add_func("/readahead/owned-after-fetch", test_owned_after_fetch);
     g_test_add_func("/readahead/give-back", test_give_back);
     g_test_add_func("/readahead/own-full", test_own_full);
+    g_test_add_func("/readahead/owned-marked", test_owned_marked);
     g_test_add_func("/readahead/owned-coherent", test_owned_coherent);
     return g_test_run();
 }

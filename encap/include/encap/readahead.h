@@ -125,6 +125,21 @@ bool encap_ra_invalidate(struct encap_ra *ra);
  * prefetches descriptors relies on it.
  */
 void encap_ra_own(struct encap_ra *ra, uint64_t addr, uint64_t len);
+
+/*
+ * Ownership that began at a read the requester made: the read of an index
+ * that publishes what the owner wrote before it (a virtio ring's available
+ * index).  encap_ra_mark() right after that read remembers where its value
+ * was copied; encap_ra_own_marked() then owns bytes since then, without
+ * dropping the cache: every copy made after the marked read holds their
+ * current value, those of the same fetch included (its later windows, and
+ * its window's bytes above the read).  If the marked read was not served
+ * from the last fetch at its cursor (a lean or uncached read, a hit of
+ * owned bytes), encap_ra_own_marked() is encap_ra_own().
+ */
+void encap_ra_mark(struct encap_ra *ra);
+void encap_ra_own_marked(struct encap_ra *ra, uint64_t addr, uint64_t len);
+
 void encap_ra_give_back(struct encap_ra *ra, uint64_t addr, uint64_t len);
 void encap_ra_give_back_all(struct encap_ra *ra);
 
