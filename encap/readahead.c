@@ -39,11 +39,6 @@ struct ra_record {
  */
 #define RA_DRY      2
 #define RA_PROBE    8
-/*
- * But a miss in the window a lean fetch just read, with no drop between,
- * shows the requester reads on in it (an index, then the entries after
- * it): that fetch takes the window whole.
- */
 
 /*
  * Ownership (encap_ra_own()): byte ranges the requester owns, each since
@@ -569,6 +564,11 @@ static int ra_fetch(struct encap_ra *ra, uint64_t addr, void *buf,
     if (rc) {
         rc->dry = rc->hit ? 0 : rc->dry + 1;
         rc->hit = false;
+        /*
+         * But a miss in the window a lean fetch just read, with no drop
+         * between, shows the requester reads on in it (an index, then the
+         * entries after it): this fetch takes the window whole.
+         */
         if (!npred && rc->dry >= RA_DRY && rc->dry % RA_PROBE &&
             !(miss && ra->lean_valid && ra->lean_win == key)) {
             /* Lean: the read as asked, and nothing cached. */
