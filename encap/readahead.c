@@ -55,13 +55,14 @@ struct ra_record {
  * address was copied after it.
  */
 #define RA_OWNED    ENCAP_RA_MAX_OWNED
-#define RA_HELD     16
+#define RA_HELD     64
 #define RA_SEQ      ENCAP_RA_MAX_WINDOWS
 
 struct ra_owned {
     uint64_t start, end;
     uint64_t since;             /* a position */
     uint64_t since_addr;        /* copies at @since: bytes above this only */
+    bool settled;               /* a copy that serves it was seen (fill) */
 };
 
 struct ra_held {
@@ -74,8 +75,9 @@ struct encap_ra {
     encap_ra_fetch_fn fetch;
     void *opaque;
 
-    /* The last fetch: @n windows, in the order they were read. */
-    unsigned n;
+    /* The last fetch: @n windows, in the order they were read; from
+     * @n_lead on, windows taken for owned bytes (ra_fill_owned()). */
+    unsigned n, n_lead;
     uint64_t win[ENCAP_RA_MAX_WINDOWS];
     uint8_t *data;              /* max_windows * window bytes */
     /*
@@ -524,6 +526,94 @@ static int ra_uncached(struct encap_ra *ra, uint64_t addr, void *buf,
     return ra_fetch(ra, addr, buf, len, RA_KEY_UNCACHED);
 }
 
+/* A kept copy of @win serves the bytes of @o in it. */
+static bool ra_held_serves(const struct encap_ra *ra, uint64_t win,
+                           const struct ra_owned *o)
+{
+    uint64_t first = o->start > win ? o->start : win;
+
+    for (unsigned i = 0; i < RA_HELD; i++) {
+        const struct ra_held *h = &ra->held[i];
+
+        if (h->at && h->win == win &&
+            (o->since < h->at ||
+             (o->since == h->at && first > o->since_addr))) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * Owned bytes that no copy serves yet are bytes the device will read: the
+ * driver handed them over (a published descriptor) and leaves them be
+ * until it gets them back.  A fetch with room left takes their windows
+ * after the others, those owned longest first (in the order they were
+ * handed over), and keeps them past drops as it keeps any copy of owned
+ * bytes.  @r holds @n ranges; the windows taken go after them.  A piece
+ * found served by a kept copy is settled and not looked at again.
+ */
+static unsigned ra_fill_owned(struct encap_ra *ra, struct encap_ra_range *r,
+                              unsigned n)
+{
+    uint32_t wsize = ra->cfg.window;
+    struct {
+        uint64_t win, since;
+    } pick[ENCAP_RA_MAX_WINDOWS];
+    unsigned room = ra->cfg.max_windows - n, npick = 0;
+
+    if (!room || !ra->n_own) {
+        return n;
+    }
+    for (unsigned i = 0; i < ra->n_own; i++) {
+        struct ra_owned *o = &ra->own[i];
+        bool served = true;
+
+        if (o->settled) {
+            continue;
+        }
+        for (uint64_t w = o->start & ~(uint64_t)(wsize - 1); w < o->end;
+             w += wsize) {
+            unsigned j, at;
+
+            if (ra_held_serves(ra, w, o)) {
+                continue;
+            }
+            served = false;
+            for (j = 0; j < n && (r[j].addr != w || r[j].len != wsize); j++) {
+            }
+            for (at = 0; j == n && at < npick && pick[at].win != w; at++) {
+            }
+            if (j < n || at < npick) {
+                continue;       /* in this fetch already */
+            }
+            /* Sorted by @since, the earlier piece first on a tie. */
+            for (at = npick; at > 0 && pick[at - 1].since > o->since; at--) {
+            }
+            if (at == room) {
+                break;
+            }
+            if (npick == room) {
+                npick--;
+            }
+            memmove(&pick[at + 1], &pick[at], (npick - at) * sizeof(pick[0]));
+            pick[at].win = w;
+            pick[at].since = o->since;
+            npick++;
+        }
+        o->settled = served;
+    }
+    for (unsigned i = 0; i < npick; i++, n++) {
+        r[n] = (struct encap_ra_range) {
+            .addr = pick[i].win, .len = wsize,
+            .buf = ra->data + (size_t)n * wsize,
+        };
+        ra->win[n] = pick[i].win;
+    }
+    ra->st.owned_windows += npick;
+    return n;
+}
+
 /*
  * Fetch @len bytes at @addr into @buf, and with them, after them, the
  * windows recorded for @key; start writing @key's record.  For a miss,
@@ -613,6 +703,8 @@ static int ra_fetch(struct encap_ra *ra, uint64_t addr, void *buf,
         };
         ra->win[n++] = pred[i];
     }
+    ra->n_lead = n;
+    n = ra_fill_owned(ra, r, n);
     ra->n = 0;
     ra->lean_valid = false;
     ra->fetch_at = ++ra->tick;
@@ -657,6 +749,11 @@ int encap_ra_read(struct encap_ra *ra, uint64_t addr, void *buf, uint32_t len)
             continue;
         }
         cached = true;
+        if (i >= ra->n_lead && ra_serve_owned(ra, win, addr, buf, len)) {
+            /* Taken for its owned bytes: served without moving the
+             * cursor past the windows before it. */
+            return 0;
+        }
         if (i > ra->cur || (i == ra->cur && addr >= ra->cur_addr)) {
             memcpy(buf, ra->data + (size_t)i * wsize + (addr - win), len);
             ra->cur = i;

@@ -304,12 +304,13 @@ void hmp_info_vrc(Monitor *mon, const QDict *qdict)
                 monitor_printf(mon, "; read-ahead hits %" PRIu64
                                " (owned %" PRIu64 "), misses %"
                                PRIu64 " (%" PRIu64 " windows, %" PRIu64
+                               " for owned bytes, %" PRIu64
                                " bytes), lean %" PRIu64 ", uncached %" PRIu64
                                ", out of order %" PRIu64 ", dropped %" PRIu64
                                ", errors %" PRIu64,
                                ds.ra.hits + ds.ra.owned_hits,
                                ds.ra.owned_hits, ds.ra.misses, ds.ra.windows,
-                               ds.ra.bytes, ds.ra.lean, ds.ra.uncached,
+                               ds.ra.owned_windows, ds.ra.bytes, ds.ra.lean, ds.ra.uncached,
                                ds.ra.out_of_order, ds.ra.invalidations,
                                ds.ra.errors);
             }

@@ -681,7 +681,8 @@ static void test_own_full(void)
     encap_ra_invalidate(ra);
     rd32(ra, 0x4000 + (n - 1) * 32);
     g_assert_cmpuint(m.fetches, ==, 2);
-    /* The last piece that found room is owned, as is the first. */
+    /* The last piece that found room is owned, as is the first (its
+     * window came with the first fetch, owned longest). */
     rd32(ra, 0x4000 + (ENCAP_RA_MAX_OWNED - 1) * 32);
     encap_ra_invalidate(ra);
     rd32(ra, 0x4000 + (ENCAP_RA_MAX_OWNED - 1) * 32);
@@ -689,8 +690,86 @@ static void test_own_full(void)
     rd32(ra, 0x4000);
     encap_ra_invalidate(ra);
     rd32(ra, 0x4000);
-    g_assert_cmpuint(m.fetches, ==, 4);
-    g_assert_cmpuint(owned_hits(ra), ==, 2);
+    g_assert_cmpuint(m.fetches, ==, 3);
+    g_assert_cmpuint(owned_hits(ra), ==, 3);
+    encap_ra_free(ra);
+    mem_free(&m);
+}
+
+/* The windows of the last fetch, in order. */
+static void assert_fetched(Mem *m, const uint64_t *addr, unsigned n)
+{
+    g_assert_cmpuint(m->ranges->len, ==, n);
+    for (unsigned i = 0; i < n; i++) {
+        g_assert_cmphex(g_array_index(m->ranges, struct encap_ra_range,
+                                      i).addr, ==, addr[i]);
+    }
+}
+
+/*
+ * Owned bytes no copy serves yet ride along with the next fetch that has
+ * room, owned longest first; they are then served across drops without a
+ * fetch of their own, and reading them does not cost the windows fetched
+ * before them their turn.
+ */
+static void test_owned_fill(void)
+{
+    struct encap_ra_stats st;
+    struct encap_ra *ra;
+    Mem m;
+
+    mem_init(&m, 1, 0);
+    ra = encap_ra_new(&cfg, mem_fetch, &m);
+    /* Four descriptors handed over one by one, in four windows. */
+    own(&m, ra, 0x8610, 0x8620);
+    own(&m, ra, 0x8000, 0x8010);
+    own(&m, ra, 0x8400, 0x8410);
+    own(&m, ra, 0x8a00, 0x8a10);
+    /* The doorbell's read: its window, then three of the four. */
+    rd32(ra, 0x1000);
+    assert_fetched(&m, (const uint64_t[]) { 0x1000, 0x8600, 0x8000, 0x8400 },
+                   4);
+    encap_ra_invalidate(ra);
+    g_assert_cmpuint(rd32(ra, 0x8614), ==, m.w[0x8614 / 4]);
+    g_assert_cmpuint(rd32(ra, 0x8000), ==, m.w[0x8000 / 4]);
+    g_assert_cmpuint(rd32(ra, 0x840c), ==, m.w[0x840c / 4]);
+    g_assert_cmpuint(m.fetches, ==, 1);
+    g_assert_cmpuint(owned_hits(ra), ==, 3);
+    /* The fourth comes with the next miss; nothing fetched twice. */
+    rd32(ra, 0x2000);
+    assert_fetched(&m, (const uint64_t[]) { 0x2000, 0x8a00 }, 2);
+    encap_ra_invalidate(ra);
+    g_assert_cmpuint(rd32(ra, 0x8a08), ==, m.w[0x8a08 / 4]);
+    g_assert_cmpuint(m.fetches, ==, 2);
+    encap_ra_get_stats(ra, &st);
+    g_assert_cmpuint(st.owned_windows, ==, 4);
+
+    /*
+     * Served from a window taken for its owned bytes, a read leaves the
+     * windows before it in the fetch their turn: a doorbell's index, its
+     * entries elsewhere (recorded), a descriptor handed over meanwhile.
+     */
+    encap_ra_invalidate(ra);
+    rd32(ra, 0x3000);
+    rd32(ra, 0x3400);
+    encap_ra_invalidate(ra);
+    own(&m, ra, 0x9000, 0x9010);
+    rd32(ra, 0x3000);
+    assert_fetched(&m, (const uint64_t[]) { 0x3000, 0x3400, 0x9000 }, 3);
+    g_assert_cmpuint(rd32(ra, 0x9004), ==, m.w[0x9004 / 4]);
+    g_assert_cmpuint(rd32(ra, 0x3410), ==, m.w[0x3410 / 4]);
+    g_assert_cmpuint(m.fetches, ==, 5);
+
+    /* What is given back and rewritten is fetched anew, then not kept. */
+    give_back(&m, ra, 0x8000, 0x8010);
+    mem_write(&m, 0x8000 / 4);
+    encap_ra_invalidate(ra);
+    g_assert_cmpuint(rd32(ra, 0x8000), ==, m.w[0x8000 / 4]);
+    g_assert_cmpuint(m.fetches, ==, 6);
+    mem_write(&m, 0x8000 / 4);
+    encap_ra_invalidate(ra);
+    g_assert_cmpuint(rd32(ra, 0x8000), ==, m.w[0x8000 / 4]);
+    g_assert_cmpuint(m.fetches, ==, 7);
     encap_ra_free(ra);
     mem_free(&m);
 }
@@ -828,6 +907,7 @@ static void test_owned_coherent(void)
     }
     encap_ra_get_stats(ra, &st);
     g_assert_cmpuint(st.owned_hits, >, 1000);
+    g_assert_cmpuint(st.owned_windows, >, 100);
     g_assert_cmpuint(st.hits, >, 0);
     encap_ra_free(ra);
     mem_free(&m);
@@ -851,6 +931,7 @@ int main(int argc, char **argv)
     g_test_add_func("/readahead/owned-after-fetch", test_owned_after_fetch);
     g_test_add_func("/readahead/give-back", test_give_back);
     g_test_add_func("/readahead/own-full", test_own_full);
+    g_test_add_func("/readahead/owned-fill", test_owned_fill);
     g_test_add_func("/readahead/owned-marked", test_owned_marked);
     g_test_add_func("/readahead/owned-coherent", test_owned_coherent);
     return g_test_run();

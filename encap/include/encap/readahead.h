@@ -88,6 +88,8 @@ struct encap_ra_stats {
     uint64_t errors;        /* fetches that failed */
     uint64_t owned_hits;    /* reads of owned bytes served from a copy */
     uint64_t own_full;      /* encap_ra_own() calls that found no room */
+    uint64_t owned_windows; /* windows a fetch took for owned bytes no copy
+                               served yet (part of @windows) */
 };
 
 /*
