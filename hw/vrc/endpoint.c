@@ -83,6 +83,7 @@ struct VRCEndpointState {
     uint32_t ra_window, ra_windows;
     struct encap_ra *ra;
     bool ra_fetched;            /* the read in progress went to the link */
+    bool msi_sending;           /* the write in progress is an MSI */
     Notifier ra_poll;           /* main loop iterations */
     uint64_t dma_reads;         /* the function's DMA reads */
     uint64_t dma_round_trips;   /* ... made over the link */
@@ -126,10 +127,14 @@ static PCIDevice *ep_function(VRCEndpointState *s, uint16_t target)
  * value the function could have read itself at an instant of the fetch.
  * The cache is dropped at every event after which the function may expect
  * newer memory than that: a request from the VM (a doorbell may follow the
- * guest's writes to its rings), the function's own DMA writes (MSI and
- * MSI-X included: the guest may answer them), INTx changes, resets, the
- * link going up or down, and each iteration of the main loop (anything else
- * the function may react to: its timers, its backend's file descriptors).
+ * guest's writes to its rings), the function's own DMA writes to memory
+ * (the guest may read them and write in answer, a write the function must
+ * then see: virtio's event indices), INTx changes, resets, the link going
+ * up or down, and each iteration of the main loop (anything else the
+ * function may react to: its timers, its backend's file descriptors).
+ * An MSI or MSI-X message is not such a write: the guest cannot read it,
+ * and it answers it in memory the function has no reason to expect newer
+ * until the guest tells it so by a request (ep_msi_trigger()).
  */
 #define VRC_EP_RA_WINDOW        256
 #define VRC_EP_RA_SMALL         64
@@ -257,7 +262,9 @@ static MemTxResult ep_dma_write_buf(void *opaque, hwaddr addr,
     VRCEndpointState *s = opaque;
 
     trace_vrc_ep_dma("write", addr, size);
-    ep_ra_invalidate(s, "DMA write");
+    if (!s->msi_sending) {
+        ep_ra_invalidate(s, "DMA write");
+    }
     if (s->ra) {
         /* What the function writes it no longer owns, if it did. */
         encap_ra_give_back(s->ra, addr, size);
@@ -711,6 +718,22 @@ static const struct {
       "the maps at completion would overwrite that data" },
 };
 
+/*
+ * MSITriggerFunc: the message goes as pci_msi_trigger() sends it, through
+ * the bus-master address space, but leaves the read-ahead as it is (see
+ * above).  Main loop, BQL held.
+ */
+static void ep_msi_trigger(PCIDevice *dev, MSIMessage msg)
+{
+    VRCEndpointState *s = VRC_ENDPOINT_MACHINE(current_machine);
+    MemTxAttrs attrs = { .requester_id = pci_requester_id(dev) };
+
+    s->msi_sending = true;
+    address_space_stl_le(&dev->bus_master_as, msg.address, msg.data, attrs,
+                         NULL);
+    s->msi_sending = false;
+}
+
 /* A hosted function whose DMA would not reach the VM is a user error. */
 static void ep_check_function(PCIBus *bus, PCIDevice *d, void *opaque)
 {
@@ -729,6 +752,9 @@ static void ep_check_function(PCIBus *bus, PCIDevice *d, void *opaque)
     }
     if (s->ra && s->dma_own) {
         pci_dma_set_own_func(d, ep_dma_own, s);
+    }
+    if (s->ra) {
+        d->msi_trigger = ep_msi_trigger;
     }
     if (object_property_find(obj, "iommu_platform") &&
         !object_property_get_bool(obj, "iommu_platform", NULL)) {
