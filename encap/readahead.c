@@ -109,6 +109,8 @@ struct encap_ra {
     uint64_t mark_seq, mark_addr;
     struct ra_owned own[RA_OWNED];
     unsigned n_own;
+    /* Every owned byte is in [@own_lo, @own_hi) (a bound, not exact). */
+    uint64_t own_lo, own_hi;
     struct ra_held held[RA_HELD];
     uint8_t *held_data;             /* RA_HELD * window bytes */
 
@@ -163,12 +165,22 @@ static uint64_t ra_seq(const struct encap_ra *ra, unsigned i)
     return ra->fetch_at * RA_SEQ + i;
 }
 
+/* Some byte of [@addr, @end) may be owned: within the bound. */
+static bool ra_near_owned(const struct encap_ra *ra, uint64_t addr,
+                          uint64_t end)
+{
+    return ra->n_own && addr < ra->own_hi && ra->own_lo < end;
+}
+
 /* Every byte of [@addr, @addr + @len) owned since before a copy at @at. */
 static bool ra_owned(const struct encap_ra *ra, uint64_t addr, uint64_t len,
                      uint64_t at)
 {
     uint64_t pos = addr, end = addr + len;
 
+    if (!ra_near_owned(ra, addr, end)) {
+        return false;
+    }
     while (pos < end) {
         unsigned i;
 
@@ -193,6 +205,9 @@ static bool ra_any_owned(const struct encap_ra *ra, uint64_t win, uint64_t at)
 {
     uint64_t end = win + ra->cfg.window;
 
+    if (!ra_near_owned(ra, win, end)) {
+        return false;
+    }
     for (unsigned i = 0; i < ra->n_own; i++) {
         const struct ra_owned *o = &ra->own[i];
 
@@ -323,6 +338,12 @@ static void ra_own_since(struct encap_ra *ra, uint64_t addr, uint64_t len,
             ra->st.own_full++;      /* not owned: only not cached */
             return;
         }
+        if (!ra->n_own || pos < ra->own_lo) {
+            ra->own_lo = pos;
+        }
+        if (!ra->n_own || gap_end > ra->own_hi) {
+            ra->own_hi = gap_end;
+        }
         ra->own[ra->n_own++] = (struct ra_owned) {
             .start = pos, .end = gap_end, .since = since,
             .since_addr = since_addr,
@@ -366,7 +387,7 @@ void encap_ra_give_back(struct encap_ra *ra, uint64_t addr, uint64_t len)
 {
     uint64_t end = addr + len;
 
-    if (!len || end < addr) {
+    if (!len || end < addr || !ra_near_owned(ra, addr, end)) {
         return;
     }
     for (unsigned i = 0; i < ra->n_own;) {
