@@ -112,16 +112,15 @@ last=$(cat "$res"/*.line 2>/dev/null | sed -n 's/.* at=\([^ ]*\).*/\1/p' | sort 
 
 Observed by hand; kept here until the code changes.
 
-- **rtl8139** receives slowly remotely (0.3-0.4 MB/s into the guest, against 2-3 MB/s out of
+- **rtl8139** receives slowly remotely (0.3-0.4 MB/s into the guest, against 2-4 MB/s out of
   it and 20-30 MB/s locally); it works, sha256s match. Not looked into yet.
-- **usb-ehci** remote failed once in five runs: the endpoint said "processing error -
-  resetting ehci HC", the guest took 60 s to boot and found no PCI function at 8086:24cd.
-  Not reproduced since.
-- The QEMU binary was rebuilt several times during these runs (another branch's work): the
-  rows from before 05:43 ran a binary without the endpoint's IORd and vmxnet3 fixes, which
-  those models' rows do not depend on (they were run again after it).
-- The throughput figures are from single runs while other builds were using the same
-  two CPUs; the ratios vary by 2x between runs. `make bench` measures e1000e properly.
+- **usb-ehci** remote failed once in five runs (2026-11-30): the endpoint said "processing
+  error - resetting ehci HC", the guest took 60 s to boot and found no PCI function at
+  8086:24cd. Not reproduced since.
+- The throughput figures are from single runs; the ratios vary by 2x between runs. A remote
+  NIC's TCP out above local is common (the user-mode network then runs in the endpoint's
+  QEMU, not beside the guest's vCPUs); not measured further. `make bench` measures e1000e,
+  virtio-net-pci and nvme properly (docs/performance.md).
 NOTES
 } > "$doc"
 echo "compat-table: wrote ${doc#$top/}"
