@@ -112,8 +112,12 @@ last=$(cat "$res"/*.line 2>/dev/null | sed -n 's/.* at=\([^ ]*\).*/\1/p' | sort 
 
 Observed by hand; kept here until the code changes.
 
-- **rtl8139** receives slowly remotely (0.3-0.4 MB/s into the guest, against 2-4 MB/s out of
-  it and 20-30 MB/s locally); it works, sha256s match. Not looked into yet.
+- **rtl8139** receives slowly remotely (0.1-0.4 MB/s into the guest, against 2-8 MB/s out of
+  it and 20-30 MB/s locally); it works, sha256s match. Traced (2026-12-01): the guest's
+  transmits go out 160-320 ms apart, a TxPoll write finds the next transmit descriptor not
+  yet the card's, and the receive side waits 2-6 s for slirp's retransmissions with no DMA
+  meanwhile. Not the C+ receive path dropping for lack of descriptors (making it wait
+  instead changed nothing). Cause still open.
 - **usb-ehci** remote failed once in five runs (2026-11-30): the endpoint said "processing
   error - resetting ehci HC", the guest took 60 s to boot and found no PCI function at
   8086:24cd. Not reproduced since.
