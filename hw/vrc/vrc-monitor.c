@@ -310,9 +310,9 @@ void hmp_info_vrc(Monitor *mon, const QDict *qdict)
                                ", errors %" PRIu64,
                                ds.ra.hits + ds.ra.owned_hits,
                                ds.ra.owned_hits, ds.ra.misses, ds.ra.windows,
-                               ds.ra.owned_windows, ds.ra.bytes, ds.ra.lean, ds.ra.uncached,
-                               ds.ra.out_of_order, ds.ra.invalidations,
-                               ds.ra.errors);
+                               ds.ra.owned_windows, ds.ra.bytes, ds.ra.lean,
+                               ds.ra.uncached, ds.ra.out_of_order,
+                               ds.ra.invalidations, ds.ra.errors);
             }
             monitor_printf(mon, "\n");
         }
