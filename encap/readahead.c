@@ -165,6 +165,14 @@ static uint64_t ra_seq(const struct encap_ra *ra, unsigned i)
     return ra->fetch_at * RA_SEQ + i;
 }
 
+/* A copy made at position @at holds the current value of byte @pos of
+ * owned piece @o: it was made after @o became owned. */
+static bool ra_copy_serves(const struct ra_owned *o, uint64_t pos,
+                           uint64_t at)
+{
+    return o->since < at || (o->since == at && pos > o->since_addr);
+}
+
 /* Some byte of [@addr, @end) may be owned: within the bound. */
 static bool ra_near_owned(const struct encap_ra *ra, uint64_t addr,
                           uint64_t end)
@@ -188,7 +196,7 @@ static bool ra_owned(const struct encap_ra *ra, uint64_t addr, uint64_t len,
             const struct ra_owned *o = &ra->own[i];
 
             if (o->start <= pos && pos < o->end &&
-                (o->since < at || (o->since == at && pos > o->since_addr))) {
+                ra_copy_serves(o, pos, at)) {
                 pos = o->end;
                 break;
             }
@@ -556,9 +564,7 @@ static bool ra_held_serves(const struct encap_ra *ra, uint64_t win,
     for (unsigned i = 0; i < RA_HELD; i++) {
         const struct ra_held *h = &ra->held[i];
 
-        if (h->at && h->win == win &&
-            (o->since < h->at ||
-             (o->since == h->at && first > o->since_addr))) {
+        if (h->at && h->win == win && ra_copy_serves(o, first, h->at)) {
             return true;
         }
     }
