@@ -633,7 +633,7 @@ static unsigned ra_fill_owned(struct encap_ra *ra, struct encap_ra_range *r,
     for (unsigned i = 0; i < npick; i++, n++) {
         r[n] = (struct encap_ra_range) {
             .addr = pick[i].win, .len = wsize,
-            .buf = ra->data + (size_t)n * wsize,
+            .buf = ra->data + (size_t)n * wsize, .fill = true,
         };
         ra->win[n] = pick[i].win;
     }
@@ -742,7 +742,13 @@ static int ra_fetch(struct encap_ra *ra, uint64_t addr, void *buf,
         ra_drop(ra);
         ra->read_valid = false;
         r[0] = (struct encap_ra_range) { .addr = addr, .len = len, .buf = buf };
-        return ra->fetch(ra->opaque, r, 1);
+        ret = ra->fetch(ra->opaque, r, 1);
+        return ret < 0 ? ret : 0;
+    }
+    if (ret > 0 && (unsigned)ret < n) {
+        /* Only the first ranges were read: the rest are not kept. */
+        n = ret;
+        ra->n_lead = ra->n_lead < n ? ra->n_lead : n;
     }
     ra->st.windows += n - !miss;
     ra->st.bytes += (uint64_t)(n - !miss) * wsize;

@@ -354,22 +354,39 @@ int encap_tlp_decode(const uint8_t *buf, size_t len,
     return encap_tlp_check(t, lim);
 }
 
-void encap_tlp_hot_reset(struct encap_tlp *t, uint16_t requester)
+void encap_tlp_vdm(struct encap_tlp *t, uint16_t requester, uint8_t routing,
+                   uint32_t code, const void *data, uint16_t len_dw)
 {
     memset(t, 0, sizeof(*t));
-    t->type = ENCAP_TLP_MSG;
+    t->type = data ? ENCAP_TLP_MSGD : ENCAP_TLP_MSG;
     t->requester_id = requester;
     t->msg_code = ENCAP_MSG_VENDOR_TYPE1;
-    t->msg_routing = ENCAP_MSG_ROUTE_BCAST;
-    t->msg_hi = (uint64_t)ENCAP_VDM_VENDOR_ID << 32 | ENCAP_VDM_HOT_RESET;
+    t->msg_routing = routing;
+    t->msg_hi = (uint64_t)ENCAP_VDM_VENDOR_ID << 32 | code;
+    t->data = data;
+    t->len_dw = data ? len_dw : 0;
+}
+
+uint32_t encap_tlp_vdm_code(const struct encap_tlp *t)
+{
+    if ((t->type != ENCAP_TLP_MSG && t->type != ENCAP_TLP_MSGD) ||
+        t->msg_code != ENCAP_MSG_VENDOR_TYPE1 ||
+        (t->msg_hi >> 32 & 0xffff) != ENCAP_VDM_VENDOR_ID) {
+        return 0;
+    }
+    return (uint32_t)t->msg_hi;
+}
+
+void encap_tlp_hot_reset(struct encap_tlp *t, uint16_t requester)
+{
+    encap_tlp_vdm(t, requester, ENCAP_MSG_ROUTE_BCAST, ENCAP_VDM_HOT_RESET,
+                  NULL, 0);
 }
 
 bool encap_tlp_is_hot_reset(const struct encap_tlp *t)
 {
     return t->type == ENCAP_TLP_MSG &&
-           t->msg_code == ENCAP_MSG_VENDOR_TYPE1 &&
-           (t->msg_hi >> 32 & 0xffff) == ENCAP_VDM_VENDOR_ID &&
-           (uint32_t)t->msg_hi == ENCAP_VDM_HOT_RESET;
+           encap_tlp_vdm_code(t) == ENCAP_VDM_HOT_RESET;
 }
 
 bool encap_tlp_is_request(const uint8_t *buf, size_t len)

@@ -10,6 +10,7 @@
 
 #include "encap/disc.h"
 #include "encap/frame.h"
+#include "encap/push.h"
 #include "encap/seal.h"
 #include "encap/tlp.h"
 
@@ -323,6 +324,38 @@ int main(int argc, char **argv)
         payload_frame_seq(ENCAP_FRAME_CTRL,
                           ENCAP_F_RESP | ENCAP_F_ACK | ENCAP_F_DUP, 1234, p,
                           ENCAP_CTRL_LEN + 4);
+    }
+    /*
+     * frame 27: a doorbell's PUSH (encap/push.h): a MsgD Vendor_Defined
+     * Type 1 with the ring's index window and a descriptor, ahead of the
+     * doorbell MWr it names
+     */
+    {
+        static uint8_t win[256 + 16], pl[ENCAP_PUSH_HDR +
+                                         2 * ENCAP_PUSH_RANGE_LEN + 272];
+        uint8_t bell[4] = { 0x16 };
+        struct encap_push push = {
+            .key = 0xfe403818, .writes = 42, .reads = 7, .n = 2,
+            .bell_be = 0x0f, .bell_dw = 1, .data = win,
+            .r = { { 0x1aec3100, 256 }, { 0x1ff60110, 16 } },
+        };
+        struct encap_tlp t[2];
+        int len;
+
+        for (unsigned i = 0; i < sizeof(win); i++) {
+            win[i] = i;
+        }
+        memcpy(push.bell, bell, sizeof(bell));
+        len = encap_push_encode(&push, true, pl, sizeof(pl));
+        encap_tlp_vdm(&t[0], 0x0000, ENCAP_MSG_ROUTE_LOCAL, ENCAP_VDM_PUSH,
+                      pl, len / 4);
+        t[1] = (struct encap_tlp) {
+            .type = ENCAP_TLP_MWR, .len_dw = 1, .first_be = 0xf,
+            .addr = push.key, .data = bell,
+        };
+        if (len < 0 || data_frame(t, 2, false) < 0) {
+            return 1;
+        }
     }
     if (fclose(out) != 0) {
         perror(argv[1]);

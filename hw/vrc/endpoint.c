@@ -42,6 +42,8 @@
 #include "exec/address-spaces.h"
 #include "encap/split.h"
 #include "encap/readahead.h"
+#include "encap/err.h"
+#include "encap/push.h"
 #include "vrc.h"
 #include "vrc-link.h"
 #include "endpoint-disc.h"
@@ -87,6 +89,13 @@ struct VRCEndpointState {
     Notifier ra_poll;           /* main loop iterations */
     uint64_t dma_reads;         /* the function's DMA reads */
     uint64_t dma_round_trips;   /* ... made over the link */
+    /* Doorbell pushes (encap/push.h), with the read-ahead. */
+    bool push;
+    struct encap_offer offer;
+    struct encap_hints told;    /* the HINTs the VM side has */
+    bool bell_valid;            /* an MWr ran, no fetch since: its address */
+    uint64_t bell;
+    uint64_t hints_sent;
 
     Notifier flush_poll;        /* main loop: send deferred DMA writes */
     bool defer_writes;
@@ -139,6 +148,12 @@ static PCIDevice *ep_function(VRCEndpointState *s, uint16_t target)
 #define VRC_EP_RA_WINDOW        256
 #define VRC_EP_RA_SMALL         64
 #define VRC_EP_RA_WINDOWS       6
+/*
+ * How long after its doorbell a pushed copy may serve (encap/push.h): the
+ * function answers a doorbell at once or in the main loop's next turn
+ * (a bottom half); a later read is of something else.
+ */
+#define VRC_EP_PUSH_TTL_NS      (1 * SCALE_MS)
 
 static void ep_ra_invalidate(VRCEndpointState *s, const char *why)
 {
@@ -180,13 +195,95 @@ static void ep_dma_own(void *opaque, dma_addr_t addr, dma_addr_t len,
 }
 
 /* The VM side may have restarted, or the function was reset: it owns
- * nothing until it says so again. */
+ * nothing until it says so again, and hints start afresh. */
 static void ep_ra_forget(VRCEndpointState *s, const char *why)
 {
     ep_ra_invalidate(s, why);
     if (s->ra) {
         encap_ra_give_back_all(s->ra);
     }
+    encap_offer_drop(&s->offer);
+    encap_hints_clear(&s->told);
+    s->bell_valid = false;
+}
+
+/*
+ * Doorbell pushes (encap/push.h).  The first fetch after a doorbell (an
+ * MWr request) is what the VM side could send along with that doorbell
+ * next time: tell it (HINT) when it changes.  Its own ranges only, not
+ * those taken for owned bytes, which change from fetch to fetch.
+ */
+static void ep_hint(VRCEndpointState *s, const struct encap_ra_range *r,
+                    unsigned n)
+{
+    struct encap_push p = { .key = s->bell }, told;
+    uint8_t payload[ENCAP_PUSH_HDR + ENCAP_PUSH_MAX_RANGES *
+                    ENCAP_PUSH_RANGE_LEN];
+    struct encap_tlp t;
+    int len;
+
+    s->bell_valid = false;
+    /*
+     * Whole windows, even where the fetch was lean (a descriptor alone):
+     * the next doorbell's reads are near the last one's, not at it.
+     */
+    for (unsigned i = 0; i < n && !r[i].fill; i++) {
+        uint64_t win = r[i].addr & ~(uint64_t)(s->ra_window - 1);
+
+        if (r[i].addr + r[i].len > win + s->ra_window) {
+            break;
+        }
+        if (!p.n || p.r[p.n - 1].addr != win) {
+            p.r[p.n++] = (struct encap_push_range) { win, s->ra_window };
+        }
+    }
+    if (!p.n) {
+        return;
+    }
+    /*
+     * A doorbell that moves a ring's tail reads further along it each
+     * time: the window after the first comes along too, so that the read
+     * that crosses into it is served as well (a queue of NVMe commands,
+     * four to a window; e1000e's descriptors, sixteen).
+     */
+    if (p.n < ENCAP_PUSH_MAX_RANGES &&
+        (p.n == 1 || p.r[1].addr != p.r[0].addr + s->ra_window)) {
+        memmove(&p.r[2], &p.r[1], (p.n - 1) * sizeof(p.r[0]));
+        p.r[1] = (struct encap_push_range) {
+            p.r[0].addr + s->ra_window, s->ra_window,
+        };
+        p.n++;
+    }
+    if (encap_hints_get(&s->told, p.key, &told) &&
+        encap_push_same(&p, &told)) {
+        return;
+    }
+    len = encap_push_encode(&p, false, payload, sizeof(payload));
+    if (len < 0) {
+        return;
+    }
+    encap_hints_put(&s->told, &p);
+    encap_tlp_vdm(&t, ep_bdf(s, 0), ENCAP_MSG_ROUTE_LOCAL, ENCAP_VDM_HINT,
+                  payload, len / 4);
+    vrc_link_post(s->link, &t);
+    s->hints_sent++;
+    trace_vrc_ep_hint(p.key, p.n, p.n ? p.r[0].addr : 0);
+}
+
+/* A PUSH from the VM side: armed for the doorbell that follows it. */
+static void ep_push(VRCEndpointState *s, const struct encap_tlp *t)
+{
+    struct encap_push p;
+    int r = encap_push_decode(t->data, t->len_dw * 4u, true, &p);
+
+    if (r < 0) {
+        qemu_log_mask(LOG_GUEST_ERROR, "vrc-endpoint: malformed PUSH: %s\n",
+                      encap_strerror(r));
+        encap_offer_drop(&s->offer);
+        return;
+    }
+    vrc_link_offer_push(s->link, &s->offer, &p);
+    trace_vrc_ep_push(p.key, p.n, s->offer.state == ENCAP_OFFER_ARMED);
 }
 
 /* The main loop is about to poll, or has polled: what it dispatches next
@@ -218,9 +315,21 @@ static int ep_ra_fetch(void *opaque, const struct encap_ra_range *r,
 {
     VRCEndpointState *s = opaque;
     VRCLinkRange lr[ENCAP_RA_MAX_WINDOWS];
+    unsigned k;
     int ret;
 
     s->ra_fetched = true;
+    if (s->push) {
+        if (s->bell_valid) {
+            ep_hint(s, r, n);
+        }
+        k = encap_offer_serve(&s->offer, r, n,
+                              qemu_clock_get_ns(QEMU_CLOCK_REALTIME));
+        if (k) {
+            trace_vrc_ep_ra_pushed(r[0].addr, k, n);
+            return k;
+        }
+    }
     s->dma_round_trips++;
     for (unsigned i = 0; i < n; i++) {
         lr[i] = (VRCLinkRange) {
@@ -264,6 +373,8 @@ static MemTxResult ep_dma_write_buf(void *opaque, hwaddr addr,
     trace_vrc_ep_dma("write", addr, size);
     if (!s->msi_sending) {
         ep_ra_invalidate(s, "DMA write");
+        encap_offer_drop(&s->offer);
+        s->bell_valid = false;
     }
     if (s->ra) {
         /* What the function writes it no longer owns, if it did. */
@@ -335,6 +446,7 @@ static void ep_set_irq(void *opaque, int pin, int level)
     s->intx_asserted ^= 1u << pin;
     trace_vrc_ep_intx(pin, level);
     ep_ra_invalidate(s, "INTx");
+    encap_offer_drop(&s->offer);
     vrc_link_post(s->link, &t);
 }
 
@@ -519,6 +631,17 @@ static void ep_request(void *opaque, const struct encap_tlp *t)
                       t->first_be, t->data ? ldl_le_p(t->data) : 0);
     /* The guest may have written its memory before this (a doorbell). */
     ep_ra_invalidate(s, "request");
+    if (s->push) {
+        if (t->type == ENCAP_TLP_MSGD &&
+            encap_tlp_vdm_code(t) == ENCAP_VDM_PUSH) {
+            ep_push(s, t);
+            return;
+        }
+        encap_offer_request(&s->offer, t,
+                            qemu_clock_get_ns(QEMU_CLOCK_REALTIME));
+        s->bell_valid = t->type == ENCAP_TLP_MWR;
+        s->bell = t->addr;
+    }
     switch (t->type) {
     case ENCAP_TLP_CFGWR0:
     case ENCAP_TLP_CFGWR1:
@@ -623,6 +746,9 @@ bool vrc_endpoint_dma_stats(VRCEpDmaStats *st)
         .reads = s->dma_reads,
         .round_trips = s->dma_round_trips,
         .read_ahead = s->ra != NULL,
+        .push = s->push,
+        .offer = s->offer.st,
+        .hints_sent = s->hints_sent,
     };
     if (s->ra) {
         encap_ra_get_stats(s->ra, &st->ra);
@@ -914,6 +1040,9 @@ static void ep_init(MachineState *ms)
         s->ra_poll.notify = ep_ra_poll;
         main_loop_poll_add_notifier(&s->ra_poll);
     }
+    /* A push serves only the read-ahead's fetches. */
+    s->push &= s->read_ahead;
+    encap_offer_init(&s->offer, VRC_EP_PUSH_TTL_NS);
     s->machine_done.notify = ep_machine_done;
     qemu_add_machine_init_done_notifier(&s->machine_done);
 }
@@ -988,6 +1117,7 @@ static void ep_instance_init(Object *obj)
     s->read_ahead = true;
     s->defer_writes = true;
     s->dma_own = true;
+    s->push = true;
     s->ra_window = VRC_EP_RA_WINDOW;
     s->ra_windows = VRC_EP_RA_WINDOWS;
 }
@@ -1010,6 +1140,16 @@ static bool ep_get_defer_writes(Object *obj, Error **errp)
 static void ep_set_defer_writes(Object *obj, bool value, Error **errp)
 {
     VRC_ENDPOINT_MACHINE(obj)->defer_writes = value;
+}
+
+static bool ep_get_push(Object *obj, Error **errp)
+{
+    return VRC_ENDPOINT_MACHINE(obj)->push;
+}
+
+static void ep_set_push(Object *obj, bool value, Error **errp)
+{
+    VRC_ENDPOINT_MACHINE(obj)->push = value;
 }
 
 static bool ep_get_dma_own(Object *obj, Error **errp)
@@ -1104,6 +1244,11 @@ static void ep_class_init(ObjectClass *oc, void *data)
         "read-ahead: keep what was fetched of memory the function says it "
         "owns (descriptors between its head and tail, a virtio ring's "
         "available entries) until it gives it back (default on)");
+    object_class_property_add_bool(oc, "x-push", ep_get_push, ep_set_push);
+    object_class_property_set_description(oc, "x-push",
+        "read-ahead: tell the vrc what the function reads first after each "
+        "doorbell, and serve that read from the copy the vrc then sends "
+        "along with the doorbell, where nothing came between (default on)");
     ep_add_u32(oc, "x-read-ahead-window",
                offsetof(VRCEndpointState, ra_window),
                "read-ahead: bytes a window, a power of two");

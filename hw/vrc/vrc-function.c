@@ -38,6 +38,7 @@
 #include "hw/pci/pci_device.h"
 #include "hw/qdev-properties.h"
 #include "system/dma.h"
+#include "encap/push.h"
 #include "encap/split.h"
 #include "vrc.h"
 #include "vrc-link.h"
@@ -253,6 +254,91 @@ static MemTxResult fn_bar_read(void *opaque, hwaddr addr, uint64_t *data,
     return MEMTX_OK;
 }
 
+static MemTxResult fn_read_ordered(PCIDevice *d, dma_addr_t addr,
+                                   uint8_t *buf, dma_addr_t len,
+                                   bool ram_only);
+
+/*
+ * Doorbell pushes (encap/push.h).  The endpoint tells us, in a HINT, which
+ * ranges its function read first after a write to a BAR address; at the
+ * next write there we copy those ranges (in order, each ascending, after
+ * the guest's writes that the doorbell announces) and send them just ahead
+ * of it, with the counts of the endpoint's writes applied and reads
+ * answered before the copy.
+ * The endpoint serves its function's first fetch from that copy instead
+ * of a round trip, if nothing came between.  vCPU, BQL held.
+ */
+static void fn_push(VRCFunction *f, const struct encap_tlp *bell)
+{
+    VRCLink *l = fn_link(f);
+    struct encap_push p;
+    uint8_t data[ENCAP_PUSH_MAX_DATA];
+    uint8_t payload[ENCAP_TLP_MAX_DATA];
+    struct encap_tlp t;
+    uint32_t cap, used = 0, writes, reads;
+    unsigned session, i;
+    int len;
+
+    if (!encap_hints_get(&f->hints, bell->addr, &p) || bell->len_dw > 2 ||
+        !qatomic_read(&f->master)) {
+        return;
+    }
+    session = vrc_link_peer_done(l, &p.writes, &p.reads);
+    p.bell_be = bell->first_be | bell->last_be << 4;
+    p.bell_dw = bell->len_dw;
+    memcpy(p.bell, bell->data, bell->len_dw * 4u);
+    cap = MIN(vrc_link_mps(l), sizeof(payload));
+    /* As many ranges as one message holds, copied in order. */
+    for (i = 0; i < p.n; i++) {
+        if (ENCAP_PUSH_HDR + (i + 1) * ENCAP_PUSH_RANGE_LEN + used +
+            p.r[i].len + 3 > cap ||
+            fn_read_ordered(PCI_DEVICE(f), p.r[i].addr, data + used,
+                            p.r[i].len, true) != MEMTX_OK) {
+            break;
+        }
+        used += p.r[i].len;
+    }
+    /*
+     * A read answered meanwhile may hold a newer copy than ours, which the
+     * endpoint's function may have used before it comes to this one.
+     */
+    if (vrc_link_peer_done(l, &writes, &reads) != session || reads != p.reads) {
+        return;
+    }
+    p.n = i;
+    p.data = data;
+    len = p.n ? encap_push_encode(&p, true, payload, cap) : -1;
+    if (len < 0) {
+        return;
+    }
+    encap_tlp_vdm(&t, fn_rc_id(f), ENCAP_MSG_ROUTE_LOCAL, ENCAP_VDM_PUSH,
+                  payload, len / 4);
+    if (vrc_link_post_in(l, &t, session)) {
+        f->pushes++;
+        trace_vrc_push(bell->addr, p.n, used, p.writes);
+    }
+}
+
+/* Receive thread: the endpoint's HINT for a doorbell. */
+static void fn_hint(VRCFunction *f, const struct encap_tlp *t)
+{
+    struct encap_push p;
+    int r = encap_push_decode(t->data, t->len_dw * 4u, false, &p);
+
+    if (r < 0) {
+        qatomic_inc(&f->unsupported);
+        trace_vrc_unsupported("malformed HINT");
+        return;
+    }
+    bql_lock();
+    if (qatomic_read(&f->port->function) == f) {
+        encap_hints_put(&f->hints, &p);
+        f->hints_rx++;
+        trace_vrc_hint(p.key, p.n, p.n ? p.r[0].addr : 0);
+    }
+    bql_unlock();
+}
+
 /* vCPU, BQL held (dropped while waiting for an IOWr completion or for
  * window space). */
 static MemTxResult fn_bar_write(void *opaque, hwaddr addr, uint64_t data,
@@ -270,6 +356,9 @@ static MemTxResult fn_bar_write(void *opaque, hwaddr addr, uint64_t data,
     t.data = buf;
     if (fn_dma_loop(bar->fn, "BAR write", t.addr)) {
         return MEMTX_ACCESS_ERROR;
+    }
+    if (!bar->io) {
+        fn_push(bar->fn, &t);
     }
     fn_request(bar->fn, &DEVICE(bar->fn)->mem_reentrancy_guard, &t, NULL, 0);
     return MEMTX_OK;
@@ -431,10 +520,12 @@ static void fn_copy_ascending(uint8_t *dst, const uint8_t *src, size_t len)
 /*
  * Read guest memory for the endpoint, in ascending address order where it
  * is RAM.  Anything else (MMIO, nothing) is read as before, with its side
- * effects and errors, and never twice.  Receive thread.
+ * effects and errors, and never twice; or, if @ram_only (a copy nobody
+ * asked for yet), not at all: MEMTX_ERROR.  Receive thread, or a vCPU.
  */
 static MemTxResult fn_read_ordered(PCIDevice *d, dma_addr_t addr,
-                                   uint8_t *buf, dma_addr_t len)
+                                   uint8_t *buf, dma_addr_t len,
+                                   bool ram_only)
 {
     AddressSpace *as = pci_get_address_space(d);
 
@@ -447,7 +538,7 @@ static MemTxResult fn_read_ordered(PCIDevice *d, dma_addr_t addr,
                                                    MEMTXATTRS_UNSPECIFIED);
 
         if (!memory_access_is_direct(mr, false, MEMTXATTRS_UNSPECIFIED)) {
-            return pci_dma_read(d, addr, buf, len);
+            return ram_only ? MEMTX_ERROR : pci_dma_read(d, addr, buf, len);
         }
         fn_copy_ascending(buf, (uint8_t *)memory_region_get_ram_ptr(mr) + xlat,
                           plen);
@@ -471,7 +562,7 @@ static void fn_dma_read(VRCFunction *f, const struct encap_tlp *t,
         return;
     }
     buf = g_malloc(len);
-    if (fn_read_ordered(d, first, buf, len) != MEMTX_OK) {
+    if (fn_read_ordered(d, first, buf, len, false) != MEMTX_OK) {
         qatomic_inc(&f->dma_errors);
         trace_vrc_dma_error("read", first, len);
         vrc_link_complete(fn_link(f), t, bdf, ENCAP_CPL_UR, NULL, 0);
@@ -546,6 +637,9 @@ static void fn_upstream_request(VRCFunction *f, const struct encap_tlp *t)
                 break;
             }
             fn_set_pin(f, level);
+        } else if (t->type == ENCAP_TLP_MSGD &&
+                   encap_tlp_vdm_code(t) == ENCAP_VDM_HINT) {
+            fn_hint(f, t);
         }
         break;
     default:
@@ -642,6 +736,7 @@ static void fn_reset_hold(Object *obj, ResetType type)
         fn_parent_phases.hold(obj, type);
     }
     qatomic_set(&f->master, false);
+    encap_hints_clear(&f->hints);
     if (!f->port || !f->port->link || !vrc_link_is_up(fn_link(f))) {
         return;
     }

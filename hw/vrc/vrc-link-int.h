@@ -13,6 +13,7 @@
 #include "encap/link.h"
 #include "encap/split.h"
 #include "encap/transport.h"
+#include "encap/push.h"
 #include "vrc-link.h"
 
 #define VRC_TAGS        1024            /* 10-bit tags */
@@ -86,6 +87,16 @@ struct VRCLink {
     bool up;
     bool state_changed;
     unsigned session;           /* counts link state changes */
+    /*
+     * The session's MWr TLPs: queued to the peer, and the peer's run
+     * (VRCLinkOps.request returned: written); and its MRd TLPs, likewise
+     * (read and answered).  A pushed copy names how many of the peer's it
+     * follows (encap/push.h).
+     */
+    struct encap_wlog mwr_sent; /* with where each went */
+    uint32_t mwr_done;
+    uint32_t mrd_sent;          /* ... and the MRd TLPs, likewise */
+    uint32_t mrd_done;
     unsigned window_waiters;    /* senders waiting for acks */
     bool dead;                  /* the transport failed for good */
     VRCLinkStats stats;

@@ -502,6 +502,16 @@ static uint64_t vrc_link_rx_round(VRCLink *l)
                           p->tlp.type == ENCAP_TLP_MRD;
             l->ops->request(l->opaque, &p->tlp);
             l->hold_cpl = false;
+            if (p->tlp.type == ENCAP_TLP_MWR || p->tlp.type == ENCAP_TLP_MRD) {
+                /* A write applied: a copy of memory made from now on holds
+                 * it.  A read answered: such a copy is newer. */
+                WITH_QEMU_LOCK_GUARD(&l->lock) {
+                    if (p->session == l->session) {
+                        l->mwr_done += p->tlp.type == ENCAP_TLP_MWR;
+                        l->mrd_done += p->tlp.type == ENCAP_TLP_MRD;
+                    }
+                }
+            }
             vrc_link_request_done(l, p->session);
         }
         QSIMPLEQ_INSERT_TAIL(&done, p, next);

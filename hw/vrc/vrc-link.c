@@ -83,6 +83,8 @@ static void vrc_link_state_cb(void *opaque, enum encap_link_state state)
     l->up = up;
     l->state_changed = true;
     /* Requests still queued belong to the session that ended. */
+    encap_wlog_reset(&l->mwr_sent);
+    l->mwr_done = l->mrd_sent = l->mrd_done = 0;
     l->session++;
     trace_vrc_link_up(l->desc, up);
     if (up) {
@@ -208,6 +210,10 @@ static int vrc_link_queue(VRCLink *l, const struct encap_tlp *t, bool flush)
         return -EINVAL;
     }
     l->stats.tlps_tx[t->type]++;
+    if (t->type == ENCAP_TLP_MWR) {
+        encap_wlog_add(&l->mwr_sent, t->addr, t->len_dw * 4u);
+    }
+    l->mrd_sent += t->type == ENCAP_TLP_MRD;
     l->stats.bytes_tx += encap_tlp_has_data(t->type) ? t->len_dw * 4u : 0;
     trace_vrc_tlp_tx(l->desc, encap_tlp_type_name(t->type), t->addr,
                      t->len_dw, t->tag);
@@ -221,6 +227,34 @@ void vrc_link_post(VRCLink *l, const struct encap_tlp *t)
 {
     QEMU_LOCK_GUARD(&l->lock);
     vrc_link_queue(l, t, true);
+}
+
+bool vrc_link_post_in(VRCLink *l, const struct encap_tlp *t,
+                      unsigned session)
+{
+    QEMU_LOCK_GUARD(&l->lock);
+    return l->session == session && vrc_link_queue(l, t, false) == 0;
+}
+
+unsigned vrc_link_peer_done(VRCLink *l, uint32_t *writes, uint32_t *reads)
+{
+    QEMU_LOCK_GUARD(&l->lock);
+    *writes = l->mwr_done;
+    *reads = l->mrd_done;
+    return l->session;
+}
+
+void vrc_link_offer_push(VRCLink *l, struct encap_offer *o,
+                         const struct encap_push *p)
+{
+    QEMU_LOCK_GUARD(&l->lock);
+    encap_offer_push(o, p, &l->mwr_sent, l->mrd_sent);
+}
+
+uint32_t vrc_link_mps(VRCLink *l)
+{
+    QEMU_LOCK_GUARD(&l->lock);
+    return l->lim.mps;
 }
 
 /* Allocate a tag for a request of @type. Lock held. -1 if none is free. */

@@ -44,6 +44,7 @@
 #define HW_VRC_VRC_LINK_H
 
 #include "net/net.h"
+#include "encap/push.h"
 #include "encap/tlp.h"
 
 typedef struct VRCLink VRCLink;
@@ -224,6 +225,21 @@ typedef struct VRCLinkRange {
 } VRCLinkRange;
 int vrc_link_mem_readv(VRCLink *l, uint16_t requester,
                        const VRCLinkRange *r, unsigned n);
+/*
+ * A doorbell's pushed copy (encap/push.h) and the counts it carries: the
+ * session, and the MWr and MRd TLPs of the peer run in it so far, read
+ * together; vrc_link_post_in() posts @t only if that session is still the
+ * link's (not flushed: the doorbell that follows flushes it).  The peer
+ * arms its offer with vrc_link_offer_push(), against the MWr and MRd TLPs
+ * it queued in the session.
+ */
+unsigned vrc_link_peer_done(VRCLink *l, uint32_t *writes, uint32_t *reads);
+bool vrc_link_post_in(VRCLink *l, const struct encap_tlp *t,
+                      unsigned session);
+void vrc_link_offer_push(VRCLink *l, struct encap_offer *o,
+                         const struct encap_push *p);
+/* The session's Max Payload Size. */
+uint32_t vrc_link_mps(VRCLink *l);
 void vrc_link_mem_write(VRCLink *l, uint16_t requester, uint64_t addr,
                         const void *buf, uint32_t len);
 /* Send what is queued (VRCLinkConfig.defer_writes).  Any thread. */

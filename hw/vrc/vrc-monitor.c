@@ -314,6 +314,16 @@ void hmp_info_vrc(Monitor *mon, const QDict *qdict)
                                ds.ra.uncached, ds.ra.out_of_order,
                                ds.ra.invalidations, ds.ra.errors);
             }
+            if (ds.push) {
+                monitor_printf(mon, "; doorbell pushes %" PRIu64 " (stale %"
+                               PRIu64 ") served %" PRIu64 " fetches (%"
+                               PRIu64 " in part, %" PRIu64 " ranges), "
+                               "unused %" PRIu64 ", hints sent %" PRIu64,
+                               ds.offer.pushes, ds.offer.stale,
+                               ds.offer.served, ds.offer.partial,
+                               ds.offer.ranges, ds.offer.missed,
+                               ds.hints_sent);
+            }
             monitor_printf(mon, "\n");
         }
     }

@@ -13,6 +13,7 @@
 #include "qemu/timer.h"
 #include "qapi/qapi-types-vrc.h"
 #include "encap/readahead.h"
+#include "encap/push.h"
 #include "vrc-link.h"
 
 #define TYPE_VRC "vrc"
@@ -121,6 +122,14 @@ struct VRCFunction {
     uint64_t bad_requester;     /* requests with a Requester ID not ours */
     uint64_t unsupported;       /* Cfg/IO requests from the endpoint */
     uint64_t dma_loops;         /* endpoint DMA to this function: refused */
+
+    /*
+     * Doorbell pushes (encap/push.h, vrc-function.c): what the endpoint
+     * read after each doorbell, as its HINTs said.  BQL.
+     */
+    struct encap_hints hints;
+    uint64_t pushes;            /* PUSH messages sent */
+    uint64_t hints_rx;          /* HINT messages taken */
 };
 
 /* Is @spec (a transport spec) raw Ethernet, where a peer is a MAC? */
@@ -194,6 +203,9 @@ typedef struct VRCEpDmaStats {
     uint64_t round_trips;       /* reads made over the link */
     bool read_ahead;
     struct encap_ra_stats ra;   /* with read_ahead */
+    bool push;                  /* doorbell pushes (encap/push.h) */
+    struct encap_offer_stats offer;
+    uint64_t hints_sent;
 } VRCEpDmaStats;
 bool vrc_endpoint_dma_stats(VRCEpDmaStats *st);
 

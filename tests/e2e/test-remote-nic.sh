@@ -11,7 +11,8 @@
 # drops nothing) that it did not: its resends there are late acks, which
 # the VM side reports as needless. For a model that owns its rings
 # (e1000e, igb, e1000, virtio-net), that the endpoint served reads of them
-# from the windows it keeps (owned hits). Needs root for network namespaces:
+# from the windows it keeps (owned hits), and from the copies the vrc pushed
+# with its doorbells (served fetches). Needs root for network namespaces:
 # fails, never skips.
 # Usage: test-remote-nic.sh ifname|pcap|packet|unix|udp|udp6 [DEVICE-MODEL]
 set -euo pipefail
@@ -38,6 +39,13 @@ case ${2:-e1000e} in
         if ! grep -Eq '\(owned [1-9][0-9]*\)' "$out"; then
             echo "test-remote-nic: the endpoint served nothing from the rings ${2:-e1000e}" \
                  "owns ($(grep -o 'hits [0-9]* (owned [0-9]*)' "$out" || echo 'no read-ahead counters'))" >&2
+            exit 1
+        fi
+        # ... and the copies the vrc pushed with its doorbells served some
+        # of the reads that follow them (encap/push.h).
+        if ! grep -Eq 'served [1-9][0-9]* fetches' "$out"; then
+            echo "test-remote-nic: no doorbell push served a read of the ${2:-e1000e}" \
+                 "($(grep -o 'doorbell pushes [^;]*' "$out" || echo 'no push counters'))" >&2
             exit 1
         fi
         ;;

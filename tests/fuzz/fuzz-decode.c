@@ -19,6 +19,7 @@
 
 #include "encap/disc.h"
 #include "encap/frame.h"
+#include "encap/push.h"
 #include "encap/seal.h"
 #include "encap/split.h"
 #include "encap/tlp.h"
@@ -26,6 +27,57 @@
 static const struct encap_tlp_limits lim = { .mps = 4096 };
 
 #define CHECK(cond) do { if (!(cond)) { abort(); } } while (0)
+
+/*
+ * A doorbell's HINT or PUSH (encap/push.h): what decodes re-encodes to the
+ * same bytes, and a PUSH armed, made live by its doorbell and asked for
+ * its own ranges serves them all.
+ */
+static void one_push(const uint8_t *p, size_t len)
+{
+    for (int with_data = 0; with_data < 2; with_data++) {
+        struct encap_push q;
+        uint8_t out[ENCAP_TLP_MAX_DATA];
+        int n;
+
+        if (encap_push_decode(p, len, with_data, &q) < 0) {
+            continue;
+        }
+        n = encap_push_encode(&q, with_data, out, sizeof(out));
+        CHECK(n > 0 && (size_t)n <= len + 3);
+        /* Past the ranges and data only padding may differ. */
+        CHECK(memcmp(out, p, 19) == 0);
+        if (with_data && q.n) {
+            static struct encap_offer o;
+            static struct encap_wlog w;
+            static uint8_t bufs[ENCAP_PUSH_MAX_RANGES][ENCAP_PUSH_MAX_DATA];
+            struct encap_ra_range r[ENCAP_PUSH_MAX_RANGES];
+            uint8_t bell[8];
+            struct encap_tlp t = {
+                .type = ENCAP_TLP_MWR, .addr = q.key, .len_dw = q.bell_dw,
+                .first_be = q.bell_be & 0xf, .last_be = q.bell_be >> 4,
+                .data = bell,
+            };
+
+            memcpy(bell, q.bell, sizeof(bell));
+            encap_offer_init(&o, 1000);
+            encap_wlog_reset(&w);
+            q.writes = 0;
+            encap_offer_push(&o, &q, &w, q.reads);
+            CHECK(o.state == ENCAP_OFFER_ARMED);
+            encap_offer_request(&o, &t, 0);
+            CHECK(o.state == ENCAP_OFFER_LIVE);
+            for (unsigned i = 0; i < q.n; i++) {
+                r[i] = (struct encap_ra_range) { q.r[i].addr, q.r[i].len,
+                                                 bufs[i] };
+            }
+            CHECK(encap_offer_serve(&o, r, q.n, 0) == q.n);
+            for (unsigned i = 0, off = 0; i < q.n; off += q.r[i].len, i++) {
+                CHECK(memcmp(bufs[i], q.data + off, q.r[i].len) == 0);
+            }
+        }
+    }
+}
 
 /* What a receiver does with one TLP. */
 static void one_tlp(const uint8_t *p, size_t len)
@@ -49,6 +101,9 @@ static void one_tlp(const uint8_t *p, size_t len)
         t.data = t2.data = d2;
     }
 
+    if (t.type == ENCAP_TLP_MSGD && t.data) {
+        one_push(t.data, t.len_dw * 4u);
+    }
     if (t.type == ENCAP_TLP_MRD) {
         uint64_t addr;
         uint32_t bytes;

@@ -2496,13 +2496,22 @@ static void test_real_endpoint_readahead(const void *data)
         g_assert_cmpint(mrds, ==, 256);
     }
 
-    /* The guest writes its memory, then the MMIO write that starts a run. */
-    for (int i = 0; i < 3; i++) {
-        qtest_memset(vm, DB_BUF, 2 + i, 1024);
+    /*
+     * The guest writes its memory, then the MMIO write that starts a run.
+     * With doorbell pushes the run's first reads come with that write
+     * (encap/push.h): still what the guest wrote, each time, also when
+     * the buffer moves (the push then holds what the walk read before).
+     */
+    for (int i = 0; i < 12; i++) {
+        uint32_t buf = DB_BUF + (i / 4 % 2) * 0x2000;
+
+        qtest_writel(vm, BAR0_ADDR + DB_ADDR, buf);
+        qtest_memset(vm, buf, 2 + i, 1024);
         db_run(vm, 3);
         g_assert_cmphex(qtest_readl(vm, BAR0_ADDR + DB_SUM), ==,
                         1024 * (2 + i));
     }
+    qtest_writel(vm, BAR0_ADDR + DB_ADDR, DB_BUF);
 
     /* The device reads, writes the same bytes and reads them back. */
     qtest_memset(vm, DB_BUF, 1, 1024);
@@ -2522,6 +2531,19 @@ static void test_real_endpoint_readahead(const void *data)
     info = qtest_hmp(r.ep, "info vrc");
     g_test_message("%s", info);
     g_assert_true(!!strstr(info, "read-ahead hits") == on);
+    if (on && !strstr(ep_opts, "x-push=off")) {
+        const char *p = strstr(info, "doorbell pushes");
+        unsigned pushes = 0, stale = 0, served = 0;
+
+        g_assert_nonnull(p);
+        g_assert_cmpint(sscanf(p, "doorbell pushes %u (stale %u) served %u",
+                               &pushes, &stale, &served), ==, 3);
+        /* After the first walk, and after each move of the buffer, the
+         * endpoint says what to push; the other walks are served. */
+        g_assert_cmpuint(served, >=, 6);
+    } else {
+        g_assert_null(strstr(info, "doorbell pushes"));
+    }
     g_assert_cmpint(vrc_counter(vm, "timeouts"), ==, 0);
     real_endpoint_stop(&r);
 }
@@ -2622,6 +2644,8 @@ int main(int argc, char **argv)
     qtest_add_data_func("/vrc/real-endpoint-readahead", "",
                         test_real_endpoint_readahead);
     qtest_add_data_func("/vrc/real-endpoint-readahead-off", ",read-ahead=off",
+                        test_real_endpoint_readahead);
+    qtest_add_data_func("/vrc/real-endpoint-push-off", ",x-push=off",
                         test_real_endpoint_readahead);
     qtest_add_func("/vrc/two-ports", test_two_ports);
     qtest_add_func("/vrc/endpoint-busy", test_endpoint_busy);

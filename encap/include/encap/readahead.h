@@ -59,11 +59,15 @@ struct encap_ra_range {
     uint64_t addr;
     uint32_t len;
     void *buf;
+    bool fill;      /* taken for owned bytes, after the fetch's own ranges */
 };
 
 /*
  * Read the @n ranges of @r from memory, in that order (see above), all in
  * one go: 0, or a negative value on failure (then nothing read is used).
+ * A positive value k < n says only the first k ranges were read, in that
+ * order (a copy made earlier served them, encap/push.h): the cache keeps
+ * those.
  */
 typedef int (*encap_ra_fetch_fn)(void *opaque, const struct encap_ra_range *r,
                                  unsigned n);

@@ -66,6 +66,13 @@ enum encap_msg_code {
  */
 #define ENCAP_VDM_VENDOR_ID     0x1234
 #define ENCAP_VDM_HOT_RESET     0x48525354u     /* "HRST" */
+/*
+ * A doorbell's reads (encap/push.h), local to the link (routing 100b):
+ * HINT from the endpoint, PUSH from the root complex, each a MsgD whose
+ * payload encap_push_encode() writes.
+ */
+#define ENCAP_VDM_HINT          0x48494e54u     /* "HINT" */
+#define ENCAP_VDM_PUSH          0x50555348u     /* "PUSH" */
 
 /* Message routing r[2:0] (low three bits of Type). */
 enum encap_msg_routing {
@@ -196,6 +203,15 @@ int encap_tlp_decode(const uint8_t *buf, size_t len,
  * it counts the same ones.
  */
 bool encap_tlp_is_request(const uint8_t *buf, size_t len);
+
+/*
+ * Fill @t with vrc's Vendor_Defined Type 1 message @code from @requester:
+ * a MsgD of @len_dw DWs at @data if @data, else a Msg.
+ */
+void encap_tlp_vdm(struct encap_tlp *t, uint16_t requester, uint8_t routing,
+                   uint32_t code, const void *data, uint16_t len_dw);
+/* The code of vrc's Vendor_Defined message @t, or 0 if it is none. */
+uint32_t encap_tlp_vdm_code(const struct encap_tlp *t);
 
 /* Fill @t with vrc's hot reset message (ENCAP_VDM_HOT_RESET) from @requester. */
 void encap_tlp_hot_reset(struct encap_tlp *t, uint16_t requester);

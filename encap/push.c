@@ -1,0 +1,332 @@
+/* SPDX-License-Identifier: MIT */
+/* encap: a doorbell's first reads, pushed with it (encap/push.h). */
+#include <string.h>
+
+#include "encap/err.h"
+#include "encap/push.h"
+#include "wire.h"
+
+/*
+ * Payload, big-endian:
+ *   0  key (8)      8  writes (4)      12  reads (4)
+ *   16 n (1), bell_be (1), bell_dw (1), reserved (5)       24 bell (8)
+ *   32 n x { addr (8), len (4), reserved (4) }
+ *   then, in a PUSH, the ranges' bytes in order; zeros to a DW multiple.
+ */
+
+static void put64(uint8_t *p, uint64_t v)
+{
+    wire_put32(p, v >> 32);
+    wire_put32(p + 4, v);
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+    return (uint64_t)wire_get32(p) << 32 | wire_get32(p + 4);
+}
+
+size_t encap_push_data_len(const struct encap_push *p)
+{
+    size_t len = 0;
+
+    for (unsigned i = 0; i < p->n && i < ENCAP_PUSH_MAX_RANGES; i++) {
+        len += p->r[i].len;
+    }
+    return len;
+}
+
+size_t encap_push_size(const struct encap_push *p, bool with_data)
+{
+    size_t len = ENCAP_PUSH_HDR + (size_t)p->n * ENCAP_PUSH_RANGE_LEN;
+
+    if (with_data) {
+        len += encap_push_data_len(p);
+    }
+    return (len + 3) & ~(size_t)3;
+}
+
+static int push_check(const struct encap_push *p)
+{
+    if (p->n > ENCAP_PUSH_MAX_RANGES || p->bell_dw > 2) {
+        return -ENCAP_E_FIELD;
+    }
+    for (unsigned i = 0; i < p->n; i++) {
+        if (!p->r[i].len || p->r[i].len > ENCAP_PUSH_MAX_DATA ||
+            p->r[i].addr + p->r[i].len < p->r[i].addr) {
+            return -ENCAP_E_FIELD;
+        }
+    }
+    if (encap_push_data_len(p) > ENCAP_PUSH_MAX_DATA) {
+        return -ENCAP_E_LENGTH;
+    }
+    return 0;
+}
+
+int encap_push_encode(const struct encap_push *p, bool with_data,
+                      uint8_t *buf, size_t cap)
+{
+    size_t size, off;
+    int r = push_check(p);
+
+    if (r < 0) {
+        return r;
+    }
+    size = encap_push_size(p, with_data);
+    if (size > cap) {
+        return -ENCAP_E_NOSPACE;
+    }
+    memset(buf, 0, size);
+    put64(buf, p->key);
+    wire_put32(buf + 8, p->writes);
+    wire_put32(buf + 12, p->reads);
+    buf[16] = p->n;
+    buf[17] = p->bell_be;
+    buf[18] = p->bell_dw;
+    memcpy(buf + 24, p->bell, 8);
+    off = ENCAP_PUSH_HDR;
+    for (unsigned i = 0; i < p->n; i++, off += ENCAP_PUSH_RANGE_LEN) {
+        put64(buf + off, p->r[i].addr);
+        wire_put32(buf + off + 8, p->r[i].len);
+    }
+    if (with_data) {
+        memcpy(buf + off, p->data, encap_push_data_len(p));
+    }
+    return (int)size;
+}
+
+int encap_push_decode(const uint8_t *buf, size_t len, bool with_data,
+                      struct encap_push *p)
+{
+    size_t off = ENCAP_PUSH_HDR;
+    int r;
+
+    memset(p, 0, sizeof(*p));
+    if (len < ENCAP_PUSH_HDR) {
+        return -ENCAP_E_SHORT;
+    }
+    p->key = get64(buf);
+    p->writes = wire_get32(buf + 8);
+    p->reads = wire_get32(buf + 12);
+    p->n = buf[16];
+    p->bell_be = buf[17];
+    p->bell_dw = buf[18];
+    memcpy(p->bell, buf + 24, 8);
+    if (p->n > ENCAP_PUSH_MAX_RANGES || p->bell_dw > 2) {
+        return -ENCAP_E_FIELD;
+    }
+    if (len < ENCAP_PUSH_HDR + (size_t)p->n * ENCAP_PUSH_RANGE_LEN) {
+        return -ENCAP_E_SHORT;
+    }
+    for (unsigned i = 0; i < p->n; i++, off += ENCAP_PUSH_RANGE_LEN) {
+        p->r[i].addr = get64(buf + off);
+        p->r[i].len = wire_get32(buf + off + 8);
+    }
+    r = push_check(p);
+    if (r < 0) {
+        return r;
+    }
+    if (with_data) {
+        if (len - off < encap_push_data_len(p)) {
+            return -ENCAP_E_SHORT;
+        }
+        p->data = buf + off;
+    }
+    return 0;
+}
+
+bool encap_push_same(const struct encap_push *a, const struct encap_push *b)
+{
+    if (a->key != b->key || a->n != b->n) {
+        return false;
+    }
+    for (unsigned i = 0; i < a->n; i++) {
+        if (a->r[i].addr != b->r[i].addr || a->r[i].len != b->r[i].len) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* ---- hints by doorbell ---- */
+
+void encap_hints_put(struct encap_hints *h, const struct encap_push *p)
+{
+    unsigned slot = 0;
+
+    for (unsigned i = 0; i < ENCAP_HINTS; i++) {
+        if (h->e[i].stamp && h->e[i].p.key == p->key) {
+            slot = i;
+            break;
+        }
+        if (h->e[i].stamp < h->e[slot].stamp) {
+            slot = i;
+        }
+    }
+    if (!p->n || p->n > ENCAP_PUSH_MAX_RANGES) {
+        if (h->e[slot].stamp && h->e[slot].p.key == p->key) {
+            h->e[slot].stamp = 0;
+        }
+        return;
+    }
+    h->e[slot].p = *p;
+    h->e[slot].p.data = NULL;
+    h->e[slot].p.writes = h->e[slot].p.reads = 0;
+    h->e[slot].p.bell_be = h->e[slot].p.bell_dw = 0;
+    memset(h->e[slot].p.bell, 0, sizeof(h->e[slot].p.bell));
+    h->e[slot].stamp = ++h->clock;
+}
+
+bool encap_hints_get(const struct encap_hints *h, uint64_t key,
+                     struct encap_push *p)
+{
+    for (unsigned i = 0; i < ENCAP_HINTS; i++) {
+        if (h->e[i].stamp && h->e[i].p.key == key) {
+            *p = h->e[i].p;
+            return true;
+        }
+    }
+    return false;
+}
+
+void encap_hints_clear(struct encap_hints *h)
+{
+    memset(h, 0, sizeof(*h));
+}
+
+/* ---- the device side's writes ---- */
+
+void encap_wlog_reset(struct encap_wlog *w)
+{
+    w->count = 0;
+}
+
+void encap_wlog_add(struct encap_wlog *w, uint64_t addr, uint32_t len)
+{
+    w->w[w->count % ENCAP_WLOG].addr = addr;
+    w->w[w->count % ENCAP_WLOG].len = len;
+    w->count++;
+}
+
+bool encap_wlog_stale(const struct encap_wlog *w, const struct encap_push *p)
+{
+    uint32_t since = w->count - p->writes;  /* writes not in the copy */
+
+    if (since > ENCAP_WLOG) {
+        return true;
+    }
+    for (uint32_t c = p->writes; c != w->count; c++) {
+        uint64_t a = w->w[c % ENCAP_WLOG].addr;
+        uint64_t e = a + w->w[c % ENCAP_WLOG].len;
+
+        for (unsigned i = 0; i < p->n; i++) {
+            if (a < p->r[i].addr + p->r[i].len && p->r[i].addr < e) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+/* ---- the device side's offer ---- */
+
+void encap_offer_init(struct encap_offer *o, int64_t ttl_ns)
+{
+    memset(o, 0, sizeof(*o));
+    o->ttl_ns = ttl_ns;
+}
+
+void encap_offer_drop(struct encap_offer *o)
+{
+    if (o->state == ENCAP_OFFER_LIVE) {
+        o->st.missed++;
+    }
+    o->state = ENCAP_OFFER_NONE;
+}
+
+void encap_offer_push(struct encap_offer *o, const struct encap_push *p,
+                      const struct encap_wlog *w, uint32_t reads_sent)
+{
+    size_t len = encap_push_data_len(p);
+
+    encap_offer_drop(o);
+    o->st.pushes++;
+    if (encap_wlog_stale(w, p) || p->reads != reads_sent) {
+        /* A write of the device was on its way (the copy may miss it), or
+         * the device read a copy made after this one. */
+        o->st.stale++;
+        return;
+    }
+    o->st.overtaken += p->writes != w->count;
+    if (!p->n || !p->data || len > sizeof(o->data)) {
+        return;
+    }
+    o->p = *p;
+    memcpy(o->data, p->data, len);
+    o->p.data = o->data;
+    o->state = ENCAP_OFFER_ARMED;
+}
+
+/* @t is the MWr the push names: its address, byte enables and data. */
+static bool offer_bell(const struct encap_offer *o, const struct encap_tlp *t)
+{
+    return t->type == ENCAP_TLP_MWR && t->addr == o->p.key &&
+           t->len_dw == o->p.bell_dw && t->data &&
+           (t->first_be | t->last_be << 4) == o->p.bell_be &&
+           !memcmp(t->data, o->p.bell, t->len_dw * 4u);
+}
+
+void encap_offer_request(struct encap_offer *o, const struct encap_tlp *t,
+                         int64_t now)
+{
+    if (o->state == ENCAP_OFFER_ARMED && offer_bell(o, t)) {
+        o->state = ENCAP_OFFER_LIVE;
+        o->expires = now + o->ttl_ns;
+        return;
+    }
+    encap_offer_drop(o);
+}
+
+unsigned encap_offer_serve(struct encap_offer *o,
+                           const struct encap_ra_range *r, unsigned n,
+                           int64_t now)
+{
+    unsigned k = 0, j = 0;
+    size_t off = 0;
+
+    if (o->state != ENCAP_OFFER_LIVE) {
+        /* Armed: this fetch comes before its doorbell, and is newer. */
+        encap_offer_drop(o);
+        return 0;
+    }
+    if (now > o->expires) {
+        encap_offer_drop(o);
+        return 0;
+    }
+    /*
+     * Each range in a pushed range after the one the range before used:
+     * the push copied its ranges in order, so each range served is a
+     * later copy than the one before it, as in a fetch.
+     */
+    for (; k < n; k++, off += o->p.r[j].len, j++) {
+        while (j < o->p.n &&
+               !(r[k].addr >= o->p.r[j].addr &&
+                 r[k].addr + r[k].len <= o->p.r[j].addr + o->p.r[j].len)) {
+            off += o->p.r[j].len;
+            j++;
+        }
+        if (j == o->p.n) {
+            break;
+        }
+        memcpy(r[k].buf, o->data + off + (r[k].addr - o->p.r[j].addr),
+               r[k].len);
+    }
+    o->state = ENCAP_OFFER_NONE;
+    if (k) {
+        o->st.served++;
+        o->st.ranges += k;
+        o->st.partial += k < n;
+    } else {
+        o->st.missed++;
+    }
+    return k;
+}
