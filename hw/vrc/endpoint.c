@@ -319,10 +319,10 @@ static int ep_ra_fetch(void *opaque, const struct encap_ra_range *r,
     int ret;
 
     s->ra_fetched = true;
-    if (s->push) {
-        if (s->bell_valid) {
-            ep_hint(s, r, n);
-        }
+    if (s->bell_valid) {
+        ep_hint(s, r, n);
+    }
+    if (s->offer.state != ENCAP_OFFER_NONE) {
         k = encap_offer_serve(&s->offer, r, n,
                               qemu_clock_get_ns(QEMU_CLOCK_REALTIME));
         if (k) {
@@ -637,8 +637,10 @@ static void ep_request(void *opaque, const struct encap_tlp *t)
             ep_push(s, t);
             return;
         }
-        encap_offer_request(&s->offer, t,
-                            qemu_clock_get_ns(QEMU_CLOCK_REALTIME));
+        if (s->offer.state != ENCAP_OFFER_NONE) {
+            encap_offer_request(&s->offer, t,
+                                qemu_clock_get_ns(QEMU_CLOCK_REALTIME));
+        }
         s->bell_valid = t->type == ENCAP_TLP_MWR;
         s->bell = t->addr;
     }
