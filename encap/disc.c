@@ -26,17 +26,6 @@ enum {
     D_TAGLEN = 68, D_RESERVED = 70,
 };
 
-static void put64(uint8_t *p, uint64_t v)
-{
-    wire_put32(p, v >> 32);
-    wire_put32(p + 4, (uint32_t)v);
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-    return (uint64_t)wire_get32(p) << 32 | wire_get32(p + 4);
-}
-
 int encap_disc_encode(const struct encap_disc *d, uint8_t *buf, size_t size)
 {
     if (size < ENCAP_DISC_LEN) {
@@ -57,12 +46,12 @@ int encap_disc_encode(const struct encap_disc *d, uint8_t *buf, size_t size)
     buf[D_FNS] = d->functions;
     wire_put16(buf + D_SSVID, d->subsys_vendor);
     wire_put16(buf + D_SSID, d->subsys_id);
-    put64(buf + D_GEN, d->generation);
+    wire_put64(buf + D_GEN, d->generation);
     wire_put32(buf + D_XID, d->xid);
     wire_put16(buf + D_INTERVAL, d->interval_ms);
     buf[D_ACKED] = d->acked_op;
     buf[D_STATUS] = d->status;
-    put64(buf + D_SERIAL, d->serial);
+    wire_put64(buf + D_SERIAL, d->serial);
     for (int i = 0; i < ENCAP_DISC_BARS; i++) {
         buf[D_BARS + 2 * i] = d->bars[i].log2_size;
         buf[D_BARS + 2 * i + 1] = d->bars[i].flags;
@@ -140,7 +129,7 @@ static int check_auth(const uint8_t *buf, struct encap_disc *d,
     if (!encap_ct_equal(mac, buf + D_MAC, ENCAP_DISC_MAC_LEN)) {
         return -ENCAP_E_AUTH;
     }
-    d->time_us = get64(buf + D_TIME);
+    d->time_us = wire_get64(buf + D_TIME);
     if (d->time_us > now_us + ENCAP_DISC_WINDOW_US ||
         d->time_us + ENCAP_DISC_WINDOW_US < now_us) {
         return -ENCAP_E_REPLAY;
@@ -171,12 +160,12 @@ static int disc_decode(const uint8_t *buf, size_t len, struct encap_disc *d,
     d->functions = buf[D_FNS];
     d->subsys_vendor = wire_get16(buf + D_SSVID);
     d->subsys_id = wire_get16(buf + D_SSID);
-    d->generation = get64(buf + D_GEN);
+    d->generation = wire_get64(buf + D_GEN);
     d->xid = wire_get32(buf + D_XID);
     d->interval_ms = wire_get16(buf + D_INTERVAL);
     d->acked_op = buf[D_ACKED];
     d->status = buf[D_STATUS];
-    d->serial = get64(buf + D_SERIAL);
+    d->serial = wire_get64(buf + D_SERIAL);
     for (int i = 0; i < ENCAP_DISC_BARS; i++) {
         d->bars[i].log2_size = buf[D_BARS + 2 * i];
         d->bars[i].flags = buf[D_BARS + 2 * i + 1];
@@ -282,7 +271,7 @@ int encap_disc_frame_signed(const uint8_t dst[6], const uint8_t src[6],
     }
     encap_disc_encode(&s, p, sizeof(p));
     if (key) {
-        put64(p + D_TIME, now_us);
+        wire_put64(p + D_TIME, now_us);
     }
     rc = encap_frame_begin(&b, buf, size, &h);
     if (rc == 0) {

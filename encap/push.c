@@ -14,17 +14,6 @@
  *   then, in a PUSH, the ranges' bytes in order; zeros to a DW multiple.
  */
 
-static void put64(uint8_t *p, uint64_t v)
-{
-    wire_put32(p, v >> 32);
-    wire_put32(p + 4, v);
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-    return (uint64_t)wire_get32(p) << 32 | wire_get32(p + 4);
-}
-
 size_t encap_push_data_len(const struct encap_push *p)
 {
     size_t len = 0;
@@ -76,7 +65,7 @@ int encap_push_encode(const struct encap_push *p, bool with_data,
         return -ENCAP_E_NOSPACE;
     }
     memset(buf, 0, size);
-    put64(buf, p->key);
+    wire_put64(buf, p->key);
     wire_put32(buf + 8, p->writes);
     wire_put32(buf + 12, p->reads);
     buf[16] = p->n;
@@ -85,7 +74,7 @@ int encap_push_encode(const struct encap_push *p, bool with_data,
     memcpy(buf + 24, p->bell, 8);
     off = ENCAP_PUSH_HDR;
     for (unsigned i = 0; i < p->n; i++, off += ENCAP_PUSH_RANGE_LEN) {
-        put64(buf + off, p->r[i].addr);
+        wire_put64(buf + off, p->r[i].addr);
         wire_put32(buf + off + 8, p->r[i].len);
     }
     if (with_data) {
@@ -104,7 +93,7 @@ int encap_push_decode(const uint8_t *buf, size_t len, bool with_data,
     if (len < ENCAP_PUSH_HDR) {
         return -ENCAP_E_SHORT;
     }
-    p->key = get64(buf);
+    p->key = wire_get64(buf);
     p->writes = wire_get32(buf + 8);
     p->reads = wire_get32(buf + 12);
     p->n = buf[16];
@@ -118,7 +107,7 @@ int encap_push_decode(const uint8_t *buf, size_t len, bool with_data,
         return -ENCAP_E_SHORT;
     }
     for (unsigned i = 0; i < p->n; i++, off += ENCAP_PUSH_RANGE_LEN) {
-        p->r[i].addr = get64(buf + off);
+        p->r[i].addr = wire_get64(buf + off);
         p->r[i].len = wire_get32(buf + off + 8);
     }
     r = push_check(p);
@@ -168,11 +157,9 @@ void encap_hints_put(struct encap_hints *h, const struct encap_push *p)
         }
         return;
     }
-    h->e[slot].p = *p;
-    h->e[slot].p.data = NULL;
-    h->e[slot].p.writes = h->e[slot].p.reads = 0;
-    h->e[slot].p.bell_be = h->e[slot].p.bell_dw = 0;
-    memset(h->e[slot].p.bell, 0, sizeof(h->e[slot].p.bell));
+    /* A hint is its key and ranges: nothing of a push's copy. */
+    h->e[slot].p = (struct encap_push) { .key = p->key, .n = p->n };
+    memcpy(h->e[slot].p.r, p->r, p->n * sizeof(p->r[0]));
     h->e[slot].stamp = ++h->clock;
 }
 

@@ -19,6 +19,12 @@ static inline void wire_put32(uint8_t *p, uint32_t v)
     p[3] = v;
 }
 
+static inline void wire_put64(uint8_t *p, uint64_t v)
+{
+    wire_put32(p, v >> 32);
+    wire_put32(p + 4, v);
+}
+
 static inline uint16_t wire_get16(const uint8_t *p)
 {
     return (uint16_t)(p[0] << 8 | p[1]);
@@ -28,6 +34,11 @@ static inline uint32_t wire_get32(const uint8_t *p)
 {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
            (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline uint64_t wire_get64(const uint8_t *p)
+{
+    return (uint64_t)wire_get32(p) << 32 | wire_get32(p + 4);
 }
 
 #endif
