@@ -9,10 +9,14 @@
 /*
  * Payload, big-endian:
  *   0  key (8)      8  writes (4)      12  reads (4)
- *   16 n (1), bell_be (1), bell_dw (1), reserved (5)       24 bell (8)
+ *   16 n (1), bell_be (1), bell_dw (1), flags (1), reserved (4)
+ *   24 bell (8)
  *   32 n x { addr (8), len (4), reserved (4) }
+ *   if flags bit 0: a chase { base (8), stride (2), small (2), len (2),
+ *   len_at (1), align (1) }
  *   then, in a PUSH, the ranges' bytes in order; zeros to a DW multiple.
  */
+#define PUSH_F_CHASE    0x01
 
 size_t encap_push_data_len(const struct encap_push *p)
 {
@@ -28,6 +32,9 @@ size_t encap_push_size(const struct encap_push *p, bool with_data)
 {
     size_t len = ENCAP_PUSH_HDR + (size_t)p->n * ENCAP_PUSH_RANGE_LEN;
 
+    if (p->chase.on) {
+        len += ENCAP_PUSH_CHASE_LEN;
+    }
     if (with_data) {
         len += encap_push_data_len(p);
     }
@@ -47,6 +54,14 @@ static int push_check(const struct encap_push *p)
     }
     if (encap_push_data_len(p) > ENCAP_PUSH_MAX_DATA) {
         return -ENCAP_E_LENGTH;
+    }
+    if (p->chase.on &&
+        (!p->chase.stride || p->chase.stride > ENCAP_CHASE_MAX_STRIDE ||
+         p->chase.len > ENCAP_PUSH_MAX_DATA ||
+         p->chase.align > ENCAP_CHASE_MAX_ALIGN ||
+         (p->chase.len_at != ENCAP_CHASE_NO_LEN &&
+          (p->chase.len_at < -64 || p->chase.len_at > 63)))) {
+        return -ENCAP_E_FIELD;
     }
     return 0;
 }
@@ -71,11 +86,21 @@ int encap_push_encode(const struct encap_push *p, bool with_data,
     buf[16] = p->n;
     buf[17] = p->bell_be;
     buf[18] = p->bell_dw;
+    buf[19] = p->chase.on ? PUSH_F_CHASE : 0;
     memcpy(buf + 24, p->bell, 8);
     off = ENCAP_PUSH_HDR;
     for (unsigned i = 0; i < p->n; i++, off += ENCAP_PUSH_RANGE_LEN) {
         wire_put64(buf + off, p->r[i].addr);
         wire_put32(buf + off + 8, p->r[i].len);
+    }
+    if (p->chase.on) {
+        wire_put64(buf + off, p->chase.base);
+        wire_put16(buf + off + 8, p->chase.stride);
+        wire_put16(buf + off + 10, p->chase.small);
+        wire_put16(buf + off + 12, p->chase.len);
+        buf[off + 14] = (uint8_t)p->chase.len_at;
+        buf[off + 15] = p->chase.align;
+        off += ENCAP_PUSH_CHASE_LEN;
     }
     if (with_data) {
         memcpy(buf + off, p->data, encap_push_data_len(p));
@@ -110,6 +135,21 @@ int encap_push_decode(const uint8_t *buf, size_t len, bool with_data,
         p->r[i].addr = wire_get64(buf + off);
         p->r[i].len = wire_get32(buf + off + 8);
     }
+    if (buf[19] & PUSH_F_CHASE) {
+        if (len - off < ENCAP_PUSH_CHASE_LEN) {
+            return -ENCAP_E_SHORT;
+        }
+        p->chase = (struct encap_chase) {
+            .on = true,
+            .base = wire_get64(buf + off),
+            .stride = wire_get16(buf + off + 8),
+            .small = wire_get16(buf + off + 10),
+            .len = wire_get16(buf + off + 12),
+            .len_at = (int8_t)buf[off + 14],
+            .align = buf[off + 15],
+        };
+        off += ENCAP_PUSH_CHASE_LEN;
+    }
     r = push_check(p);
     if (r < 0) {
         return r;
@@ -123,9 +163,17 @@ int encap_push_decode(const uint8_t *buf, size_t len, bool with_data,
     return 0;
 }
 
+static bool chase_same(const struct encap_chase *a, const struct encap_chase *b)
+{
+    return a->on == b->on &&
+           (!a->on || (a->base == b->base && a->stride == b->stride &&
+                       a->small == b->small && a->len == b->len &&
+                       a->len_at == b->len_at && a->align == b->align));
+}
+
 bool encap_push_same(const struct encap_push *a, const struct encap_push *b)
 {
-    if (a->key != b->key || a->n != b->n) {
+    if (a->key != b->key || a->n != b->n || !chase_same(&a->chase, &b->chase)) {
         return false;
     }
     for (unsigned i = 0; i < a->n; i++) {
@@ -134,6 +182,169 @@ bool encap_push_same(const struct encap_push *a, const struct encap_push *b)
         }
     }
     return true;
+}
+
+/* ---- chases ---- */
+
+/* @p's copy of the @len bytes at @addr, if one range holds them. */
+static const uint8_t *push_copy_at(const struct encap_push *p, uint64_t addr,
+                                   uint32_t len)
+{
+    size_t off = 0;
+
+    for (unsigned i = 0; i < p->n; off += p->r[i].len, i++) {
+        if (addr >= p->r[i].addr && len <= p->r[i].len &&
+            addr - p->r[i].addr <= p->r[i].len - len) {
+            return p->data + off + (addr - p->r[i].addr);
+        }
+    }
+    return NULL;
+}
+
+bool encap_chase_target(const struct encap_push *p, uint32_t v,
+                        struct encap_push_range *r)
+{
+    const struct encap_chase *c = &p->chase;
+    uint64_t at = c->base + (uint64_t)c->stride * v, ptr, mask, start, end;
+    const uint8_t *q;
+    uint32_t len = c->len;
+
+    if (!c->on || !p->data || c->align > ENCAP_CHASE_MAX_ALIGN) {
+        return false;
+    }
+    q = push_copy_at(p, at, 8);
+    if (!q) {
+        return false;
+    }
+    ptr = wire_le64(q);
+    if (c->len_at != ENCAP_CHASE_NO_LEN) {
+        q = push_copy_at(p, at + (uint64_t)(int64_t)c->len_at, 2);
+        if (!q) {
+            return false;
+        }
+        len = wire_le16(q);
+    }
+    if (!len || len > ENCAP_PUSH_MAX_DATA || ptr + len < ptr) {
+        return false;
+    }
+    mask = len <= c->small ? ((uint64_t)1 << c->align) - 1 : 0;
+    start = ptr & ~mask;
+    end = (ptr + len - 1) | mask;       /* the last byte */
+    if (end == UINT64_MAX || end - start >= ENCAP_PUSH_MAX_DATA) {
+        return false;
+    }
+    *r = (struct encap_push_range) { start, (uint32_t)(end - start + 1) };
+    return true;
+}
+
+bool encap_chase_find(const uint8_t *data, uint32_t dlen, uint64_t daddr,
+                      uint64_t addr, uint32_t len, uint64_t *at, int *len_at)
+{
+    for (uint32_t o = (uint32_t)(-daddr & 7); o + 8 <= dlen; o += 8) {
+        if (wire_le64(data + o) != addr) {
+            continue;
+        }
+        *at = daddr + o;
+        *len_at = ENCAP_CHASE_NO_LEN;
+        /* The length, nearest after the pointer first, then before it. */
+        for (int d = 8; d <= 62 && o + d + 2 <= dlen && len <= 0xffff;
+             d += 2) {
+            if (wire_le16(data + o + d) == len) {
+                *len_at = d;
+                return true;
+            }
+        }
+        for (int d = -2; d >= -64 && (int)o + d >= 0 && len <= 0xffff;
+             d -= 2) {
+            if (wire_le16(data + o + d) == len) {
+                *len_at = d;
+                return true;
+            }
+        }
+        return true;
+    }
+    return false;
+}
+
+bool encap_chaser_see(struct encap_chaser *c, uint64_t key, uint32_t v,
+                      uint64_t at, uint32_t len, int len_at)
+{
+    unsigned slot = 0;
+    struct encap_chase was;
+    bool holds;
+
+    for (unsigned i = 0; i < ENCAP_HINTS; i++) {
+        if (c->e[i].stamp && c->e[i].key == key) {
+            slot = i;
+            break;
+        }
+        if (c->e[i].stamp < c->e[slot].stamp) {
+            slot = i;
+        }
+    }
+    if (!c->e[slot].stamp || c->e[slot].key != key) {
+        memset(&c->e[slot], 0, sizeof(c->e[slot]));
+        c->e[slot].key = key;
+        c->e[slot].v = v;
+        c->e[slot].at = at;
+        c->e[slot].stamp = ++c->clock;
+        return false;
+    }
+    c->e[slot].stamp = ++c->clock;
+    was = c->e[slot].c;
+    holds = was.on && was.base + (uint64_t)was.stride * v == at;
+    if (!holds && v != c->e[slot].v) {
+        /* The stride from the last one to this one, if whole. */
+        int64_t dv = (int64_t)v - (int64_t)c->e[slot].v;
+        int64_t dat = (int64_t)(at - c->e[slot].at);
+        uint32_t step = 0;
+        uint64_t base = 0;
+
+        if (dat % dv == 0 && dat / dv >= 1 &&
+            dat / dv <= ENCAP_CHASE_MAX_STRIDE) {
+            step = (uint32_t)(dat / dv);
+            base = at - (uint64_t)step * v;
+        }
+        if (step && step == c->e[slot].step && base == c->e[slot].step_base) {
+            /* Two steps agree: a chase, new or moved. */
+            c->e[slot].c = (struct encap_chase) {
+                .on = true, .base = base, .stride = step,
+                .len_at = ENCAP_CHASE_NO_LEN,
+            };
+            holds = true;
+        }
+        c->e[slot].step = step;
+        c->e[slot].step_base = base;
+    }
+    c->e[slot].v = v;
+    c->e[slot].at = at;
+    if (holds) {
+        struct encap_chase *ch = &c->e[slot].c;
+
+        if (len_at != ENCAP_CHASE_NO_LEN) {
+            ch->len_at = (int8_t)len_at;
+        } else if (ch->len_at == ENCAP_CHASE_NO_LEN && len > ch->len) {
+            ch->len = len < ENCAP_PUSH_MAX_DATA ? len : ENCAP_PUSH_MAX_DATA;
+        }
+    }
+    return !chase_same(&was, &c->e[slot].c);
+}
+
+void encap_chaser_get(const struct encap_chaser *c, uint64_t key,
+                      struct encap_chase *out)
+{
+    memset(out, 0, sizeof(*out));
+    for (unsigned i = 0; i < ENCAP_HINTS; i++) {
+        if (c->e[i].stamp && c->e[i].key == key) {
+            *out = c->e[i].c;
+            return;
+        }
+    }
+}
+
+void encap_chaser_clear(struct encap_chaser *c)
+{
+    memset(c, 0, sizeof(*c));
 }
 
 /* ---- hints by doorbell ---- */
@@ -157,8 +368,10 @@ void encap_hints_put(struct encap_hints *h, const struct encap_push *p)
         }
         return;
     }
-    /* A hint is its key and ranges: nothing of a push's copy. */
-    h->e[slot].p = (struct encap_push) { .key = p->key, .n = p->n };
+    /* A hint is its key, ranges and chase: nothing of a push's copy. */
+    h->e[slot].p = (struct encap_push) {
+        .key = p->key, .n = p->n, .chase = p->chase,
+    };
     memcpy(h->e[slot].p.r, p->r, p->n * sizeof(p->r[0]));
     h->e[slot].stamp = ++h->clock;
 }
@@ -224,7 +437,7 @@ void encap_offer_init(struct encap_offer *o, int64_t ttl_ns)
 
 void encap_offer_drop(struct encap_offer *o)
 {
-    if (o->state == ENCAP_OFFER_LIVE) {
+    if (o->state == ENCAP_OFFER_LIVE && !o->served_any) {
         o->st.missed++;
     }
     o->state = ENCAP_OFFER_NONE;
@@ -250,6 +463,9 @@ void encap_offer_push(struct encap_offer *o, const struct encap_push *p,
     o->p = *p;
     memcpy(o->data, p->data, len);
     o->p.data = o->data;
+    o->next = 0;
+    o->next_off = 0;
+    o->served_any = false;
     o->state = ENCAP_OFFER_ARMED;
 }
 
@@ -277,8 +493,8 @@ unsigned encap_offer_serve(struct encap_offer *o,
                            const struct encap_ra_range *r, unsigned n,
                            int64_t now)
 {
-    unsigned k = 0, j = 0;
-    size_t off = 0;
+    unsigned k = 0, j = o->next;
+    size_t off = o->next_off;
 
     if (o->state != ENCAP_OFFER_LIVE) {
         /* Armed: this fetch comes before its doorbell, and is newer. */
@@ -290,9 +506,10 @@ unsigned encap_offer_serve(struct encap_offer *o,
         return 0;
     }
     /*
-     * Each range in a pushed range after the one the range before used:
-     * the push copied its ranges in order, so each range served is a
-     * later copy than the one before it, as in a fetch.
+     * Each range in a pushed range after the one the range before used
+     * (in this fetch or an earlier one): the push copied its ranges in
+     * order, so each range served is a later copy than the one before it,
+     * as in a fetch.
      */
     for (; k < n; k++, off += o->p.r[j].len, j++) {
         while (j < o->p.n &&
@@ -307,13 +524,18 @@ unsigned encap_offer_serve(struct encap_offer *o,
         memcpy(r[k].buf, o->data + off + (r[k].addr - o->p.r[j].addr),
                r[k].len);
     }
-    o->state = ENCAP_OFFER_NONE;
-    if (k) {
-        o->st.served++;
-        o->st.ranges += k;
-        o->st.partial += k < n;
-    } else {
-        o->st.missed++;
+    if (!k) {
+        /* To the link: what it brings is newer than the copy. */
+        encap_offer_drop(o);
+        return 0;
     }
+    /* The ranges after the prefix are not read: the copy may serve on. */
+    o->next = j;
+    o->next_off = off;
+    o->st.served++;
+    o->st.ranges += k;
+    o->st.partial += k < n;
+    o->st.later += o->served_any;
+    o->served_any = true;
     return k;
 }

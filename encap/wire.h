@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* encap (private): big-endian field access on byte buffers. */
+/*
+ * encap (private): big-endian field access on byte buffers (the wire), and
+ * little-endian loads (PCI memory's byte order).
+ */
 #ifndef ENCAP_WIRE_H
 #define ENCAP_WIRE_H
 
@@ -39,6 +42,21 @@ static inline uint32_t wire_get32(const uint8_t *p)
 static inline uint64_t wire_get64(const uint8_t *p)
 {
     return (uint64_t)wire_get32(p) << 32 | wire_get32(p + 4);
+}
+
+static inline uint16_t wire_le16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static inline uint64_t wire_le64(const uint8_t *p)
+{
+    uint64_t v = 0;
+
+    for (int i = 7; i >= 0; i--) {
+        v = v << 8 | p[i];
+    }
+    return v;
 }
 
 #endif

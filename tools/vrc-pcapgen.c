@@ -357,6 +357,29 @@ int main(int argc, char **argv)
             return 1;
         }
     }
+    /*
+     * frame 28: a HINT with a chase (encap/push.h), endpoint to vrc: after
+     * the doorbell, the transmit ring's windows, and the buffer the
+     * descriptor before the tail points at
+     */
+    {
+        static uint8_t pl[ENCAP_PUSH_HDR + 2 * ENCAP_PUSH_RANGE_LEN +
+                          ENCAP_PUSH_CHASE_LEN];
+        struct encap_push hint = {
+            .key = 0xfe403818, .n = 2,
+            .r = { { 0x1aec3100, 256 }, { 0x1aec3200, 256 } },
+            .chase = { .on = true, .base = 0x1aec30f0, .stride = 16,
+                       .small = 64, .len_at = 8, .align = 8 },
+        };
+        struct encap_tlp t;
+        int len = encap_push_encode(&hint, false, pl, sizeof(pl));
+
+        encap_tlp_vdm(&t, 0x0100, ENCAP_MSG_ROUTE_LOCAL, ENCAP_VDM_HINT,
+                      pl, len / 4);
+        if (len < 0 || data_frame(&t, 1, false) < 0) {
+            return 1;
+        }
+    }
     if (fclose(out) != 0) {
         perror(argv[1]);
         return 1;

@@ -28,10 +28,21 @@ static const struct encap_tlp_limits lim = { .mps = 4096 };
 
 #define CHECK(cond) do { if (!(cond)) { abort(); } } while (0)
 
+/* Little-endian loads, as memory holds a doorbell's value and pointers. */
+static uint64_t ldn(const uint8_t *p, unsigned n)
+{
+    uint64_t v = 0;
+
+    while (n--) {
+        v = v << 8 | p[n];
+    }
+    return v;
+}
+
 /*
  * A doorbell's HINT or PUSH (encap/push.h): what decodes re-encodes to the
  * same bytes, and a PUSH armed, made live by its doorbell and asked for
- * its own ranges serves them all.
+ * its own ranges serves them all; a chase in it leads to a sane range.
  */
 static void one_push(const uint8_t *p, size_t len)
 {
@@ -74,6 +85,24 @@ static void one_push(const uint8_t *p, size_t len)
             CHECK(encap_offer_serve(&o, r, q.n, 0) == q.n);
             for (unsigned i = 0, off = 0; i < q.n; off += q.r[i].len, i++) {
                 CHECK(memcmp(bufs[i], q.data + off, q.r[i].len) == 0);
+            }
+            /* Where a chase leads in this copy, and back. */
+            if (q.chase.on) {
+                struct encap_push_range c;
+                uint64_t at;
+                int len_at;
+
+                if (encap_chase_target(&q, (uint32_t)ldn(q.bell, 4), &c)) {
+                    CHECK(c.len && c.len <= ENCAP_PUSH_MAX_DATA &&
+                          c.addr + c.len > c.addr);
+                }
+                if (q.r[0].len >= 16 &&
+                    encap_chase_find(q.data, q.r[0].len, q.r[0].addr,
+                                     ldn(q.data + (-q.r[0].addr & 7), 8),
+                                     q.r[0].len, &at, &len_at)) {
+                    CHECK(at >= q.r[0].addr &&
+                          at - q.r[0].addr <= q.r[0].len - 8);
+                }
             }
         }
     }

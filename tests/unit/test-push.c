@@ -301,6 +301,282 @@ static void test_offer(void)
     g_assert_cmpint(o.state, ==, ENCAP_OFFER_NONE);
 }
 
+/* An offer serves fetch after fetch, each after what it served before. */
+static void test_offer_later(void)
+{
+    struct encap_offer o;
+    struct encap_push p = mk_push(0xd0, 3, 0);
+    struct encap_wlog w;
+    uint8_t bufs[4][256];
+    const uint64_t first[] = { 0x1000 }, third[] = { 0x3000 };
+    const uint64_t second[] = { 0x2000 }, gap[] = { 0x1000, 0x3000 };
+
+    encap_wlog_reset(&w);
+    encap_offer_init(&o, 2 * MS);
+    encap_offer_push(&o, &p, &w, 5);
+    bell(&o, 0xd0, 1, true);
+    g_assert_cmpuint(serve(&o, first, 1, bufs, 0), ==, 1);
+    g_assert_cmpint(o.state, ==, ENCAP_OFFER_LIVE);
+    g_assert_cmpuint(serve(&o, third, 1, bufs, 0), ==, 1);
+    g_assert_cmpmem(bufs[0], 256, pattern + 512, 256);
+    g_assert_cmpuint(o.st.later, ==, 1);
+    /* A range copied before the last one served: to the link, and the
+     * offer is gone (what the link brings is newer than all of it). */
+    g_assert_cmpuint(serve(&o, second, 1, bufs, 0), ==, 0);
+    g_assert_cmpint(o.state, ==, ENCAP_OFFER_NONE);
+    g_assert_cmpuint(o.st.missed, ==, 0);
+    /* A prefix leaves the rest unread: it serves on, after the prefix. */
+    encap_offer_push(&o, &p, &w, 5);
+    bell(&o, 0xd0, 1, true);
+    g_assert_cmpuint(serve(&o, gap, 2, bufs, 0), ==, 2);
+    g_assert_cmpuint(serve(&o, second, 1, bufs, 0), ==, 0);
+    /* Served, then a write of the device: not counted as missed. */
+    encap_offer_push(&o, &p, &w, 5);
+    bell(&o, 0xd0, 1, true);
+    g_assert_cmpuint(serve(&o, first, 1, bufs, 0), ==, 1);
+    encap_offer_drop(&o);
+    g_assert_cmpuint(serve(&o, third, 1, bufs, 0), ==, 0);
+    g_assert_cmpuint(o.st.missed, ==, 0);
+    /* Expiry holds for the later fetches too. */
+    encap_offer_push(&o, &p, &w, 5);
+    bell(&o, 0xd0, 1, true);
+    g_assert_cmpuint(serve(&o, first, 1, bufs, MS), ==, 1);
+    g_assert_cmpuint(serve(&o, third, 1, bufs, 2 * MS + 1), ==, 0);
+}
+
+/* A HINT's chase on the wire: big-endian after the ranges. */
+static void test_chase_codec(void)
+{
+    struct encap_push p = mk_push(0xfebf3818ull, 2, 0), q;
+    const uint8_t golden[16] = {
+        0, 0, 0, 0, 0x12, 0x34, 0x4f, 0xf0,     /* base */
+        0, 0x10, 0, 0x40,                       /* stride, small */
+        0x05, 0xea,                             /* len */
+        8, 8,                                   /* len_at, align */
+    };
+    uint8_t buf[1024];
+    int len;
+
+    p.chase = (struct encap_chase) {
+        .on = true, .base = 0x12344ff0, .stride = 16, .small = 64,
+        .len = 1514, .len_at = 8, .align = 8,
+    };
+    len = encap_push_encode(&p, false, buf, sizeof(buf));
+    g_assert_cmpint(len, ==, 32 + 2 * 16 + 16);
+    g_assert_cmphex(buf[19], ==, 1);
+    g_assert_cmpmem(buf + 64, 16, golden, 16);
+    g_assert_cmpint(encap_push_decode(buf, len, false, &q), ==, 0);
+    g_assert_true(encap_push_same(&p, &q));
+    g_assert_cmpint(q.chase.len_at, ==, 8);
+    /* Short of it, or out of range. */
+    g_assert_cmpint(encap_push_decode(buf, len - 4, false, &q), ==,
+                    -ENCAP_E_SHORT);
+    buf[64 + 9] = 0;                                /* stride 0 */
+    g_assert_cmpint(encap_push_decode(buf, len, false, &q), ==, -ENCAP_E_FIELD);
+    buf[64 + 8] = 0x20;                             /* stride 8192 */
+    g_assert_cmpint(encap_push_decode(buf, len, false, &q), ==, -ENCAP_E_FIELD);
+    buf[64 + 8] = 0;
+    buf[64 + 9] = 0x10;
+    buf[64 + 15] = ENCAP_CHASE_MAX_ALIGN + 1;
+    g_assert_cmpint(encap_push_decode(buf, len, false, &q), ==, -ENCAP_E_FIELD);
+    buf[64 + 15] = 8;
+    buf[64 + 14] = 100;                             /* len_at */
+    g_assert_cmpint(encap_push_decode(buf, len, false, &q), ==, -ENCAP_E_FIELD);
+    buf[64 + 14] = (uint8_t)ENCAP_CHASE_NO_LEN;
+    g_assert_cmpint(encap_push_decode(buf, len, false, &q), ==, 0);
+    /* Another chase is another hint; the table keeps it. */
+    q.chase.len_at = 8;
+    q.chase.stride = 32;
+    g_assert_false(encap_push_same(&p, &q));
+    {
+        struct encap_hints h;
+        struct encap_push got;
+
+        encap_hints_clear(&h);
+        encap_hints_put(&h, &p);
+        g_assert_true(encap_hints_get(&h, p.key, &got));
+        g_assert_true(encap_push_same(&p, &got));
+    }
+}
+
+/* Little-endian stores, as a guest writes its descriptors. */
+static void st64(uint8_t *b, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) {
+        b[i] = v >> (8 * i);
+    }
+}
+
+/* The memory side follows the pointer in its copy. */
+static void test_chase_target(void)
+{
+    uint8_t ring[512] = { 0 };
+    struct encap_push p = {
+        .key = 0x3818, .n = 2, .data = ring,
+        .r = { { 0x10000, 256 }, { 0x10100, 256 } },
+        .chase = { .on = true, .base = 0x10000 - 16, .stride = 16,
+                   .small = 128, .len_at = 8, .align = 8 },
+    };
+    struct encap_push_range r;
+
+    /* Descriptor 5 (tail 6): a 98-byte buffer at 0x7f0012, a small read
+     * the device side fetches in a window. */
+    st64(ring + 5 * 16, 0x7f0012);
+    ring[5 * 16 + 8] = 98;
+    g_assert_true(encap_chase_target(&p, 6, &r));
+    g_assert_cmphex(r.addr, ==, 0x7f0000);
+    g_assert_cmpuint(r.len, ==, 256);
+    /* In the second window; across a window boundary: two windows. */
+    st64(ring + 20 * 16, 0x7f00f0);
+    ring[20 * 16 + 8] = 98;
+    g_assert_true(encap_chase_target(&p, 21, &r));
+    g_assert_cmphex(r.addr, ==, 0x7f0000);
+    g_assert_cmpuint(r.len, ==, 512);
+    /* Not small: the bytes as they are. */
+    p.chase.small = 64;
+    g_assert_true(encap_chase_target(&p, 21, &r));
+    g_assert_cmphex(r.addr, ==, 0x7f00f0);
+    g_assert_cmpuint(r.len, ==, 98);
+    /* A fixed length instead: small again. */
+    p.chase.len_at = ENCAP_CHASE_NO_LEN;
+    p.chase.len = 60;
+    g_assert_true(encap_chase_target(&p, 21, &r));
+    g_assert_cmphex(r.addr, ==, 0x7f0000);
+    g_assert_cmpuint(r.len, ==, 512);
+    p.chase.len_at = 8;
+    p.chase.small = 128;
+    /* A pointer outside the copy (tail 0 wraps to "descriptor -1"), or
+     * straddling its end: nothing. */
+    g_assert_false(encap_chase_target(&p, 0, &r));
+    g_assert_false(encap_chase_target(&p, 33, &r));
+    g_assert_false(encap_chase_target(&p, 0xffffffff, &r));
+    /* Lengths: none, too long, wrapping. */
+    ring[20 * 16 + 8] = 0;
+    g_assert_false(encap_chase_target(&p, 21, &r));
+    ring[20 * 16 + 8] = 0x01;
+    ring[20 * 16 + 9] = 0x08;                   /* 2049 */
+    g_assert_false(encap_chase_target(&p, 21, &r));
+    ring[20 * 16 + 8] = 98;
+    ring[20 * 16 + 9] = 0;
+    st64(ring + 20 * 16, UINT64_MAX - 8);
+    g_assert_false(encap_chase_target(&p, 21, &r));
+    p.chase.align = 12;
+    st64(ring + 20 * 16, 0x7f0ff0);             /* two pages: too much */
+    g_assert_false(encap_chase_target(&p, 21, &r));
+    /* Off, or no copy. */
+    p.chase.align = 8;
+    g_assert_true(encap_chase_target(&p, 21, &r));
+    p.data = NULL;
+    g_assert_false(encap_chase_target(&p, 21, &r));
+    p.data = ring;
+    p.chase.on = false;
+    g_assert_false(encap_chase_target(&p, 21, &r));
+}
+
+/* The device side finds the pointer a read took its address from. */
+static void test_chase_find(void)
+{
+    uint8_t d[64] = { 0 };
+    uint64_t at;
+    int len_at;
+
+    st64(d + 16, 0xabc012);
+    d[24] = 98;
+    g_assert_true(encap_chase_find(d, 32, 0x5000, 0xabc012, 98, &at, &len_at));
+    g_assert_cmphex(at, ==, 0x5010);
+    g_assert_cmpint(len_at, ==, 8);
+    /* The length before the pointer (an NVMe-like layout). */
+    d[24] = 0;
+    d[4] = 98;
+    g_assert_true(encap_chase_find(d, 32, 0x5000, 0xabc012, 98, &at, &len_at));
+    g_assert_cmpint(len_at, ==, -12);
+    /* No length near it. */
+    d[4] = 0;
+    g_assert_true(encap_chase_find(d, 32, 0x5000, 0xabc012, 98, &at, &len_at));
+    g_assert_cmpint(len_at, ==, ENCAP_CHASE_NO_LEN);
+    /* Only naturally aligned pointers; nothing else matches. */
+    g_assert_false(encap_chase_find(d, 32, 0x5004, 0xabc012, 98, &at,
+                                    &len_at));
+    g_assert_false(encap_chase_find(d, 32, 0x5000, 0xabc013, 98, &at,
+                                    &len_at));
+    g_assert_false(encap_chase_find(d, 23, 0x5000, 0xabc012, 98, &at,
+                                    &len_at));
+    /* A read that starts mid-word: the next aligned word. */
+    g_assert_true(encap_chase_find(d + 4, 28, 0x5004, 0xabc012, 98, &at,
+                                   &len_at));
+    g_assert_cmphex(at, ==, 0x5010);
+}
+
+/* The device side learns where a doorbell's pointer sits. */
+static void test_chaser(void)
+{
+    struct encap_chaser c;
+    struct encap_chase got;
+    const uint64_t ring = 0x10000;
+
+    encap_chaser_clear(&c);
+    /* Tail v: the pointer in descriptor v - 1. */
+    g_assert_false(encap_chaser_see(&c, 0x3818, 5, ring + 4 * 16, 98, 8));
+    g_assert_false(encap_chaser_see(&c, 0x3818, 6, ring + 5 * 16, 98, 8));
+    encap_chaser_get(&c, 0x3818, &got);
+    g_assert_false(got.on);
+    /* Two steps of one stride: a chase. */
+    g_assert_true(encap_chaser_see(&c, 0x3818, 8, ring + 7 * 16, 98, 8));
+    encap_chaser_get(&c, 0x3818, &got);
+    g_assert_true(got.on);
+    g_assert_cmphex(got.base, ==, ring - 16);
+    g_assert_cmpuint(got.stride, ==, 16);
+    g_assert_cmpint(got.len_at, ==, 8);
+    /* It holds: nothing changes.  A wrap gives no stride: it stays. */
+    g_assert_false(encap_chaser_see(&c, 0x3818, 9, ring + 8 * 16, 98, 8));
+    g_assert_false(encap_chaser_see(&c, 0x3818, 0, ring + 255 * 16, 98, 8));
+    g_assert_false(encap_chaser_see(&c, 0x3818, 1, ring, 98, 8));
+    /* No length found once: the one found before stays. */
+    g_assert_false(encap_chaser_see(&c, 0x3818, 2, ring + 16, 1500,
+                                    ENCAP_CHASE_NO_LEN));
+    /* The ring moves: two steps of the new one move the chase. */
+    g_assert_false(encap_chaser_see(&c, 0x3818, 3, 0x90000 + 2 * 16, 98, 8));
+    g_assert_false(encap_chaser_see(&c, 0x3818, 4, 0x90000 + 3 * 16, 98, 8));
+    g_assert_true(encap_chaser_see(&c, 0x3818, 5, 0x90000 + 4 * 16, 98, 8));
+    encap_chaser_get(&c, 0x3818, &got);
+    g_assert_cmphex(got.base, ==, 0x90000 - 16);
+    /* A doorbell whose value says nothing of where (a queue number):
+     * never a chase. */
+    for (unsigned i = 0; i < 8; i++) {
+        g_assert_false(encap_chaser_see(&c, 0x4000, 1, 0x20000 + i * 16, 64,
+                                        ENCAP_CHASE_NO_LEN));
+    }
+    encap_chaser_get(&c, 0x4000, &got);
+    g_assert_false(got.on);
+    /* A stride over steps of two; steps too long for one: none. */
+    encap_chaser_see(&c, 0x5000, 1, 0x1000, 64, 8);
+    encap_chaser_see(&c, 0x5000, 3, 0x1010, 64, 8);
+    encap_chaser_see(&c, 0x5000, 5, 0x1020, 64, 8);
+    encap_chaser_see(&c, 0x6000, 1, 0x1000, 64, 8);
+    encap_chaser_see(&c, 0x6000, 2, 0x100000, 64, 8);
+    encap_chaser_see(&c, 0x6000, 3, 0x1ff000, 64, 8);
+    encap_chaser_get(&c, 0x5000, &got);
+    g_assert_true(got.on);
+    g_assert_cmpuint(got.stride, ==, 8);
+    encap_chaser_get(&c, 0x6000, &got);
+    g_assert_false(got.on);
+    /* Without a length, the longest read seen. */
+    encap_chaser_see(&c, 0x7000, 1, 0x1000, 64, ENCAP_CHASE_NO_LEN);
+    encap_chaser_see(&c, 0x7000, 2, 0x1040, 64, ENCAP_CHASE_NO_LEN);
+    encap_chaser_see(&c, 0x7000, 3, 0x1080, 100, ENCAP_CHASE_NO_LEN);
+    g_assert_true(encap_chaser_see(&c, 0x7000, 4, 0x10c0, 4096,
+                                   ENCAP_CHASE_NO_LEN));
+    encap_chaser_get(&c, 0x7000, &got);
+    g_assert_cmpint(got.len_at, ==, ENCAP_CHASE_NO_LEN);
+    g_assert_cmpuint(got.len, ==, ENCAP_PUSH_MAX_DATA);
+    /* The least recently seen doorbell goes first. */
+    for (unsigned i = 0; i < ENCAP_HINTS; i++) {
+        encap_chaser_see(&c, 0x100000 + i * 4, 1, 0x1000, 64, 8);
+    }
+    encap_chaser_get(&c, 0x3818, &got);
+    g_assert_false(got.on);
+}
+
 /*
  * The read-ahead over a fetch function that may serve a prefix from a
  * copy: windows it did not return are not cached, and a read in them goes
@@ -402,6 +678,11 @@ int main(int argc, char **argv)
     g_test_add_func("/push/decode-bad", test_decode_bad);
     g_test_add_func("/push/hints", test_hints);
     g_test_add_func("/push/offer", test_offer);
+    g_test_add_func("/push/offer-later", test_offer_later);
+    g_test_add_func("/push/chase-codec", test_chase_codec);
+    g_test_add_func("/push/chase-target", test_chase_target);
+    g_test_add_func("/push/chase-find", test_chase_find);
+    g_test_add_func("/push/chaser", test_chaser);
     g_test_add_func("/push/readahead-prefix", test_readahead_prefix);
     g_test_add_func("/push/vdm", test_vdm);
     return g_test_run();

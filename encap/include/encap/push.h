@@ -21,7 +21,7 @@
  *    writes, and the numbers of the device side's memory writes applied
  *    and memory reads answered before the copy (@writes, @reads).
  *  - An offer (struct encap_offer), device side: a PUSH armed until the
- *    doorbell it comes with, then able to serve the device's first fetch
+ *    doorbell it comes with, then able to serve the device's fetches
  *    instead of the link.
  *
  * Coherence.  A push is a fetch the memory's side made when the doorbell
@@ -42,12 +42,21 @@
  *    writes made for it); any other request, a write of the device
  *    (other than an interrupt message, which the guest cannot read back),
  *    a reset or the link going down drop the offer;
- *  - it serves one fetch, the first after the doorbell, and only a prefix
- *    of that fetch's ranges held in the push in the same order (a byte
- *    served comes from no earlier copy than one served before it); a fetch
- *    that goes to the link instead drops it (its bytes are newer);
+ *  - it serves the device's fetches after the doorbell while each finds
+ *    a prefix of its ranges in the push, in the push's order, after the
+ *    ranges served before (a byte served comes from no earlier copy than
+ *    one served before it); the first fetch that goes to the link drops
+ *    it (its bytes are newer);
  *  - it expires (@ttl_ns after the doorbell), so a device that polls
  *    memory is not served an old copy later.
+ *
+ * A chase.  A device often reads next what the doorbell's first read
+ * points at (a NIC's descriptor, then its buffer).  The device side
+ * learns where the pointer sits from the doorbell's value (a ring's tail:
+ * entry = base + stride x tail) and tells it in the HINT; the memory side
+ * then follows the pointer in its copy and pushes those bytes as one more
+ * range.  A wrong guess costs bytes, never data: a push serves only the
+ * addresses the device reads, by the rules above.
  *
  * Pure: times are arguments, no I/O.  Errors: negative enum encap_err.
  */
@@ -66,10 +75,36 @@
 #define ENCAP_PUSH_MAX_DATA     2048
 #define ENCAP_PUSH_HDR          32      /* key, counts, n, the doorbell */
 #define ENCAP_PUSH_RANGE_LEN    16      /* addr, len, reserved */
+#define ENCAP_PUSH_CHASE_LEN    16      /* base, stride, small, len, ... */
+/* Doorbells remembered at once (hints, chases). */
+#define ENCAP_HINTS             16
 
 struct encap_push_range {
     uint64_t addr;
     uint32_t len;               /* 1..ENCAP_PUSH_MAX_DATA */
+};
+
+/*
+ * A chase (HINT): the pointer is the little-endian u64 at @base + @stride
+ * x v, v the doorbell's first payload DW (little-endian), in the pushed
+ * copy; it points at @len bytes, or at as many as the little-endian u16
+ * @len_at bytes after the pointer says (@len_at ENCAP_CHASE_NO_LEN: @len).
+ * Those bytes are pushed as they are, or, if they are at most @small
+ * bytes, rounded out to 2^@align (the device side fetches a small read
+ * with the window around it).
+ */
+#define ENCAP_CHASE_NO_LEN      (-128)
+#define ENCAP_CHASE_MAX_ALIGN   12
+#define ENCAP_CHASE_MAX_STRIDE  4096
+
+struct encap_chase {
+    bool on;
+    uint64_t base;
+    uint16_t stride;            /* 1..ENCAP_CHASE_MAX_STRIDE */
+    uint16_t small;
+    uint16_t len;               /* 0..ENCAP_PUSH_MAX_DATA */
+    int8_t len_at;              /* -64..63, or ENCAP_CHASE_NO_LEN */
+    uint8_t align;              /* 0..ENCAP_CHASE_MAX_ALIGN */
 };
 
 struct encap_push {
@@ -84,6 +119,7 @@ struct encap_push {
     unsigned n;
     struct encap_push_range r[ENCAP_PUSH_MAX_RANGES];
     const uint8_t *data;        /* PUSH: the ranges' bytes, concatenated */
+    struct encap_chase chase;   /* HINT: what the first read points at */
 };
 
 /* Payload bytes of @p (a DW multiple), with its data or without. */
@@ -99,8 +135,56 @@ int encap_push_encode(const struct encap_push *p, bool with_data,
 /* Parse a payload; @p->data points into @buf.  0 or -ENCAP_E_*. */
 int encap_push_decode(const uint8_t *buf, size_t len, bool with_data,
                       struct encap_push *p);
-/* Two hints name the same ranges, in the same order. */
+/* Two hints name the same ranges, in the same order, and chase alike. */
 bool encap_push_same(const struct encap_push *a, const struct encap_push *b);
+
+/*
+ * The memory side: where @p->chase leads for a doorbell of value @v, in
+ * the copy @p holds (@p->n ranges, @p->data): the range to push into @r.
+ * False if the pointer or its length is not in the copy, or the range
+ * would be empty, wrap, or exceed ENCAP_PUSH_MAX_DATA.
+ */
+bool encap_chase_target(const struct encap_push *p, uint32_t v,
+                        struct encap_push_range *r);
+
+/*
+ * The device side: did a read of @len bytes at @addr take its address
+ * from @data (@dlen bytes read at @daddr)?  If a naturally aligned
+ * little-endian u64 there equals @addr: true, its address in @at, and in
+ * @len_at where a little-endian u16 near it equals @len (the nearest
+ * after it first), or ENCAP_CHASE_NO_LEN.
+ */
+bool encap_chase_find(const uint8_t *data, uint32_t dlen, uint64_t daddr,
+                      uint64_t addr, uint32_t len, uint64_t *at, int *len_at);
+
+/*
+ * The device side's chases, learnt by doorbell from what encap_chase_find()
+ * saw: after the doorbell @key of value @v, the device read @len bytes at
+ * the address the u64 at @at held.  Two steps that agree on one stride
+ * (three doorbells whose pointers sit at base + stride x v) make a chase;
+ * it stays while what is seen agrees with it or gives no other stride (a
+ * ring's wrap).
+ */
+struct encap_chaser {
+    struct {
+        uint64_t key;
+        uint64_t stamp;         /* 0: free */
+        uint32_t v;             /* the last one seen */
+        uint64_t at;
+        uint64_t step_base;     /* the stride the last two gave, if any */
+        uint32_t step;
+        struct encap_chase c;
+    } e[ENCAP_HINTS];
+    uint64_t clock;
+};
+
+/* True if @key's chase changed. */
+bool encap_chaser_see(struct encap_chaser *c, uint64_t key, uint32_t v,
+                      uint64_t at, uint32_t len, int len_at);
+/* @key's chase into @out (off if none). */
+void encap_chaser_get(const struct encap_chaser *c, uint64_t key,
+                      struct encap_chase *out);
+void encap_chaser_clear(struct encap_chaser *c);
 
 /*
  * Hints by doorbell: the memory side's table of what to push, and the
@@ -108,8 +192,6 @@ bool encap_push_same(const struct encap_push *a, const struct encap_push *b);
  * NIC's transmit and receive, an NVMe queue pair); the one least recently
  * put goes first.
  */
-#define ENCAP_HINTS     16
-
 struct encap_hints {
     struct {
         struct encap_push p;    /* data unused */
@@ -162,7 +244,8 @@ struct encap_offer_stats {
     uint64_t overtaken;         /* armed, device writes on their way then */
     uint64_t served;            /* fetches served, whole or a prefix */
     uint64_t ranges;            /* ranges served */
-    uint64_t partial;           /* fetches that went to the link in part */
+    uint64_t partial;           /* fetches served a prefix of */
+    uint64_t later;             /* fetches served after the first */
     uint64_t missed;            /* live offers that served no fetch */
 };
 
@@ -170,6 +253,9 @@ struct encap_offer {
     enum encap_offer_state state;
     struct encap_push p;
     uint8_t data[ENCAP_PUSH_MAX_DATA];
+    unsigned next;              /* live: the first range not yet passed */
+    size_t next_off;            /* its offset in @data */
+    bool served_any;
     int64_t expires;
     int64_t ttl_ns;
     struct encap_offer_stats st;
@@ -193,9 +279,11 @@ void encap_offer_request(struct encap_offer *o, const struct encap_tlp *t,
 void encap_offer_drop(struct encap_offer *o);
 /*
  * A fetch of @n ranges (encap_ra_fetch_fn's): copy the longest prefix
- * of them that the live offer holds, in order, and return its length
- * (0: none, fetch them all from the link).  The offer is used up either
- * way, and so is one still armed: a fetch before its doorbell is newer.
+ * of them that the live offer holds, in order after what it served
+ * before, and return its length.  0: none, the fetch goes to the link,
+ * and the offer is used up (as is one still armed: a fetch before its
+ * doorbell is newer).  Otherwise the offer stays live for the next fetch:
+ * the ranges after the prefix are not read (encap_ra_fetch_fn).
  */
 unsigned encap_offer_serve(struct encap_offer *o,
                            const struct encap_ra_range *r, unsigned n,
