@@ -15,7 +15,8 @@
  *   0x18 CMD     WO  1: read the buffer COUNT times, 2: write it COUNT times
  *                    with the byte in FILL; 3: walk it in small reads: COUNT
  *                    reads of SIZE bytes one after the other from ADDR, all
- *                    in one bottom half, as a device reads its ring; 4: read
+ *                    in the write itself, as a device reads its ring at a
+ *                    doorbell; 4: read
  *                    SIZE bytes, write them with FILL and read them back, in
  *                    one bottom half; starts a run
  *   0x1c SUM     RO  sum of the bytes the last transfer of a read run got
@@ -23,6 +24,11 @@
  *   0x20 NS      RO  length of the last run in ns on the host clock, low
  *   0x24 NS_HI   RO  high 32 bits
  *   0x28 FILL    RW  byte that write runs store
+ *   0x2c TAIL    WO  a transmit ring's doorbell, as a NIC's: writing v
+ *                    reads descriptor (v - 1) mod COUNT of the ring at
+ *                    ADDR, 16 bytes { buffer address (8), length (2) },
+ *                    then its buffer (at most 4 KiB), in the write itself;
+ *                    SUM then holds the sum of the buffer's bytes
  *   0x100..0x1fc SCRATCH  RW  64 registers that hold what is written, also
  *                    during a run: for tests that several CPUs write and
  *                    read back at once, each its own
@@ -54,8 +60,9 @@ enum {
     DB_REG_ID = 0x00, DB_REG_STATUS = 0x04, DB_REG_ADDR = 0x08,
     DB_REG_ADDR_HI = 0x0c, DB_REG_SIZE = 0x10, DB_REG_COUNT = 0x14,
     DB_REG_CMD = 0x18, DB_REG_SUM = 0x1c, DB_REG_NS = 0x20,
-    DB_REG_NS_HI = 0x24, DB_REG_FILL = 0x28,
+    DB_REG_NS_HI = 0x24, DB_REG_FILL = 0x28, DB_REG_TAIL = 0x2c,
 };
+#define DB_TX_MAX       (4 * KiB)
 
 enum {
     DB_CMD_READ = 1, DB_CMD_WRITE = 2, DB_CMD_WALK = 3, DB_CMD_WRITE_READ = 4,
@@ -177,6 +184,39 @@ static void db_step(void *opaque)
     }
 }
 
+/* A transmit doorbell: the descriptor before @tail, then its buffer. */
+static void db_tail(VRCDmaBench *s, uint32_t tail)
+{
+    PCIDevice *pdev = PCI_DEVICE(s);
+    uint8_t desc[16];
+    uint64_t buf;
+    uint32_t len;
+
+    if (!s->count) {
+        qemu_log_mask(LOG_GUEST_ERROR, "%s: no ring (COUNT 0)\n", __func__);
+        s->status = DB_STATUS_FAILED;
+        return;
+    }
+    s->sum = 0;
+    s->status = DB_STATUS_FAILED;
+    if (pci_dma_read(pdev, s->addr + 16ull * ((tail + s->count - 1) % s->count),
+                     desc, sizeof(desc)) != MEMTX_OK) {
+        return;
+    }
+    buf = ldq_le_p(desc);
+    len = lduw_le_p(desc + 8);
+    if (len > DB_TX_MAX) {
+        qemu_log_mask(LOG_GUEST_ERROR, "%s: buffer of %u bytes\n", __func__,
+                      len);
+        return;
+    }
+    if (pci_dma_read(pdev, buf, s->buf, len) != MEMTX_OK) {
+        return;
+    }
+    s->sum = byte_sum(s->buf, len);
+    s->status = 0;
+}
+
 static void db_start(VRCDmaBench *s, uint32_t cmd)
 {
     if (s->status & DB_STATUS_BUSY) {
@@ -199,6 +239,10 @@ static void db_start(VRCDmaBench *s, uint32_t cmd)
     }
     s->status = DB_STATUS_BUSY;
     s->start_ns = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
+    if (cmd == DB_CMD_WALK) {
+        db_step(s);
+        return;
+    }
     qemu_bh_schedule(s->bh);
 }
 
@@ -244,6 +288,7 @@ static void db_write(void *opaque, hwaddr addr, uint64_t val, unsigned size)
     case DB_REG_COUNT:   s->count = val; break;
     case DB_REG_CMD:     db_start(s, val); break;
     case DB_REG_FILL:    s->fill = val & 0xff; break;
+    case DB_REG_TAIL:    db_tail(s, val); break;
     default:
         qemu_log_mask(LOG_GUEST_ERROR, "%s: write to read-only 0x%" HWADDR_PRIx
                       "\n", __func__, addr);

@@ -96,6 +96,24 @@ struct VRCEndpointState {
     bool bell_valid;            /* an MWr ran, no fetch since: its address */
     uint64_t bell;
     uint64_t hints_sent;
+    /*
+     * Chases (encap/push.h): where the pointer to what the function reads
+     * after a doorbell's first reads sits, learnt from those reads.
+     */
+    bool chase;
+    struct encap_chaser chaser;
+    struct {
+        bool on;                /* an MWr ran, no write or request since */
+        uint64_t key;
+        uint32_t v;             /* its first DW */
+        unsigned n;
+        struct {
+            uint64_t addr;
+            uint32_t len;
+            uint8_t d[64];
+        } r[4];
+    } seen;
+    uint64_t chases;            /* chases learnt or moved */
 
     Notifier flush_poll;        /* main loop: send deferred DMA writes */
     bool defer_writes;
@@ -204,7 +222,9 @@ static void ep_ra_forget(VRCEndpointState *s, const char *why)
     }
     encap_offer_drop(&s->offer);
     encap_hints_clear(&s->told);
+    encap_chaser_clear(&s->chaser);
     s->bell_valid = false;
+    s->seen.on = false;
 }
 
 /*
@@ -240,6 +260,11 @@ static void ep_hint(VRCEndpointState *s, const struct encap_ra_range *r,
     if (!p.n) {
         return;
     }
+    encap_chaser_get(&s->chaser, p.key, &p.chase);
+    if (p.chase.on) {
+        p.chase.align = ctz32(s->ra_window);
+        p.chase.small = MIN(VRC_EP_RA_SMALL, s->ra_window);
+    }
     /*
      * A doorbell that moves a ring's tail reads further along it each
      * time: the window after the first comes along too, so that the read
@@ -267,7 +292,45 @@ static void ep_hint(VRCEndpointState *s, const struct encap_ra_range *r,
                   payload, len / 4);
     vrc_link_post(s->link, &t);
     s->hints_sent++;
-    trace_vrc_ep_hint(p.key, p.n, p.n ? p.r[0].addr : 0);
+    trace_vrc_ep_hint(p.key, p.n, p.n ? p.r[0].addr : 0, p.chase.on);
+}
+
+/*
+ * A read after a doorbell: if its address came from one the function
+ * read since that doorbell (a descriptor, then its buffer), that says
+ * where a chase finds it; otherwise keep the first bytes of the read, to
+ * look in when the next one comes.
+ */
+static void ep_chase_see(VRCEndpointState *s, hwaddr addr, const void *buf,
+                         hwaddr size)
+{
+    uint64_t at;
+    int len_at;
+
+    if (size > UINT32_MAX) {
+        s->seen.on = false;
+        return;
+    }
+    for (unsigned i = 0; i < s->seen.n; i++) {
+        if (encap_chase_find(s->seen.r[i].d, s->seen.r[i].len,
+                             s->seen.r[i].addr, addr, size, &at, &len_at)) {
+            s->seen.on = false;
+            trace_vrc_ep_chase_seen(s->seen.key, s->seen.v, at, size, len_at);
+            if (encap_chaser_see(&s->chaser, s->seen.key, s->seen.v, at, size,
+                                 len_at)) {
+                s->chases++;
+            }
+            return;
+        }
+    }
+    if (s->seen.n == ARRAY_SIZE(s->seen.r)) {
+        s->seen.on = false;
+        return;
+    }
+    s->seen.r[s->seen.n].addr = addr;
+    s->seen.r[s->seen.n].len = MIN(size, sizeof(s->seen.r[0].d));
+    memcpy(s->seen.r[s->seen.n].d, buf, s->seen.r[s->seen.n].len);
+    s->seen.n++;
 }
 
 /* A PUSH from the VM side: armed for the doorbell that follows it. */
@@ -356,6 +419,9 @@ static MemTxResult ep_dma_read_buf(void *opaque, hwaddr addr, void *buf,
         if (!s->ra_fetched) {
             trace_vrc_ep_ra_hit(addr, size);
         }
+        if (s->seen.on && r == 0) {
+            ep_chase_see(s, addr, buf, size);
+        }
     } else {
         s->dma_round_trips++;
         r = vrc_link_mem_read(s->link, ep_bdf(s, 0), addr, buf, size);
@@ -375,6 +441,7 @@ static MemTxResult ep_dma_write_buf(void *opaque, hwaddr addr,
         ep_ra_invalidate(s, "DMA write");
         encap_offer_drop(&s->offer);
         s->bell_valid = false;
+        s->seen.on = false;
     }
     if (s->ra) {
         /* What the function writes it no longer owns, if it did. */
@@ -643,6 +710,12 @@ static void ep_request(void *opaque, const struct encap_tlp *t)
         }
         s->bell_valid = t->type == ENCAP_TLP_MWR;
         s->bell = t->addr;
+        s->seen.on = s->chase && s->bell_valid && t->len_dw;
+        if (s->seen.on) {
+            s->seen.key = t->addr;
+            s->seen.v = ldl_le_p(t->data);
+            s->seen.n = 0;
+        }
     }
     switch (t->type) {
     case ENCAP_TLP_CFGWR0:
@@ -751,6 +824,7 @@ bool vrc_endpoint_dma_stats(VRCEpDmaStats *st)
         .push = s->push,
         .offer = s->offer.st,
         .hints_sent = s->hints_sent,
+        .chases = s->chases,
     };
     if (s->ra) {
         encap_ra_get_stats(s->ra, &st->ra);
@@ -1044,6 +1118,7 @@ static void ep_init(MachineState *ms)
     }
     /* A push serves only the read-ahead's fetches. */
     s->push &= s->read_ahead;
+    s->chase &= s->push;
     encap_offer_init(&s->offer, VRC_EP_PUSH_TTL_NS);
     s->machine_done.notify = ep_machine_done;
     qemu_add_machine_init_done_notifier(&s->machine_done);
@@ -1120,6 +1195,7 @@ static void ep_instance_init(Object *obj)
     s->defer_writes = true;
     s->dma_own = true;
     s->push = true;
+    s->chase = true;
     s->ra_window = VRC_EP_RA_WINDOW;
     s->ra_windows = VRC_EP_RA_WINDOWS;
 }
@@ -1152,6 +1228,16 @@ static bool ep_get_push(Object *obj, Error **errp)
 static void ep_set_push(Object *obj, bool value, Error **errp)
 {
     VRC_ENDPOINT_MACHINE(obj)->push = value;
+}
+
+static bool ep_get_chase(Object *obj, Error **errp)
+{
+    return VRC_ENDPOINT_MACHINE(obj)->chase;
+}
+
+static void ep_set_chase(Object *obj, bool value, Error **errp)
+{
+    VRC_ENDPOINT_MACHINE(obj)->chase = value;
 }
 
 static bool ep_get_dma_own(Object *obj, Error **errp)
@@ -1251,6 +1337,11 @@ static void ep_class_init(ObjectClass *oc, void *data)
         "read-ahead: tell the vrc what the function reads first after each "
         "doorbell, and serve that read from the copy the vrc then sends "
         "along with the doorbell, where nothing came between (default on)");
+    object_class_property_add_bool(oc, "x-chase", ep_get_chase, ep_set_chase);
+    object_class_property_set_description(oc, "x-chase",
+        "push: learn where the pointer sits that the function follows after "
+        "a doorbell's first read (a descriptor's buffer), so that the vrc "
+        "pushes what it points at too (default on)");
     ep_add_u32(oc, "x-read-ahead-window",
                offsetof(VRCEndpointState, ra_window),
                "read-ahead: bytes a window, a power of two");

@@ -265,18 +265,22 @@ static MemTxResult fn_read_ordered(PCIDevice *d, dma_addr_t addr,
  * the guest's writes that the doorbell announces) and send them just ahead
  * of it, with the counts of the endpoint's writes applied and reads
  * answered before the copy.
- * The endpoint serves its function's first fetch from that copy instead
- * of a round trip, if nothing came between.  vCPU, BQL held.
+ * The endpoint serves its function's fetches from that copy instead
+ * of a round trip, if nothing came between.  Where the HINT has a chase,
+ * the copy of what the first read points at (a descriptor's buffer) goes
+ * along as one more range.  vCPU, BQL held.
  */
 static void fn_push(VRCFunction *f, const struct encap_tlp *bell)
 {
     VRCLink *l = fn_link(f);
     struct encap_push p;
+    struct encap_push_range chase;
     uint8_t data[ENCAP_PUSH_MAX_DATA];
     uint8_t payload[ENCAP_TLP_MAX_DATA];
     struct encap_tlp t;
     uint32_t cap, used = 0, writes, reads;
     unsigned session, i;
+    bool chased = false;
     int len;
 
     if (!encap_hints_get(&f->hints, bell->addr, &p) || bell->len_dw > 2 ||
@@ -298,6 +302,20 @@ static void fn_push(VRCFunction *f, const struct encap_tlp *bell)
         }
         used += p.r[i].len;
     }
+    /* The chase, after the copy it reads its pointer from. */
+    p.data = data;
+    if (i == p.n && i < ENCAP_PUSH_MAX_RANGES && bell->len_dw &&
+        encap_chase_target(&p, ldl_le_p(bell->data), &chase) &&
+        used + chase.len <= sizeof(data) &&
+        ENCAP_PUSH_HDR + (i + 1) * ENCAP_PUSH_RANGE_LEN + used + chase.len +
+        3 <= cap &&
+        fn_read_ordered(PCI_DEVICE(f), chase.addr, data + used, chase.len,
+                        true) == MEMTX_OK) {
+        p.r[i++] = chase;
+        used += chase.len;
+        chased = true;
+    }
+    p.chase.on = false;
     /*
      * A read answered meanwhile may hold a newer copy than ours, which the
      * endpoint's function may have used before it comes to this one.
@@ -306,7 +324,6 @@ static void fn_push(VRCFunction *f, const struct encap_tlp *bell)
         return;
     }
     p.n = i;
-    p.data = data;
     len = p.n ? encap_push_encode(&p, true, payload, cap) : -1;
     if (len < 0) {
         return;
@@ -315,6 +332,7 @@ static void fn_push(VRCFunction *f, const struct encap_tlp *bell)
                   payload, len / 4);
     if (vrc_link_post_in(l, &t, session)) {
         f->pushes++;
+        f->chased += chased;
         trace_vrc_push(bell->addr, p.n, used, p.writes);
     }
 }

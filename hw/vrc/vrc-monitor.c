@@ -316,13 +316,16 @@ void hmp_info_vrc(Monitor *mon, const QDict *qdict)
             }
             if (ds.push) {
                 monitor_printf(mon, "; doorbell pushes %" PRIu64 " (stale %"
-                               PRIu64 ") served %" PRIu64 " fetches (%"
-                               PRIu64 " in part, %" PRIu64 " ranges), "
-                               "unused %" PRIu64 ", hints sent %" PRIu64,
+                               PRIu64 ", overtaken %" PRIu64 ") served %"
+                               PRIu64 " fetches (%" PRIu64 " in part, %"
+                               PRIu64 " after the first, %" PRIu64
+                               " ranges), unused %" PRIu64 ", hints sent %"
+                               PRIu64 ", chases %" PRIu64,
                                ds.offer.pushes, ds.offer.stale,
-                               ds.offer.served, ds.offer.partial,
+                               ds.offer.overtaken, ds.offer.served,
+                               ds.offer.partial, ds.offer.later,
                                ds.offer.ranges, ds.offer.missed,
-                               ds.hints_sent);
+                               ds.hints_sent, ds.chases);
             }
             monitor_printf(mon, "\n");
         }

@@ -129,6 +129,7 @@ struct VRCFunction {
      */
     struct encap_hints hints;
     uint64_t pushes;            /* PUSH messages sent */
+    uint64_t chased;            /* ... with a chase's range */
     uint64_t hints_rx;          /* HINT messages taken */
 };
 
@@ -206,6 +207,7 @@ typedef struct VRCEpDmaStats {
     bool push;                  /* doorbell pushes (encap/push.h) */
     struct encap_offer_stats offer;
     uint64_t hints_sent;
+    uint64_t chases;            /* chases learnt or moved */
 } VRCEpDmaStats;
 bool vrc_endpoint_dma_stats(VRCEpDmaStats *st);
 

@@ -12,7 +12,8 @@
 # the VM side reports as needless. For a model that owns its rings
 # (e1000e, igb, e1000, virtio-net), that the endpoint served reads of them
 # from the windows it keeps (owned hits), and from the copies the vrc pushed
-# with its doorbells (served fetches). Needs root for network namespaces:
+# with its doorbells (served fetches); for e1000e, also the read of a
+# transmit buffer after its descriptor's (a chase). Needs root for network namespaces:
 # fails, never skips.
 # Usage: test-remote-nic.sh ifname|pcap|packet|unix|udp|udp6 [DEVICE-MODEL]
 set -euo pipefail
@@ -50,6 +51,15 @@ case ${2:-e1000e} in
         fi
         ;;
 esac
+# e1000e: the endpoint learnt where a transmit descriptor's buffer pointer
+# sits (a chase), and the buffer pushed along served the read after the
+# descriptor's.
+if [ "${2:-e1000e}" = e1000e ] &&
+   ! grep -Eq 'fetches \([0-9]+ in part, [1-9][0-9]* after the first' "$out"; then
+    echo "test-remote-nic: no pushed buffer served the e1000e's read after its descriptor" \
+         "($(grep -o 'doorbell pushes [^;]*' "$out" || echo 'no push counters'))" >&2
+    exit 1
+fi
 if [ "${VRC_WANT_LOSSY:-0}" = 1 ] && ! grep -q "\[lossy-ons=[1-9]" "$out"; then
     echo "test-remote-nic: the endpoint's link never turned lossy mode on" \
          "($(grep -o '\[lossy-ons=[^]]*\]' "$out" || echo 'no lossy-ons in its counters'))" >&2
