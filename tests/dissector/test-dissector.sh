@@ -24,7 +24,10 @@ fields=(frame.number vrc.type vrc.seq vrc.crc_ok vrc.tlp.name vrc.tlp.tag
         vrc.keyed vrc.seal.counter vrc.hello.nonce
         vrc.disc.auth vrc.disc.tag_len vrc.disc.time vrc.disc.mac
         vrc.ctrl.features.credit vrc.ctrl.credit vrc.ctrl.limit
-        vrc.flags.dup)
+        vrc.flags.dup
+        vrc.vdm.message vrc.push.key vrc.push.writes vrc.push.reads
+        vrc.push.range_addr vrc.push.range_len
+        vrc.chase.base vrc.chase.stride vrc.chase.len_at)
 args=()
 for f in "${fields[@]}"; do args+=(-e "$f"); done
 if ! tshark -r "$tmp/frames.pcap" -X lua_script:"$top/tools/wireshark/vrc.lua" \
@@ -66,8 +69,8 @@ cat > "$tmp/expected" <<'EXP'
 24|2|0|1||||||||||||||||||2|1024|||||||||||||||||1|64||0
 25|2|0|1||||||||||||||||||3|1024|0x00000000|||||||0|||||||||||2147483664|0
 26|2|1234|1||||||||||||||||||3|1024|0x00000000|||||||0|||||||||||0|1
-27|1|26|1|MsgD,MWr|0x0000,0x0000|0x0000,0x0000|0x00000000fe403818|84,1|0x0f|0x00||||||||0x7f|0,0|0,0||||||||||||||||||||||0
-28|1|27|1|MsgD|0x0000|0x0100||20||||||||||0x7f|0|0||||||||||||||||||||||0
+27|1|26|1|MsgD,MWr|0x0000,0x0000|0x0000,0x0000|0x00000000fe403818|84,1|0x0f|0x00||||||||0x7f|0,0|0,0||||||||||||||||||||||0|PUSH|0x00000000fe403818|42|7|0x000000001aec3100,0x000000001ff60110|256,16|||
+28|1|27|1|MsgD|0x0000|0x0100||20||||||||||0x7f|0|0||||||||||||||||||||||0|HINT|0x00000000fe403818|0|0|0x000000001aec3100,0x000000001aec3200|256,256|0x000000001aec30f0|16|8
 EXP
 
 n=0

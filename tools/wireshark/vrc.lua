@@ -15,7 +15,9 @@ local cpl_status = { [0] = "SC", [1] = "UR", [2] = "CRS", [4] = "CA" }
 local msg_codes = { [0x20] = "Assert_INTA", [0x21] = "Assert_INTB", [0x22] = "Assert_INTC",
                     [0x23] = "Assert_INTD", [0x24] = "Deassert_INTA", [0x25] = "Deassert_INTB",
                     [0x26] = "Deassert_INTC", [0x27] = "Deassert_INTD",
-                    [0x7f] = "Vendor_Defined Type 1 (vrc: hot reset)" }
+                    [0x7f] = "Vendor_Defined Type 1" }
+-- vrc's Vendor_Defined Type 1 messages (Vendor ID 0x1234), by bytes 12-15.
+local vdm_names = { [0x48525354] = "HRST", [0x48494e54] = "HINT", [0x50555348] = "PUSH" }
 
 local F = vrc.fields
 F.version = ProtoField.uint8("vrc.version", "Version")
@@ -108,6 +110,21 @@ F.tlp_lower_addr = ProtoField.uint8("vrc.tlp.lower_addr", "Lower address", base.
 F.tlp_msg_code = ProtoField.uint8("vrc.tlp.msg_code", "Message code", base.HEX, msg_codes)
 F.tlp_routing = ProtoField.uint8("vrc.tlp.routing", "Routing")
 F.tlp_data = ProtoField.bytes("vrc.tlp.data", "Data")
+F.vdm_vendor = ProtoField.uint16("vrc.vdm.vendor", "Vendor ID", base.HEX)
+F.vdm_message = ProtoField.string("vrc.vdm.message", "vrc message")
+F.push_key = ProtoField.uint64("vrc.push.key", "Doorbell address", base.HEX)
+F.push_writes = ProtoField.uint32("vrc.push.writes", "Endpoint writes applied before the copy")
+F.push_reads = ProtoField.uint32("vrc.push.reads", "Endpoint reads answered before the copy")
+F.push_n = ProtoField.uint8("vrc.push.ranges", "Ranges")
+F.push_bell = ProtoField.bytes("vrc.push.bell", "Doorbell data")
+F.push_range_addr = ProtoField.uint64("vrc.push.range_addr", "Range address", base.HEX)
+F.push_range_len = ProtoField.uint32("vrc.push.range_len", "Range length")
+F.chase_base = ProtoField.uint64("vrc.chase.base", "Chase: pointer base", base.HEX)
+F.chase_stride = ProtoField.uint16("vrc.chase.stride", "Chase: stride per doorbell value")
+F.chase_small = ProtoField.uint16("vrc.chase.small", "Chase: at most this long, rounded out")
+F.chase_len = ProtoField.uint16("vrc.chase.len", "Chase: length")
+F.chase_len_at = ProtoField.int8("vrc.chase.len_at", "Chase: length offset (-128: none)")
+F.chase_align = ProtoField.uint8("vrc.chase.align", "Chase: log2 of the rounding")
 
 local ef_malformed = ProtoExpert.new("vrc.malformed", "Malformed vrc frame",
                                      expert.group.MALFORMED, expert.severity.ERROR)
@@ -165,6 +182,38 @@ local function tlp_name(fmt, typ)
     local n = names[typ]
     if not n then return nil end
     return data and n[2] or n[1]
+end
+
+-- A HINT's or PUSH's payload (docs/protocol.md 6.6), big-endian.
+local function dissect_push(p, t)
+    local n = p(16, 1):uint()
+    local off = 32
+    t:add(F.push_key, p(0, 8), UInt64.new(p(4, 4):uint(), p(0, 4):uint()))
+    t:add(F.push_writes, p(8, 4))
+    t:add(F.push_reads, p(12, 4))
+    t:add(F.push_n, p(16, 1))
+    t:add(F.push_bell, p(24, 8))
+    for _ = 1, n do
+        if p:len() < off + 16 then
+            t:add_proto_expert_info(ef_malformed, "Ranges past the payload")
+            return
+        end
+        t:add(F.push_range_addr, p(off, 8), UInt64.new(p(off + 4, 4):uint(), p(off, 4):uint()))
+        t:add(F.push_range_len, p(off + 8, 4))
+        off = off + 16
+    end
+    if band(p(19, 1):uint(), 1) ~= 0 then
+        if p:len() < off + 16 then
+            t:add_proto_expert_info(ef_malformed, "Chase past the payload")
+            return
+        end
+        t:add(F.chase_base, p(off, 8), UInt64.new(p(off + 4, 4):uint(), p(off, 4):uint()))
+        t:add(F.chase_stride, p(off + 8, 2))
+        t:add(F.chase_small, p(off + 10, 2))
+        t:add(F.chase_len, p(off + 12, 2))
+        t:add(F.chase_len_at, p(off + 14, 1))
+        t:add(F.chase_align, p(off + 15, 1))
+    end
 end
 
 local function dissect_tlp(tvb, tree, pinfo)
@@ -230,6 +279,16 @@ local function dissect_tlp(tvb, tree, pinfo)
                 t:add(F.tlp_addr, tvb(8, 8), addr)
             else
                 t:add(F.tlp_addr, tvb(8, 4), UInt64.new(band(tvb(8, 4):uint(), 0xfffffffc), 0))
+            end
+        end
+    end
+    if (name == "Msg" or name == "MsgD") and tvb(7, 1):uint() == 0x7f then
+        local vdm = vdm_names[tvb(12, 4):uint()]
+        t:add(F.vdm_vendor, tvb(10, 2))
+        if tvb(10, 2):uint() == 0x1234 and vdm then
+            t:add(F.vdm_message, tvb(12, 4), vdm)
+            if (vdm == "HINT" or vdm == "PUSH") and len >= hdr + 32 then
+                dissect_push(tvb(hdr, len - hdr):tvb(), t)
             end
         end
     end
