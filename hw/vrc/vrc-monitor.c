@@ -100,6 +100,11 @@ static VrcInfo *vrc_info(VRCState *s)
         info->bad_requester = qatomic_read(&s->function->bad_requester);
         info->unsupported = qatomic_read(&s->function->unsupported);
         info->dma_loops = qatomic_read(&s->function->dma_loops);
+        /* Doorbell pushes: BQL, as the vCPU and the receive thread. */
+        info->has_pushes = info->has_pushes_chased = info->has_hints = true;
+        info->pushes = s->function->pushes;
+        info->pushes_chased = s->function->chased;
+        info->hints = s->function->hints_rx;
     }
     info->slot = vrc_slot_info(s);
     return info;
@@ -266,6 +271,11 @@ void hmp_info_vrc(Monitor *mon, const QDict *qdict)
                        i->retransmits, i->drops, i->dma_refused,
                        i->dma_errors, i->bad_requester, i->unsupported,
                        i->dma_loops, i->no_function);
+        if (i->has_pushes) {
+            monitor_printf(mon, "    doorbells pushed %" PRIu64 " (%" PRIu64
+                           " with a chase), hints taken %" PRIu64 "\n",
+                           i->pushes, i->pushes_chased, i->hints);
+        }
         monitor_printf(mon, "    lossy mode on %" PRIu64 " time(s), its extra "
                        "copies %" PRIu64 ", needless tail-loss probes %"
                        PRIu64 ", resends the peer had %" PRIu64 "\n",

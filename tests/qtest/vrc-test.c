@@ -2574,7 +2574,7 @@ static void test_real_endpoint_chase(const void *data)
     bool push = !strstr(ep_opts, "x-push=off");
     RealEndpoint r;
     QTestState *vm;
-    g_autofree char *info = NULL;
+    g_autofree char *info = NULL, *vinfo = NULL;
     const char *p;
     unsigned later = 0, chases = 0;
 
@@ -2616,8 +2616,18 @@ static void test_real_endpoint_chase(const void *data)
          */
         g_assert_cmpuint(chases, >=, 1);
         g_assert_cmpuint(later, >=, 24);
+        /* The vrc's side of it: every chased buffer was pushed. */
+        g_assert_cmpint(vrc_counter(vm, "hints"), >=, 2);
+        g_assert_cmpint(vrc_counter(vm, "pushes"), >=, 36);
+        g_assert_cmpint(vrc_counter(vm, "pushes-chased"), >=, later);
+        vinfo = qtest_hmp(vm, "info vrc");
+        g_test_message("%s", vinfo);
+        g_assert_nonnull(strstr(vinfo, "doorbells pushed "));
     } else {
         g_assert_null(p);
+        /* No HINT, so nothing to push. */
+        g_assert_cmpint(vrc_counter(vm, "hints"), ==, 0);
+        g_assert_cmpint(vrc_counter(vm, "pushes"), ==, 0);
     }
     g_assert_cmpint(vrc_counter(vm, "timeouts"), ==, 0);
     real_endpoint_stop(&r);
