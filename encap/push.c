@@ -266,31 +266,59 @@ bool encap_chase_find(const uint8_t *data, uint32_t dlen, uint64_t daddr,
     return false;
 }
 
+/* ---- tables by doorbell ---- */
+
+/* @key's slot in @b, or -1. */
+static int bells_find(const struct encap_bells *b, uint64_t key)
+{
+    for (unsigned i = 0; i < ENCAP_HINTS; i++) {
+        if (b->stamp[i] && b->key[i] == key) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/*
+ * @key's slot in @b, used now: its own, or else the free or least
+ * recently used one, given to @key (*@fresh then true).
+ */
+static unsigned bells_take(struct encap_bells *b, uint64_t key, bool *fresh)
+{
+    int own = bells_find(b, key);
+    unsigned slot = 0;
+
+    *fresh = own < 0;
+    if (own >= 0) {
+        slot = own;
+    } else {
+        for (unsigned i = 1; i < ENCAP_HINTS; i++) {
+            if (b->stamp[i] < b->stamp[slot]) {
+                slot = i;
+            }
+        }
+    }
+    b->key[slot] = key;
+    b->stamp[slot] = ++b->clock;
+    return slot;
+}
+
+/* ---- the device side's chases ---- */
+
 bool encap_chaser_see(struct encap_chaser *c, uint64_t key, uint32_t v,
                       uint64_t at, uint32_t len, int len_at)
 {
-    unsigned slot = 0;
+    bool fresh;
+    unsigned slot = bells_take(&c->b, key, &fresh);
     struct encap_chase was;
     bool holds;
 
-    for (unsigned i = 0; i < ENCAP_HINTS; i++) {
-        if (c->e[i].stamp && c->e[i].key == key) {
-            slot = i;
-            break;
-        }
-        if (c->e[i].stamp < c->e[slot].stamp) {
-            slot = i;
-        }
-    }
-    if (!c->e[slot].stamp || c->e[slot].key != key) {
+    if (fresh) {
         memset(&c->e[slot], 0, sizeof(c->e[slot]));
-        c->e[slot].key = key;
         c->e[slot].v = v;
         c->e[slot].at = at;
-        c->e[slot].stamp = ++c->clock;
         return false;
     }
-    c->e[slot].stamp = ++c->clock;
     was = c->e[slot].c;
     holds = was.on && was.base + (uint64_t)was.stride * v == at;
     if (!holds && v != c->e[slot].v) {
@@ -333,12 +361,11 @@ bool encap_chaser_see(struct encap_chaser *c, uint64_t key, uint32_t v,
 void encap_chaser_get(const struct encap_chaser *c, uint64_t key,
                       struct encap_chase *out)
 {
+    int slot = bells_find(&c->b, key);
+
     memset(out, 0, sizeof(*out));
-    for (unsigned i = 0; i < ENCAP_HINTS; i++) {
-        if (c->e[i].stamp && c->e[i].key == key) {
-            *out = c->e[i].c;
-            return;
-        }
+    if (slot >= 0) {
+        *out = c->e[slot].c;
     }
 }
 
@@ -351,41 +378,35 @@ void encap_chaser_clear(struct encap_chaser *c)
 
 void encap_hints_put(struct encap_hints *h, const struct encap_push *p)
 {
-    unsigned slot = 0;
+    bool fresh;
+    unsigned slot;
 
-    for (unsigned i = 0; i < ENCAP_HINTS; i++) {
-        if (h->e[i].stamp && h->e[i].p.key == p->key) {
-            slot = i;
-            break;
-        }
-        if (h->e[i].stamp < h->e[slot].stamp) {
-            slot = i;
-        }
-    }
     if (!p->n || p->n > ENCAP_PUSH_MAX_RANGES) {
-        if (h->e[slot].stamp && h->e[slot].p.key == p->key) {
-            h->e[slot].stamp = 0;
+        int own = bells_find(&h->b, p->key);
+
+        if (own >= 0) {
+            h->b.stamp[own] = 0;
         }
         return;
     }
+    slot = bells_take(&h->b, p->key, &fresh);
     /* A hint is its key, ranges and chase: nothing of a push's copy. */
-    h->e[slot].p = (struct encap_push) {
+    h->p[slot] = (struct encap_push) {
         .key = p->key, .n = p->n, .chase = p->chase,
     };
-    memcpy(h->e[slot].p.r, p->r, p->n * sizeof(p->r[0]));
-    h->e[slot].stamp = ++h->clock;
+    memcpy(h->p[slot].r, p->r, p->n * sizeof(p->r[0]));
 }
 
 bool encap_hints_get(const struct encap_hints *h, uint64_t key,
                      struct encap_push *p)
 {
-    for (unsigned i = 0; i < ENCAP_HINTS; i++) {
-        if (h->e[i].stamp && h->e[i].p.key == key) {
-            *p = h->e[i].p;
-            return true;
-        }
+    int slot = bells_find(&h->b, key);
+
+    if (slot < 0) {
+        return false;
     }
-    return false;
+    *p = h->p[slot];
+    return true;
 }
 
 void encap_hints_clear(struct encap_hints *h)

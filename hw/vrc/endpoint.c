@@ -103,8 +103,8 @@ struct VRCEndpointState {
     bool chase;
     struct encap_chaser chaser;
     struct {
-        bool on;                /* an MWr ran, no write or request since */
-        uint64_t key;
+        bool on;                /* the MWr to @bell ran, no write or
+                                   request since */
         uint32_t v;             /* its first DW */
         unsigned n;
         struct {
@@ -315,8 +315,8 @@ static void ep_chase_see(VRCEndpointState *s, hwaddr addr, const void *buf,
         if (encap_chase_find(s->seen.r[i].d, s->seen.r[i].len,
                              s->seen.r[i].addr, addr, size, &at, &len_at)) {
             s->seen.on = false;
-            trace_vrc_ep_chase_seen(s->seen.key, s->seen.v, at, size, len_at);
-            if (encap_chaser_see(&s->chaser, s->seen.key, s->seen.v, at, size,
+            trace_vrc_ep_chase_seen(s->bell, s->seen.v, at, size, len_at);
+            if (encap_chaser_see(&s->chaser, s->bell, s->seen.v, at, size,
                                  len_at)) {
                 s->chases++;
             }
@@ -712,7 +712,6 @@ static void ep_request(void *opaque, const struct encap_tlp *t)
         s->bell = t->addr;
         s->seen.on = s->chase && s->bell_valid && t->len_dw;
         if (s->seen.on) {
-            s->seen.key = t->addr;
             s->seen.v = ldl_le_p(t->data);
             s->seen.n = 0;
         }

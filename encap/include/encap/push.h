@@ -158,6 +158,17 @@ bool encap_chase_find(const uint8_t *data, uint32_t dlen, uint64_t daddr,
                       uint64_t addr, uint32_t len, uint64_t *at, int *len_at);
 
 /*
+ * The keys of a table by doorbell (chases, hints): a few doorbells are live
+ * at once (a NIC's transmit and receive, an NVMe queue pair); the one
+ * least recently used goes first.
+ */
+struct encap_bells {
+    uint64_t key[ENCAP_HINTS];
+    uint64_t stamp[ENCAP_HINTS];        /* 0: free */
+    uint64_t clock;
+};
+
+/*
  * The device side's chases, learnt by doorbell from what encap_chase_find()
  * saw: after the doorbell @key of value @v, the device read @len bytes at
  * the address the u64 at @at held.  Two steps that agree on one stride
@@ -166,16 +177,14 @@ bool encap_chase_find(const uint8_t *data, uint32_t dlen, uint64_t daddr,
  * ring's wrap).
  */
 struct encap_chaser {
+    struct encap_bells b;
     struct {
-        uint64_t key;
-        uint64_t stamp;         /* 0: free */
         uint32_t v;             /* the last one seen */
         uint64_t at;
         uint64_t step_base;     /* the stride the last two gave, if any */
         uint32_t step;
         struct encap_chase c;
     } e[ENCAP_HINTS];
-    uint64_t clock;
 };
 
 /* True if @key's chase changed. */
@@ -188,16 +197,11 @@ void encap_chaser_clear(struct encap_chaser *c);
 
 /*
  * Hints by doorbell: the memory side's table of what to push, and the
- * device side's of what it told.  A few doorbells are live at once (a
- * NIC's transmit and receive, an NVMe queue pair); the one least recently
- * put goes first.
+ * device side's of what it told.
  */
 struct encap_hints {
-    struct {
-        struct encap_push p;    /* data unused */
-        uint64_t stamp;         /* 0: free */
-    } e[ENCAP_HINTS];
-    uint64_t clock;
+    struct encap_bells b;
+    struct encap_push p[ENCAP_HINTS];   /* data unused */
 };
 
 /* Remember @p for @p->key (no ranges: forget the key). */
