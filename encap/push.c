@@ -28,17 +28,34 @@ size_t encap_push_data_len(const struct encap_push *p)
     return len;
 }
 
-size_t encap_push_size(const struct encap_push *p, bool with_data)
+/* Payload bytes of @n ranges, a chase if @chase, and @data bytes. */
+static size_t push_bytes(unsigned n, bool chase, size_t data)
 {
-    size_t len = ENCAP_PUSH_HDR + (size_t)p->n * ENCAP_PUSH_RANGE_LEN;
+    size_t len = ENCAP_PUSH_HDR + (size_t)n * ENCAP_PUSH_RANGE_LEN + data;
 
-    if (p->chase.on) {
+    if (chase) {
         len += ENCAP_PUSH_CHASE_LEN;
     }
-    if (with_data) {
-        len += encap_push_data_len(p);
-    }
     return (len + 3) & ~(size_t)3;
+}
+
+size_t encap_push_size(const struct encap_push *p, bool with_data)
+{
+    return push_bytes(p->n, p->chase.on,
+                      with_data ? encap_push_data_len(p) : 0);
+}
+
+bool encap_push_fits(unsigned n, size_t data_len, size_t cap)
+{
+    return n <= ENCAP_PUSH_MAX_RANGES && data_len <= ENCAP_PUSH_MAX_DATA &&
+           push_bytes(n, false, data_len) <= cap;
+}
+
+/* [@addr, @addr + @len) lies in @r. */
+static bool range_holds(const struct encap_push_range *r, uint64_t addr,
+                        uint64_t len)
+{
+    return addr >= r->addr && len <= r->len && addr - r->addr <= r->len - len;
 }
 
 static int push_check(const struct encap_push *p)
@@ -193,8 +210,7 @@ static const uint8_t *push_copy_at(const struct encap_push *p, uint64_t addr,
     size_t off = 0;
 
     for (unsigned i = 0; i < p->n; off += p->r[i].len, i++) {
-        if (addr >= p->r[i].addr && len <= p->r[i].len &&
-            addr - p->r[i].addr <= p->r[i].len - len) {
+        if (range_holds(&p->r[i], addr, len)) {
             return p->data + off + (addr - p->r[i].addr);
         }
     }
@@ -534,8 +550,7 @@ unsigned encap_offer_serve(struct encap_offer *o,
      */
     for (; k < n; k++, off += o->p.r[j].len, j++) {
         while (j < o->p.n &&
-               !(r[k].addr >= o->p.r[j].addr &&
-                 r[k].addr + r[k].len <= o->p.r[j].addr + o->p.r[j].len)) {
+               !range_holds(&o->p.r[j], r[k].addr, r[k].len)) {
             off += o->p.r[j].len;
             j++;
         }

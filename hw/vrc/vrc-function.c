@@ -294,8 +294,7 @@ static void fn_push(VRCFunction *f, const struct encap_tlp *bell)
     cap = MIN(vrc_link_mps(l), sizeof(payload));
     /* As many ranges as one message holds, copied in order. */
     for (i = 0; i < p.n; i++) {
-        if (ENCAP_PUSH_HDR + (i + 1) * ENCAP_PUSH_RANGE_LEN + used +
-            p.r[i].len + 3 > cap ||
+        if (!encap_push_fits(i + 1, used + p.r[i].len, cap) ||
             fn_read_ordered(PCI_DEVICE(f), p.r[i].addr, data + used,
                             p.r[i].len, true) != MEMTX_OK) {
             break;
@@ -304,11 +303,9 @@ static void fn_push(VRCFunction *f, const struct encap_tlp *bell)
     }
     /* The chase, after the copy it reads its pointer from. */
     p.data = data;
-    if (i == p.n && i < ENCAP_PUSH_MAX_RANGES && bell->len_dw &&
+    if (i == p.n && bell->len_dw &&
         encap_chase_target(&p, ldl_le_p(bell->data), &chase) &&
-        used + chase.len <= sizeof(data) &&
-        ENCAP_PUSH_HDR + (i + 1) * ENCAP_PUSH_RANGE_LEN + used + chase.len +
-        3 <= cap &&
+        encap_push_fits(i + 1, used + chase.len, cap) &&
         fn_read_ordered(PCI_DEVICE(f), chase.addr, data + used, chase.len,
                         true) == MEMTX_OK) {
         p.r[i++] = chase;

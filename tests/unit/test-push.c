@@ -62,6 +62,10 @@ static void test_codec(void)
     /* Room. */
     g_assert_cmpint(encap_push_encode(&p, true, buf, 100), ==,
                     -ENCAP_E_NOSPACE);
+    g_assert_true(encap_push_fits(3, 518, 32 + 3 * 16 + 520));
+    g_assert_false(encap_push_fits(3, 518, 32 + 3 * 16 + 516));
+    g_assert_false(encap_push_fits(ENCAP_PUSH_MAX_RANGES + 1, 8, 4096));
+    g_assert_false(encap_push_fits(1, ENCAP_PUSH_MAX_DATA + 1, 4096));
 }
 
 static void test_decode_bad(void)

@@ -127,6 +127,11 @@ size_t encap_push_size(const struct encap_push *p, bool with_data);
 /* Bytes of data @p's ranges hold. */
 size_t encap_push_data_len(const struct encap_push *p);
 /*
+ * Does a PUSH of @n ranges holding @data_len bytes (no chase) stay within
+ * the limits above and @cap payload bytes?
+ */
+bool encap_push_fits(unsigned n, size_t data_len, size_t cap);
+/*
  * Write @p's payload into @buf (@cap bytes): its size, or -ENCAP_E_*
  * (ranges out of bounds, too much data, @cap too small).
  */
