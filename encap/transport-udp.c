@@ -464,13 +464,14 @@ static int udp_recv_gro(struct udp_transport *u, struct encap_rx_frame *f,
                         unsigned n, unsigned *oversize)
 {
     unsigned got = 0;
+    /* One clock read a call: the frames of a burst arrived together. */
+    uint64_t now = mono_ns();
 
     while (got < n) {
         struct encap_gro_slice s;
         const uint8_t *data;
         unsigned msg;
         bool big;
-        uint64_t now;
 
         if (u->gro_msg == u->gro_count) {
             int r;
@@ -483,7 +484,6 @@ static int udp_recv_gro(struct udp_transport *u, struct encap_rx_frame *f,
                 return r < 0 ? r : 0;
             }
         }
-        now = mono_ns();
         msg = u->gro_msg;
         big = encap_gro_next(u->gro_mh[msg].msg_len, u->gro_seg[msg],
                              &u->gro_off, u->max_frame, f[got].cap, &s) < 0;

@@ -47,8 +47,10 @@ static void vrc_link_rx_cpl(VRCLink *l, const struct encap_tlp *t)
         trace_vrc_cpl_stray(l->desc, t->tag);
         return;
     }
-    trace_vrc_tlp_cpl(l->desc, t->tag, t->status, t->byte_count,
-                      (now_ns() - tag->start_ns) / 1000);
+    if (trace_event_get_state_backends(TRACE_VRC_TLP_CPL)) {
+        trace_vrc_tlp_cpl(l->desc, t->tag, t->status, t->byte_count,
+                          (now_ns() - tag->start_ns) / 1000);
+    }
     if (t->status != ENCAP_CPL_SC) {
         l->stats.cpl_errors++;
         vrc_link_complete_tag(l, tag, -EIO);

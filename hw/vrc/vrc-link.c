@@ -153,7 +153,10 @@ static void vrc_link_retake_bql(VRCLink *l)
 /* Queue @t and flush, waiting (bounded) for window space. Lock held. */
 static int vrc_link_queue(VRCLink *l, const struct encap_tlp *t, bool flush)
 {
-    int64_t deadline = now_ns() + (int64_t)l->cfg.timeout_ms * SCALE_MS;
+    /* One clock read for a TLP that goes straight in (a completion's
+     * pieces come here by the thousand a megabyte). */
+    int64_t now = now_ns();
+    int64_t deadline = now + (int64_t)l->cfg.timeout_ms * SCALE_MS;
     bool dropped_bql = false;
     int r;
 
@@ -163,7 +166,7 @@ static int vrc_link_queue(VRCLink *l, const struct encap_tlp *t, bool flush)
             r = -ENOTCONN;
             break;
         }
-        r = encap_link_queue_tlp(l->el, t, &l->lim, now_ns());
+        r = encap_link_queue_tlp(l->el, t, &l->lim, now);
         if (r == -ENCAP_E_CREDIT) {
             /* The peer holds as many of our requests as it takes: wait
              * for it to run some (completions still go, they are never
@@ -174,17 +177,18 @@ static int vrc_link_queue(VRCLink *l, const struct encap_tlp *t, bool flush)
         } else {
             l->stats.window_waits++;
         }
-        if (now_ns() >= deadline) {
+        if (now >= deadline) {
             /*
              * The window stays full while the link recovers lost frames:
              * wait on, rather than drop what we send (a posted write
              * would be lost).  If the peer is gone, the link goes down.
              */
             trace_vrc_link_window_recovery(l->desc);
-            deadline = now_ns() + (int64_t)l->cfg.timeout_ms * SCALE_MS;
+            deadline = now + (int64_t)l->cfg.timeout_ms * SCALE_MS;
         }
         if (vrc_link_in_receiver(l)) {
             vrc_link_self_pump(l, 1);
+            now = now_ns();
             continue;
         }
         if (bql_locked()) {
@@ -197,6 +201,7 @@ static int vrc_link_queue(VRCLink *l, const struct encap_tlp *t, bool flush)
         qemu_cond_timedwait(&l->cond, &l->lock,
                             MAX(1, (deadline - now_ns()) / SCALE_MS));
         l->window_waiters--;
+        now = now_ns();
     }
     if (dropped_bql) {
         vrc_link_retake_bql(l);
@@ -218,7 +223,7 @@ static int vrc_link_queue(VRCLink *l, const struct encap_tlp *t, bool flush)
     trace_vrc_tlp_tx(l->desc, encap_tlp_type_name(t->type), t->addr,
                      t->len_dw, t->tag);
     if (flush) {
-        encap_link_flush(l->el, now_ns());
+        encap_link_flush(l->el, now);
     }
     return 0;
 }
@@ -257,12 +262,11 @@ uint32_t vrc_link_mps(VRCLink *l)
     return l->lim.mps;
 }
 
-/* Allocate a tag for a request of @type. Lock held. -1 if none is free. */
+/* Allocate a tag for a request of @type at @now. Lock held. -1 if none
+ * is free. */
 static int vrc_link_tag_alloc(VRCLink *l, enum encap_tlp_type type,
-                              uint16_t requester)
+                              uint16_t requester, uint64_t now)
 {
-    uint64_t now = now_ns();
-
     for (unsigned i = 0; i < VRC_TAGS; i++) {
         unsigned n = (l->next_tag + i) % VRC_TAGS;
         VRCTag *tag = &l->tags[n];
@@ -394,7 +398,7 @@ int vrc_link_request(VRCLink *l, struct encap_tlp *req, void *buf,
         l->stats.link_down_fails++;
         return -ENOTCONN;
     }
-    n = vrc_link_tag_alloc(l, req->type, req->requester_id);
+    n = vrc_link_tag_alloc(l, req->type, req->requester_id, now_ns());
     if (n < 0) {
         l->stats.window_waits++;
         return -EBUSY;
@@ -441,6 +445,7 @@ int vrc_link_mem_readv(VRCLink *l, uint16_t requester,
     g_autofree struct encap_req_piece *pc = NULL;
     g_autofree int *tags = NULL;
     int queued = 0, ret = 0;
+    uint64_t now;
 
     for (unsigned i = 0; i < nr; i++) {
         max += r[i].len / mrrs + 2;
@@ -453,12 +458,13 @@ int vrc_link_mem_readv(VRCLink *l, uint16_t requester,
         l->stats.link_down_fails++;
         return -ENOTCONN;
     }
+    now = now_ns();
     for (unsigned k = 0; k < nr && !ret; k++) {
         int n = encap_split_request(r[k].addr, r[k].len, mrrs, pc, max);
 
         for (int i = 0; i < n; i++) {
             struct encap_tlp t = piece_tlp(ENCAP_TLP_MRD, requester, &pc[i]);
-            int tag = vrc_link_tag_alloc(l, ENCAP_TLP_MRD, requester);
+            int tag = vrc_link_tag_alloc(l, ENCAP_TLP_MRD, requester, now);
 
             if (tag < 0) {
                 ret = -EBUSY;
@@ -569,19 +575,23 @@ void vrc_link_complete(VRCLink *l, const struct encap_tlp *req,
     {
         struct encap_cpl_piece pc[ENCAP_TLP_MAX_DATA / VRC_RCB + 2];
         uint8_t pad[ENCAP_TLP_MAX_DATA + 8];
+        const uint8_t *dw = data;
         unsigned lead = first & 3;
         int n = encap_split_completion(first, span, VRC_RCB, l->lim.mps, pc,
                                        ARRAY_SIZE(pc));
 
-        /* pad[] holds the data DW-aligned: byte i of the request's DW at
-         * pad[i]. */
-        memcpy(pad + lead, data, MIN(len, span));
+        /* dw[] holds the data DW-aligned: byte i of the request's DW at
+         * dw[i].  A read of whole DWs (the usual kind) is that already. */
+        if (lead || span % 4 || len < span) {
+            memcpy(pad + lead, data, MIN(len, span));
+            dw = pad;
+        }
         for (int i = 0; i < n; i++) {
             c.type = ENCAP_TLP_CPLD;
             c.len_dw = pc[i].len_dw;
             c.byte_count = pc[i].byte_count;
             c.lower_addr = pc[i].lower_addr;
-            c.data = pad + ((lead + pc[i].offset) & ~3u);
+            c.data = dw + ((lead + pc[i].offset) & ~3u);
             if (vrc_link_queue(l, &c, false) < 0) {
                 break;
             }
