@@ -813,3 +813,90 @@ int encap_ra_read(struct encap_ra *ra, uint64_t addr, void *buf, uint32_t len)
      */
     return ra_fetch(ra, addr, buf, len, win);
 }
+
+/* ---- reads announced ahead ---- */
+
+void encap_soon_init(struct encap_soon *s)
+{
+    memset(s, 0, sizeof(*s));
+}
+
+void encap_soon_free(struct encap_soon *s)
+{
+    free(s->buf);
+    s->buf = NULL;
+    s->n = 0;
+}
+
+void encap_soon_drop(struct encap_soon *s)
+{
+    if (s->n) {
+        s->st.unused += s->n - s->next;
+    }
+    s->n = 0;
+}
+
+unsigned encap_soon_fetch(struct encap_soon *s, const struct encap_ra_range *want,
+                          unsigned n, encap_ra_fetch_fn fetch, void *opaque)
+{
+    uint64_t total = 0;
+    unsigned k = 0;
+    int r;
+
+    encap_soon_drop(s);
+    while (k < n && k < ENCAP_SOON_MAX_RANGES && want[k].len &&
+           total + want[k].len <= ENCAP_SOON_MAX_BYTES) {
+        total += want[k].len;
+        k++;
+    }
+    if (!k || (!s->buf && !(s->buf = malloc(ENCAP_SOON_MAX_BYTES)))) {
+        return 0;
+    }
+    total = 0;
+    for (unsigned i = 0; i < k; i++) {
+        s->r[i] = (struct encap_ra_range) {
+            .addr = want[i].addr, .len = want[i].len, .buf = s->buf + total,
+        };
+        total += want[i].len;
+    }
+    r = fetch(opaque, s->r, k);
+    if (r != 0) {
+        /* Failed, or a pushed copy served a prefix and the rest was not
+         * read: nothing to serve. */
+        s->st.errors += r < 0;
+        return 0;
+    }
+    s->st.fetches++;
+    s->st.ranges += k;
+    s->st.bytes += total;
+    s->n = k;
+    s->next = 0;
+    s->next_off = 0;
+    return k;
+}
+
+bool encap_soon_read(struct encap_soon *s, uint64_t addr, void *buf,
+                     uint32_t len)
+{
+    const struct encap_ra_range *r;
+
+    if (!s->n) {
+        return false;
+    }
+    r = &s->r[s->next];
+    if (!len || addr != r->addr + s->next_off || len > r->len - s->next_off) {
+        encap_soon_drop(s);
+        return false;
+    }
+    memcpy(buf, (const uint8_t *)r->buf + s->next_off, len);
+    s->st.served++;
+    s->next_off += len;
+    if (s->next_off == r->len) {
+        s->next++;
+        s->next_off = 0;
+        if (s->next == s->n) {
+            s->n = 0;
+        }
+    }
+    return true;
+}

@@ -913,6 +913,102 @@ static void test_owned_coherent(void)
     mem_free(&m);
 }
 
+/* A fetch that reads nothing and succeeds: for the limits alone. */
+static int null_fetch(void *opaque, const struct encap_ra_range *r,
+                      unsigned n)
+{
+    (*(unsigned *)opaque)++;
+    return 0;
+}
+
+/*
+ * Reads announced ahead: a list fetched in one call, each read that asks
+ * for the next bytes in order served from the copy, anything else ending
+ * it; the limits; a failed fetch.
+ */
+static void test_soon(void)
+{
+    Mem m;
+    struct encap_soon s;
+    struct encap_ra_range want[4] = {
+        { .addr = 0x3000, .len = 0x1000 }, { .addr = 0x1000, .len = 0x800 },
+        { .addr = 0x8000, .len = 0x1000 }, { .addr = 0x2000, .len = 8 },
+    };
+    uint8_t buf[0x1000];
+    struct encap_ra_range *many;
+    unsigned nulls = 0;
+
+    mem_init(&m, 7, 0);
+    encap_soon_init(&s);
+    g_assert_cmpuint(encap_soon_fetch(&s, want, 4, mem_fetch, &m), ==, 4);
+    g_assert_cmpuint(m.fetches, ==, 1);
+    g_assert_cmpuint(m.ranges->len, ==, 4);
+    for (unsigned i = 0; i < 4; i++) {
+        struct encap_ra_range *r = &g_array_index(m.ranges,
+                                                  struct encap_ra_range, i);
+
+        g_assert_cmphex(r->addr, ==, want[i].addr);
+        g_assert_cmpuint(r->len, ==, want[i].len);
+    }
+    /* In order, whole or in pieces: served, no more fetches. */
+    g_assert_true(encap_soon_read(&s, 0x3000, buf, 0x1000));
+    g_assert_cmpmem(buf, 0x1000, &m.w[0x3000 / 4], 0x1000);
+    g_assert_true(encap_soon_read(&s, 0x1000, buf, 0x400));
+    g_assert_true(encap_soon_read(&s, 0x1400, buf + 0x400, 0x400));
+    g_assert_cmpmem(buf, 0x800, &m.w[0x1000 / 4], 0x800);
+    /* Out of order (the last range before the third): dropped. */
+    g_assert_false(encap_soon_read(&s, 0x2000, buf, 8));
+    g_assert_false(encap_soon_read(&s, 0x8000, buf, 4));
+    g_assert_cmpuint(s.st.served, ==, 3);
+    g_assert_cmpuint(s.st.unused, ==, 2);
+    g_assert_cmpuint(m.fetches, ==, 1);
+
+    /* Past a range's end, or at the right place once dropped: no. */
+    g_assert_cmpuint(encap_soon_fetch(&s, want, 4, mem_fetch, &m), ==, 4);
+    g_assert_false(encap_soon_read(&s, 0x3000, buf, 0x1001));
+    g_assert_false(encap_soon_read(&s, 0x3000, buf, 4));
+    /* Dropped by the caller (an event that drops the cache). */
+    g_assert_cmpuint(encap_soon_fetch(&s, want, 4, mem_fetch, &m), ==, 4);
+    encap_soon_drop(&s);
+    g_assert_false(encap_soon_read(&s, 0x3000, buf, 4));
+    g_assert_cmpuint(s.st.unused, ==, 10);
+    /* All read: nothing left to serve. */
+    g_assert_cmpuint(encap_soon_fetch(&s, want + 3, 1, mem_fetch, &m), ==, 1);
+    g_assert_true(encap_soon_read(&s, 0x2000, buf, 8));
+    g_assert_false(encap_soon_read(&s, 0x2008, buf, 8));
+    g_assert_cmpuint(s.st.fetches, ==, 4);
+
+    /* The limits: ranges and bytes; a prefix of them is fetched. */
+    many = g_new0(struct encap_ra_range, ENCAP_SOON_MAX_RANGES + 8);
+    for (unsigned i = 0; i < ENCAP_SOON_MAX_RANGES + 8; i++) {
+        many[i] = (struct encap_ra_range) { .addr = (i % 16) * 0x100,
+                                            .len = 0x100 };
+    }
+    g_assert_cmpuint(encap_soon_fetch(&s, many, ENCAP_SOON_MAX_RANGES + 8,
+                                      mem_fetch, &m), ==,
+                     ENCAP_SOON_MAX_RANGES);
+    many[0].len = ENCAP_SOON_MAX_BYTES;
+    many[1].len = 4;
+    g_assert_cmpuint(encap_soon_fetch(&s, many, 2, null_fetch, &nulls), ==,
+                     1);
+    many[0].len = ENCAP_SOON_MAX_BYTES + 4;
+    g_assert_cmpuint(encap_soon_fetch(&s, many, 2, null_fetch, &nulls), ==,
+                     0);
+    g_assert_cmpuint(encap_soon_fetch(&s, many, 0, null_fetch, &nulls), ==,
+                     0);
+    g_assert_cmpuint(nulls, ==, 1);
+    g_assert_false(encap_soon_read(&s, 0, buf, 4));
+
+    /* A fetch that fails: nothing to serve, counted. */
+    m.fail_from = 0x8000;
+    g_assert_cmpuint(encap_soon_fetch(&s, want, 4, mem_fetch, &m), ==, 0);
+    g_assert_false(encap_soon_read(&s, 0x3000, buf, 4));
+    g_assert_cmpuint(s.st.errors, ==, 1);
+    g_free(many);
+    encap_soon_free(&s);
+    mem_free(&m);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -934,5 +1030,6 @@ int main(int argc, char **argv)
     g_test_add_func("/readahead/owned-fill", test_owned_fill);
     g_test_add_func("/readahead/owned-marked", test_owned_marked);
     g_test_add_func("/readahead/owned-coherent", test_owned_coherent);
+    g_test_add_func("/readahead/soon", test_soon);
     return g_test_run();
 }

@@ -151,4 +151,59 @@ void encap_ra_give_back_all(struct encap_ra *ra);
 
 void encap_ra_get_stats(const struct encap_ra *ra, struct encap_ra_stats *st);
 
+/*
+ * Reads announced ahead.  A device about to read a list of ranges, one
+ * read each, in order, with nothing in between (a disk transfer mapping
+ * its scatter-gather list) has them all fetched in one go: one round trip
+ * instead of one each.  Each read that then asks for exactly the next
+ * bytes in that order is served from the copy; any other read, and any
+ * event that drops a read-ahead cache, ends it (encap_soon_drop()).
+ *
+ * Coherence, as for the cache above: the ranges are read by the memory's
+ * owner in the order given, each in ascending order, so every byte has a
+ * place in time, and they are served in that order only.  The fetch is
+ * newer than anything cached: the caller drops its read-ahead cache when
+ * it fetches (and a cache fetch after it ends this, being a read that was
+ * not served here).
+ */
+#define ENCAP_SOON_MAX_RANGES   256
+#define ENCAP_SOON_MAX_BYTES    (1u << 20)
+
+struct encap_soon_stats {
+    uint64_t fetches;       /* lists fetched */
+    uint64_t ranges;        /* ... their ranges */
+    uint64_t bytes;         /* ... and bytes */
+    uint64_t served;        /* reads served from a copy */
+    uint64_t unused;        /* ranges fetched and never read */
+    uint64_t errors;        /* fetches that failed */
+};
+
+struct encap_soon {
+    unsigned n;             /* ranges fetched; 0: nothing to serve */
+    unsigned next;          /* the range the next read must start ... */
+    uint32_t next_off;      /* ... at this offset of */
+    struct encap_ra_range r[ENCAP_SOON_MAX_RANGES];
+    uint8_t *buf;           /* ENCAP_SOON_MAX_BYTES, allocated on first use */
+    struct encap_soon_stats st;
+};
+
+void encap_soon_init(struct encap_soon *s);
+void encap_soon_free(struct encap_soon *s);
+/*
+ * Fetch the longest prefix of @want (@n ranges) within the limits above
+ * through @fetch (all of it, in order, in one call): the number of ranges
+ * now ready to serve; 0 if none (nothing asked, the first range alone is
+ * over the limits, no memory, or the fetch failed or read only part).
+ * Whatever was ready before is dropped first.
+ */
+unsigned encap_soon_fetch(struct encap_soon *s, const struct encap_ra_range *want,
+                          unsigned n, encap_ra_fetch_fn fetch, void *opaque);
+/*
+ * Serve a read of @len bytes at @addr if it is the next in order: true,
+ * and @buf filled.  False otherwise, and what was ready is dropped.
+ */
+bool encap_soon_read(struct encap_soon *s, uint64_t addr, void *buf,
+                     uint32_t len);
+void encap_soon_drop(struct encap_soon *s);
+
 #endif
