@@ -303,6 +303,11 @@ ep_maps=
 if [ -n "$ep_pid" ]; then
     ep_maps=$(python3 "$top/scripts/qmp.py" "$work/ep-qmp.sock" query-vrc 2>/dev/null |
               python3 -c 'import json,sys; i=json.load(sys.stdin)[-1]; print(i["maps"], i["map-bytes"], i["map-limited"], i["map-in-use"])' 2>/dev/null || true)
+    # ... and what its function's DMA reads took (info vrc).
+    ep_dma=$(python3 "$top/scripts/qmp.py" "$work/ep-qmp.sock" human-monitor-command \
+                 '{"command-line": "info vrc"}' 2>/dev/null |
+             python3 -c 'import json,sys; print("".join(l.strip() for l in json.load(sys.stdin).splitlines() if "DMA reads" in l))' \
+             2>/dev/null || true)
 fi
 if [ -n "$ep_pid" ]; then
     kill "$ep_pid" 2>/dev/null; wait "$ep_pid" 2>/dev/null || true
@@ -348,6 +353,7 @@ storage|usb)
     read_back=$(field VRC-READ)
     on_disk=$(head -c "$disk_bytes" "$work/disk.img" | sha256sum | cut -d' ' -f1)
     [ $mode = local ] || echo "  maps:    ${ep_maps:-<no query-vrc answer>} (maps, bytes, limited, in use: the endpoint's)"
+    [ $mode = local ] || echo "  DMA:     ${ep_dma:-<no info vrc answer>}"
     echo "  on disk: $on_disk (the disk file on the $( [ $mode = remote ] && echo "endpoint's" || echo "VM's") host)"
     [ -n "$wrote" ] && [ "$wrote" = "$read_back" ] ||
         fail "read back $read_back, wrote $wrote"
@@ -357,6 +363,14 @@ storage|usb)
     if [ $mode = remote ]; then
         read -r _ _ n_limited _ <<<"${ep_maps:-? ? ? ?}"
         [ "$n_limited" = 0 ] || fail "the endpoint could not serve every map of guest memory whole (maps, bytes, limited, in use: ${ep_maps:-no query-vrc answer})"
+        # An NVMe write maps its scatter-gather list entry by entry
+        # (dma_blk_io): the endpoint fetches each list at once and serves
+        # the maps from that copy, unless told not to (x-read-soon=off).
+        if [ "$model" = nvme ] && [[ "${VRC_EP_OPTS:-}" != *x-read-soon=off* ]]; then
+            served=$(sed -n 's/.*transfers read at once [0-9]* ([0-9]* ranges, [0-9]* bytes), served \([0-9]*\).*/\1/p' <<<"$ep_dma")
+            [ "${served:-0}" -gt 0 ] ||
+                fail "no map of a disk write was served from a list read at once (${ep_dma:-no info vrc answer})"
+        fi
     fi
     # MB/s from the guest's clock; 10 ms resolution, good enough for 4 MiB.
     figs=$(field VRC-TIMES | awk -v b="$disk_bytes" '{ w = $2 - $1; r = $4 - $3; if (w <= 0) w = 0.01; if (r <= 0) r = 0.01

@@ -114,6 +114,12 @@ struct VRCEndpointState {
         } r[4];
     } seen;
     uint64_t chases;            /* chases learnt or moved */
+    /*
+     * Reads announced ahead (encap_soon): a transfer's scatter-gather list,
+     * fetched at once when the function's DMA is about to map it.
+     */
+    bool read_soon;
+    struct encap_soon soon;
 
     Notifier flush_poll;        /* main loop: send deferred DMA writes */
     bool defer_writes;
@@ -175,7 +181,10 @@ static PCIDevice *ep_function(VRCEndpointState *s, uint16_t target)
 
 static void ep_ra_invalidate(VRCEndpointState *s, const char *why)
 {
-    if (s->ra && encap_ra_invalidate(s->ra)) {
+    bool had = s->soon.n;
+
+    encap_soon_drop(&s->soon);
+    if (s->ra && (encap_ra_invalidate(s->ra) || had)) {
         trace_vrc_ep_ra_invalidate(why);
     }
 }
@@ -404,6 +413,60 @@ static int ep_ra_fetch(void *opaque, const struct encap_ra_range *r,
     return ret;
 }
 
+/* encap_ra_fetch_fn for reads announced ahead: one round trip. */
+static int ep_soon_fetch(void *opaque, const struct encap_ra_range *r,
+                         unsigned n)
+{
+    VRCEndpointState *s = opaque;
+    g_autofree VRCLinkRange *lr = g_new(VRCLinkRange, n);
+
+    s->dma_round_trips++;
+    for (unsigned i = 0; i < n; i++) {
+        lr[i] = (VRCLinkRange) {
+            .addr = r[i].addr, .len = r[i].len, .buf = r[i].buf,
+        };
+    }
+    return vrc_link_mem_readv(s->link, ep_bdf(s, 0), lr, n);
+}
+
+/*
+ * AddressSpace.read_soon (qemu-patches/0027): the function is about to map
+ * @nsg ranges of a transfer one after the other (dma_blk_io()), each map a
+ * read of its own here.  Fetch them all at once instead, and serve those
+ * reads from the copy, in order (encap_soon).  The fetch is newer than
+ * what the read-ahead cache or a pushed copy holds: both are dropped.  A
+ * list of one range is left alone: its map is one fetch anyway.  Main
+ * loop, BQL held (dropped while waiting).
+ */
+static void ep_read_soon(void *opaque, const struct ScatterGatherEntry *sg,
+                         int nsg, uint64_t skip)
+{
+    VRCEndpointState *s = opaque;
+    struct encap_ra_range want[ENCAP_SOON_MAX_RANGES];
+    unsigned n = 0, k;
+
+    if (!s->ra || !s->link) {
+        return;
+    }
+    for (int i = 0; i < nsg && n < ARRAY_SIZE(want); i++) {
+        uint64_t off = i ? 0 : skip;
+
+        if (sg[i].len <= off || sg[i].len - off > UINT32_MAX) {
+            break;
+        }
+        want[n++] = (struct encap_ra_range) {
+            .addr = sg[i].base + off, .len = sg[i].len - off,
+        };
+    }
+    if (n < 2) {
+        return;
+    }
+    ep_ra_invalidate(s, "read soon");
+    encap_offer_drop(&s->offer);
+    k = encap_soon_fetch(&s->soon, want, n, ep_soon_fetch, s);
+    trace_vrc_ep_read_soon(n, want[0].addr, k);
+}
+
 /* Main loop (device code), BQL held; dropped while waiting. */
 static MemTxResult ep_dma_read_buf(void *opaque, hwaddr addr, void *buf,
                                    hwaddr size, MemTxAttrs attrs)
@@ -413,6 +476,12 @@ static MemTxResult ep_dma_read_buf(void *opaque, hwaddr addr, void *buf,
 
     trace_vrc_ep_dma("read", addr, size);
     s->dma_reads++;
+    if (s->soon.n && size <= UINT32_MAX &&
+        encap_soon_read(&s->soon, addr, buf, size)) {
+        trace_vrc_ep_read_soon_hit(addr, size);
+        trace_vrc_ep_dma_done("read", addr, size, 0);
+        return MEMTX_OK;
+    }
     if (s->ra && size <= UINT32_MAX) {
         s->ra_fetched = false;
         r = encap_ra_read(s->ra, addr, buf, size);
@@ -824,6 +893,8 @@ bool vrc_endpoint_dma_stats(VRCEpDmaStats *st)
         .offer = s->offer.st,
         .hints_sent = s->hints_sent,
         .chases = s->chases,
+        .read_soon = s->ra && s->read_soon,
+        .soon = s->soon.st,
     };
     if (s->ra) {
         encap_ra_get_stats(s->ra, &st->ra);
@@ -956,6 +1027,12 @@ static void ep_check_function(PCIBus *bus, PCIDevice *d, void *opaque)
     }
     if (s->ra) {
         d->msi_trigger = ep_msi_trigger;
+    }
+    if (s->ra && s->read_soon) {
+        AddressSpace *as = pci_get_address_space(d);
+
+        as->read_soon = ep_read_soon;
+        as->read_soon_opaque = s;
     }
     if (object_property_find(obj, "iommu_platform") &&
         !object_property_get_bool(obj, "iommu_platform", NULL)) {
@@ -1195,6 +1272,8 @@ static void ep_instance_init(Object *obj)
     s->dma_own = true;
     s->push = true;
     s->chase = true;
+    s->read_soon = true;
+    encap_soon_init(&s->soon);
     s->ra_window = VRC_EP_RA_WINDOW;
     s->ra_windows = VRC_EP_RA_WINDOWS;
 }
@@ -1237,6 +1316,16 @@ static bool ep_get_chase(Object *obj, Error **errp)
 static void ep_set_chase(Object *obj, bool value, Error **errp)
 {
     VRC_ENDPOINT_MACHINE(obj)->chase = value;
+}
+
+static bool ep_get_read_soon(Object *obj, Error **errp)
+{
+    return VRC_ENDPOINT_MACHINE(obj)->read_soon;
+}
+
+static void ep_set_read_soon(Object *obj, bool value, Error **errp)
+{
+    VRC_ENDPOINT_MACHINE(obj)->read_soon = value;
 }
 
 static bool ep_get_dma_own(Object *obj, Error **errp)
@@ -1341,6 +1430,12 @@ static void ep_class_init(ObjectClass *oc, void *data)
         "push: learn where the pointer sits that the function follows after "
         "a doorbell's first read (a descriptor's buffer), so that the vrc "
         "pushes what it points at too (default on)");
+    object_class_property_add_bool(oc, "x-read-soon", ep_get_read_soon,
+                                   ep_set_read_soon);
+    object_class_property_set_description(oc, "x-read-soon",
+        "read-ahead: when the function is about to map a transfer's "
+        "scatter-gather list to read it (a disk write), fetch all of it "
+        "in one round trip instead of one per entry (default on)");
     ep_add_u32(oc, "x-read-ahead-window",
                offsetof(VRCEndpointState, ra_window),
                "read-ahead: bytes a window, a power of two");

@@ -337,6 +337,14 @@ void hmp_info_vrc(Monitor *mon, const QDict *qdict)
                                ds.offer.ranges, ds.offer.missed,
                                ds.hints_sent, ds.chases);
             }
+            if (ds.read_soon) {
+                monitor_printf(mon, "; transfers read at once %" PRIu64
+                               " (%" PRIu64 " ranges, %" PRIu64 " bytes), "
+                               "served %" PRIu64 ", unused %" PRIu64
+                               ", failed %" PRIu64, ds.soon.fetches,
+                               ds.soon.ranges, ds.soon.bytes, ds.soon.served,
+                               ds.soon.unused, ds.soon.errors);
+            }
             monitor_printf(mon, "\n");
         }
     }

@@ -208,6 +208,8 @@ typedef struct VRCEpDmaStats {
     struct encap_offer_stats offer;
     uint64_t hints_sent;
     uint64_t chases;            /* chases learnt or moved */
+    bool read_soon;             /* reads announced ahead (encap_soon) */
+    struct encap_soon_stats soon;
 } VRCEpDmaStats;
 bool vrc_endpoint_dma_stats(VRCEpDmaStats *st);
 
