@@ -844,20 +844,19 @@ unsigned encap_soon_fetch(struct encap_soon *s, const struct encap_ra_range *wan
     int r;
 
     encap_soon_drop(s);
+    if (!s->buf && !(s->buf = malloc(ENCAP_SOON_MAX_BYTES))) {
+        return 0;
+    }
     while (k < n && k < ENCAP_SOON_MAX_RANGES && want[k].len &&
            total + want[k].len <= ENCAP_SOON_MAX_BYTES) {
+        s->r[k] = (struct encap_ra_range) {
+            .addr = want[k].addr, .len = want[k].len, .buf = s->buf + total,
+        };
         total += want[k].len;
         k++;
     }
-    if (!k || (!s->buf && !(s->buf = malloc(ENCAP_SOON_MAX_BYTES)))) {
+    if (!k) {
         return 0;
-    }
-    total = 0;
-    for (unsigned i = 0; i < k; i++) {
-        s->r[i] = (struct encap_ra_range) {
-            .addr = want[i].addr, .len = want[i].len, .buf = s->buf + total,
-        };
-        total += want[i].len;
     }
     r = fetch(opaque, s->r, k);
     if (r != 0) {

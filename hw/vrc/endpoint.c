@@ -381,12 +381,35 @@ static void ep_flush_poll(Notifier *n, void *data)
     }
 }
 
+/*
+ * encap_ra_fetch_fn over the link: one round trip, all ranges in flight in
+ * order (the read-ahead's misses, reads announced ahead).
+ */
+static int ep_link_fetch(void *opaque, const struct encap_ra_range *r,
+                         unsigned n)
+{
+    VRCEndpointState *s = opaque;
+    VRCLinkRange few[ENCAP_RA_MAX_WINDOWS];
+    g_autofree VRCLinkRange *many = NULL;
+    VRCLinkRange *lr = few;
+
+    if (n > ARRAY_SIZE(few)) {
+        lr = many = g_new(VRCLinkRange, n);
+    }
+    s->dma_round_trips++;
+    for (unsigned i = 0; i < n; i++) {
+        lr[i] = (VRCLinkRange) {
+            .addr = r[i].addr, .len = r[i].len, .buf = r[i].buf,
+        };
+    }
+    return vrc_link_mem_readv(s->link, ep_bdf(s, 0), lr, n);
+}
+
 /* encap_ra_fetch_fn: one round trip, all ranges in flight in order. */
 static int ep_ra_fetch(void *opaque, const struct encap_ra_range *r,
                        unsigned n)
 {
     VRCEndpointState *s = opaque;
-    VRCLinkRange lr[ENCAP_RA_MAX_WINDOWS];
     unsigned k;
     int ret;
 
@@ -402,31 +425,9 @@ static int ep_ra_fetch(void *opaque, const struct encap_ra_range *r,
             return k;
         }
     }
-    s->dma_round_trips++;
-    for (unsigned i = 0; i < n; i++) {
-        lr[i] = (VRCLinkRange) {
-            .addr = r[i].addr, .len = r[i].len, .buf = r[i].buf,
-        };
-    }
-    ret = vrc_link_mem_readv(s->link, ep_bdf(s, 0), lr, n);
+    ret = ep_link_fetch(s, r, n);
     trace_vrc_ep_ra_fetch(r[0].addr, r[0].len, n, ret);
     return ret;
-}
-
-/* encap_ra_fetch_fn for reads announced ahead: one round trip. */
-static int ep_soon_fetch(void *opaque, const struct encap_ra_range *r,
-                         unsigned n)
-{
-    VRCEndpointState *s = opaque;
-    g_autofree VRCLinkRange *lr = g_new(VRCLinkRange, n);
-
-    s->dma_round_trips++;
-    for (unsigned i = 0; i < n; i++) {
-        lr[i] = (VRCLinkRange) {
-            .addr = r[i].addr, .len = r[i].len, .buf = r[i].buf,
-        };
-    }
-    return vrc_link_mem_readv(s->link, ep_bdf(s, 0), lr, n);
 }
 
 /*
@@ -463,7 +464,7 @@ static void ep_read_soon(void *opaque, const struct ScatterGatherEntry *sg,
     }
     ep_ra_invalidate(s, "read soon");
     encap_offer_drop(&s->offer);
-    k = encap_soon_fetch(&s->soon, want, n, ep_soon_fetch, s);
+    k = encap_soon_fetch(&s->soon, want, n, ep_link_fetch, s);
     trace_vrc_ep_read_soon(n, want[0].addr, k);
 }
 
