@@ -15,7 +15,7 @@ BASE_PKGS=(
     iproute2 tshark seabios ipxe-qemu busybox-static kmod xz-utils
     gnuplot-nox iperf3 jq
     libsqlite3-dev sqlite3 libjson-glib-dev pci.ids
-    nettle-dev
+    nettle-dev libgnutls28-dev
 )
 # Packages we need newer versions of, from bookworm-backports.
 BPO_PKGS=(meson python3-pycotap qemu-system-data)

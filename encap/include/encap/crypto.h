@@ -1,15 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * encap: the cryptography of authenticated sessions, a small interface
- * over nettle (no primitive is implemented here).
+ * over nettle (HKDF, HMAC) and GnuTLS (the AEAD); no primitive is
+ * implemented here.
  *
  *  - HKDF with HMAC-SHA256 (RFC 5869): extract and expand.
  *  - HMAC-SHA256, for the handshake's proofs of the key.
  *  - AEAD: AES-128-GCM (NIST SP 800-38D) with a 96-bit nonce and a 128-bit
- *    tag.  Chosen over ChaCha20-Poly1305 for speed where vrc runs: nettle
- *    uses AES-NI and PCLMULQDQ (x86_64) or the ARMv8 crypto extensions, and
- *    seals a 1500-byte frame about ten times faster than its ChaCha20-
- *    Poly1305 (docs/protocol.md, section 7.6, has the figures).  The nonces
+ *    tag.  Chosen over ChaCha20-Poly1305 for speed where vrc runs: with
+ *    AES-NI and PCLMULQDQ (x86_64) or the ARMv8 crypto extensions, nettle
+ *    3.8 sealed a 1500-byte frame about ten times faster than its ChaCha20-
+ *    Poly1305, and GnuTLS's AES-GCM, used here, seals and opens one in
+ *    about half nettle's time (docs/protocol.md, section 7.6).  The nonces
  *    are counters, never random, so GCM's nonce-size limits do not apply;
  *    a session's keys live for one epoch only.
  *
