@@ -128,16 +128,16 @@ int encap_aead_open(struct encap_aead *a,
                     const uint8_t *ad, size_t ad_len,
                     const uint8_t *in, size_t len, uint8_t *out)
 {
-    size_t out_len;
+    size_t plen, out_len;
 
     if (len < ENCAP_AEAD_TAG_LEN) {
         return -ENCAP_E_SHORT;
     }
-    out_len = len - ENCAP_AEAD_TAG_LEN;
+    plen = out_len = len - ENCAP_AEAD_TAG_LEN;
     if (gnutls_aead_cipher_decrypt(a->h, nonce, ENCAP_AEAD_NONCE_LEN, ad,
                                    ad_len, ENCAP_AEAD_TAG_LEN, in, len, out,
                                    &out_len) < 0) {
-        memset(out, 0, len - ENCAP_AEAD_TAG_LEN);
+        memset(out, 0, plen);
         return -ENCAP_E_AUTH;
     }
     return 0;

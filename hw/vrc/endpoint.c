@@ -405,7 +405,10 @@ static int ep_link_fetch(void *opaque, const struct encap_ra_range *r,
     return vrc_link_mem_readv(s->link, ep_bdf(s, 0), lr, n);
 }
 
-/* encap_ra_fetch_fn: one round trip, all ranges in flight in order. */
+/*
+ * encap_ra_fetch_fn of the read-ahead: hint the doorbell's ranges, serve
+ * from a pushed copy if it holds them, else ep_link_fetch().
+ */
 static int ep_ra_fetch(void *opaque, const struct encap_ra_range *r,
                        unsigned n)
 {
