@@ -11,7 +11,8 @@
  * arrive; the BAR addresses are the ones the guest programmed, so no
  * translation is needed.  Its bus-master address space is an I/O region
  * whose accesses become MRd/MWr TLPs to the VM side (DMA, and MSI/MSI-X,
- * which are memory writes); its INTx pin becomes Assert/Deassert messages.
+ * which are memory writes); its INTx pin becomes Assert/Deassert messages:
+ * endpoint-dma.c.  This file: the machine, and the requests it executes.
  *
  * Threads: one.  The link receives in the main loop (rx_in_main_loop),
  * which executes each request as it arrives, with the BQL, as device
@@ -41,96 +42,11 @@
 #include "system/system.h"
 #include "exec/address-spaces.h"
 #include "encap/split.h"
-#include "encap/readahead.h"
 #include "encap/err.h"
-#include "encap/push.h"
-#include "vrc.h"
-#include "vrc-link.h"
-#include "endpoint-disc.h"
+#include "endpoint-int.h"
 #include "trace.h"
 
-#define TYPE_VRC_ENDPOINT_MACHINE MACHINE_TYPE_NAME("vrc-endpoint")
-OBJECT_DECLARE_SIMPLE_TYPE(VRCEndpointState, VRC_ENDPOINT_MACHINE)
 
-#define TYPE_VRC_EP_HOST "vrc-endpoint-host"
-
-struct VRCEndpointState {
-    MachineState parent_obj;
-
-    VRCLinkConf conf;
-    char *peer_str;
-
-    MemoryRegion pci_mem;       /* where the hosted BARs are mapped */
-    MemoryRegion pci_io;
-    MemoryRegion dma_mr;        /* the VM's memory, over the link */
-    MemoryRegion dma_root;      /* the bus-master view: dma_mr, and ... */
-    MemoryRegion p2p;           /* ... over it the hosted functions' BARs */
-    AddressSpace mem_as;
-    AddressSpace io_as;
-    AddressSpace dma_as;
-    PCIBus *bus;
-    VRCLink *link;
-
-    /* Bus/Device Number captured from Type 0 config writes. */
-    uint16_t bdf_base;
-    bool link_was_up;
-    uint8_t intx_asserted;      /* pins whose Assert_INTx was sent last */
-
-    /*
-     * Read-ahead of the hosted function's small DMA reads (NULL: off).
-     * Main loop, BQL held: every user of it runs there.
-     */
-    bool read_ahead;
-    bool dma_own;               /* heed the function's pci_dma_own() */
-    uint32_t ra_window, ra_windows;
-    struct encap_ra *ra;
-    bool ra_fetched;            /* the read in progress went to the link */
-    bool msi_sending;           /* the write in progress is an MSI */
-    Notifier ra_poll;           /* main loop iterations */
-    uint64_t dma_reads;         /* the function's DMA reads */
-    uint64_t dma_round_trips;   /* ... made over the link */
-    /* Doorbell pushes (encap/push.h), with the read-ahead. */
-    bool push;
-    struct encap_offer offer;
-    struct encap_hints told;    /* the HINTs the VM side has */
-    bool bell_valid;            /* an MWr ran, no fetch since: its address */
-    uint64_t bell;
-    uint64_t hints_sent;
-    /*
-     * Chases (encap/push.h): where the pointer to what the function reads
-     * after a doorbell's first reads sits, learnt from those reads.
-     */
-    bool chase;
-    struct encap_chaser chaser;
-    struct {
-        bool on;                /* the MWr to @bell ran, no write or
-                                   request since */
-        uint32_t v;             /* its first DW */
-        unsigned n;
-        struct {
-            uint64_t addr;
-            uint32_t len;
-            uint8_t d[64];
-        } r[4];
-    } seen;
-    uint64_t chases;            /* chases learnt or moved */
-    /*
-     * Reads announced ahead (encap_soon): a transfer's scatter-gather list,
-     * fetched at once when the function's DMA is about to map it.
-     */
-    bool read_soon;
-    struct encap_soon soon;
-
-    Notifier flush_poll;        /* main loop: send deferred DMA writes */
-    bool defer_writes;
-    Notifier machine_done;
-    VRCLinkConfig link_config;
-    uint32_t disc_interval_ms;  /* heartbeat ANNOUNCE; 0: no DISC */
-    uint32_t request_credit;    /* the vrc's requests not yet run; 0: any */
-    VRCEpDisc *disc;
-};
-
-/* The hosted function's Requester/Completer ID. */
 /*
  * Requests the vrc may have in flight to us, not yet run: bounds what the
  * endpoint queues while a function waits for its own DMA (its completions
@@ -139,460 +55,9 @@ struct VRCEndpointState {
 #define VRC_EP_REQUEST_CREDIT       256
 #define VRC_EP_REQUEST_CREDIT_MAX   65536
 
-static uint16_t ep_bdf(VRCEndpointState *s, int fn)
-{
-    return s->bdf_base | (fn & 7);
-}
-
 static PCIDevice *ep_function(VRCEndpointState *s, uint16_t target)
 {
     return pci_find_device(s->bus, 0, PCI_DEVFN(0, target & 7));
-}
-
-/* ---- the VM's memory, reached over the link ---- */
-
-/*
- * Read-ahead (encap/readahead.h).  A small DMA read that misses fetches an
- * aligned window around it, with the windows the function went on to read
- * the last time it missed there, in one round trip; the reads that follow are served from it while they go
- * forwards in fetch order.  The VM side reads the windows in the order
- * sent, each in ascending address order (vrc-function.c), so a hit is a
- * value the function could have read itself at an instant of the fetch.
- * The cache is dropped at every event after which the function may expect
- * newer memory than that: a request from the VM (a doorbell may follow the
- * guest's writes to its rings), the function's own DMA writes to memory
- * (the guest may read them and write in answer, a write the function must
- * then see: virtio's event indices), INTx changes, resets, the link going
- * up or down, and each iteration of the main loop (anything else the
- * function may react to: its timers, its backend's file descriptors).
- * An MSI or MSI-X message is not such a write: the guest cannot read it,
- * and it answers it in memory the function has no reason to expect newer
- * until the guest tells it so by a request (ep_msi_trigger()).
- */
-#define VRC_EP_RA_WINDOW        256
-#define VRC_EP_RA_SMALL         64
-#define VRC_EP_RA_WINDOWS       6
-/*
- * How long after its doorbell a pushed copy may serve (encap/push.h): the
- * function answers a doorbell at once or in the main loop's next turn
- * (a bottom half); a later read is of something else.
- */
-#define VRC_EP_PUSH_TTL_NS      (1 * SCALE_MS)
-
-static void ep_ra_invalidate(VRCEndpointState *s, const char *why)
-{
-    bool had = s->soon.n;
-
-    encap_soon_drop(&s->soon);
-    if (s->ra && (encap_ra_invalidate(s->ra) || had)) {
-        trace_vrc_ep_ra_invalidate(why);
-    }
-}
-
-/*
- * PCIDMAOwnFunc: the function owns (or gives back) bus-master memory that
- * the driver does not write meanwhile (its descriptors between head and
- * tail; what a virtio ring made available, since the read of the index
- * that published it: PCI_DMA_MARK); the read-ahead keeps the copies it
- * fetched of it after that across the drops above.  Main loop, BQL held.
- */
-static void ep_dma_own(void *opaque, dma_addr_t addr, dma_addr_t len,
-                       PCIDMAOwn what)
-{
-    VRCEndpointState *s = opaque;
-
-    trace_vrc_ep_dma_own(what, addr, len);
-    switch (what) {
-    case PCI_DMA_OWN:
-        encap_ra_own(s->ra, addr, len);
-        break;
-    case PCI_DMA_GIVE_BACK:
-        encap_ra_give_back(s->ra, addr, len);
-        break;
-    case PCI_DMA_GIVE_BACK_ALL:
-        encap_ra_give_back_all(s->ra);
-        break;
-    case PCI_DMA_MARK:
-        encap_ra_mark(s->ra);
-        break;
-    case PCI_DMA_OWN_MARKED:
-        encap_ra_own_marked(s->ra, addr, len);
-        break;
-    }
-}
-
-/* The VM side may have restarted, or the function was reset: it owns
- * nothing until it says so again, and hints start afresh. */
-static void ep_ra_forget(VRCEndpointState *s, const char *why)
-{
-    ep_ra_invalidate(s, why);
-    if (s->ra) {
-        encap_ra_give_back_all(s->ra);
-    }
-    encap_offer_drop(&s->offer);
-    encap_hints_clear(&s->told);
-    encap_chaser_clear(&s->chaser);
-    s->bell_valid = false;
-    s->seen.on = false;
-}
-
-/*
- * Doorbell pushes (encap/push.h).  The first fetch after a doorbell (an
- * MWr request) is what the VM side could send along with that doorbell
- * next time: tell it (HINT) when it changes.  Its own ranges only, not
- * those taken for owned bytes, which change from fetch to fetch.
- */
-static void ep_hint(VRCEndpointState *s, const struct encap_ra_range *r,
-                    unsigned n)
-{
-    struct encap_push p = { .key = s->bell }, told;
-    uint8_t payload[ENCAP_PUSH_HDR + ENCAP_PUSH_MAX_RANGES *
-                    ENCAP_PUSH_RANGE_LEN];
-    struct encap_tlp t;
-    int len;
-
-    s->bell_valid = false;
-    /*
-     * Whole windows, even where the fetch was lean (a descriptor alone):
-     * the next doorbell's reads are near the last one's, not at it.
-     */
-    for (unsigned i = 0; i < n && !r[i].fill; i++) {
-        uint64_t win = r[i].addr & ~(uint64_t)(s->ra_window - 1);
-
-        if (r[i].addr + r[i].len > win + s->ra_window) {
-            break;
-        }
-        if (!p.n || p.r[p.n - 1].addr != win) {
-            p.r[p.n++] = (struct encap_push_range) { win, s->ra_window };
-        }
-    }
-    if (!p.n) {
-        return;
-    }
-    encap_chaser_get(&s->chaser, p.key, &p.chase);
-    if (p.chase.on) {
-        p.chase.align = ctz32(s->ra_window);
-        p.chase.small = MIN(VRC_EP_RA_SMALL, s->ra_window);
-    }
-    /*
-     * A doorbell that moves a ring's tail reads further along it each
-     * time: the window after the first comes along too, so that the read
-     * that crosses into it is served as well (a queue of NVMe commands,
-     * four to a window; e1000e's descriptors, sixteen).
-     */
-    if (p.n < ENCAP_PUSH_MAX_RANGES &&
-        (p.n == 1 || p.r[1].addr != p.r[0].addr + s->ra_window)) {
-        memmove(&p.r[2], &p.r[1], (p.n - 1) * sizeof(p.r[0]));
-        p.r[1] = (struct encap_push_range) {
-            p.r[0].addr + s->ra_window, s->ra_window,
-        };
-        p.n++;
-    }
-    if (encap_hints_get(&s->told, p.key, &told) &&
-        encap_push_same(&p, &told)) {
-        return;
-    }
-    len = encap_push_encode(&p, false, payload, sizeof(payload));
-    if (len < 0) {
-        return;
-    }
-    encap_hints_put(&s->told, &p);
-    encap_tlp_vdm(&t, ep_bdf(s, 0), ENCAP_MSG_ROUTE_LOCAL, ENCAP_VDM_HINT,
-                  payload, len / 4);
-    vrc_link_post(s->link, &t);
-    s->hints_sent++;
-    trace_vrc_ep_hint(p.key, p.n, p.n ? p.r[0].addr : 0, p.chase.on);
-}
-
-/*
- * A read after a doorbell: if its address came from one the function
- * read since that doorbell (a descriptor, then its buffer), that says
- * where a chase finds it; otherwise keep the first bytes of the read, to
- * look in when the next one comes.
- */
-static void ep_chase_see(VRCEndpointState *s, hwaddr addr, const void *buf,
-                         hwaddr size)
-{
-    uint64_t at;
-    int len_at;
-
-    if (size > UINT32_MAX) {
-        s->seen.on = false;
-        return;
-    }
-    for (unsigned i = 0; i < s->seen.n; i++) {
-        if (encap_chase_find(s->seen.r[i].d, s->seen.r[i].len,
-                             s->seen.r[i].addr, addr, size, &at, &len_at)) {
-            s->seen.on = false;
-            trace_vrc_ep_chase_seen(s->bell, s->seen.v, at, size, len_at);
-            if (encap_chaser_see(&s->chaser, s->bell, s->seen.v, at, size,
-                                 len_at)) {
-                s->chases++;
-            }
-            return;
-        }
-    }
-    if (s->seen.n == ARRAY_SIZE(s->seen.r)) {
-        s->seen.on = false;
-        return;
-    }
-    s->seen.r[s->seen.n].addr = addr;
-    s->seen.r[s->seen.n].len = MIN(size, sizeof(s->seen.r[0].d));
-    memcpy(s->seen.r[s->seen.n].d, buf, s->seen.r[s->seen.n].len);
-    s->seen.n++;
-}
-
-/* A PUSH from the VM side: armed for the doorbell that follows it. */
-static void ep_push(VRCEndpointState *s, const struct encap_tlp *t)
-{
-    struct encap_push p;
-    int r = encap_push_decode(t->data, t->len_dw * 4u, true, &p);
-
-    if (r < 0) {
-        qemu_log_mask(LOG_GUEST_ERROR, "vrc-endpoint: malformed PUSH: %s\n",
-                      encap_strerror(r));
-        encap_offer_drop(&s->offer);
-        return;
-    }
-    vrc_link_offer_push(s->link, &s->offer, &p);
-    trace_vrc_ep_push(p.key, p.n, s->offer.state == ENCAP_OFFER_ARMED);
-}
-
-/* The main loop is about to poll, or has polled: what it dispatches next
- * may be something the function reacts to. */
-static void ep_ra_poll(Notifier *n, void *data)
-{
-    VRCEndpointState *s = container_of(n, VRCEndpointState, ra_poll);
-
-    ep_ra_invalidate(s, "main loop");
-}
-
-/*
- * The main loop is about to wait: the DMA writes of this turn go now
- * (VRCLinkConfig.defer_writes; a read or a completion took them earlier).
- */
-static void ep_flush_poll(Notifier *n, void *data)
-{
-    VRCEndpointState *s = container_of(n, VRCEndpointState, flush_poll);
-    MainLoopPoll *mlp = data;
-
-    if (mlp->state == MAIN_LOOP_POLL_FILL && s->link) {
-        vrc_link_flush(s->link);
-    }
-}
-
-/*
- * encap_ra_fetch_fn over the link: one round trip, all ranges in flight in
- * order (the read-ahead's misses, reads announced ahead).
- */
-static int ep_link_fetch(void *opaque, const struct encap_ra_range *r,
-                         unsigned n)
-{
-    VRCEndpointState *s = opaque;
-    VRCLinkRange few[ENCAP_RA_MAX_WINDOWS];
-    g_autofree VRCLinkRange *many = NULL;
-    VRCLinkRange *lr = few;
-
-    if (n > ARRAY_SIZE(few)) {
-        lr = many = g_new(VRCLinkRange, n);
-    }
-    s->dma_round_trips++;
-    for (unsigned i = 0; i < n; i++) {
-        lr[i] = (VRCLinkRange) {
-            .addr = r[i].addr, .len = r[i].len, .buf = r[i].buf,
-        };
-    }
-    return vrc_link_mem_readv(s->link, ep_bdf(s, 0), lr, n);
-}
-
-/*
- * encap_ra_fetch_fn of the read-ahead: hint the doorbell's ranges, serve
- * from a pushed copy if it holds them, else ep_link_fetch().
- */
-static int ep_ra_fetch(void *opaque, const struct encap_ra_range *r,
-                       unsigned n)
-{
-    VRCEndpointState *s = opaque;
-    unsigned k;
-    int ret;
-
-    s->ra_fetched = true;
-    if (s->bell_valid) {
-        ep_hint(s, r, n);
-    }
-    if (s->offer.state != ENCAP_OFFER_NONE) {
-        k = encap_offer_serve(&s->offer, r, n,
-                              qemu_clock_get_ns(QEMU_CLOCK_REALTIME));
-        if (k) {
-            trace_vrc_ep_ra_pushed(r[0].addr, k, n);
-            return k;
-        }
-    }
-    ret = ep_link_fetch(s, r, n);
-    trace_vrc_ep_ra_fetch(r[0].addr, r[0].len, n, ret);
-    return ret;
-}
-
-/*
- * AddressSpace.read_soon (qemu-patches/0027): the function is about to map
- * @nsg ranges of a transfer one after the other (dma_blk_io()), each map a
- * read of its own here.  Fetch them all at once instead, and serve those
- * reads from the copy, in order (encap_soon).  The fetch is newer than
- * what the read-ahead cache or a pushed copy holds: both are dropped.  A
- * list of one range is left alone: its map is one fetch anyway.  Main
- * loop, BQL held (dropped while waiting).
- */
-static void ep_read_soon(void *opaque, const struct ScatterGatherEntry *sg,
-                         int nsg, uint64_t skip)
-{
-    VRCEndpointState *s = opaque;
-    struct encap_ra_range want[ENCAP_SOON_MAX_RANGES];
-    unsigned n = 0, k;
-
-    if (!s->ra || !s->link) {
-        return;
-    }
-    for (int i = 0; i < nsg && n < ARRAY_SIZE(want); i++) {
-        uint64_t off = i ? 0 : skip;
-
-        if (sg[i].len <= off || sg[i].len - off > UINT32_MAX) {
-            break;
-        }
-        want[n++] = (struct encap_ra_range) {
-            .addr = sg[i].base + off, .len = sg[i].len - off,
-        };
-    }
-    if (n < 2) {
-        return;
-    }
-    ep_ra_invalidate(s, "read soon");
-    encap_offer_drop(&s->offer);
-    k = encap_soon_fetch(&s->soon, want, n, ep_link_fetch, s);
-    trace_vrc_ep_read_soon(n, want[0].addr, k);
-}
-
-/* Main loop (device code), BQL held; dropped while waiting. */
-static MemTxResult ep_dma_read_buf(void *opaque, hwaddr addr, void *buf,
-                                   hwaddr size, MemTxAttrs attrs)
-{
-    VRCEndpointState *s = opaque;
-    int r;
-
-    trace_vrc_ep_dma("read", addr, size);
-    s->dma_reads++;
-    if (s->soon.n && size <= UINT32_MAX &&
-        encap_soon_read(&s->soon, addr, buf, size)) {
-        trace_vrc_ep_read_soon_hit(addr, size);
-        trace_vrc_ep_dma_done("read", addr, size, 0);
-        return MEMTX_OK;
-    }
-    if (s->ra && size <= UINT32_MAX) {
-        s->ra_fetched = false;
-        r = encap_ra_read(s->ra, addr, buf, size);
-        if (!s->ra_fetched) {
-            trace_vrc_ep_ra_hit(addr, size);
-        }
-        if (s->seen.on && r == 0) {
-            ep_chase_see(s, addr, buf, size);
-        }
-    } else {
-        s->dma_round_trips++;
-        r = vrc_link_mem_read(s->link, ep_bdf(s, 0), addr, buf, size);
-    }
-    trace_vrc_ep_dma_done("read", addr, size, r);
-    return r < 0 ? MEMTX_ERROR : MEMTX_OK;
-}
-
-static MemTxResult ep_dma_write_buf(void *opaque, hwaddr addr,
-                                    const void *buf, hwaddr size,
-                                    MemTxAttrs attrs)
-{
-    VRCEndpointState *s = opaque;
-
-    trace_vrc_ep_dma("write", addr, size);
-    if (!s->msi_sending) {
-        ep_ra_invalidate(s, "DMA write");
-        encap_offer_drop(&s->offer);
-        s->bell_valid = false;
-        s->seen.on = false;
-    }
-    if (s->ra) {
-        /* What the function writes it no longer owns, if it did. */
-        encap_ra_give_back(s->ra, addr, size);
-    }
-    vrc_link_mem_write(s->link, ep_bdf(s, 0), addr, buf, size);
-    trace_vrc_ep_dma_done("write", addr, size, 0);
-    return MEMTX_OK;
-}
-
-static MemTxResult ep_dma_read(void *opaque, hwaddr addr, uint64_t *data,
-                               unsigned size, MemTxAttrs attrs)
-{
-    uint8_t buf[8];
-    MemTxResult r = ep_dma_read_buf(opaque, addr, buf, size, attrs);
-
-    *data = r == MEMTX_OK ? ldn_le_p(buf, size) : UINT64_MAX;
-    return r;
-}
-
-static MemTxResult ep_dma_write(void *opaque, hwaddr addr, uint64_t data,
-                                unsigned size, MemTxAttrs attrs)
-{
-    uint8_t buf[8];
-
-    stn_le_p(buf, size, data);
-    return ep_dma_write_buf(opaque, addr, buf, size, attrs);
-}
-
-static const MemoryRegionOps ep_dma_ops = {
-    .read_with_attrs = ep_dma_read,
-    .write_with_attrs = ep_dma_write,
-    .read_buf = ep_dma_read_buf,
-    .write_buf = ep_dma_write_buf,
-    .endianness = DEVICE_LITTLE_ENDIAN,
-    .valid = { .min_access_size = 1, .max_access_size = 8, .unaligned = true },
-    .impl = { .min_access_size = 1, .max_access_size = 8, .unaligned = true },
-};
-
-static AddressSpace *ep_dma_as(PCIBus *bus, void *opaque, int devfn)
-{
-    VRCEndpointState *s = opaque;
-
-    return &s->dma_as;
-}
-
-static const PCIIOMMUOps ep_iommu_ops = {
-    .get_address_space = ep_dma_as,
-};
-
-/*
- * INTx of the hosted function: Assert/Deassert messages, on a change only
- * (a bus reset deasserts every pin, asserted or not).  BQL held.
- */
-static void ep_set_irq(void *opaque, int pin, int level)
-{
-    VRCEndpointState *s = opaque;
-    struct encap_tlp t = {
-        .type = ENCAP_TLP_MSG,
-        .requester_id = ep_bdf(s, 0),
-        .msg_routing = ENCAP_MSG_ROUTE_LOCAL,
-        .msg_code = (level ? ENCAP_MSG_ASSERT_INTA : ENCAP_MSG_DEASSERT_INTA) +
-                    (pin & 3),
-    };
-
-    if (!!(s->intx_asserted & (1u << pin)) == !!level) {
-        return;
-    }
-    s->intx_asserted ^= 1u << pin;
-    trace_vrc_ep_intx(pin, level);
-    ep_ra_invalidate(s, "INTx");
-    encap_offer_drop(&s->offer);
-    vrc_link_post(s->link, &t);
-}
-
-static int ep_map_irq(PCIDevice *d, int pin)
-{
-    return pin;
 }
 
 /* ---- executing what arrives ---- */
@@ -754,7 +219,7 @@ static void ep_exec_mem_io(VRCEndpointState *s, const struct encap_tlp *t)
  */
 static void ep_reset(VRCEndpointState *s)
 {
-    ep_ra_forget(s, "reset");
+    vrc_ep_dma_forget(s, "reset");
     s->bdf_base = 0;
     bus_cold_reset(BUS(s->bus));
 }
@@ -769,32 +234,15 @@ static void ep_request(void *opaque, const struct encap_tlp *t)
 
     trace_vrc_ep_exec(encap_tlp_type_name(t->type), t->addr, t->len_dw,
                       t->first_be, t->data ? ldl_le_p(t->data) : 0);
-    /* The guest may have written its memory before this (a doorbell). */
-    ep_ra_invalidate(s, "request");
-    if (s->push) {
-        if (t->type == ENCAP_TLP_MSGD &&
-            encap_tlp_vdm_code(t) == ENCAP_VDM_PUSH) {
-            ep_push(s, t);
-            return;
-        }
-        if (s->offer.state != ENCAP_OFFER_NONE) {
-            encap_offer_request(&s->offer, t,
-                                qemu_clock_get_ns(QEMU_CLOCK_REALTIME));
-        }
-        s->bell_valid = t->type == ENCAP_TLP_MWR;
-        s->bell = t->addr;
-        s->seen.on = s->chase && s->bell_valid && t->len_dw;
-        if (s->seen.on) {
-            s->seen.v = ldl_le_p(t->data);
-            s->seen.n = 0;
-        }
+    if (vrc_ep_dma_request(s, t)) {
+        return;
     }
     switch (t->type) {
     case ENCAP_TLP_CFGWR0:
     case ENCAP_TLP_CFGWR1:
         /* Bus mastering, BARs or power may change: promises made before
          * are not relied on. */
-        ep_ra_forget(s, "config write");
+        vrc_ep_dma_forget(s, "config write");
         /* fall through */
     case ENCAP_TLP_CFGRD0:
     case ENCAP_TLP_CFGRD1:
@@ -820,7 +268,7 @@ static void ep_link_state(void *opaque, bool up)
     VRCEndpointState *s = opaque;
 
     trace_vrc_ep_link(up);
-    ep_ra_forget(s, "link");
+    vrc_ep_dma_forget(s, "link");
     if (up && s->link_was_up) {
         /* Before any request of the new session runs. */
         ep_reset(s);
@@ -889,20 +337,7 @@ bool vrc_endpoint_dma_stats(VRCEpDmaStats *st)
     if (!s) {
         return false;
     }
-    *st = (VRCEpDmaStats) {
-        .reads = s->dma_reads,
-        .round_trips = s->dma_round_trips,
-        .read_ahead = s->ra != NULL,
-        .push = s->push,
-        .offer = s->offer.st,
-        .hints_sent = s->hints_sent,
-        .chases = s->chases,
-        .read_soon = s->ra && s->read_soon,
-        .soon = s->soon.st,
-    };
-    if (s->ra) {
-        encap_ra_get_stats(s->ra, &st->ra);
-    }
+    vrc_ep_dma_get_stats(s, st);
     return true;
 }
 
@@ -994,21 +429,6 @@ static const struct {
       "the maps at completion would overwrite that data" },
 };
 
-/*
- * MSITriggerFunc: the message goes as pci_msi_trigger() sends it, through
- * the bus-master address space, but leaves the read-ahead as it is (see
- * above).  Main loop, BQL held.
- */
-static void ep_msi_trigger(PCIDevice *dev, MSIMessage msg)
-{
-    VRCEndpointState *s = VRC_ENDPOINT_MACHINE(current_machine);
-    MemTxAttrs attrs = { .requester_id = pci_requester_id(dev) };
-
-    s->msi_sending = true;
-    address_space_stl_le(&dev->bus_master_as, msg.address, msg.data, attrs,
-                         NULL);
-    s->msi_sending = false;
-}
 
 /* A hosted function whose DMA would not reach the VM is a user error. */
 static void ep_check_function(PCIBus *bus, PCIDevice *d, void *opaque)
@@ -1026,18 +446,7 @@ static void ep_check_function(PCIBus *bus, PCIDevice *d, void *opaque)
             exit(1);
         }
     }
-    if (s->ra && s->dma_own) {
-        pci_dma_set_own_func(d, ep_dma_own, s);
-    }
-    if (s->ra) {
-        d->msi_trigger = ep_msi_trigger;
-    }
-    if (s->ra && s->read_soon) {
-        AddressSpace *as = pci_get_address_space(d);
-
-        as->read_soon = ep_read_soon;
-        as->read_soon_opaque = s;
-    }
+    vrc_ep_dma_attach(s, d);
     if (object_property_find(obj, "iommu_platform") &&
         !object_property_get_bool(obj, "iommu_platform", NULL)) {
         error_report("vrc-endpoint: %s: iommu_platform=off would send its DMA "
@@ -1131,7 +540,7 @@ static void ep_init(MachineState *ms)
 
     memory_region_init(&s->pci_mem, OBJECT(s), "vrc-ep-pci-mem", UINT64_MAX);
     memory_region_init(&s->pci_io, OBJECT(s), "vrc-ep-pci-io", 0x10000);
-    memory_region_init_io(&s->dma_mr, OBJECT(s), &ep_dma_ops, s,
+    memory_region_init_io(&s->dma_mr, OBJECT(s), &vrc_ep_dma_ops, s,
                           "vrc-ep-dma", UINT64_MAX);
     /*
      * What a hosted function's DMA sees: the VM's memory over the link,
@@ -1162,9 +571,9 @@ static void ep_init(MachineState *ms)
     s->bus = pci_root_bus_new(host, "pcie.0", &s->pci_mem, &s->pci_io, 0,
                               TYPE_PCIE_BUS);
     PCI_HOST_BRIDGE(host)->bus = s->bus;
-    pci_bus_irqs(s->bus, ep_set_irq, s, PCI_NUM_PINS);
-    pci_bus_map_irqs(s->bus, ep_map_irq);
-    pci_setup_iommu(s->bus, &ep_iommu_ops, s);
+    pci_bus_irqs(s->bus, vrc_ep_set_irq, s, PCI_NUM_PINS);
+    pci_bus_map_irqs(s->bus, vrc_ep_map_irq);
+    pci_setup_iommu(s->bus, &vrc_ep_iommu_ops, s);
     sysbus_realize_and_unref(SYS_BUS_DEVICE(host), &error_fatal);
 
     if (!vrc_link_config(&s->conf, "vrc-endpoint", false, &s->link_config,
@@ -1173,33 +582,8 @@ static void ep_init(MachineState *ms)
         exit(1);
     }
     s->link_config.rx_in_main_loop = true;
-    s->link_config.defer_writes = s->defer_writes;
-    if (s->defer_writes) {
-        s->flush_poll.notify = ep_flush_poll;
-        main_loop_poll_add_notifier(&s->flush_poll);
-    }
     s->link_config.request_credit = s->request_credit;
-    if (s->read_ahead) {
-        struct encap_ra_config ra_cfg = {
-            .window = s->ra_window,
-            .max_small = MIN(VRC_EP_RA_SMALL, s->ra_window),
-            .max_windows = s->ra_windows,
-        };
-
-        s->ra = encap_ra_new(&ra_cfg, ep_ra_fetch, s);
-        if (!s->ra) {
-            error_report("vrc-endpoint: 'x-read-ahead-window' must be a power "
-                         "of two, 64..%d, and 'x-read-ahead-windows' 1..%d",
-                         ENCAP_RA_MAX_WINDOW, ENCAP_RA_MAX_WINDOWS);
-            exit(1);
-        }
-        s->ra_poll.notify = ep_ra_poll;
-        main_loop_poll_add_notifier(&s->ra_poll);
-    }
-    /* A push serves only the read-ahead's fetches. */
-    s->push &= s->read_ahead;
-    s->chase &= s->push;
-    encap_offer_init(&s->offer, VRC_EP_PUSH_TTL_NS);
+    vrc_ep_dma_init(s);
     s->machine_done.notify = ep_machine_done;
     qemu_add_machine_init_done_notifier(&s->machine_done);
 }
