@@ -7,7 +7,9 @@
 
 /*
  * Slice-by-8 tables for the reflected polynomial 0x82F63B78, generated on
- * first use.  Where the CPU has SSE4.2 the crc32 instruction is used instead.
+ * first use.  Where the CPU has SSE4.2 the crc32 instruction is used
+ * instead, and where it has VPCLMULQDQ, folding by carry-less
+ * multiplication (crc_select() says what each costs).
  */
 static uint32_t crc_table[8][256];
 
@@ -56,6 +58,7 @@ static uint32_t crc32c_sw(uint32_t crc, const uint8_t *p, size_t len)
 }
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
 #include <string.h>
 
 __attribute__((target("sse4.2")))
@@ -159,14 +162,172 @@ static uint32_t crc32c_hw3(uint32_t crc, const uint8_t *p, size_t len)
     }
     return crc32c_hw((uint32_t)c0, p, len);
 }
+
+/*
+ * Carry-less multiplication (PCLMULQDQ), folding.  The message is a
+ * polynomial over GF(2) and its CRC is that polynomial times x^32 mod P;
+ * any shorter polynomial congruent to it mod P has the same CRC.  Folding
+ * replaces a 128-bit block A that stands d bits before block B by
+ * A * x^d mod P (two 64x33-bit products, at most 97 bits) added into B.
+ * In the reflected bit order the low half of a register holds the higher
+ * powers, so it is multiplied by x^(d+32) and the high half by x^(d-32),
+ * each reduced mod P and reflected (fold_key()).  Four blocks fold in
+ * parallel, 64 bytes at a time; then into one, and the crc32 instruction
+ * takes that block's 16 bytes from 0, and the tail.
+ */
+struct fold_keys {
+    uint64_t lo, hi;            /* for the low and high halves */
+};
+
+static struct fold_keys fold_by_1024, fold_by_512, fold_by_128;
+
+/* x^e mod P, in the reflected order, shifted left by one: the product of
+ * two reflected operands comes out one bit short of the reflected product. */
+static uint64_t fold_key(unsigned e)
+{
+    uint32_t r = 0x80000000u;       /* x^0, reflected */
+
+    for (unsigned i = 0; i < e; i++) {
+        r = (r >> 1) ^ (0x82F63B78u & -(r & 1));
+    }
+    return (uint64_t)r << 1;
+}
+
+static void fold_keys_init(void)
+{
+    fold_by_1024 = (struct fold_keys) { fold_key(1024 + 32),
+                                        fold_key(1024 - 32) };
+    fold_by_512 = (struct fold_keys) { fold_key(512 + 32), fold_key(512 - 32) };
+    fold_by_128 = (struct fold_keys) { fold_key(128 + 32), fold_key(128 - 32) };
+}
+
+__attribute__((target("pclmul,sse4.2")))
+static inline __m128i fold(__m128i a, __m128i k, __m128i b)
+{
+    return _mm_xor_si128(_mm_xor_si128(_mm_clmulepi64_si128(a, k, 0x00),
+                                       _mm_clmulepi64_si128(a, k, 0x11)), b);
+}
+
+/*
+ * The four blocks folded into @x: fold in the rest 16 bytes at a time,
+ * then CRC what is left from 0 (@x's bytes, then the tail).
+ */
+__attribute__((target("pclmul,sse4.2")))
+static uint32_t fold_finish(__m128i x, __m128i k128, const uint8_t *p,
+                            size_t len)
+{
+    uint64_t c;
+
+    while (len >= 16) {
+        x = fold(x, k128, _mm_loadu_si128((const __m128i *)p));
+        p += 16;
+        len -= 16;
+    }
+    c = __builtin_ia32_crc32di(0, (uint64_t)_mm_cvtsi128_si64(x));
+    c = __builtin_ia32_crc32di(c, (uint64_t)_mm_extract_epi64(x, 1));
+    return crc32c_hw((uint32_t)c, p, len);
+}
+
+__attribute__((target("pclmul,sse4.2")))
+static uint32_t crc32c_clmul(uint32_t crc, const uint8_t *p, size_t len)
+{
+    __m128i k512, k128, x0, x1, x2, x3;
+
+    if (len < 128) {
+        return crc32c_hw3(crc, p, len);
+    }
+    k512 = _mm_set_epi64x(fold_by_512.hi, fold_by_512.lo);
+    k128 = _mm_set_epi64x(fold_by_128.hi, fold_by_128.lo);
+    /* The register so far goes into the first four bytes. */
+    x0 = _mm_xor_si128(_mm_loadu_si128((const __m128i *)p),
+                       _mm_cvtsi32_si128(crc));
+    x1 = _mm_loadu_si128((const __m128i *)(p + 16));
+    x2 = _mm_loadu_si128((const __m128i *)(p + 32));
+    x3 = _mm_loadu_si128((const __m128i *)(p + 48));
+    p += 64;
+    len -= 64;
+    while (len >= 64) {
+        x0 = fold(x0, k512, _mm_loadu_si128((const __m128i *)p));
+        x1 = fold(x1, k512, _mm_loadu_si128((const __m128i *)(p + 16)));
+        x2 = fold(x2, k512, _mm_loadu_si128((const __m128i *)(p + 32)));
+        x3 = fold(x3, k512, _mm_loadu_si128((const __m128i *)(p + 48)));
+        p += 64;
+        len -= 64;
+    }
+    x0 = fold(fold(fold(x0, k128, x1), k128, x2), k128, x3);
+    return fold_finish(x0, k128, p, len);
+}
+
+/*
+ * The same with 512-bit registers (VPCLMULQDQ): a register holds four
+ * blocks and one instruction makes four products; two registers, folded
+ * by 1024 bits, keep two chains of products going.  0x96 is a three-way
+ * XOR for _mm512_ternarylogic_epi64().
+ */
+__attribute__((target("avx512f,vpclmulqdq,pclmul,sse4.2")))
+static uint32_t crc32c_clmul512(uint32_t crc, const uint8_t *p, size_t len)
+{
+    __m512i k, x, y;
+    __m128i k128, x0, lane[4];
+
+    if (len < 256) {
+        return crc32c_hw3(crc, p, len);
+    }
+    /* (set and store, not broadcast, cast or extract: GCC 12 warns that
+     * those leave lanes undefined) */
+    k = _mm512_set_epi64(fold_by_1024.hi, fold_by_1024.lo, fold_by_1024.hi,
+                         fold_by_1024.lo, fold_by_1024.hi, fold_by_1024.lo,
+                         fold_by_1024.hi, fold_by_1024.lo);
+    x = _mm512_xor_si512(_mm512_loadu_si512(p),
+                         _mm512_set_epi64(0, 0, 0, 0, 0, 0, 0, crc));
+    y = _mm512_loadu_si512(p + 64);
+    p += 128;
+    len -= 128;
+    while (len >= 128) {
+        x = _mm512_ternarylogic_epi64(_mm512_clmulepi64_epi128(x, k, 0x00),
+                                      _mm512_clmulepi64_epi128(x, k, 0x11),
+                                      _mm512_loadu_si512(p), 0x96);
+        y = _mm512_ternarylogic_epi64(_mm512_clmulepi64_epi128(y, k, 0x00),
+                                      _mm512_clmulepi64_epi128(y, k, 0x11),
+                                      _mm512_loadu_si512(p + 64), 0x96);
+        p += 128;
+        len -= 128;
+    }
+    k = _mm512_set_epi64(fold_by_512.hi, fold_by_512.lo, fold_by_512.hi,
+                         fold_by_512.lo, fold_by_512.hi, fold_by_512.lo,
+                         fold_by_512.hi, fold_by_512.lo);
+    x = _mm512_ternarylogic_epi64(_mm512_clmulepi64_epi128(x, k, 0x00),
+                                  _mm512_clmulepi64_epi128(x, k, 0x11),
+                                  y, 0x96);
+    if (len >= 64) {
+        x = _mm512_ternarylogic_epi64(_mm512_clmulepi64_epi128(x, k, 0x00),
+                                      _mm512_clmulepi64_epi128(x, k, 0x11),
+                                      _mm512_loadu_si512(p), 0x96);
+        p += 64;
+        len -= 64;
+    }
+    k128 = _mm_set_epi64x(fold_by_128.hi, fold_by_128.lo);
+    _mm512_storeu_si512(lane, x);
+    x0 = fold(fold(fold(lane[0], k128, lane[1]), k128, lane[2]), k128,
+              lane[3]);
+    return fold_finish(x0, k128, p, len);
+}
 #define HAVE_CRC32C_HW 1
 #endif
 
 typedef uint32_t (*crc_fn)(uint32_t, const uint8_t *, size_t);
 
 static crc_fn crc_impl = crc32c_sw;
+/* Every version this CPU runs, the table-driven one first. */
+static crc_fn crc_impls[4] = { crc32c_sw };
+static unsigned crc_nimpls = 1;
 
-/* Chosen once at load time, before any thread can call us. */
+/*
+ * Chosen once at load time, before any thread can call us.  A 1458-byte
+ * frame on an AMD EPYC (Zen 5) host: table 700 ns, crc32 chains 67, the
+ * 128-bit folding 113 (slower there: it is kept as the 512-bit version's
+ * last steps, not chosen alone), the 512-bit folding 37.
+ */
 __attribute__((constructor))
 static void crc_select(void)
 {
@@ -175,7 +336,15 @@ static void crc_select(void)
     __builtin_cpu_init();
     if (__builtin_cpu_supports("sse4.2")) {
         stripe_shift_init();
-        crc_impl = crc32c_hw3;
+        crc_impls[crc_nimpls++] = crc_impl = crc32c_hw3;
+        if (__builtin_cpu_supports("pclmul")) {
+            fold_keys_init();
+            crc_impls[crc_nimpls++] = crc32c_clmul;
+            if (__builtin_cpu_supports("avx512f") &&
+                __builtin_cpu_supports("vpclmulqdq")) {
+                crc_impls[crc_nimpls++] = crc_impl = crc32c_clmul512;
+            }
+        }
     }
 #endif
 }
@@ -190,4 +359,16 @@ uint32_t encap_crc32c(uint32_t crc, const void *buf, size_t len)
 uint32_t encap_crc32c_portable(uint32_t crc, const void *buf, size_t len)
 {
     return ~crc32c_sw(~crc, buf, len);
+}
+
+/* Any thread.  The versions this CPU runs (tests). */
+unsigned encap_crc32c_impls(void)
+{
+    return crc_nimpls;
+}
+
+uint32_t encap_crc32c_impl(unsigned i, uint32_t crc, const void *buf,
+                           size_t len)
+{
+    return ~crc_impls[i < crc_nimpls ? i : 0](~crc, buf, len);
 }

@@ -191,10 +191,19 @@ int encap_ctrl_decode(const uint8_t *buf, size_t len, struct encap_ctrl *c);
 
 /*
  * CRC-32C (Castagnoli, reflected, init and final xor 0xffffffff) of @buf,
- * continuing from @crc (0 to start).  Uses SSE4.2 where the CPU has it.
+ * continuing from @crc (0 to start).  Uses SSE4.2's crc32 instruction and
+ * carry-less multiplication where the CPU has them.
  */
 uint32_t encap_crc32c(uint32_t crc, const void *buf, size_t len);
 /* The same, always table-driven (for tests and benchmarks). */
 uint32_t encap_crc32c_portable(uint32_t crc, const void *buf, size_t len);
+/*
+ * How many versions this CPU runs (table, crc32 instruction, carry-less
+ * multiply in 128 and 512-bit registers; encap_crc32c() uses the fastest),
+ * and the CRC by version @i.
+ */
+unsigned encap_crc32c_impls(void);
+uint32_t encap_crc32c_impl(unsigned i, uint32_t crc, const void *buf,
+                           size_t len);
 
 #endif
