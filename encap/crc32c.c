@@ -171,8 +171,8 @@ static uint32_t crc32c_hw3(uint32_t crc, const uint8_t *p, size_t len)
  * A * x^d mod P (two 64x33-bit products, at most 97 bits) added into B.
  * In the reflected bit order the low half of a register holds the higher
  * powers, so it is multiplied by x^(d+32) and the high half by x^(d-32),
- * each reduced mod P and reflected (fold_key()).  Four blocks fold in
- * parallel, 64 bytes at a time; then into one, and the crc32 instruction
+ * each reduced mod P and reflected (fold_key()).  Blocks fold in
+ * parallel, 128 bytes at a time; then into one, and the crc32 instruction
  * takes that block's 16 bytes from 0, and the tail.
  */
 struct fold_keys {
@@ -209,8 +209,8 @@ static inline __m128i fold(__m128i a, __m128i k, __m128i b)
 }
 
 /*
- * The four blocks folded into @x: fold in the rest 16 bytes at a time,
- * then CRC what is left from 0 (@x's bytes, then the tail).
+ * The blocks folded into @x: fold in the rest 16 bytes at a time, then
+ * CRC what is left from 0 (@x's bytes, then the tail).
  */
 __attribute__((target("pclmul,sse4.2")))
 static uint32_t fold_finish(__m128i x, __m128i k128, const uint8_t *p,
@@ -228,41 +228,13 @@ static uint32_t fold_finish(__m128i x, __m128i k128, const uint8_t *p,
     return crc32c_hw((uint32_t)c, p, len);
 }
 
-__attribute__((target("pclmul,sse4.2")))
-static uint32_t crc32c_clmul(uint32_t crc, const uint8_t *p, size_t len)
-{
-    __m128i k512, k128, x0, x1, x2, x3;
-
-    if (len < 128) {
-        return crc32c_hw3(crc, p, len);
-    }
-    k512 = _mm_set_epi64x(fold_by_512.hi, fold_by_512.lo);
-    k128 = _mm_set_epi64x(fold_by_128.hi, fold_by_128.lo);
-    /* The register so far goes into the first four bytes. */
-    x0 = _mm_xor_si128(_mm_loadu_si128((const __m128i *)p),
-                       _mm_cvtsi32_si128(crc));
-    x1 = _mm_loadu_si128((const __m128i *)(p + 16));
-    x2 = _mm_loadu_si128((const __m128i *)(p + 32));
-    x3 = _mm_loadu_si128((const __m128i *)(p + 48));
-    p += 64;
-    len -= 64;
-    while (len >= 64) {
-        x0 = fold(x0, k512, _mm_loadu_si128((const __m128i *)p));
-        x1 = fold(x1, k512, _mm_loadu_si128((const __m128i *)(p + 16)));
-        x2 = fold(x2, k512, _mm_loadu_si128((const __m128i *)(p + 32)));
-        x3 = fold(x3, k512, _mm_loadu_si128((const __m128i *)(p + 48)));
-        p += 64;
-        len -= 64;
-    }
-    x0 = fold(fold(fold(x0, k128, x1), k128, x2), k128, x3);
-    return fold_finish(x0, k128, p, len);
-}
-
 /*
- * The same with 512-bit registers (VPCLMULQDQ): a register holds four
- * blocks and one instruction makes four products; two registers, folded
- * by 1024 bits, keep two chains of products going.  0x96 is a three-way
- * XOR for _mm512_ternarylogic_epi64().
+ * In 512-bit registers (VPCLMULQDQ): a register holds four blocks and one
+ * instruction makes four products; two registers, folded by 1024 bits,
+ * keep two chains of products going.  0x96 is a three-way XOR for
+ * _mm512_ternarylogic_epi64().  (The same in 128-bit registers, four of
+ * them, was slower than the crc32 chains on an AMD EPYC host: 113 ns for
+ * a 1458-byte frame against 67.)
  */
 __attribute__((target("avx512f,vpclmulqdq,pclmul,sse4.2")))
 static uint32_t crc32c_clmul512(uint32_t crc, const uint8_t *p, size_t len)
@@ -319,14 +291,13 @@ typedef uint32_t (*crc_fn)(uint32_t, const uint8_t *, size_t);
 
 static crc_fn crc_impl = crc32c_sw;
 /* Every version this CPU runs, the table-driven one first. */
-static crc_fn crc_impls[4] = { crc32c_sw };
+static crc_fn crc_impls[3] = { crc32c_sw };
 static unsigned crc_nimpls = 1;
 
 /*
- * Chosen once at load time, before any thread can call us.  A 1458-byte
- * frame on an AMD EPYC (Zen 5) host: table 700 ns, crc32 chains 67, the
- * 128-bit folding 113 (slower there: it is kept as the 512-bit version's
- * last steps, not chosen alone), the 512-bit folding 37.
+ * Chosen once at load time, before any thread can call us: the last.  A
+ * 1458-byte frame on an AMD EPYC host: table 700 ns, crc32 chains 67,
+ * folding 35.
  */
 __attribute__((constructor))
 static void crc_select(void)
@@ -336,17 +307,16 @@ static void crc_select(void)
     __builtin_cpu_init();
     if (__builtin_cpu_supports("sse4.2")) {
         stripe_shift_init();
-        crc_impls[crc_nimpls++] = crc_impl = crc32c_hw3;
-        if (__builtin_cpu_supports("pclmul")) {
+        crc_impls[crc_nimpls++] = crc32c_hw3;
+        if (__builtin_cpu_supports("pclmul") &&
+            __builtin_cpu_supports("avx512f") &&
+            __builtin_cpu_supports("vpclmulqdq")) {
             fold_keys_init();
-            crc_impls[crc_nimpls++] = crc32c_clmul;
-            if (__builtin_cpu_supports("avx512f") &&
-                __builtin_cpu_supports("vpclmulqdq")) {
-                crc_impls[crc_nimpls++] = crc_impl = crc32c_clmul512;
-            }
+            crc_impls[crc_nimpls++] = crc32c_clmul512;
         }
     }
 #endif
+    crc_impl = crc_impls[crc_nimpls - 1];
 }
 
 /* Any thread. */

@@ -199,8 +199,7 @@ uint32_t encap_crc32c(uint32_t crc, const void *buf, size_t len);
 uint32_t encap_crc32c_portable(uint32_t crc, const void *buf, size_t len);
 /*
  * How many versions this CPU runs (table, crc32 instruction, carry-less
- * multiply in 128 and 512-bit registers; encap_crc32c() uses the fastest),
- * and the CRC by version @i.
+ * multiply; encap_crc32c() uses the last), and the CRC by version @i.
  */
 unsigned encap_crc32c_impls(void);
 uint32_t encap_crc32c_impl(unsigned i, uint32_t crc, const void *buf,
