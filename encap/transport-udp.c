@@ -79,6 +79,13 @@ struct udp_transport {
     struct sockaddr_storage peer;
     socklen_t peer_len;         /* 0: no peer yet */
     uint64_t heard_ns;          /* when the peer was last heard */
+    /*
+     * The session with the peer ended and it has not been heard from
+     * since: the next sender of a HELLO takes its place.  Set by any
+     * thread (encap_transport_release_peer()), cleared by the receiving
+     * thread.
+     */
+    bool released;
     uint64_t stray;
     struct mmsghdr rx_msg[ENCAP_TRANSPORT_MAX_BURST];
     struct iovec rx_iov[ENCAP_TRANSPORT_MAX_BURST];
@@ -369,9 +376,30 @@ static int udp_send_burst(void *opaque, const struct encap_tx_frame *f,
     }
 }
 
+static void udp_release_peer(void *opaque)
+{
+    struct udp_transport *u = opaque;
+
+    __atomic_store_n(&u->released, true, __ATOMIC_RELEASE);
+}
+
+/*
+ * A HELLO: a CTRL frame of op HELLO from the initiator's side (sent in
+ * the clear in keyed sessions too; docs/protocol.md, sections 2 and 4).
+ */
+static bool is_hello(const uint8_t *buf, size_t len)
+{
+    const uint8_t *h = buf + ENCAP_ETH_HLEN;
+
+    return len > ENCAP_ETH_HLEN + ENCAP_HDR_LEN &&
+           h[1] == ENCAP_FRAME_CTRL && !((h[2] << 8 | h[3]) & ENCAP_F_RESP) &&
+           h[ENCAP_HDR_LEN] == ENCAP_CTRL_HELLO;
+}
+
 /*
  * Whether to return the datagram of @len bytes in @buf from @src.  Learns
- * the peer.  Counts and ignores what is not a frame or not the peer's.
+ * the peer.  Counts and ignores what is not a frame or not the peer's,
+ * but for a HELLO: the link decides whether its session is still there.
  */
 static bool udp_take(struct udp_transport *u,
                      const struct sockaddr_storage *src, const uint8_t *buf,
@@ -380,6 +408,7 @@ static bool udp_take(struct udp_transport *u,
     bool frame = oversize ||
                  (len >= ENCAP_ETH_HLEN &&
                   (buf[12] << 8 | buf[13]) == ENCAP_ETHERTYPE);
+    bool hello, silent;
 
     if (u->peer_len && same_addr(src, &u->peer)) {
         if (!frame) {
@@ -387,20 +416,36 @@ static bool udp_take(struct udp_transport *u,
             return false;
         }
         u->heard_ns = now;
+        if (__atomic_load_n(&u->released, __ATOMIC_RELAXED)) {
+            /* Alive after all: it keeps its place, and says HELLO. */
+            __atomic_store_n(&u->released, false, __ATOMIC_RELAXED);
+        }
         return true;
     }
-    if (!u->listener || !frame || oversize ||
-        (u->peer_len &&
-         now - u->heard_ns < (uint64_t)ENCAP_UDP_PEER_IDLE_MS * 1000000)) {
+    if (!u->listener || !frame || oversize) {
         note_stray(u);
         return false;
     }
-    /* No peer, or a silent one: the sender of this frame is the peer now. */
+    hello = is_hello(buf, len);
+    silent = now - u->heard_ns >= (uint64_t)ENCAP_UDP_PEER_IDLE_MS * 1000000;
+    if (u->peer_len && !silent &&
+        !(hello && __atomic_load_n(&u->released, __ATOMIC_ACQUIRE))) {
+        if (hello) {
+            return true;        /* the link asks its session, and answers it */
+        }
+        note_stray(u);
+        return false;
+    }
+    /*
+     * No peer, a silent one, or a HELLO after the session ended: the
+     * sender of this frame is the peer now.
+     */
     pthread_mutex_lock(&u->lock);
     u->peer = *src;
     u->peer_len = src->ss_family == AF_INET ? sizeof(struct sockaddr_in)
                                             : sizeof(struct sockaddr_in6);
     pthread_mutex_unlock(&u->lock);
+    __atomic_store_n(&u->released, false, __ATOMIC_RELAXED);
     u->heard_ns = now;
     return true;
 }
@@ -630,6 +675,7 @@ static const struct encap_transport_ops udp_ops = {
     .recv_burst = udp_recv_burst,
     .stray = udp_stray,
     .address = udp_address,
+    .release_peer = udp_release_peer,
     .close = udp_close,
 };
 

@@ -231,6 +231,13 @@ int encap_transport_address(const struct encap_transport *t, bool peer,
     return t->ops->address(t->opaque, peer, buf, len);
 }
 
+void encap_transport_release_peer(struct encap_transport *t)
+{
+    if (t->ops->release_peer) {
+        t->ops->release_peer(t->opaque);
+    }
+}
+
 int encap_transport_fd(const struct encap_transport *t)
 {
     return t->ops->fd(t->opaque);

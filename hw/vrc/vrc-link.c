@@ -93,6 +93,12 @@ static void vrc_link_state_cb(void *opaque, enum encap_link_state state)
         l->cfg.mrrs = encap_link_mrrs(l->el);
     }
     if (!up) {
+        /*
+         * A listener that learnt its peer (udp) lets the next HELLO in
+         * unless the peer turns out to be alive: a restarted vrc comes
+         * back from a new port without waiting for the old one's silence.
+         */
+        encap_transport_release_peer(l->tp);
         /* Fail every outstanding request now rather than at its timeout. */
         for (unsigned i = 0; i < VRC_TAGS; i++) {
             if (l->tags[i].busy && !l->tags[i].done) {

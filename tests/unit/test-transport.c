@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <linux/if_packet.h>
 
+#include "encap/frame.h"
 #include "encap/gro.h"
 #include "encap/packet-ring.h"
 #include "encap/transport.h"
@@ -1035,6 +1036,18 @@ static void udp_oversize(gconstpointer data)
     encap_transport_close(c);
 }
 
+/* @from sends @f (at most 64 bytes); @l wakes and drops it: nothing to return. */
+static void expect_dropped(struct encap_transport *l,
+                           struct encap_transport *from, const uint8_t *f,
+                           size_t len)
+{
+    uint8_t in[64];
+
+    g_assert_cmpint(encap_transport_send(from, f, len), ==, 0);
+    g_assert_true(readable(l, WAIT_MS));
+    g_assert_cmpint(encap_transport_recv(l, in, sizeof(in)), ==, 0);
+}
+
 /* A listener whose peer fell silent takes the next sender as its peer. */
 static void test_udp_new_peer(void)
 {
@@ -1049,19 +1062,88 @@ static void test_udp_new_peer(void)
     fill(out, 64, 1);
     g_assert_cmpint(encap_transport_send(c, out, 64), ==, 0);
     g_assert_cmpint(recv_wait(l, in, sizeof(in)), ==, 64);
-    g_assert_cmpint(encap_transport_send(c2, out, 64), ==, 0);
-    g_assert_true(readable(l, WAIT_MS));
-    g_assert_cmpint(encap_transport_recv(l, in, sizeof(in)), ==, 0);
+    expect_dropped(l, c2, out, 64);
     g_usleep((ENCAP_UDP_PEER_IDLE_MS + 100) * 1000);
     g_assert_cmpint(encap_transport_send(c2, out, 64), ==, 0);
     g_assert_cmpint(recv_wait(l, in, sizeof(in)), ==, 64);
     g_assert_cmpuint(udp_port(l, true), ==, udp_port(c2, false));
     /* Now the first one is the stranger. */
-    g_assert_cmpint(encap_transport_send(c, out, 64), ==, 0);
-    g_assert_true(readable(l, WAIT_MS));
-    g_assert_cmpint(encap_transport_recv(l, in, sizeof(in)), ==, 0);
+    expect_dropped(l, c, out, 64);
     encap_transport_get_stats(l, &s);
     g_assert_cmpuint(s.rx_stray, ==, 2);
+    encap_transport_close(c2);
+    encap_transport_close(l);
+    encap_transport_close(c);
+}
+
+/* A frame of @len bytes that reads as a HELLO (@resp: from an endpoint). */
+static void fill_hello(uint8_t *f, size_t len, bool resp)
+{
+    fill(f, len, 0);
+    f[ENCAP_ETH_HLEN] = 1;                          /* version */
+    f[ENCAP_ETH_HLEN + 1] = ENCAP_FRAME_CTRL;
+    f[ENCAP_ETH_HLEN + 2] = 0;
+    f[ENCAP_ETH_HLEN + 3] = resp ? ENCAP_F_RESP : 0;
+    f[ENCAP_ETH_HLEN + ENCAP_HDR_LEN] = ENCAP_CTRL_HELLO;
+}
+
+/*
+ * A listener's peer and a stranger: the stranger's HELLOs reach the link
+ * (it asks its session), its other frames do not; once the session has
+ * ended (encap_transport_release_peer()) the stranger's next HELLO makes
+ * it the peer, unless the peer spoke first.
+ */
+static void test_udp_release_peer(void)
+{
+    struct encap_transport *l, *c, *c2;
+    struct encap_transport_stats s;
+    uint8_t out[64], hello[64], resp_hello[64], in[64];
+    char spec[64];
+
+    udp_pair("127.0.0.1", &l, &c);
+    snprintf(spec, sizeof(spec), "udp:127.0.0.1:%u", udp_port(l, false));
+    g_assert_cmpint(encap_transport_open(spec, false, &c2, NULL, 0), ==, 0);
+    fill(out, sizeof(out), 1);
+    fill_hello(hello, sizeof(hello), false);
+    fill_hello(resp_hello, sizeof(resp_hello), true);
+    g_assert_cmpint(encap_transport_send(c, out, 64), ==, 0);
+    g_assert_cmpint(recv_wait(l, in, sizeof(in)), ==, 64);
+
+    /* While the peer's session lasts: HELLOs through, nothing else. */
+    expect_dropped(l, c2, out, 64);
+    expect_dropped(l, c2, resp_hello, 64);
+    g_assert_cmpint(encap_transport_send(c2, hello, 64), ==, 0);
+    g_assert_cmpint(recv_wait(l, in, sizeof(in)), ==, 64);
+    g_assert_cmpmem(in, 64, hello, 64);
+    g_assert_cmpuint(udp_port(l, true), ==, udp_port(c, false));
+
+    /* Ended, but the peer is heard from again: it keeps its place. */
+    encap_transport_release_peer(l);
+    g_assert_cmpint(encap_transport_send(c, out, 64), ==, 0);
+    g_assert_cmpint(recv_wait(l, in, sizeof(in)), ==, 64);
+    g_assert_cmpint(encap_transport_send(c2, hello, 64), ==, 0);
+    g_assert_cmpint(recv_wait(l, in, sizeof(in)), ==, 64);
+    g_assert_cmpuint(udp_port(l, true), ==, udp_port(c, false));
+
+    /* Ended, the peer silent: a stranger's HELLO, not any frame, takes it. */
+    encap_transport_release_peer(l);
+    expect_dropped(l, c2, out, 64);
+    g_assert_cmpuint(udp_port(l, true), ==, udp_port(c, false));
+    g_assert_cmpint(encap_transport_send(c2, hello, 64), ==, 0);
+    g_assert_cmpint(recv_wait(l, in, sizeof(in)), ==, 64);
+    g_assert_cmpuint(udp_port(l, true), ==, udp_port(c2, false));
+    g_assert_cmpint(encap_transport_send(l, out, 64), ==, 0);
+    g_assert_cmpint(recv_wait(c2, in, sizeof(in)), ==, 64);
+    g_assert_cmpmem(in, 64, out, 64);
+
+    /* The old peer is the stranger now. */
+    expect_dropped(l, c, out, 64);
+    encap_transport_get_stats(l, &s);
+    g_assert_cmpuint(s.rx_stray, ==, 4);
+
+    /* Transports with no learnt peer take the call and change nothing. */
+    encap_transport_release_peer(c);
+    g_assert_cmpint(encap_transport_send(c, out, 64), ==, 0);
     encap_transport_close(c2);
     encap_transport_close(l);
     encap_transport_close(c);
@@ -1573,6 +1655,7 @@ int main(int argc, char **argv)
     g_test_add_data_func("/transport/udp/ipv6/oversize", "[::1]",
                          udp_oversize);
     g_test_add_func("/transport/udp/new-peer", test_udp_new_peer);
+    g_test_add_func("/transport/udp/release-peer", test_udp_release_peer);
     g_test_add_func("/transport/udp/bad-spec", test_udp_bad_spec);
     g_test_add_func("/transport/open-spec", test_open_spec);
     g_test_add_func("/transport/packet/ring-v3-walk", test_pring_v3_walk);

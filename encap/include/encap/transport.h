@@ -131,6 +131,8 @@ struct encap_transport_ops {
      * if there is no peer yet, -ENOSPC if @len is too small.
      */
     int (*address)(void *opaque, bool peer, char *buf, size_t len);
+    /* Optional: encap_transport_release_peer(); any thread. */
+    void (*release_peer)(void *opaque);
     /* Release everything, @opaque included. */
     void (*close)(void *opaque);
 };
@@ -224,9 +226,14 @@ int encap_transport_open_unix(const char *path, bool listener,
  * @listener true: bind @hostport (PORT 0: any free port, see
  * encap_transport_address()).  The first frame that arrives makes its
  * sender the peer; from then on datagrams from anyone else are ignored
- * (counted in rx_stray) until the peer has been silent for
- * ENCAP_UDP_PEER_IDLE_MS, when the next sender becomes the peer.  Until
- * there is a peer, send returns -ENOTCONN.
+ * (counted in rx_stray), except a HELLO (a CTRL frame, op 1, from the
+ * initiator's side), which is returned so that the link can ask its
+ * session whether it is still there (docs/protocol.md, section 8).  The
+ * next sender becomes the peer once the peer has been silent for
+ * ENCAP_UDP_PEER_IDLE_MS; the next sender of a HELLO as soon as the
+ * session with the peer ended (encap_transport_release_peer()), unless the
+ * peer was heard from again since.  Until there is a peer, send returns
+ * -ENOTCONN.
  *
  * A listener on every address answers from the address its route to the
  * peer picks: on a host with several addresses, bind the one the peer
@@ -315,6 +322,17 @@ int encap_transport_send_burst(struct encap_transport *t,
  */
 int encap_transport_recv_burst(struct encap_transport *t,
                                struct encap_rx_frame *f, unsigned n);
+
+/*
+ * The session with the peer has ended (the link went down): a listener
+ * that learnt its peer from the frames it received (udp) lets the next
+ * initiator that says HELLO take its place, without waiting for the old
+ * one to fall silent, unless the old one is heard from again first (it
+ * is alive, and will say HELLO itself).  Nothing changes where the peer
+ * is configured, is a connection (unix), or is named by every frame
+ * (raw Ethernet).  Any thread, any time.
+ */
+void encap_transport_release_peer(struct encap_transport *t);
 
 /*
  * The spec string of the own end (@peer false) or of the current peer
