@@ -120,6 +120,10 @@ run "e2e/smp-stress-4cpu" bash "$top/tests/e2e/test-smp-stress.sh"
 # NIC comes back by itself), managed and surprise removal, a driverless
 # function hot-added.
 run "e2e/hotplug" bash "$top/tests/e2e/test-hotplug.sh"
+# VMs killed, quit and started again against one endpoint (packet, udp,
+# keyed udp over IPv6): the new one gets the function, a second never
+# takes it from a live one.
+run "e2e/vm-restart" bash "$top/tests/e2e/test-vm-restart.sh"
 # configd with two VMs and two real endpoints on one bridge.
 run "configd/vms" bash "$top/tests/configd/test-vms.sh"
 # Every other device model that works behind vrc (docs/compatibility.md), each

@@ -1,0 +1,204 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""A VM that restarts finds its endpoint again (tests/e2e/test-vm-restart.sh).
+
+One vrc-endpoint QEMU hosting vrc-dma-bench; VM QEMUs under the qtest
+accelerator play the guest's driver (scripts/qtest_client.py).  Over each
+transport given:
+
+  1. a VM reads the function's ID register and runs a DMA read of its
+     memory (checksum);
+  2. a second VM started while the first is alive is refused (it fails to
+     start, saying why) and the first keeps its function;
+  3. the first VM is killed with SIGKILL and a new one is started at once:
+     it gets the function within its start (the endpoint asks the old
+     session, which does not answer), reads the ID and runs the DMA read,
+     whose requests and completions go to the new VM;
+  4. that VM quits cleanly and the next one gets the function.
+
+Over udp the new VM sends from a new port: the endpoint's transport must
+take it as its peer once the old session has ended (encap_transport_release_peer),
+not 5 s later.  TAP on stdout.
+"""
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "../../scripts"))
+from qtest_client import (BAR0, BUF, DB_CMD_READ, DB_ID, DB_REG,  # noqa: E402
+                          QTest, start_endpoint)
+
+DMA_SIZE = 65536
+FILL = 0x5A
+
+count = 0
+failed = 0
+
+
+def tap(ok, what):
+    global count, failed
+    count += 1
+    failed += not ok
+    print(f"{'ok' if ok else 'not ok'} {count} - {what}", flush=True)
+
+
+def reg(name):
+    return BAR0 + DB_REG[name]
+
+
+def use_function(q):
+    """The ID register, then a DMA read of guest memory: what went wrong, or None."""
+    q.setup_function(BAR0)
+    ident = q.readl(reg("ID"))
+    if ident != DB_ID:
+        return f"ID register reads {ident:#x}, not {DB_ID:#x}"
+    q.cmd(f"memset {BUF:#x} {DMA_SIZE} {FILL:#x}")
+    q.writel(reg("ADDR"), BUF)
+    q.writel(reg("ADDR_HI"), 0)
+    q.writel(reg("SIZE"), DMA_SIZE)
+    q.writel(reg("COUNT"), 1)
+    q.writel(reg("FILL"), FILL)
+    q.writel(reg("CMD"), DB_CMD_READ)
+    deadline = time.monotonic() + 30
+    while (status := q.readl(reg("STATUS"))) & 1:
+        if time.monotonic() > deadline:
+            return "the DMA read did not finish in 30 s"
+        time.sleep(0.001)
+    if status & 2:
+        return f"the DMA read failed (status {status:#x})"
+    got, want = q.readl(reg("SUM")), DMA_SIZE * FILL & 0xFFFFFFFF
+    if got != want:
+        return f"the DMA read's sum is {got:#x}, not {want:#x}"
+    return None
+
+
+def try_use(q):
+    try:
+        return use_function(q)
+    except SystemExit as e:     # qtest_client's way of failing
+        return str(e)
+    except OSError as e:        # the VM QEMU went away
+        return f"the VM went away: {e}"
+
+
+def start_vm(a, vm_args, log):
+    try:
+        return QTest(a.qemu, vm_args, a.vm_ns, log)
+    except SystemExit as e:
+        print(f"# {e}", flush=True)
+        return None
+
+
+def case(a, name, ep_link, vm_link, keyed, logdir):
+    key_obj, key_opt = [], ""
+    if keyed:
+        key = os.path.join(logdir, f"{name}.key")
+        with open(key, "w") as f:
+            f.write(subprocess.check_output(["base64"], input=os.urandom(32)).decode())
+        key_obj = ["-object", f"secret,id=k0,file={key},format=base64"]
+        key_opt = ",secret=k0"
+    # The default completion timeout, so the default wait for the endpoint
+    # at start (2 s): a restarted VM must get its function within it.
+    vm_args = key_obj + ["-device", f"vrc,id=vrc0,{vm_link},chassis=1,addr=02.0{key_opt}"]
+    eplog = open(os.path.join(logdir, f"{name}-ep.log"), "w")
+    ep = start_endpoint(a.qemu, a.ep_ns, None, eplog, key_opt, key_obj,
+                        link=ep_link)
+    time.sleep(0.5)                 # the endpoint's socket, before the VM's HELLO
+    vms = []
+    try:
+        log1 = open(os.path.join(logdir, f"{name}-vm1.log"), "w")
+        vm1 = start_vm(a, vm_args, log1)
+        why = try_use(vm1) if vm1 else "the VM did not start"
+        tap(why is None, f"{name}: a VM reads the function and its DMA reads the VM's memory"
+            + (f" ({why})" if why else ""))
+        if not vm1:
+            return
+        vms.append(vm1)
+
+        # A second VM while the first is alive: refused, the first unharmed.
+        log2 = os.path.join(logdir, f"{name}-vm2.log")
+        with open(log2, "w") as f2:
+            vm2 = subprocess.Popen(
+                ["ip", "netns", "exec", a.vm_ns, a.qemu, "-machine", "q35", "-nodefaults",
+                 "-display", "none", "-monitor", "none", "-S"] + vm_args,
+                stdout=f2, stderr=f2)
+            try:
+                rc = vm2.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                vm2.kill()
+                rc = None
+        said = open(log2).read()
+        why = try_use(vm1)
+        ok = rc not in (None, 0) and "no answer from the endpoint" in said and why is None
+        tap(ok, f"{name}: a second VM is refused while the first is alive, which keeps its function"
+            + ("" if ok else f" (exit {rc}; {said.strip()[-200:]!r}; first VM: {why})"))
+
+        # The first VM killed, a new one started at once.
+        vm1.proc.kill()
+        vm1.proc.wait()
+        vms.remove(vm1)
+        t0 = time.monotonic()
+        log3 = open(os.path.join(logdir, f"{name}-vm3.log"), "w")
+        vm3 = start_vm(a, vm_args, log3)
+        why = try_use(vm3) if vm3 else "the VM did not start"
+        took = time.monotonic() - t0
+        tap(why is None, f"{name}: a VM started right after the first was killed gets the function"
+            + (f" in {took:.1f} s" if why is None else f" ({why})"))
+        if not vm3:
+            return
+        vms.append(vm3)
+
+        # It quits cleanly; the next one gets the function.
+        vm3.quit()
+        vms.remove(vm3)
+        log4 = open(os.path.join(logdir, f"{name}-vm4.log"), "w")
+        vm4 = start_vm(a, vm_args, log4)
+        why = try_use(vm4) if vm4 else "the VM did not start"
+        tap(why is None, f"{name}: after a VM quits, the next one gets the function"
+            + (f" ({why})" if why else ""))
+        if vm4:
+            vms.append(vm4)
+    finally:
+        for q in vms:
+            q.proc.kill()
+            q.proc.wait()
+        ep.terminate()
+        ep.wait()
+        if ep.returncode not in (0, -15):
+            tap(False, f"{name}: the endpoint ended with status {ep.returncode}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--qemu", required=True)
+    ap.add_argument("--vm-ns", required=True)
+    ap.add_argument("--ep-ns", required=True)
+    ap.add_argument("--vm-if", required=True)
+    ap.add_argument("--ep-if", required=True)
+    ap.add_argument("--ep-mac", required=True)
+    ap.add_argument("--ep-v4", required=True)
+    ap.add_argument("--ep-v6", required=True)
+    ap.add_argument("--logdir", required=True)
+    a = ap.parse_args()
+    cases = [
+        ("packet", f"ifname={a.ep_if}", f"ifname={a.vm_if},peer={a.ep_mac}", False),
+        ("udp", "transport=udp::5551,mtu=1458",
+         f"transport=udp:{a.ep_v4}:5551,mtu=1458", False),
+        ("udp6-keyed", "transport=udp::5552,mtu=1438",
+         f"transport=udp:[{a.ep_v6}]:5552,mtu=1438", True),
+    ]
+    only = os.environ.get("VRC_RESTART_CASES")
+    if only:
+        cases = [c for c in cases if c[0] in only.split(",")]
+    print(f"1..{4 * len(cases)}", flush=True)
+    for c in cases:
+        case(a, *c, a.logdir)
+    while count < 4 * len(cases):
+        tap(False, "not reached")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
