@@ -14,7 +14,11 @@ transport given:
      it gets the function within its start (the endpoint asks the old
      session, which does not answer), reads the ID and runs the DMA read,
      whose requests and completions go to the new VM;
-  4. that VM quits cleanly and the next one gets the function.
+  4. that VM quits cleanly and the next one gets the function;
+  5. the endpoint is killed with SIGKILL and started again: the running
+     VM's slot loses its function and, once the driver has done what a
+     guest's pciehp does (power the empty slot off, then on), gets a new
+     one by itself, which works.
 
 Over udp the new VM sends from a new port: the endpoint's transport must
 take it as its peer once the old session has ended (encap_transport_release_peer),
@@ -28,9 +32,10 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "../../scripts"))
 from qtest_client import (BAR0, BUF, DB_CMD_READ, DB_ID, DB_REG,  # noqa: E402
-                          QTest, start_endpoint)
+                          RP_DEVFN, QTest, start_endpoint)
 
 DMA_SIZE = 65536
+STEPS = 5                       # TAP lines per transport
 FILL = 0x5A
 
 count = 0
@@ -72,6 +77,48 @@ def use_function(q):
     if got != want:
         return f"the DMA read's sum is {got:#x}, not {want:#x}"
     return None
+
+
+def cfg_read(q, bus, devfn, reg, size):
+    q.cmd(f"outl 0xcf8 {0x80000000 | bus << 16 | devfn << 8 | (reg & ~3):#x}")
+    op = {1: "inb", 2: "inw", 4: "inl"}[size]
+    return int(q.cmd(f"{op} {0xcfc + (reg & 3):#x}")[0], 16)
+
+
+def slot_regs(q):
+    """Offsets of the vrc port's Slot Control and Slot Status registers."""
+    cap = cfg_read(q, 0, RP_DEVFN, 0x34, 1)
+    while cap:
+        if cfg_read(q, 0, RP_DEVFN, cap, 1) == 0x10:     # PCI Express
+            return cap + 0x18, cap + 0x1A
+        cap = cfg_read(q, 0, RP_DEVFN, cap + 1, 1)
+    sys.exit("the vrc port has no PCI Express capability")
+
+
+def wait_for(what, cond, secs):
+    deadline = time.monotonic() + secs
+    while not cond():
+        if time.monotonic() > deadline:
+            return f"{what} not within {secs} s"
+        time.sleep(0.1)
+    return None
+
+
+def replug(q):
+    """What a guest's pciehp does after its endpoint restarted: see the card
+    go, power the empty slot off, see the next card, power it on."""
+    sltctl, sltsta = slot_regs(q)
+    present = lambda: cfg_read(q, 0, RP_DEVFN, sltsta, 2) & 0x0040    # PDS
+    why = wait_for("the surprise removal", lambda: not present(), 15)
+    if why:
+        return why
+    ctl = cfg_read(q, 0, RP_DEVFN, sltctl, 2) & ~0x0700
+    q.cfg_write(0, RP_DEVFN, sltctl, 2, ctl | 0x0400 | 0x0300)         # power, indicator off
+    why = wait_for("the new function", present, 15)
+    if why:
+        return why
+    q.cfg_write(0, RP_DEVFN, sltctl, 2, ctl | 0x0100)                  # power, indicator on
+    return use_function(q)
 
 
 def try_use(q):
@@ -158,8 +205,23 @@ def case(a, name, ep_link, vm_link, keyed, logdir):
         why = try_use(vm4) if vm4 else "the VM did not start"
         tap(why is None, f"{name}: after a VM quits, the next one gets the function"
             + (f" ({why})" if why else ""))
-        if vm4:
-            vms.append(vm4)
+        if not vm4:
+            return
+        vms.append(vm4)
+
+        # The endpoint killed and started again: the slot loses its function
+        # and gets a new one by itself, which works once set up again.
+        ep.kill()
+        ep.wait()
+        ep = start_endpoint(a.qemu, a.ep_ns, None, eplog, key_opt, key_obj,
+                            link=ep_link)
+        t0 = time.monotonic()
+        try:
+            why = replug(vm4)
+        except (SystemExit, OSError) as e:
+            why = f"the VM failed: {e}"
+        tap(why is None, f"{name}: the endpoint killed and started again, the VM's slot gets the function back"
+            + (f" in {time.monotonic() - t0:.1f} s" if why is None else f" ({why})"))
     finally:
         for q in vms:
             q.proc.kill()
@@ -167,7 +229,9 @@ def case(a, name, ep_link, vm_link, keyed, logdir):
         ep.terminate()
         ep.wait()
         if ep.returncode not in (0, -15):
-            tap(False, f"{name}: the endpoint ended with status {ep.returncode}")
+            global failed
+            failed += 1
+            print(f"# {name}: the endpoint ended with status {ep.returncode}", flush=True)
 
 
 def main():
@@ -192,10 +256,10 @@ def main():
     only = os.environ.get("VRC_RESTART_CASES")
     if only:
         cases = [c for c in cases if c[0] in only.split(",")]
-    print(f"1..{4 * len(cases)}", flush=True)
+    print(f"1..{STEPS * len(cases)}", flush=True)
     for c in cases:
         case(a, *c, a.logdir)
-    while count < 4 * len(cases):
+    while count < STEPS * len(cases):
         tap(False, "not reached")
     return 1 if failed else 0
 
