@@ -29,6 +29,8 @@
 /* Selective-ack bitmap: at most this many sequence numbers after the ack. */
 #define SACK_MAX_BITS 2048
 #define SACK_HLEN 4             /* bit count (2), reserved (2) */
+/* At most one BYE per stranger's session this often (link.c). */
+#define STRANGER_BYE_NS 100000000ull
 
 struct tx_slot {
     size_t len;
@@ -142,6 +144,14 @@ struct encap_link {
     uint64_t ack_deadline;      /* 0: nothing to acknowledge */
 
     uint64_t hello_deadline;
+
+    /*
+     * Responder: the session last told with a BYE that we are not up in
+     * it (bye_stranger()), and when.
+     */
+    uint32_t bye_epoch;
+    uint16_t bye_session, bye_rc_id;
+    uint64_t bye_ns;
 
     /*
      * Keepalive (cfg.keepalive_ns): when the session last showed life, the

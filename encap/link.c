@@ -649,6 +649,61 @@ static bool frame_is_ours(struct encap_link *l, const struct encap_frame_view *v
            l->state != ENCAP_LINK_UP;
 }
 
+/*
+ * Responder, unkeyed: a frame to our MAC of a session we are not up in (a
+ * VM's session from before this endpoint restarted, or one that ended
+ * here while the VM still holds it).  Answer with a BYE in that session,
+ * as TCP answers with RST: the VM ends it and says HELLO now, instead of
+ * when its keepalive runs out (3 s with vrc's defaults).  Never for a
+ * HELLO, HELLO_ACK or BYE, nor for a frame from an endpoint; once per
+ * session every STRANGER_BYE_NS (a window of frames comes at once).  A
+ * keyed side cannot seal in a session whose keys it lacks, and an unsealed
+ * BYE means nothing there: the VM's keepalive finds out.
+ */
+static void bye_stranger(struct encap_link *l, const struct encap_frame_view *v,
+                         uint64_t now)
+{
+    struct encap_ctrl bye = {
+        .op = ENCAP_CTRL_BYE, .max_frame = l->max_frame, .mps = l->mps,
+        .mrrs = l->mrrs,
+    };
+    struct encap_frame_builder b;
+    struct encap_frame_hdr h;
+    uint8_t body[ENCAP_CTRL_LEN];
+    uint8_t op = v->hdr.type == ENCAP_FRAME_CTRL && v->payload_len ?
+                 v->payload[0] : 0;
+
+    if (l->cfg.initiator || l->keyed || (v->hdr.flags & ENCAP_F_RESP) ||
+        memcmp(v->hdr.dst, l->cfg.own_mac, 6) ||
+        (v->hdr.type != ENCAP_FRAME_DATA && v->hdr.type != ENCAP_FRAME_CTRL) ||
+        op == ENCAP_CTRL_HELLO || op == ENCAP_CTRL_HELLO_ACK ||
+        op == ENCAP_CTRL_BYE) {
+        return;
+    }
+    if (v->hdr.session == l->bye_session && v->hdr.epoch == l->bye_epoch &&
+        v->hdr.rc_id == l->bye_rc_id && l->bye_ns &&
+        now - l->bye_ns < STRANGER_BYE_NS) {
+        return;
+    }
+    l->bye_session = v->hdr.session;
+    l->bye_epoch = v->hdr.epoch;
+    l->bye_rc_id = v->hdr.rc_id;
+    l->bye_ns = now ?: 1;
+    memset(&h, 0, sizeof(h));
+    memcpy(h.dst, v->hdr.src, 6);
+    memcpy(h.src, l->cfg.own_mac, 6);
+    h.type = ENCAP_FRAME_CTRL;
+    h.flags = ENCAP_F_RESP;
+    h.rc_id = v->hdr.rc_id;
+    h.session = v->hdr.session;
+    h.epoch = v->hdr.epoch;
+    encap_ctrl_encode(&bye, body, sizeof(body));
+    encap_frame_begin(&b, l->ctrl_buf, sizeof(l->ctrl_buf), &h);
+    encap_frame_add_payload(&b, body, sizeof(body));
+    l->stats.byes_stranger++;
+    send_plain(l, l->ctrl_buf, encap_frame_finish(&b), false);
+}
+
 static int drop_bad(struct encap_link *l, int r)
 {
     l->stats.drops++;
@@ -810,6 +865,7 @@ static int link_input(struct encap_link *l, const uint8_t *frame, size_t len,
     if (!frame_is_ours(l, &v)) {
         l->stats.drops++;
         l->stats.drops_not_ours++;
+        bye_stranger(l, &v, now);
         return -ENCAP_E_FIELD;
     }
     if (v.hdr.type == ENCAP_FRAME_CTRL) {
@@ -838,6 +894,10 @@ static int link_input(struct encap_link *l, const uint8_t *frame, size_t len,
         }
         if (c.op == ENCAP_CTRL_PING) {
             link_send_ctrl(l, ENCAP_CTRL_PONG, c.cookie);
+            if (l->state != ENCAP_LINK_UP || v.hdr.session != l->cfg.session ||
+                v.hdr.epoch != l->epoch || v.hdr.rc_id != l->cfg.rc_id) {
+                bye_stranger(l, &v, now);
+            }
             return 0;
         }
         if (c.op == ENCAP_CTRL_PONG) {
@@ -851,6 +911,7 @@ static int link_input(struct encap_link *l, const uint8_t *frame, size_t len,
         v.hdr.rc_id != l->cfg.rc_id) {
         l->stats.drops++;
         l->stats.drops_session++;
+        bye_stranger(l, &v, now);
         return -ENCAP_E_FIELD;
     }
     if (v.hdr.type == ENCAP_FRAME_CTRL && c.op == ENCAP_CTRL_HELLO_ACK) {
@@ -869,6 +930,9 @@ static int link_input(struct encap_link *l, const uint8_t *frame, size_t len,
     if (l->state != ENCAP_LINK_UP) {
         l->stats.drops++;
         l->stats.drops_state++;
+        if (!l->confirming) {
+            bye_stranger(l, &v, now);
+        }
         return -ENCAP_E_FIELD;
     }
     heard(l, now);

@@ -2476,6 +2476,86 @@ static void test_hello_restarted(gconstpointer p)
     teardown();
 }
 
+/* The endpoint's process restarts: a new responder, which knows nobody. */
+static void restart_ep(const char *key)
+{
+    struct encap_link_config c = {
+        .max_frame = 1514, .mps = 512, .mrrs = 4096, .window = 16,
+        .rc_id = 7, .key = (const uint8_t *)key,
+        .key_len = key ? strlen(key) : 0,
+        .keepalive_ns = tune.ep_keepalive_ns,
+        .keepalive_misses = tune.misses,
+    };
+
+    encap_link_free(ep.l);
+    memcpy(c.own_mac, ep_mac, 6);
+    ep.l = encap_link_new(&c, &ops, &ep);
+    g_assert_nonnull(ep.l);
+    ep.state = ENCAP_LINK_DOWN;
+}
+
+/*
+ * The endpoint restarts under a VM that is up.  Unkeyed, the new endpoint
+ * answers the VM's first frame of the old session with a BYE in it: the
+ * VM is down at once, whether it was sending (@p 0: DATA) or idle (@p 1:
+ * its keepalive PING), long before its keepalive limit, says HELLO again
+ * and carries TLPs.  Once per session: the rest of a window of frames
+ * gets no BYE each.  Keyed (@p 2), the endpoint cannot speak in a session
+ * whose keys it lacks: no BYE, the VM finds out by keepalive.
+ */
+static void test_ep_restarted(gconstpointer p)
+{
+    int mode = GPOINTER_TO_INT(p);
+    const char *key = mode == 2 ? KEY : NULL;
+    uint64_t ka = 500 * MS, t0;
+    struct encap_link_stats est, vst;
+
+    tune.vm_keepalive_ns = ka;
+    tune.misses = 6;
+    setup_keys(key, key);
+    connect_up();
+    send_many(10, 10);
+    run(1000);                  /* settled: acks sent, keepalive PINGs */
+    assert_in_order(&ep, 10);
+
+    restart_ep(key);
+    g_array_set_size(ep.got, 0);
+    t0 = now;
+    if (mode == 0) {
+        for (uint16_t i = 0; i < 8; i++) {
+            g_assert_cmpint(send_tlp(&vm, i), ==, 0);
+            encap_link_flush(vm.l, now);
+        }
+    }
+    /* Until the VM is down, and not again: it would say HELLO. */
+    for (int ms = 0; ms < 5000 && vm.downs == 0; ms++) {
+        run(1);
+    }
+    g_assert_cmpuint(vm.downs, ==, 1);
+    encap_link_get_stats(ep.l, &est);
+    encap_link_get_stats(vm.l, &vst);
+    g_test_message("VM down %.3f s after the endpoint's restart; %u BYE(s) "
+                   "from the endpoint", (vm.down_at - t0) / 1e9,
+                   (unsigned)est.byes_stranger);
+    if (key) {
+        g_assert_cmpuint(est.byes_stranger, ==, 0);
+        g_assert_cmpuint(vm.down_at - t0, >=, ka * 5);     /* keepalive */
+        g_assert_cmpuint(vst.keepalive_downs, ==, 1);
+    } else {
+        g_assert_cmpuint(est.byes_stranger, ==, 1);
+        /* Sending: a window of DATA frames came, one BYE went. */
+        g_assert_cmpuint(est.drops_not_ours, >=, mode == 0 ? 8 : 0);
+        g_assert_cmpuint(vm.down_at - t0, <=, mode == 0 ? 10 * MS : ka + 10 * MS);
+        g_assert_cmpuint(vst.keepalive_downs, ==, 0);
+    }
+    /* The VM says HELLO again (vrc does, from its state callback). */
+    connect_up();
+    send_many(10, 10);
+    run(10);
+    assert_in_order(&ep, 10);
+    teardown();
+}
+
 /*
  * The endpoint's admission rule refuses the VM: its HELLOs are dropped
  * (counted), and its connect fails; allowed, it comes up.  A retry of the
@@ -2944,6 +3024,12 @@ int main(int argc, char **argv)
     g_test_add_data_func("/link/hello/restarted-vrc-timers", GINT_TO_POINTER(2),
                          test_hello_restarted);
     g_test_add_func("/link/hello/allowed", test_hello_allowed);
+    g_test_add_data_func("/link/ep-restarted/sending", GINT_TO_POINTER(0),
+                         test_ep_restarted);
+    g_test_add_data_func("/link/ep-restarted/idle", GINT_TO_POINTER(1),
+                         test_ep_restarted);
+    g_test_add_data_func("/link/ep-restarted/keyed", GINT_TO_POINTER(2),
+                         test_ep_restarted);
     g_test_add_data_func("/link/hello/close-new-mac", GINT_TO_POINTER(0),
                          test_close_new_mac);
     g_test_add_data_func("/link/hello/close-new-mac-keyed", GINT_TO_POINTER(1),

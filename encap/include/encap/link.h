@@ -229,6 +229,9 @@ struct encap_link_stats {
                                            (not a drop reason) */
     uint64_t keepalive_downs;   /* downs for silence: keepalive limit or a
                                    probe unanswered (not a drop reason) */
+    uint64_t byes_stranger;     /* responder: BYEs answering frames of a
+                                   session it is not up in (not a drop
+                                   reason; the frames are counted above) */
     uint64_t ups;
     uint64_t downs;
     uint64_t rtt_samples;
