@@ -29,8 +29,6 @@
 /* Selective-ack bitmap: at most this many sequence numbers after the ack. */
 #define SACK_MAX_BITS 2048
 #define SACK_HLEN 4             /* bit count (2), reserved (2) */
-/* At most one BYE per stranger's session this often (link.c). */
-#define STRANGER_BYE_NS 100000000ull
 
 struct tx_slot {
     size_t len;

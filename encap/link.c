@@ -655,10 +655,11 @@ static bool frame_is_ours(struct encap_link *l, const struct encap_frame_view *v
  * here while the VM still holds it).  Answer with a BYE in that session,
  * as TCP answers with RST: the VM ends it and says HELLO now, instead of
  * when its keepalive runs out (3 s with vrc's defaults).  Never for a
- * HELLO, HELLO_ACK or BYE, nor for a frame from an endpoint; once per
- * session every STRANGER_BYE_NS (a window of frames comes at once).  A
- * keyed side cannot seal in a session whose keys it lacks, and an unsealed
- * BYE means nothing there: the VM's keepalive finds out.
+ * HELLO, HELLO_ACK or BYE, nor for a frame from an endpoint, nor for the
+ * session we are up in (from another MAC: it is not gone); once per
+ * session every ENCAP_LINK_STRANGER_BYE_NS (a window of frames comes at
+ * once).  A keyed side cannot seal in a session whose keys it lacks, and
+ * an unsealed BYE means nothing there: the VM's keepalive finds out.
  */
 static void bye_stranger(struct encap_link *l, const struct encap_frame_view *v,
                          uint64_t now)
@@ -680,9 +681,13 @@ static void bye_stranger(struct encap_link *l, const struct encap_frame_view *v,
         op == ENCAP_CTRL_BYE) {
         return;
     }
+    if (l->state == ENCAP_LINK_UP && v->hdr.session == l->cfg.session &&
+        v->hdr.epoch == l->epoch && v->hdr.rc_id == l->cfg.rc_id) {
+        return;     /* ours, from another MAC: it is not gone */
+    }
     if (v->hdr.session == l->bye_session && v->hdr.epoch == l->bye_epoch &&
         v->hdr.rc_id == l->bye_rc_id && l->bye_ns &&
-        now - l->bye_ns < STRANGER_BYE_NS) {
+        now - l->bye_ns < ENCAP_LINK_STRANGER_BYE_NS) {
         return;
     }
     l->bye_session = v->hdr.session;

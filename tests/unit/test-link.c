@@ -2557,6 +2557,73 @@ static void test_ep_restarted(gconstpointer p)
 }
 
 /*
+ * Which frames an unkeyed endpoint answers with a BYE: one of a session it
+ * is not up in, to its MAC, from an initiator, neither HELLO nor BYE, once
+ * per session every ENCAP_LINK_STRANGER_BYE_NS.  Not one of the session it
+ * is up in that comes from another MAC: that session is not gone.  The
+ * VM's session goes on throughout.
+ */
+static void test_bye_stranger(void)
+{
+    static const uint8_t stranger[6] = { 2, 0, 0, 0, 0, 0x0c };
+    static const uint8_t nobody[6] = { 2, 0, 0, 0, 0, 0x0d };
+    static const uint8_t rec[16] = {
+        0, 12, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0xf, 0, 0, 0x10, 0,
+    };
+    struct encap_link_stats est;
+    uint8_t buf[256], p[64];
+    uint32_t epoch;
+    int len;
+
+    setup();
+    chan.log = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+    connect_up();
+    {
+        const uint8_t *f = g_bytes_get_data(chan.log->pdata[0], NULL);
+        epoch = f[22] << 24 | f[23] << 16 | f[24] << 8 | f[25];
+    }
+    /* The live session's PING, from another MAC: answered, not BYE'd. */
+    len = forge(buf, sizeof(buf), ep_mac, stranger, 1, ENCAP_FRAME_CTRL, 0,
+                epoch, 0, p, ctrl_payload(p, ENCAP_CTRL_PING, false));
+    encap_link_input(ep.l, buf, len, now);
+    encap_link_get_stats(ep.l, &est);
+    g_assert_cmpuint(est.byes_stranger, ==, 0);
+    /* Another session's DATA: a BYE, once. */
+    len = forge(buf, sizeof(buf), ep_mac, stranger, 1, ENCAP_FRAME_DATA,
+                ENCAP_F_SEQ, epoch + 5, 0, rec, sizeof(rec));
+    encap_link_input(ep.l, buf, len, now);
+    encap_link_input(ep.l, buf, len, now + ENCAP_LINK_STRANGER_BYE_NS / 2);
+    encap_link_get_stats(ep.l, &est);
+    g_assert_cmpuint(est.byes_stranger, ==, 1);
+    /* Its BYE, a frame to another MAC, one from an endpoint: none. */
+    len = forge(buf, sizeof(buf), ep_mac, stranger, 1, ENCAP_FRAME_CTRL, 0,
+                epoch + 6, 0, p, ctrl_payload(p, ENCAP_CTRL_BYE, false));
+    encap_link_input(ep.l, buf, len, now);
+    len = forge(buf, sizeof(buf), nobody, stranger, 1, ENCAP_FRAME_DATA,
+                ENCAP_F_SEQ, epoch + 7, 0, rec, sizeof(rec));
+    encap_link_input(ep.l, buf, len, now);
+    len = forge(buf, sizeof(buf), ep_mac, stranger, 1, ENCAP_FRAME_DATA,
+                ENCAP_F_SEQ | ENCAP_F_RESP, epoch + 8, 0, rec, sizeof(rec));
+    encap_link_input(ep.l, buf, len, now);
+    encap_link_get_stats(ep.l, &est);
+    g_assert_cmpuint(est.byes_stranger, ==, 1);
+    /* The first session's again, later: another BYE. */
+    len = forge(buf, sizeof(buf), ep_mac, stranger, 1, ENCAP_FRAME_DATA,
+                ENCAP_F_SEQ, epoch + 5, 0, rec, sizeof(rec));
+    encap_link_input(ep.l, buf, len, now + ENCAP_LINK_STRANGER_BYE_NS + 1);
+    encap_link_get_stats(ep.l, &est);
+    g_assert_cmpuint(est.byes_stranger, ==, 2);
+    /* None of it touched the session. */
+    run(10);
+    g_assert_cmpint(encap_link_state(vm.l), ==, ENCAP_LINK_UP);
+    g_assert_cmpint(encap_link_state(ep.l), ==, ENCAP_LINK_UP);
+    send_many(10, 10);
+    run(100);
+    assert_in_order(&ep, 10);
+    teardown();
+}
+
+/*
  * The endpoint's admission rule refuses the VM: its HELLOs are dropped
  * (counted), and its connect fails; allowed, it comes up.  A retry of the
  * current session is not asked about again.
@@ -3030,6 +3097,7 @@ int main(int argc, char **argv)
                          test_ep_restarted);
     g_test_add_data_func("/link/ep-restarted/keyed", GINT_TO_POINTER(2),
                          test_ep_restarted);
+    g_test_add_func("/link/bye-stranger", test_bye_stranger);
     g_test_add_data_func("/link/hello/close-new-mac", GINT_TO_POINTER(0),
                          test_close_new_mac);
     g_test_add_data_func("/link/hello/close-new-mac-keyed", GINT_TO_POINTER(1),

@@ -141,6 +141,12 @@ struct encap_link_frame {
 
 /* Most frames the link hands to ops->send_burst at once. */
 #define ENCAP_LINK_BURST 32
+/*
+ * A responder without a key answers a frame of a session it is not up in
+ * with a BYE in that session (docs/protocol.md, section 4), at most once
+ * per session this often.
+ */
+#define ENCAP_LINK_STRANGER_BYE_NS 100000000ull
 
 struct encap_link_ops {
     /* Send one frame. The return value is ignored: loss is recovered. */
