@@ -839,6 +839,10 @@ void vrc_link_get_stats(VRCLink *l, VRCLinkStats *s)
     s->resends_needless = es.resends_needless;
     s->rtos = es.timeouts;
     s->rtos_early = es.timeouts_early;
+    s->keepalive_downs = es.keepalive_downs;
+    s->hello_challenges = es.hello_probes;
+    s->hello_refused_live = es.hello_refused_live;
+    s->byes_stranger = es.byes_stranger;
     s->request_backlog = es.credit_backlog;
     s->request_backlog_max = es.credit_backlog_max;
     s->request_credit = l->cfg.request_credit;

@@ -73,6 +73,10 @@ static VrcInfo *vrc_link_info(char *id, char *peer, const VRCLinkConf *conf,
     info->resends_needless = st.resends_needless;
     info->retransmit_timeouts = st.rtos;
     info->retransmit_timeouts_early = st.rtos_early;
+    info->keepalive_downs = st.keepalive_downs;
+    info->hello_challenges = st.hello_challenges;
+    info->hello_refused_live = st.hello_refused_live;
+    info->byes_stranger = st.byes_stranger;
     info->requests_queued_max = st.requests_queued_max;
     info->credit_waits = st.credit_waits;
     info->request_credit = st.request_credit;
@@ -285,6 +289,12 @@ void hmp_info_vrc(Monitor *mon, const QDict *qdict)
                        " early: late acks), requests queued to run at most %"
                        PRIu64 "\n", i->retransmit_timeouts,
                        i->retransmit_timeouts_early, i->requests_queued_max);
+        monitor_printf(mon, "    sessions ended for silence %" PRIu64
+                       ", HELLOs of another session held back %" PRIu64
+                       " (%" PRIu64 " refused: the session answered), BYEs "
+                       "for a session not ours %" PRIu64 "\n",
+                       i->keepalive_downs, i->hello_challenges,
+                       i->hello_refused_live, i->byes_stranger);
         monitor_printf(mon, "    tail-loss probes %" PRIu64 ", requests that "
                        "waited for credit %" PRIu64 ", requests not yet run %"
                        PRIu64 " (at most %" PRIu64 ")", i->tail_probes,

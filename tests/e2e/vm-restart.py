@@ -18,13 +18,18 @@ transport given:
   5. the endpoint is killed with SIGKILL and started again: the running
      VM's slot loses its function and, once the driver has done what a
      guest's pciehp does (power the empty slot off, then on), gets a new
-     one by itself, which works.
+     one by itself, which works.  Without a key the new endpoint told
+     the VM its old session was gone (a BYE); with one it cannot.
+The endpoint's query-vrc must show the mechanism at each step: the
+challenge the live VM answered (2), the dead VM's session ended for
+silence (3).
 
 Over udp the new VM sends from a new port: the endpoint's transport must
 take it as its peer once the old session has ended (encap_transport_release_peer),
 not 5 s later.  TAP on stdout.
 """
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -34,6 +39,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "../../scripts"))
 from qtest_client import (BAR0, BUF, DB_CMD_READ, DB_ID, DB_REG,  # noqa: E402
                           RP_DEVFN, QTest, start_endpoint)
 
+QMP = os.path.join(os.path.dirname(__file__), "../../scripts/qmp.py")
 DMA_SIZE = 65536
 STEPS = 5                       # TAP lines per transport
 FILL = 0x5A
@@ -130,6 +136,13 @@ def try_use(q):
         return f"the VM went away: {e}"
 
 
+def ep_stats(sock):
+    """The endpoint's query-vrc entry, or {} if it cannot be asked."""
+    r = subprocess.run([sys.executable, QMP, sock, "query-vrc"],
+                       capture_output=True, text=True)
+    return json.loads(r.stdout)[0] if r.returncode == 0 else {}
+
+
 def start_vm(a, vm_args, log):
     try:
         return QTest(a.qemu, vm_args, a.vm_ns, log)
@@ -150,7 +163,9 @@ def case(a, name, ep_link, vm_link, keyed, logdir):
     # at start (2 s): a restarted VM must get its function within it.
     vm_args = key_obj + ["-device", f"vrc,id=vrc0,{vm_link},chassis=1,addr=02.0{key_opt}"]
     eplog = open(os.path.join(logdir, f"{name}-ep.log"), "w")
-    ep = start_endpoint(a.qemu, a.ep_ns, None, eplog, key_opt, key_obj,
+    qmp = os.path.join(logdir, f"{name}-ep.qmp")
+    ep_extra = key_obj + ["-qmp", f"unix:{qmp},server=on,wait=off"]
+    ep = start_endpoint(a.qemu, a.ep_ns, None, eplog, key_opt, ep_extra,
                         link=ep_link)
     time.sleep(0.5)                 # the endpoint's socket, before the VM's HELLO
     vms = []
@@ -178,6 +193,9 @@ def case(a, name, ep_link, vm_link, keyed, logdir):
                 rc = None
         said = open(log2).read()
         why = try_use(vm1)
+        st = ep_stats(qmp)
+        if why is None and not st.get("hello-refused-live"):
+            why = f"the endpoint counts no challenge the live session answered ({st})"
         ok = rc not in (None, 0) and "no answer from the endpoint" in said and why is None
         tap(ok, f"{name}: a second VM is refused while the first is alive, which keeps its function"
             + ("" if ok else f" (exit {rc}; {said.strip()[-200:]!r}; first VM: {why})"))
@@ -191,6 +209,9 @@ def case(a, name, ep_link, vm_link, keyed, logdir):
         vm3 = start_vm(a, vm_args, log3)
         why = try_use(vm3) if vm3 else "the VM did not start"
         took = time.monotonic() - t0
+        st = ep_stats(qmp)
+        if why is None and not st.get("keepalive-downs"):
+            why = f"the endpoint counts no session ended for silence ({st})"
         tap(why is None, f"{name}: a VM started right after the first was killed gets the function"
             + (f" in {took:.1f} s" if why is None else f" ({why})"))
         if not vm3:
@@ -213,13 +234,17 @@ def case(a, name, ep_link, vm_link, keyed, logdir):
         # and gets a new one by itself, which works once set up again.
         ep.kill()
         ep.wait()
-        ep = start_endpoint(a.qemu, a.ep_ns, None, eplog, key_opt, key_obj,
+        ep = start_endpoint(a.qemu, a.ep_ns, None, eplog, key_opt, ep_extra,
                             link=ep_link)
         t0 = time.monotonic()
         try:
             why = replug(vm4)
         except (SystemExit, OSError) as e:
             why = f"the VM failed: {e}"
+        byes = ep_stats(qmp).get("byes-stranger")
+        if why is None and (byes == 0) != keyed:
+            why = (f"the restarted endpoint sent {byes} BYE(s) for the old session; "
+                   f"want {'none (keyed)' if keyed else 'at least one'}")
         tap(why is None, f"{name}: the endpoint killed and started again, the VM's slot gets the function back"
             + (f" in {time.monotonic() - t0:.1f} s" if why is None else f" ({why})"))
     finally:
