@@ -151,6 +151,15 @@ def start_vm(a, vm_args, log):
         return None
 
 
+def vm_uses(a, vm_args, log, what):
+    """Start a VM and use the function: the VM (None if it did not start)
+    and what went wrong (None if nothing did), reported as @what."""
+    vm = start_vm(a, vm_args, log)
+    why = try_use(vm) if vm else "the VM did not start"
+    tap(why is None, what + (f" ({why})" if why else ""))
+    return vm, why
+
+
 def case(a, name, ep_link, vm_link, keyed, logdir):
     key_obj, key_opt = [], ""
     if keyed:
@@ -170,11 +179,8 @@ def case(a, name, ep_link, vm_link, keyed, logdir):
     time.sleep(0.5)                 # the endpoint's socket, before the VM's HELLO
     vms = []
     try:
-        log1 = open(os.path.join(logdir, f"{name}-vm1.log"), "w")
-        vm1 = start_vm(a, vm_args, log1)
-        why = try_use(vm1) if vm1 else "the VM did not start"
-        tap(why is None, f"{name}: a VM reads the function and its DMA reads the VM's memory"
-            + (f" ({why})" if why else ""))
+        vm1, _ = vm_uses(a, vm_args, open(os.path.join(logdir, f"{name}-vm1.log"), "w"),
+                         f"{name}: a VM reads the function and its DMA reads the VM's memory")
         if not vm1:
             return
         vms.append(vm1)
@@ -221,11 +227,8 @@ def case(a, name, ep_link, vm_link, keyed, logdir):
         # It quits cleanly; the next one gets the function.
         vm3.quit()
         vms.remove(vm3)
-        log4 = open(os.path.join(logdir, f"{name}-vm4.log"), "w")
-        vm4 = start_vm(a, vm_args, log4)
-        why = try_use(vm4) if vm4 else "the VM did not start"
-        tap(why is None, f"{name}: after a VM quits, the next one gets the function"
-            + (f" ({why})" if why else ""))
+        vm4, _ = vm_uses(a, vm_args, open(os.path.join(logdir, f"{name}-vm4.log"), "w"),
+                         f"{name}: after a VM quits, the next one gets the function")
         if not vm4:
             return
         vms.append(vm4)
