@@ -694,11 +694,8 @@ static void bye_stranger(struct encap_link *l, const struct encap_frame_view *v,
     l->bye_epoch = v->hdr.epoch;
     l->bye_rc_id = v->hdr.rc_id;
     l->bye_ns = now ?: 1;
-    memset(&h, 0, sizeof(h));
+    link_fill_hdr(l, &h, ENCAP_FRAME_CTRL);
     memcpy(h.dst, v->hdr.src, 6);
-    memcpy(h.src, l->cfg.own_mac, 6);
-    h.type = ENCAP_FRAME_CTRL;
-    h.flags = ENCAP_F_RESP;
     h.rc_id = v->hdr.rc_id;
     h.session = v->hdr.session;
     h.epoch = v->hdr.epoch;

@@ -176,7 +176,10 @@ def case(a, name, ep_link, vm_link, keyed, logdir):
     ep_extra = key_obj + ["-qmp", f"unix:{qmp},server=on,wait=off"]
     ep = start_endpoint(a.qemu, a.ep_ns, None, eplog, key_opt, ep_extra,
                         link=ep_link)
-    time.sleep(0.5)                 # the endpoint's socket, before the VM's HELLO
+    # Its QMP answers once the machine is up, its transport open.
+    why = wait_for("the endpoint's QMP", lambda: ep_stats(qmp), 10)
+    if why:
+        print(f"# {name}: {why}", flush=True)
     vms = []
     try:
         vm1, _ = vm_uses(a, vm_args, open(os.path.join(logdir, f"{name}-vm1.log"), "w"),
