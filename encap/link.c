@@ -603,6 +603,9 @@ static void input_hello(struct encap_link *l, const struct encap_frame_view *v,
     }
     if (!same) {
         /* A new session, or the initiator restarted: start afresh. */
+        if (l->ops->hello_accepted) {
+            l->ops->hello_accepted(l->opaque);  /* answers go to its sender */
+        }
         link_set_state(l, ENCAP_LINK_DOWN);
         l->confirming = false;
         memcpy(l->cfg.peer_mac, v->hdr.src, 6);

@@ -78,14 +78,13 @@ struct udp_transport {
     pthread_mutex_t lock;
     struct sockaddr_storage peer;
     socklen_t peer_len;         /* 0: no peer yet */
-    uint64_t heard_ns;          /* when the peer was last heard */
     /*
-     * The session with the peer ended and it has not been heard from
-     * since: the next sender of a HELLO takes its place.  Set by any
-     * thread (encap_transport_release_peer()), cleared by the receiving
-     * thread.
+     * The senders of the HELLOs from others than the peer in the burst
+     * last returned, by slot (bit k of @cand_mask: @cand[k] is one), for
+     * encap_transport_adopt_peer().  The receiving thread's alone.
      */
-    bool released;
+    uint64_t cand_mask;
+    struct sockaddr_storage cand[ENCAP_TRANSPORT_MAX_BURST];
     uint64_t stray;
     struct mmsghdr rx_msg[ENCAP_TRANSPORT_MAX_BURST];
     struct iovec rx_iov[ENCAP_TRANSPORT_MAX_BURST];
@@ -376,13 +375,6 @@ static int udp_send_burst(void *opaque, const struct encap_tx_frame *f,
     }
 }
 
-static void udp_release_peer(void *opaque)
-{
-    struct udp_transport *u = opaque;
-
-    __atomic_store_n(&u->released, true, __ATOMIC_RELEASE);
-}
-
 /*
  * A HELLO: a CTRL frame of op HELLO from the initiator's side (sent in
  * the clear in keyed sessions too; docs/protocol.md, sections 2 and 4).
@@ -396,58 +388,76 @@ static bool is_hello(const uint8_t *buf, size_t len)
            h[ENCAP_HDR_LEN] == ENCAP_CTRL_HELLO;
 }
 
+static void set_peer(struct udp_transport *u,
+                     const struct sockaddr_storage *sa)
+{
+    pthread_mutex_lock(&u->lock);
+    u->peer = *sa;
+    u->peer_len = sa->ss_family == AF_INET ? sizeof(struct sockaddr_in)
+                                           : sizeof(struct sockaddr_in6);
+    pthread_mutex_unlock(&u->lock);
+}
+
+/* What to do with a datagram. */
+enum udp_verdict {
+    UDP_DROP,           /* not a frame, or not the peer's: counted */
+    UDP_TAKE,
+    UDP_TAKE_HELLO,     /* a HELLO from another sender: the link decides */
+};
+
 /*
- * Whether to return the datagram of @len bytes in @buf from @src.  Learns
- * the peer.  Counts and ignores what is not a frame or not the peer's,
- * but for a HELLO: the link decides whether its session is still there.
+ * What to do with the datagram of @len bytes in @buf from @src.  A
+ * listener without a peer yet takes the sender of the first frame as its
+ * peer.  From then on only the peer's frames are taken, and the HELLOs of
+ * others: the sender of a HELLO that opens a session becomes the peer
+ * (encap_transport_adopt_peer(), docs/protocol.md section 8).
  */
-static bool udp_take(struct udp_transport *u,
-                     const struct sockaddr_storage *src, const uint8_t *buf,
-                     size_t len, bool oversize, uint64_t now)
+static enum udp_verdict udp_take(struct udp_transport *u,
+                                 const struct sockaddr_storage *src,
+                                 const uint8_t *buf, size_t len,
+                                 bool oversize)
 {
     bool frame = oversize ||
                  (len >= ENCAP_ETH_HLEN &&
                   (buf[12] << 8 | buf[13]) == ENCAP_ETHERTYPE);
-    bool hello, silent;
 
     if (u->peer_len && same_addr(src, &u->peer)) {
         if (!frame) {
             note_stray(u);
-            return false;
+            return UDP_DROP;
         }
-        u->heard_ns = now;
-        if (__atomic_load_n(&u->released, __ATOMIC_RELAXED)) {
-            /* Alive after all: it keeps its place, and says HELLO. */
-            __atomic_store_n(&u->released, false, __ATOMIC_RELAXED);
-        }
-        return true;
+        return UDP_TAKE;
     }
     if (!u->listener || !frame || oversize) {
         note_stray(u);
-        return false;
+        return UDP_DROP;
     }
-    hello = is_hello(buf, len);
-    silent = now - u->heard_ns >= (uint64_t)ENCAP_UDP_PEER_IDLE_MS * 1000000;
-    if (u->peer_len && !silent &&
-        !(hello && __atomic_load_n(&u->released, __ATOMIC_ACQUIRE))) {
-        if (hello) {
-            return true;        /* the link asks its session, and answers it */
-        }
-        note_stray(u);
-        return false;
+    if (!u->peer_len) {
+        set_peer(u, src);
+        return UDP_TAKE;
     }
-    /*
-     * No peer, a silent one, or a HELLO after the session ended: the
-     * sender of this frame is the peer now.
-     */
-    pthread_mutex_lock(&u->lock);
-    u->peer = *src;
-    u->peer_len = src->ss_family == AF_INET ? sizeof(struct sockaddr_in)
-                                            : sizeof(struct sockaddr_in6);
-    pthread_mutex_unlock(&u->lock);
-    __atomic_store_n(&u->released, false, __ATOMIC_RELAXED);
-    u->heard_ns = now;
-    return true;
+    if (is_hello(buf, len)) {
+        return UDP_TAKE_HELLO;
+    }
+    note_stray(u);
+    return UDP_DROP;
+}
+
+/* Frame @slot of the burst being returned is a HELLO from @src. */
+static void note_cand(struct udp_transport *u, unsigned slot,
+                      const struct sockaddr_storage *src)
+{
+    u->cand[slot] = *src;
+    u->cand_mask |= 1ull << slot;
+}
+
+static void udp_adopt_peer(void *opaque, unsigned slot)
+{
+    struct udp_transport *u = opaque;
+
+    if (slot < ENCAP_TRANSPORT_MAX_BURST && (u->cand_mask >> slot & 1)) {
+        set_peer(u, &u->cand[slot]);
+    }
 }
 
 /* The segment size of a GRO datagram, from its cmsg; 0 if it has none. */
@@ -509,12 +519,12 @@ static int udp_recv_gro(struct udp_transport *u, struct encap_rx_frame *f,
                         unsigned n, unsigned *oversize)
 {
     unsigned got = 0;
-    /* One clock read a call: the frames of a burst arrived together. */
-    uint64_t now = mono_ns();
 
+    u->cand_mask = 0;
     while (got < n) {
         struct encap_gro_slice s;
         const uint8_t *data;
+        enum udp_verdict v;
         unsigned msg;
         bool big;
 
@@ -536,7 +546,8 @@ static int udp_recv_gro(struct udp_transport *u, struct encap_rx_frame *f,
             u->gro_msg++;
         }
         data = u->gro_buf + (size_t)msg * GRO_BUF_SIZE + s.off;
-        if (!udp_take(u, &u->gro_src[msg], data, s.len, big, now)) {
+        v = udp_take(u, &u->gro_src[msg], data, s.len, big);
+        if (v == UDP_DROP) {
             continue;
         }
         if (big) {
@@ -545,6 +556,9 @@ static int udp_recv_gro(struct udp_transport *u, struct encap_rx_frame *f,
                 return 0;       /* one slot (recv): -EMSGSIZE, reported */
             }
             continue;
+        }
+        if (v == UDP_TAKE_HELLO) {
+            note_cand(u, got, &u->gro_src[msg]);
         }
         memcpy(f[got].buf, data, s.len);
         f[got++].len = s.len;
@@ -564,6 +578,7 @@ static int udp_recv(void *opaque, uint8_t *buf, size_t cap)
         return r > 0 ? (int)f.len : oversize ? -EMSGSIZE : r;
     }
 
+    u->cand_mask = 0;
     for (;;) {
         struct sockaddr_storage src;
         struct iovec iov = {
@@ -575,6 +590,7 @@ static int udp_recv(void *opaque, uint8_t *buf, size_t cap)
             .msg_iov = &iov, .msg_iovlen = 1,
         };
         ssize_t n = recvmsg(u->fd, &msg, MSG_DONTWAIT);
+        enum udp_verdict v;
         bool oversize;
 
         if (n < 0) {
@@ -584,8 +600,12 @@ static int udp_recv(void *opaque, uint8_t *buf, size_t cap)
             return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
         }
         oversize = msg.msg_flags & MSG_TRUNC;
-        if (!udp_take(u, &src, buf, n, oversize, mono_ns())) {
+        v = udp_take(u, &src, buf, n, oversize);
+        if (v == UDP_DROP) {
             continue;
+        }
+        if (v == UDP_TAKE_HELLO) {
+            note_cand(u, 0, &src);
         }
         return oversize ? -EMSGSIZE : n;
     }
@@ -600,10 +620,10 @@ static int udp_recv_burst(void *opaque, struct encap_rx_frame *f, unsigned n,
     if (u->gro) {
         return udp_recv_gro(u, f, n, oversize);
     }
+    u->cand_mask = 0;
     /* Until a frame is taken or nothing waits: strays are skipped. */
     while (got == 0) {
         unsigned want = n;
-        uint64_t now;
         int r;
 
         for (unsigned k = 0; k < want; k++) {
@@ -626,13 +646,14 @@ static int udp_recv_burst(void *opaque, struct encap_rx_frame *f, unsigned n,
         if (r == 0) {
             return 0;
         }
-        now = mono_ns();
         /* Keep the taken frames at the front, in order. */
         for (int k = 0; k < r; k++) {
             bool big = u->rx_msg[k].msg_hdr.msg_flags & MSG_TRUNC;
             size_t len = u->rx_msg[k].msg_len;
+            enum udp_verdict v = udp_take(u, &u->rx_src[k], f[k].buf, len,
+                                          big);
 
-            if (!udp_take(u, &u->rx_src[k], f[k].buf, len, big, now)) {
+            if (v == UDP_DROP) {
                 continue;
             }
             /* Moved forward past a dropped one: it must fit there too. */
@@ -643,6 +664,9 @@ static int udp_recv_burst(void *opaque, struct encap_rx_frame *f, unsigned n,
             }
             if ((unsigned)k != got) {
                 memcpy(f[got].buf, f[k].buf, len);  /* rare: after a drop */
+            }
+            if (v == UDP_TAKE_HELLO) {
+                note_cand(u, got, &u->rx_src[k]);
             }
             f[got++].len = len;
         }
@@ -675,7 +699,7 @@ static const struct encap_transport_ops udp_ops = {
     .recv_burst = udp_recv_burst,
     .stray = udp_stray,
     .address = udp_address,
-    .release_peer = udp_release_peer,
+    .adopt_peer = udp_adopt_peer,
     .close = udp_close,
 };
 

@@ -231,10 +231,10 @@ int encap_transport_address(const struct encap_transport *t, bool peer,
     return t->ops->address(t->opaque, peer, buf, len);
 }
 
-void encap_transport_release_peer(struct encap_transport *t)
+void encap_transport_adopt_peer(struct encap_transport *t, unsigned slot)
 {
-    if (t->ops->release_peer) {
-        t->ops->release_peer(t->opaque);
+    if (t->ops->adopt_peer) {
+        t->ops->adopt_peer(t->opaque, slot);
     }
 }
 

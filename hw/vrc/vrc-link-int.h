@@ -140,6 +140,7 @@ struct VRCLink {
     int rx_event;               /* eventfd: stop, or work handed back */
     int rx_timer;               /* timerfd: a link timer a waiter left due */
     struct encap_rx_frame rx[VRC_RX_BURST];     /* into rxbuf */
+    unsigned rx_slot;           /* of the frame in encap_link_input() */
     int main_fd;                /* rx_in_main_loop: the fd watched, or -1 */
     QEMUTimer *main_timer;      /* rx_in_main_loop: link layer timers */
     uint8_t rxbuf[VRC_RX_BURST][VRC_MAX_FRAME + 64];

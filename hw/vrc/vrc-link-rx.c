@@ -251,6 +251,7 @@ static uint64_t vrc_link_rx_locked(VRCLink *l)
                 }
                 continue;
             }
+            l->rx_slot = i;
             encap_link_input(l->el, frame, len, now);
         }
     }

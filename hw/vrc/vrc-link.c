@@ -93,12 +93,6 @@ static void vrc_link_state_cb(void *opaque, enum encap_link_state state)
         l->cfg.mrrs = encap_link_mrrs(l->el);
     }
     if (!up) {
-        /*
-         * A listener that learnt its peer (udp) lets the next HELLO in
-         * unless the peer turns out to be alive: a restarted vrc comes
-         * back from a new port without waiting for the old one's silence.
-         */
-        encap_transport_release_peer(l->tp);
         /* Fail every outstanding request now rather than at its timeout. */
         for (unsigned i = 0; i < VRC_TAGS; i++) {
             if (l->tags[i].busy && !l->tags[i].done) {
@@ -126,8 +120,21 @@ static bool vrc_link_hello_allowed(void *opaque, const uint8_t mac[6],
            l->ops->hello_allowed(l->opaque, mac, rc_id);
 }
 
+/*
+ * Lock held (inside encap_link_input), the receiver: the HELLO of frame
+ * rx_slot opens a session.  A listener that learns its peer (udp) answers
+ * its sender from now on: a restarted vrc comes back from a new port.
+ */
+static void vrc_link_hello_accepted(void *opaque)
+{
+    VRCLink *l = opaque;
+
+    encap_transport_adopt_peer(l->tp, l->rx_slot);
+}
+
 static const struct encap_link_ops vrc_encap_ops = {
     .hello_allowed = vrc_link_hello_allowed,
+    .hello_accepted = vrc_link_hello_accepted,
     .random = vrc_link_random,
     .send_frame = vrc_link_send_frame,
     .send_burst = vrc_link_send_burst,

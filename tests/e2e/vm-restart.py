@@ -15,6 +15,11 @@ transport given:
      session, which does not answer), reads the ID and runs the DMA read,
      whose requests and completions go to the new VM;
   4. that VM quits cleanly and the next one gets the function;
+ 4b. keyed udp only: that VM is killed, and a stranger on the VM's host
+     sends forged HELLOs from another port while the endpoint finds the
+     session dead (keepalive) and after: the next VM gets the function,
+     the endpoint having refused the stranger's HELLOs (auth-fails) and
+     answered the VM, not the stranger;
   5. the endpoint is killed with SIGKILL and started again: the running
      VM's slot loses its function and, once the driver has done what a
      guest's pciehp does (power the empty slot off, then on), gets a new
@@ -24,9 +29,9 @@ The endpoint's query-vrc must show the mechanism at each step: the
 challenge the live VM answered (2), the dead VM's session ended for
 silence (3).
 
-Over udp the new VM sends from a new port: the endpoint's transport must
-take it as its peer once the old session has ended (encap_transport_release_peer),
-not 5 s later.  TAP on stdout.
+Over udp the new VM sends from a new port: the endpoint's transport takes
+the sender of the HELLO that opens a session as its peer
+(encap_transport_adopt_peer), and nobody else.  TAP on stdout.
 """
 import argparse
 import json
@@ -41,7 +46,7 @@ from qtest_client import (BAR0, BUF, DB_CMD_READ, DB_ID, DB_REG,  # noqa: E402
 
 QMP = os.path.join(os.path.dirname(__file__), "../../scripts/qmp.py")
 DMA_SIZE = 65536
-STEPS = 5                       # TAP lines per transport
+STEPS = 5                       # TAP lines per transport, and 4b
 FILL = 0x5A
 
 count = 0
@@ -143,6 +148,46 @@ def ep_stats(sock):
     return json.loads(r.stdout)[0] if r.returncode == 0 else {}
 
 
+# A stranger's forged keyed HELLO (version 2, a made-up MAC), as a udp
+# datagram: Ethernet and vrc headers, the CTRL payload, its CRC-32C
+# (docs/protocol.md, sections 1, 2 and 7.3), sent every 10 ms until killed.
+STRANGER = r"""
+import os, socket, struct, sys, time
+def crc32c(b):
+    c = 0xFFFFFFFF
+    for x in b:
+        c ^= x
+        for _ in range(8):
+            c = (c >> 1) ^ (0x82F63B78 & -(c & 1))
+    return c ^ 0xFFFFFFFF
+host, port = sys.argv[1], int(sys.argv[2])
+s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
+                  socket.SOCK_DGRAM)
+epoch = 1
+while True:
+    payload = bytes([1]) + bytes(15) + os.urandom(48)   # HELLO, nonce, MAC
+    hdr = struct.pack(">BBHHHIIIHBB", 2, 2, 0, 0, 0x5151, epoch, 0, 0,
+                      len(payload), 0, 0)
+    f = (bytes.fromhex("020000000001020000000002") + b"\x88\xb5" + hdr
+         + payload)
+    s.sendto(f + struct.pack(">I", crc32c(f)), (host, port))
+    epoch += 1
+    time.sleep(0.01)
+"""
+
+
+def start_stranger(a, target):
+    """Forged HELLOs to udp HOST:PORT @target from the VM's namespace."""
+    host, port = target.rsplit(":", 1)
+    return subprocess.Popen(["ip", "netns", "exec", a.vm_ns, sys.executable,
+                             "-c", STRANGER, host.strip("[]"), port])
+
+
+def stranger_step(keyed, vm_link):
+    """Whether the case has step 4b."""
+    return keyed and "udp:" in vm_link
+
+
 def start_vm(a, vm_args, log):
     try:
         return QTest(a.qemu, vm_args, a.vm_ns, log)
@@ -161,6 +206,7 @@ def vm_uses(a, vm_args, log, what):
 
 
 def case(a, name, ep_link, vm_link, keyed, logdir):
+    stranger = None
     key_obj, key_opt = [], ""
     if keyed:
         key = os.path.join(logdir, f"{name}.key")
@@ -236,6 +282,34 @@ def case(a, name, ep_link, vm_link, keyed, logdir):
             return
         vms.append(vm4)
 
+        if stranger_step(keyed, vm_link):
+            # Killed; a stranger's forged HELLOs from before the endpoint
+            # finds the session dead until the next VM has the function.
+            downs = ep_stats(qmp).get("keepalive-downs", 0)
+            vm4.proc.kill()
+            vm4.proc.wait()
+            vms.remove(vm4)
+            fails0 = ep_stats(qmp).get("auth-fails", 0)
+            stranger = start_stranger(a, vm_link.split("udp:", 1)[1].split(",")[0])
+            why = wait_for("the endpoint to end the killed VM's session",
+                           lambda: ep_stats(qmp).get("keepalive-downs", 0) > downs, 10)
+            time.sleep(0.1)     # the stranger's HELLOs after it
+            vm4 = None
+            if why is None:
+                vm4 = start_vm(a, vm_args, open(os.path.join(logdir, f"{name}-vm5.log"), "w"))
+                why = try_use(vm4) if vm4 else "the VM did not start"
+            st = ep_stats(qmp)
+            stranger.kill()
+            stranger.wait()
+            stranger = None
+            if why is None and st.get("auth-fails", 0) - fails0 < 10:
+                why = f"the endpoint refused too few of the stranger's HELLOs ({st})"
+            tap(why is None, f"{name}: with a stranger sending forged HELLOs, the next VM gets the function"
+                + ("" if why is None else f" ({why})"))
+            if not vm4:
+                return
+            vms.append(vm4)
+
         # The endpoint killed and started again: the slot loses its function
         # and gets a new one by itself, which works once set up again.
         ep.kill()
@@ -254,6 +328,9 @@ def case(a, name, ep_link, vm_link, keyed, logdir):
         tap(why is None, f"{name}: the endpoint killed and started again, the VM's slot gets the function back"
             + (f" in {time.monotonic() - t0:.1f} s" if why is None else f" ({why})"))
     finally:
+        if stranger:
+            stranger.kill()
+            stranger.wait()
         for q in vms:
             q.proc.kill()
             q.proc.wait()
@@ -287,10 +364,11 @@ def main():
     only = os.environ.get("VRC_RESTART_CASES")
     if only:
         cases = [c for c in cases if c[0] in only.split(",")]
-    print(f"1..{STEPS * len(cases)}", flush=True)
+    steps = sum(STEPS + stranger_step(c[3], c[2]) for c in cases)
+    print(f"1..{steps}", flush=True)
     for c in cases:
         case(a, *c, a.logdir)
-    while count < STEPS * len(cases):
+    while count < steps:
         tap(False, "not reached")
     return 1 if failed else 0
 

@@ -182,6 +182,8 @@ static struct {
     unsigned calls;
     uint8_t mac[6];
     uint16_t rc_id;
+    unsigned accepted;          /* ops->hello_accepted calls */
+    uint64_t tx_at_accept;      /* the endpoint's frames_tx at the last */
 } admit;
 
 static bool hello_allowed(void *opaque, const uint8_t mac[6], uint16_t rc_id)
@@ -192,12 +194,23 @@ static bool hello_allowed(void *opaque, const uint8_t mac[6], uint16_t rc_id)
     return admit.allow;
 }
 
+static void hello_accepted(void *opaque)
+{
+    struct side *s = opaque;
+    struct encap_link_stats st;
+
+    encap_link_get_stats(s->l, &st);
+    admit.accepted++;
+    admit.tx_at_accept = st.frames_tx;
+}
+
 static const struct encap_link_ops ops_hook = {
     .send_frame = send_frame,
     .deliver_tlp = deliver,
     .state_changed = state_changed,
     .random = test_random,
     .hello_allowed = hello_allowed,
+    .hello_accepted = hello_accepted,
 };
 
 /* Settings of the next setup_keys(), cleared by teardown(). */
@@ -2661,6 +2674,100 @@ static void test_hello_allowed(void)
 }
 
 /*
+ * A second VM, @mac, in session 0x2222 (vm's is another), with @key or
+ * none, talking to the endpoint; free with free_vm2().
+ */
+static void new_vm2(struct side *vm2, const uint8_t *mac, const char *key)
+{
+    struct encap_link_config c = {
+        .initiator = true, .max_frame = 1514, .mps = 1024, .mrrs = 4096,
+        .window = 16, .session = 0x2222, .rc_id = 9,
+        .key = (const uint8_t *)key, .key_len = key ? strlen(key) : 0,
+    };
+
+    memcpy(c.own_mac, mac, 6);
+    memcpy(c.peer_mac, ep_mac, 6);
+    *vm2 = (struct side) { .peer = &ep };
+    vm2->got = g_array_new(FALSE, FALSE, sizeof(uint16_t));
+    vm2->l = encap_link_new(&c, &ops, vm2);
+    g_assert_nonnull(vm2->l);
+}
+
+static void free_vm2(struct side *vm2)
+{
+    encap_link_free(vm2->l);
+    g_array_free(vm2->got, TRUE);
+}
+
+/*
+ * The responder says (ops->hello_accepted) when a HELLO opens a session,
+ * before it answers it: where a transport learns its peer (udp), that
+ * HELLO's sender becomes the peer.  Not for a retry of the current
+ * session, a HELLO refused by the endpoint's rules, one that challenges a
+ * live session, or (keyed) one that does not verify.
+ */
+static void test_hello_accepted(gconstpointer p)
+{
+    const char *key = GPOINTER_TO_INT(p) ? KEY : NULL;
+    struct side vm2;
+    struct encap_link_stats est;
+    struct frame *hello;
+
+    tune.ep_hook = true;
+    tune.ep_keepalive_ns = KA;
+    setup_keys(key, key);
+    admit.allow = true;
+    hello = connect_keeping_hello();
+    g_assert_cmpuint(admit.accepted, ==, 1);
+    g_assert_cmpuint(admit.tx_at_accept, ==, 0);    /* before its HELLO_ACK */
+    encap_link_input(ep.l, hello->buf, hello->len, now);    /* a retry */
+    g_assert_cmpuint(admit.accepted, ==, 1);
+    if (key) {
+        uint8_t buf[256], pl[64];
+        size_t n = ctrl_payload(pl, ENCAP_CTRL_HELLO, true);
+        int len = forge(buf, sizeof(buf), ep_mac, vm_mac, 2,
+                        ENCAP_FRAME_CTRL, 0, 77, 0, pl, n);
+
+        g_assert_cmpint(encap_link_input(ep.l, buf, len, now), ==,
+                        -ENCAP_E_AUTH);
+        g_assert_cmpuint(admit.accepted, ==, 1);
+    }
+
+    /*
+     * Another VM behind the same MAC (over udp every vrc has the same
+     * one), in another session: refused by the rules, then challenging
+     * the live session.
+     */
+    new_vm2(&vm2, vm_mac, key);
+    admit.allow = false;
+    g_assert_cmpint(encap_link_connect(vm2.l, now), ==, 0);
+    run(1);
+    admit.allow = true;
+    /* (run() keeps no time for vm2: each HELLO is a connect of its own.) */
+    g_assert_cmpint(encap_link_connect(vm2.l, now), ==, 0);
+    run(1000);                  /* the live VM answers the challenge */
+    g_assert_cmpint(encap_link_state(vm2.l), !=, ENCAP_LINK_UP);
+    g_assert_cmpint(encap_link_state(ep.l), ==, ENCAP_LINK_UP);
+    encap_link_get_stats(ep.l, &est);
+    g_assert_cmpuint(est.hello_refused, >=, 1);
+    g_assert_cmpuint(est.hello_probes, >=, 1);
+    g_assert_cmpuint(admit.accepted, ==, 1);
+
+    /* The session ends: the other VM's next HELLO opens one. */
+    encap_link_close(ep.l, now);
+    ep.peer = &vm2;
+    encap_link_close(vm2.l, now);
+    g_assert_cmpint(encap_link_connect(vm2.l, now), ==, 0);
+    run(100);
+    g_assert_cmpint(encap_link_state(vm2.l), ==, ENCAP_LINK_UP);
+    g_assert_cmpuint(admit.accepted, ==, 2);
+    free_vm2(&vm2);
+    g_free(hello->buf);
+    g_free(hello);
+    teardown();
+}
+
+/*
  * The endpoint ends its session (ownership moved): a HELLO from another
  * VM's MAC then opens a session, and TLPs flow with that VM.
  */
@@ -2668,12 +2775,7 @@ static void test_close_new_mac(gconstpointer p)
 {
     static const uint8_t vm2_mac[6] = { 2, 0, 0, 0, 0, 0x0c };
     const char *key = GPOINTER_TO_INT(p) ? KEY : NULL;
-    struct encap_link_config c = {
-        .initiator = true, .max_frame = 1514, .mps = 1024, .mrrs = 4096,
-        .window = 16, .session = 0x2222, .rc_id = 9,
-        .key = (const uint8_t *)key, .key_len = key ? strlen(key) : 0,
-    };
-    struct side vm2 = { .peer = &ep };
+    struct side vm2;
     struct encap_link *old;
 
     tune.ep_keepalive_ns = KA;
@@ -2684,11 +2786,7 @@ static void test_close_new_mac(gconstpointer p)
     g_assert_cmpint(encap_link_state(ep.l), ==, ENCAP_LINK_DOWN);
     g_assert_cmpint(encap_link_state(vm.l), ==, ENCAP_LINK_DOWN);
 
-    memcpy(c.own_mac, vm2_mac, 6);
-    memcpy(c.peer_mac, ep_mac, 6);
-    vm2.got = g_array_new(FALSE, FALSE, sizeof(uint16_t));
-    vm2.l = encap_link_new(&c, &ops, &vm2);
-    g_assert_nonnull(vm2.l);
+    new_vm2(&vm2, vm2_mac, key);
     ep.peer = &vm2;
     g_assert_cmpint(encap_link_connect(vm2.l, now), ==, 0);
     run(100);
@@ -2702,8 +2800,7 @@ static void test_close_new_mac(gconstpointer p)
     run(10);
     vm.l = old;
     assert_in_order(&ep, 10);
-    encap_link_free(vm2.l);
-    g_array_free(vm2.got, TRUE);
+    free_vm2(&vm2);
     teardown();
 }
 
@@ -3091,6 +3188,10 @@ int main(int argc, char **argv)
     g_test_add_data_func("/link/hello/restarted-vrc-timers", GINT_TO_POINTER(2),
                          test_hello_restarted);
     g_test_add_func("/link/hello/allowed", test_hello_allowed);
+    g_test_add_data_func("/link/hello/accepted", GINT_TO_POINTER(0),
+                         test_hello_accepted);
+    g_test_add_data_func("/link/hello/accepted-keyed", GINT_TO_POINTER(1),
+                         test_hello_accepted);
     g_test_add_data_func("/link/ep-restarted/sending", GINT_TO_POINTER(0),
                          test_ep_restarted);
     g_test_add_data_func("/link/ep-restarted/idle", GINT_TO_POINTER(1),

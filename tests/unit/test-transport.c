@@ -1048,34 +1048,6 @@ static void expect_dropped(struct encap_transport *l,
     g_assert_cmpint(encap_transport_recv(l, in, sizeof(in)), ==, 0);
 }
 
-/* A listener whose peer fell silent takes the next sender as its peer. */
-static void test_udp_new_peer(void)
-{
-    struct encap_transport *l, *c, *c2;
-    struct encap_transport_stats s;
-    uint8_t out[64], in[64];
-    char spec[64];
-
-    udp_pair("127.0.0.1", &l, &c);
-    snprintf(spec, sizeof(spec), "udp:127.0.0.1:%u", udp_port(l, false));
-    g_assert_cmpint(encap_transport_open(spec, false, &c2, NULL, 0), ==, 0);
-    fill(out, 64, 1);
-    g_assert_cmpint(encap_transport_send(c, out, 64), ==, 0);
-    g_assert_cmpint(recv_wait(l, in, sizeof(in)), ==, 64);
-    expect_dropped(l, c2, out, 64);
-    g_usleep((ENCAP_UDP_PEER_IDLE_MS + 100) * 1000);
-    g_assert_cmpint(encap_transport_send(c2, out, 64), ==, 0);
-    g_assert_cmpint(recv_wait(l, in, sizeof(in)), ==, 64);
-    g_assert_cmpuint(udp_port(l, true), ==, udp_port(c2, false));
-    /* Now the first one is the stranger. */
-    expect_dropped(l, c, out, 64);
-    encap_transport_get_stats(l, &s);
-    g_assert_cmpuint(s.rx_stray, ==, 2);
-    encap_transport_close(c2);
-    encap_transport_close(l);
-    encap_transport_close(c);
-}
-
 /* A frame of @len bytes that reads as a HELLO (@resp: from an endpoint). */
 static void fill_hello(uint8_t *f, size_t len, bool resp)
 {
@@ -1088,16 +1060,17 @@ static void fill_hello(uint8_t *f, size_t len, bool resp)
 }
 
 /*
- * A listener's peer and a stranger: the stranger's HELLOs reach the link
- * (it asks its session), its other frames do not; once the session has
- * ended (encap_transport_release_peer()) the stranger's next HELLO makes
- * it the peer, unless the peer spoke first.
+ * A listener's peer and a stranger: the stranger's HELLOs reach the link,
+ * its other frames do not, and the peer stays until the link takes such a
+ * HELLO (encap_transport_adopt_peer() with the HELLO's slot): then the
+ * stranger is the peer, and the old peer the stranger.
  */
-static void test_udp_release_peer(void)
+static void test_udp_adopt_peer(void)
 {
     struct encap_transport *l, *c, *c2;
     struct encap_transport_stats s;
-    uint8_t out[64], hello[64], resp_hello[64], in[64];
+    struct encap_rx_frame rx[4];
+    uint8_t out[64], hello[64], resp_hello[64], in[4 * 64];
     char spec[64];
 
     udp_pair("127.0.0.1", &l, &c);
@@ -1106,31 +1079,42 @@ static void test_udp_release_peer(void)
     fill(out, sizeof(out), 1);
     fill_hello(hello, sizeof(hello), false);
     fill_hello(resp_hello, sizeof(resp_hello), true);
+    /* No peer yet: the first frame's sender is the peer. */
     g_assert_cmpint(encap_transport_send(c, out, 64), ==, 0);
     g_assert_cmpint(recv_wait(l, in, sizeof(in)), ==, 64);
+    g_assert_cmpuint(udp_port(l, true), ==, udp_port(c, false));
+    /* A frame of the peer's is nobody's to adopt. */
+    encap_transport_adopt_peer(l, 0);
+    g_assert_cmpuint(udp_port(l, true), ==, udp_port(c, false));
 
-    /* While the peer's session lasts: HELLOs through, nothing else. */
+    /* A stranger's HELLOs come through, nothing else of its. */
     expect_dropped(l, c2, out, 64);
     expect_dropped(l, c2, resp_hello, 64);
     g_assert_cmpint(encap_transport_send(c2, hello, 64), ==, 0);
     g_assert_cmpint(recv_wait(l, in, sizeof(in)), ==, 64);
     g_assert_cmpmem(in, 64, hello, 64);
+    /* Not taken by the link: the peer stays, and still gets the answers. */
+    g_assert_cmpuint(udp_port(l, true), ==, udp_port(c, false));
+    g_assert_cmpint(encap_transport_send(l, out, 64), ==, 0);
+    g_assert_cmpint(recv_wait(c, in, sizeof(in)), ==, 64);
+    /* A HELLO received before the last receive is not the one taken. */
+    g_assert_cmpint(encap_transport_recv(l, in, sizeof(in)), ==, 0);
+    encap_transport_adopt_peer(l, 0);
     g_assert_cmpuint(udp_port(l, true), ==, udp_port(c, false));
 
-    /* Ended, but the peer is heard from again: it keeps its place. */
-    encap_transport_release_peer(l);
+    /* The peer's frame and the stranger's HELLO in one burst. */
     g_assert_cmpint(encap_transport_send(c, out, 64), ==, 0);
-    g_assert_cmpint(recv_wait(l, in, sizeof(in)), ==, 64);
     g_assert_cmpint(encap_transport_send(c2, hello, 64), ==, 0);
-    g_assert_cmpint(recv_wait(l, in, sizeof(in)), ==, 64);
+    for (unsigned k = 0; k < 4; k++) {
+        rx[k] = (struct encap_rx_frame) { in + k * 64, 64, 0 };
+    }
+    g_assert_true(readable(l, WAIT_MS));
+    g_assert_cmpint(encap_transport_recv_burst(l, rx, 4), ==, 2);
+    g_assert_cmpmem(rx[0].buf, 64, out, 64);
+    g_assert_cmpmem(rx[1].buf, 64, hello, 64);
+    encap_transport_adopt_peer(l, 0);
     g_assert_cmpuint(udp_port(l, true), ==, udp_port(c, false));
-
-    /* Ended, the peer silent: a stranger's HELLO, not any frame, takes it. */
-    encap_transport_release_peer(l);
-    expect_dropped(l, c2, out, 64);
-    g_assert_cmpuint(udp_port(l, true), ==, udp_port(c, false));
-    g_assert_cmpint(encap_transport_send(c2, hello, 64), ==, 0);
-    g_assert_cmpint(recv_wait(l, in, sizeof(in)), ==, 64);
+    encap_transport_adopt_peer(l, 1);
     g_assert_cmpuint(udp_port(l, true), ==, udp_port(c2, false));
     g_assert_cmpint(encap_transport_send(l, out, 64), ==, 0);
     g_assert_cmpint(recv_wait(c2, in, sizeof(in)), ==, 64);
@@ -1139,11 +1123,13 @@ static void test_udp_release_peer(void)
     /* The old peer is the stranger now. */
     expect_dropped(l, c, out, 64);
     encap_transport_get_stats(l, &s);
-    g_assert_cmpuint(s.rx_stray, ==, 4);
+    g_assert_cmpuint(s.rx_stray, ==, 3);
 
-    /* Transports with no learnt peer take the call and change nothing. */
-    encap_transport_release_peer(c);
-    g_assert_cmpint(encap_transport_send(c, out, 64), ==, 0);
+    /* A connecting transport's peer is its listener, whatever it is told. */
+    g_assert_cmpint(encap_transport_send(l, hello, 64), ==, 0);
+    g_assert_cmpint(recv_wait(c2, in, sizeof(in)), ==, 64);
+    encap_transport_adopt_peer(c2, 0);
+    g_assert_cmpuint(udp_port(c2, true), ==, udp_port(l, false));
     encap_transport_close(c2);
     encap_transport_close(l);
     encap_transport_close(c);
@@ -1654,8 +1640,7 @@ int main(int argc, char **argv)
                          udp_oversize);
     g_test_add_data_func("/transport/udp/ipv6/oversize", "[::1]",
                          udp_oversize);
-    g_test_add_func("/transport/udp/new-peer", test_udp_new_peer);
-    g_test_add_func("/transport/udp/release-peer", test_udp_release_peer);
+    g_test_add_func("/transport/udp/adopt-peer", test_udp_adopt_peer);
     g_test_add_func("/transport/udp/bad-spec", test_udp_bad_spec);
     g_test_add_func("/transport/open-spec", test_open_spec);
     g_test_add_func("/transport/packet/ring-v3-walk", test_pring_v3_walk);

@@ -187,6 +187,13 @@ struct encap_link_ops {
      * false drops the HELLO (stats.hello_refused).
      */
     bool (*hello_allowed)(void *opaque, const uint8_t mac[6], uint16_t rc_id);
+    /*
+     * Optional, responder: the HELLO being input opens a new session (with
+     * a key: it verified), before anything is sent in it.  A
+     * transport that learns its peer from what it receives takes the
+     * HELLO's sender as the peer here (encap_transport_adopt_peer()).
+     */
+    void (*hello_accepted)(void *opaque);
 };
 
 struct encap_link_stats {

@@ -131,8 +131,8 @@ struct encap_transport_ops {
      * if there is no peer yet, -ENOSPC if @len is too small.
      */
     int (*address)(void *opaque, bool peer, char *buf, size_t len);
-    /* Optional: encap_transport_release_peer(); any thread. */
-    void (*release_peer)(void *opaque);
+    /* Optional: encap_transport_adopt_peer(); the receiving thread. */
+    void (*adopt_peer)(void *opaque, unsigned slot);
     /* Release everything, @opaque included. */
     void (*close)(void *opaque);
 };
@@ -224,16 +224,13 @@ int encap_transport_open_unix(const char *path, bool listener,
  * (getaddrinfo; the first address that works is used), PORT is a number.
  *
  * @listener true: bind @hostport (PORT 0: any free port, see
- * encap_transport_address()).  The first frame that arrives makes its
- * sender the peer; from then on datagrams from anyone else are ignored
+ * encap_transport_address()).  The sender of the first frame that arrives
+ * becomes the peer; from then on datagrams from anyone else are ignored
  * (counted in rx_stray), except a HELLO (a CTRL frame, op 1, from the
- * initiator's side), which is returned so that the link can ask its
- * session whether it is still there (docs/protocol.md, section 8).  The
- * next sender becomes the peer once the peer has been silent for
- * ENCAP_UDP_PEER_IDLE_MS; the next sender of a HELLO as soon as the
- * session with the peer ended (encap_transport_release_peer()), unless the
- * peer was heard from again since.  Until there is a peer, send returns
- * -ENOTCONN.
+ * initiator's side), which is returned so that the link can decide: its
+ * sender becomes the peer when the link opens a session on it
+ * (encap_transport_adopt_peer(); docs/protocol.md, section 8).  Until there
+ * is a peer, send returns -ENOTCONN.
  *
  * A listener on every address answers from the address its route to the
  * peer picks: on a host with several addresses, bind the one the peer
@@ -262,8 +259,6 @@ int encap_transport_open_udp(const char *hostport, bool listener,
 /* Default MACs of udp transports: those of the unix ones. */
 #define ENCAP_UDP_LISTENER_MAC    ENCAP_UNIX_LISTENER_MAC
 #define ENCAP_UDP_CONNECTOR_MAC   ENCAP_UNIX_CONNECTOR_MAC
-/* A listener takes a new peer once its peer has been silent this long. */
-#define ENCAP_UDP_PEER_IDLE_MS    5000
 
 /*
  * Open a transport from a spec string SCHEME:ADDRESS:
@@ -324,15 +319,17 @@ int encap_transport_recv_burst(struct encap_transport *t,
                                struct encap_rx_frame *f, unsigned n);
 
 /*
- * The session with the peer has ended (the link went down): a listener
- * that learnt its peer from the frames it received (udp) lets the next
- * initiator that says HELLO take its place, without waiting for the old
- * one to fall silent, unless the old one is heard from again first (it
- * is alive, and will say HELLO itself).  Nothing changes where the peer
- * is configured, is a connection (unix), or is named by every frame
- * (raw Ethernet).  Any thread, any time.
+ * Frame @slot of the burst last received (0 for encap_transport_recv) is a
+ * HELLO on which the link opens a session: where the transport learns its
+ * peer from the frames it receives (a udp listener) and the frame came from
+ * another sender than the peer, that sender becomes the peer, and every
+ * answer goes to it.  So the peer is the sender of the HELLO that opened
+ * the session, never the sender of a frame the link refused.  Nothing
+ * changes where the peer is configured, is a connection (unix), or is
+ * named by every frame (raw Ethernet).  Only from the thread that
+ * received the burst, before it receives again.
  */
-void encap_transport_release_peer(struct encap_transport *t);
+void encap_transport_adopt_peer(struct encap_transport *t, unsigned slot);
 
 /*
  * The spec string of the own end (@peer false) or of the current peer
