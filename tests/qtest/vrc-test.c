@@ -1330,6 +1330,23 @@ static int ioapic_pin_high(QTestState *qts)
     return -1;
 }
 
+/*
+ * Until an IOAPIC pin of the remote function is @high (or none is), 5 s
+ * at most: the receive thread drives the pin once it has the BQL, and the
+ * read that ep_originate() sends after the message may return first (its
+ * completion goes to the waiting thread).  The pin, or -1.
+ */
+static int wait_pin(QTestState *qts, bool high)
+{
+    int pin = ioapic_pin_high(qts);
+
+    for (int i = 0; i < 500 && (pin >= 0) != high; i++) {
+        g_usleep(10 * 1000);
+        pin = ioapic_pin_high(qts);
+    }
+    return pin;
+}
+
 /* Until query-vrc's @name exceeds @above (5 s at most); its value. */
 static int64_t wait_counter_above(QTestState *qts, const char *name,
                                   int64_t above)
@@ -1412,7 +1429,7 @@ static void test_no_function(void)
     cfg_write(f.qts, 1, 0, PCI_COMMAND, 2, PCI_COMMAND_MASTER);
     ep_originate(&f, &w);
     ep_originate(&f, &m);
-    g_assert_cmpint(ioapic_pin_high(f.qts), >=, 16);
+    g_assert_cmpint(wait_pin(f.qts, true), >=, 16);
     qtest_memread(f.qts, 0x100000, back, sizeof(back));
     g_assert_cmpmem(back, sizeof(back), data, sizeof(data));
     g_assert_cmpint(vrc_counter(f.qts, "no-function"), ==, 3);
@@ -1476,10 +1493,10 @@ static void test_function_leaves_under_load(void)
     qtest_irq_intercept_in(f.qts, "ioapic");
     m.msg_code = ENCAP_MSG_ASSERT_INTA;
     ep_originate(&f, &m);
-    g_assert_cmpint(ioapic_pin_high(f.qts), >=, 16);
+    g_assert_cmpint(wait_pin(f.qts, true), >=, 16);
     m.msg_code = ENCAP_MSG_DEASSERT_INTA;
     ep_originate(&f, &m);
-    g_assert_cmpint(ioapic_pin_high(f.qts), ==, -1);
+    g_assert_cmpint(wait_pin(f.qts, false), ==, -1);
     g_assert_cmphex(cfg_read(f.qts, 1, 0, PCI_VENDOR_ID, 4), ==, 0x56781234);
     teardown(&f);
 }
