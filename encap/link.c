@@ -603,8 +603,8 @@ static void input_hello(struct encap_link *l, const struct encap_frame_view *v,
     }
     if (!same) {
         /* A new session, or the initiator restarted: start afresh. */
-        if (l->ops->hello_accepted) {
-            l->ops->hello_accepted(l->opaque);  /* answers go to its sender */
+        if (l->ops->peer_proven) {
+            l->ops->peer_proven(l->opaque);     /* answers go to its sender */
         }
         link_set_state(l, ENCAP_LINK_DOWN);
         l->confirming = false;
@@ -831,6 +831,9 @@ static int keyed_input(struct encap_link *l, const uint8_t *f, size_t len,
     r = encap_replay_check(&l->rx_win, ctr);
     if (r < 0) {
         return drop_counted(l, &l->stats.replay, r);
+    }
+    if (!l->cfg.initiator && l->ops->peer_proven) {
+        l->ops->peer_proven(l->opaque);         /* sealed by the peer */
     }
     if (l->confirming) {
         /* The initiator has proved the key over both nonces: up. */

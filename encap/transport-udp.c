@@ -19,6 +19,7 @@
 
 #include "encap/frame.h"
 #include "encap/gro.h"
+#include "encap/seal.h"
 #include "encap/transport.h"
 
 /* Kernel socket buffers: absorb bursts of jumbo frames. */
@@ -79,7 +80,7 @@ struct udp_transport {
     struct sockaddr_storage peer;
     socklen_t peer_len;         /* 0: no peer yet */
     /*
-     * The senders of the HELLOs from others than the peer in the burst
+     * The senders of the frames from others than the peer in the burst
      * last returned, by slot (bit k of @cand_mask: @cand[k] is one), for
      * encap_transport_adopt_peer().  The receiving thread's alone.
      */
@@ -376,16 +377,26 @@ static int udp_send_burst(void *opaque, const struct encap_tx_frame *f,
 }
 
 /*
- * A HELLO: a CTRL frame of op HELLO from the initiator's side (sent in
- * the clear in keyed sessions too; docs/protocol.md, sections 2 and 4).
+ * A frame from another sender than the peer that the link may prove to
+ * be the peer's: a HELLO (a CTRL frame of op HELLO from the initiator's
+ * side, sent in the clear in keyed sessions too), or a sealed frame of a
+ * keyed session from the initiator's side (docs/protocol.md, sections 2,
+ * 4 and 7.4).  An unkeyed link drops the latter (key-mismatch).
  */
-static bool is_hello(const uint8_t *buf, size_t len)
+static bool may_prove(const uint8_t *buf, size_t len)
 {
     const uint8_t *h = buf + ENCAP_ETH_HLEN;
+    uint16_t flags;
 
-    return len > ENCAP_ETH_HLEN + ENCAP_HDR_LEN &&
-           h[1] == ENCAP_FRAME_CTRL && !((h[2] << 8 | h[3]) & ENCAP_F_RESP) &&
-           h[ENCAP_HDR_LEN] == ENCAP_CTRL_HELLO;
+    if (len <= ENCAP_ETH_HLEN + ENCAP_HDR_LEN) {
+        return false;
+    }
+    flags = h[2] << 8 | h[3];
+    if (flags & ENCAP_F_RESP) {
+        return false;
+    }
+    return (h[0] == ENCAP_VERSION_KEYED && (flags & ENCAP_F_SEALED)) ||
+           (h[1] == ENCAP_FRAME_CTRL && h[ENCAP_HDR_LEN] == ENCAP_CTRL_HELLO);
 }
 
 static void set_peer(struct udp_transport *u,
@@ -402,15 +413,16 @@ static void set_peer(struct udp_transport *u,
 enum udp_verdict {
     UDP_DROP,           /* not a frame, or not the peer's: counted */
     UDP_TAKE,
-    UDP_TAKE_HELLO,     /* a HELLO from another sender: the link decides */
+    UDP_TAKE_CAND,      /* from another sender: the link may prove it */
 };
 
 /*
  * What to do with the datagram of @len bytes in @buf from @src.  A
  * listener without a peer yet takes the sender of the first frame as its
- * peer.  From then on only the peer's frames are taken, and the HELLOs of
- * others: the sender of a HELLO that opens a session becomes the peer
- * (encap_transport_adopt_peer(), docs/protocol.md section 8).
+ * peer.  From then on only the peer's frames are taken, and the HELLOs and
+ * sealed frames of others: the sender of a HELLO that opens a session, or
+ * of a sealed frame of the session, becomes the peer when the link says
+ * so (encap_transport_adopt_peer(), docs/protocol.md section 8).
  */
 static enum udp_verdict udp_take(struct udp_transport *u,
                                  const struct sockaddr_storage *src,
@@ -436,14 +448,14 @@ static enum udp_verdict udp_take(struct udp_transport *u,
         set_peer(u, src);
         return UDP_TAKE;
     }
-    if (is_hello(buf, len)) {
-        return UDP_TAKE_HELLO;
+    if (may_prove(buf, len)) {
+        return UDP_TAKE_CAND;
     }
     note_stray(u);
     return UDP_DROP;
 }
 
-/* Frame @slot of the burst being returned is a HELLO from @src. */
+/* Frame @slot of the burst being returned came from @src, not the peer. */
 static void note_cand(struct udp_transport *u, unsigned slot,
                       const struct sockaddr_storage *src)
 {
@@ -557,7 +569,7 @@ static int udp_recv_gro(struct udp_transport *u, struct encap_rx_frame *f,
             }
             continue;
         }
-        if (v == UDP_TAKE_HELLO) {
+        if (v == UDP_TAKE_CAND) {
             note_cand(u, got, &u->gro_src[msg]);
         }
         memcpy(f[got].buf, data, s.len);
@@ -604,7 +616,7 @@ static int udp_recv(void *opaque, uint8_t *buf, size_t cap)
         if (v == UDP_DROP) {
             continue;
         }
-        if (v == UDP_TAKE_HELLO) {
+        if (v == UDP_TAKE_CAND) {
             note_cand(u, 0, &src);
         }
         return oversize ? -EMSGSIZE : n;
@@ -665,7 +677,7 @@ static int udp_recv_burst(void *opaque, struct encap_rx_frame *f, unsigned n,
             if ((unsigned)k != got) {
                 memcpy(f[got].buf, f[k].buf, len);  /* rare: after a drop */
             }
-            if (v == UDP_TAKE_HELLO) {
+            if (v == UDP_TAKE_CAND) {
                 note_cand(u, got, &u->rx_src[k]);
             }
             f[got++].len = len;

@@ -121,11 +121,13 @@ static bool vrc_link_hello_allowed(void *opaque, const uint8_t mac[6],
 }
 
 /*
- * Lock held (inside encap_link_input), the receiver: the HELLO of frame
- * rx_slot opens a session.  A listener that learns its peer (udp) answers
- * its sender from now on: a restarted vrc comes back from a new port.
+ * Lock held (inside encap_link_input), the receiver: frame rx_slot proved
+ * its sender the peer (a HELLO that opens a session, a sealed frame of
+ * the session).  A listener that learns its peer (udp) answers that
+ * sender from now on: a restarted vrc comes back from a new port, a keyed
+ * one whose address changed (NAT) keeps its session.
  */
-static void vrc_link_hello_accepted(void *opaque)
+static void vrc_link_peer_proven(void *opaque)
 {
     VRCLink *l = opaque;
 
@@ -134,7 +136,7 @@ static void vrc_link_hello_accepted(void *opaque)
 
 static const struct encap_link_ops vrc_encap_ops = {
     .hello_allowed = vrc_link_hello_allowed,
-    .hello_accepted = vrc_link_hello_accepted,
+    .peer_proven = vrc_link_peer_proven,
     .random = vrc_link_random,
     .send_frame = vrc_link_send_frame,
     .send_burst = vrc_link_send_burst,
@@ -822,6 +824,12 @@ bool vrc_link_is_up(VRCLink *l)
 const char *vrc_link_transport(VRCLink *l)
 {
     return l->cfg.transport;
+}
+
+bool vrc_link_peer_address(VRCLink *l, char *buf, size_t len)
+{
+    return g_str_has_prefix(l->cfg.transport, "udp:") &&
+           encap_transport_address(l->tp, true, buf, len) == 0;
 }
 
 void vrc_link_get_stats(VRCLink *l, VRCLinkStats *s)

@@ -261,6 +261,11 @@ void vrc_link_complete(VRCLink *l, const struct encap_tlp *req,
 
 void vrc_link_get_stats(VRCLink *l, VRCLinkStats *s);
 /* The transport spec in use (VRCLinkConfig's transport or its fallback). */
+/*
+ * The network address the transport sends to ("udp:HOST:PORT"; a udp
+ * listener's is the peer it learnt) into @buf: false if it has none.
+ */
+bool vrc_link_peer_address(VRCLink *l, char *buf, size_t len);
 const char *vrc_link_transport(VRCLink *l);
 
 #endif

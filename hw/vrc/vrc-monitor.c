@@ -41,8 +41,13 @@ static VrcInfo *vrc_link_info(char *id, char *peer, const VRCLinkConf *conf,
     info->peer = peer;
     info->transport = g_strdup(link ? vrc_link_transport(link) : conf->spec);
     if (link) {
+        char addr[128];
+
         info->link_up = vrc_link_is_up(link);
         vrc_link_get_stats(link, &st);
+        if (vrc_link_peer_address(link, addr, sizeof(addr))) {
+            info->peer_address = g_strdup(addr);
+        }
     }
     info->tlps_tx = vrc_counters(st.tlps_tx);
     info->tlps_rx = vrc_counters(st.tlps_rx);
@@ -227,8 +232,11 @@ void hmp_info_vrc(Monitor *mon, const QDict *qdict)
         VrcInfo *i = l->value;
         VRCEpDmaStats ds;
 
-        monitor_printf(mon, "vrc %s: peer %s via %s, link %s%s, function %s\n",
+        monitor_printf(mon, "vrc %s: peer %s via %s%s%s, link %s%s, "
+                       "function %s\n",
                        i->id, i->peer, i->transport,
+                       i->peer_address ? " to " : "",
+                       i->peer_address ?: "",
                        i->link_up ? "up" : "down",
                        i->keyed ? " (keyed)" : "", i->function ?: "none");
         if (i->slot) {

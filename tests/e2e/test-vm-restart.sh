@@ -3,8 +3,9 @@
 # A VM that restarts finds its endpoint again, over packet, udp (IPv4) and
 # keyed udp (IPv6): the killed VM's session is asked and found gone, a new
 # VM gets the function during its own start, and a second VM never takes
-# the function from a live one (tests/e2e/vm-restart.py says what each step
-# checks).  VMs run under the qtest accelerator: no guest boots.  TAP.
+# the function from a live one; a keyed VM behind a NAT that moves it to
+# another port keeps its session (tests/e2e/vm-restart.py says what each
+# step checks).  VMs run under the qtest accelerator: no guest boots.  TAP.
 # Needs root for network namespaces: fails, never skips.
 set -euo pipefail
 
@@ -38,4 +39,5 @@ ip -n "$EP_NS" addr add fd83::2/64 dev "$EP_IF" nodad
 
 python3 "$top/tests/e2e/vm-restart.py" --qemu "$qemu" \
     --vm-ns "$VM_NS" --ep-ns "$EP_NS" --vm-if "$VM_IF" --ep-if "$EP_IF" \
-    --ep-mac "$EP_MAC" --ep-v4 10.83.0.2 --ep-v6 fd83::2 --logdir "$logs"
+    --ep-mac "$EP_MAC" --ep-v4 10.83.0.2 --ep-v6 fd83::2 --vm-v6 fd83::1 \
+    --logdir "$logs"

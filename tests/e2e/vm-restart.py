@@ -25,6 +25,16 @@ transport given:
      guest's pciehp does (power the empty slot off, then on), gets a new
      one by itself, which works.  Without a key the new endpoint told
      the VM its old session was gone (a BYE); with one it cannot.
+Then, keyed udp only, a VM behind a NAT: a relay on the VM's host
+forwards its datagrams to the endpoint from a port of its own, and
+mid-session moves to another (a NAT rebinding):
+
+  6. the VM reads the function and runs the DMA read through the relay;
+  7. after the rebinding it does so again in the same session: the
+     endpoint's sealed frames from the new port proved the VM and it
+     answers there (its peer is the relay's new port), no session ended
+     on either side, and the VM's slot kept its function.
+
 The endpoint's query-vrc must show the mechanism at each step: the
 challenge the live VM answered (2), the dead VM's session ended for
 silence (3).
@@ -36,6 +46,7 @@ the sender of the HELLO that opens a session as its peer
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -181,6 +192,108 @@ def start_stranger(a, target):
     host, port = target.rsplit(":", 1)
     return subprocess.Popen(["ip", "netns", "exec", a.vm_ns, sys.executable,
                              "-c", STRANGER, host.strip("[]"), port])
+
+
+# A NAT on the VM's host: datagrams to LHOST:LPORT go on to RHOST:RPORT
+# from a socket of the relay's own, answers come back to whoever sent
+# last; SIGUSR1 moves the outer socket to a new port (a rebinding).
+NAT = r"""
+import select, signal, socket, sys
+lhost, lport, rhost, rport = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+fam = socket.AF_INET6 if ":" in rhost else socket.AF_INET
+def outer_socket():
+    o = socket.socket(fam, socket.SOCK_DGRAM)
+    o.connect((rhost, rport))
+    print(o.getsockname()[1], flush=True)
+    return o
+inner = socket.socket(fam, socket.SOCK_DGRAM)
+inner.bind((lhost, lport))
+outer = outer_socket()
+client, rebind = None, False
+def on_usr1(*_):
+    global rebind
+    rebind = True
+signal.signal(signal.SIGUSR1, on_usr1)
+while True:
+    if rebind:
+        rebind = False
+        outer.close()
+        outer = outer_socket()
+    for s in select.select([inner, outer], [], [], 0.05)[0]:
+        try:
+            data, src = s.recvfrom(65536)
+            if s is inner:
+                client = src
+                outer.send(data)
+            elif client:
+                inner.sendto(data, client)
+        except OSError:
+            pass
+"""
+
+
+def port_of(spec):
+    """The port of a transport spec string such as "udp:[fd83::1]:4242"."""
+    return int(spec.rsplit(":", 1)[1]) if spec else None
+
+
+def nat_case(a, logdir):
+    name = "udp6-keyed-nat"
+    key = os.path.join(logdir, f"{name}.key")
+    with open(key, "w") as f:
+        f.write(subprocess.check_output(["base64"], input=os.urandom(32)).decode())
+    key_obj = ["-object", f"secret,id=k0,file={key},format=base64"]
+    eplog = open(os.path.join(logdir, f"{name}-ep.log"), "w")
+    qmp = os.path.join(logdir, f"{name}-ep.qmp")
+    vmqmp = os.path.join(logdir, f"{name}-vm.qmp")
+    ep = start_endpoint(a.qemu, a.ep_ns, None, eplog, ",secret=k0",
+                        key_obj + ["-qmp", f"unix:{qmp},server=on,wait=off"],
+                        link="transport=udp::5553,mtu=1438")
+    nat = subprocess.Popen(["ip", "netns", "exec", a.vm_ns, sys.executable, "-c", NAT,
+                            a.vm_v6, "5554", a.ep_v6, "5553"],
+                           stdout=subprocess.PIPE, text=True)
+    vm = None
+    try:
+        nat_port = int(nat.stdout.readline())
+        why = wait_for("the endpoint's QMP", lambda: ep_stats(qmp), 10)
+        if why:
+            print(f"# {name}: {why}", flush=True)
+        vm_args = key_obj + [
+            "-qmp", f"unix:{vmqmp},server=on,wait=off",
+            "-device", f"vrc,id=vrc0,transport=udp:[{a.vm_v6}]:5554,mtu=1438,"
+            "chassis=1,addr=02.0,secret=k0"]
+        vm = start_vm(a, vm_args, open(os.path.join(logdir, f"{name}-vm.log"), "w"))
+        why = try_use(vm) if vm else "the VM did not start"
+        st = ep_stats(qmp)
+        if why is None and port_of(st.get("peer-address")) != nat_port:
+            why = f"the endpoint answers {st.get('peer-address')}, not the NAT's port {nat_port}"
+        tap(why is None, f"{name}: a VM behind a NAT reads the function and its DMA reads its memory"
+            + ("" if why is None else f" ({why})"))
+        if not vm:
+            tap(False, f"{name}: not reached")
+            return
+        slot0 = ep_stats(vmqmp).get("slot")
+        nat.send_signal(signal.SIGUSR1)
+        new_port = int(nat.stdout.readline())
+        why = try_use(vm)
+        st, vst = ep_stats(qmp), ep_stats(vmqmp)
+        if why is None and port_of(st.get("peer-address")) != new_port:
+            why = f"the endpoint answers {st.get('peer-address')}, not the NAT's new port {new_port}"
+        if why is None and (st.get("keepalive-downs") or vst.get("keepalive-downs")):
+            why = f"a session ended (endpoint {st}; VM {vst})"
+        if why is None and (not slot0 or vst.get("slot") != slot0):
+            why = f"the VM's slot changed: {slot0} before, {vst.get('slot')} after"
+        tap(why is None, f"{name}: after the NAT moved it to another port ({nat_port} to "
+            f"{new_port}), the VM keeps its session and its function"
+            + ("" if why is None else f" ({why})"))
+    finally:
+        if vm:
+            vm.proc.kill()
+            vm.proc.wait()
+        nat.kill()
+        nat.wait()
+        ep.terminate()
+        ep.wait()
 
 
 def stranger_step(keyed, vm_link):
@@ -352,6 +465,7 @@ def main():
     ap.add_argument("--ep-mac", required=True)
     ap.add_argument("--ep-v4", required=True)
     ap.add_argument("--ep-v6", required=True)
+    ap.add_argument("--vm-v6", required=True)
     ap.add_argument("--logdir", required=True)
     a = ap.parse_args()
     cases = [
@@ -364,10 +478,13 @@ def main():
     only = os.environ.get("VRC_RESTART_CASES")
     if only:
         cases = [c for c in cases if c[0] in only.split(",")]
-    steps = sum(STEPS + stranger_step(c[3], c[2]) for c in cases)
+    nat = not only or "udp6-keyed-nat" in only.split(",")
+    steps = sum(STEPS + stranger_step(c[3], c[2]) for c in cases) + 2 * nat
     print(f"1..{steps}", flush=True)
     for c in cases:
         case(a, *c, a.logdir)
+    if nat:
+        nat_case(a, a.logdir)
     while count < steps:
         tap(False, "not reached")
     return 1 if failed else 0

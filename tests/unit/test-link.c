@@ -182,8 +182,8 @@ static struct {
     unsigned calls;
     uint8_t mac[6];
     uint16_t rc_id;
-    unsigned accepted;          /* ops->hello_accepted calls */
-    uint64_t tx_at_accept;      /* the endpoint's frames_tx at the last */
+    unsigned proven;            /* ops->peer_proven calls */
+    uint64_t tx_at_proof;       /* the endpoint's frames_tx at the first */
 } admit;
 
 static bool hello_allowed(void *opaque, const uint8_t mac[6], uint16_t rc_id)
@@ -194,14 +194,15 @@ static bool hello_allowed(void *opaque, const uint8_t mac[6], uint16_t rc_id)
     return admit.allow;
 }
 
-static void hello_accepted(void *opaque)
+static void peer_proven(void *opaque)
 {
     struct side *s = opaque;
     struct encap_link_stats st;
 
     encap_link_get_stats(s->l, &st);
-    admit.accepted++;
-    admit.tx_at_accept = st.frames_tx;
+    if (!admit.proven++) {
+        admit.tx_at_proof = st.frames_tx;
+    }
 }
 
 static const struct encap_link_ops ops_hook = {
@@ -210,7 +211,7 @@ static const struct encap_link_ops ops_hook = {
     .state_changed = state_changed,
     .random = test_random,
     .hello_allowed = hello_allowed,
-    .hello_accepted = hello_accepted,
+    .peer_proven = peer_proven,
 };
 
 /* Settings of the next setup_keys(), cleared by teardown(). */
@@ -2700,38 +2701,73 @@ static void free_vm2(struct side *vm2)
 }
 
 /*
- * The responder says (ops->hello_accepted) when a HELLO opens a session,
- * before it answers it: where a transport learns its peer (udp), that
- * HELLO's sender becomes the peer.  Not for a retry of the current
- * session, a HELLO refused by the endpoint's rules, one that challenges a
- * live session, or (keyed) one that does not verify.
+ * The responder says (ops->peer_proven) when a frame proves its sender
+ * the peer, before it answers it: where a transport learns its peer
+ * (udp), that frame's sender becomes the peer.  A HELLO that opens a
+ * session does; so does, with a key, each sealed frame of the session.
+ * Not a retry of the current HELLO, a HELLO refused by the endpoint's
+ * rules or one that challenges a live session, nor (keyed) a forged HELLO,
+ * a replayed or a damaged sealed frame.  Without a key no frame but the
+ * HELLO proves anything.
  */
-static void test_hello_accepted(gconstpointer p)
+static void test_peer_proven(gconstpointer p)
 {
     const char *key = GPOINTER_TO_INT(p) ? KEY : NULL;
     struct side vm2;
     struct encap_link_stats est;
     struct frame *hello;
+    unsigned proven;
 
     tune.ep_hook = true;
     tune.ep_keepalive_ns = KA;
     setup_keys(key, key);
     admit.allow = true;
+    chan.log = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
     hello = connect_keeping_hello();
-    g_assert_cmpuint(admit.accepted, ==, 1);
-    g_assert_cmpuint(admit.tx_at_accept, ==, 0);    /* before its HELLO_ACK */
+    g_assert_cmpuint(admit.proven, >=, 1);
+    g_assert_cmpuint(admit.tx_at_proof, ==, 0);     /* before its HELLO_ACK */
+    proven = admit.proven;
     encap_link_input(ep.l, hello->buf, hello->len, now);    /* a retry */
-    g_assert_cmpuint(admit.accepted, ==, 1);
-    if (key) {
+    g_assert_cmpuint(admit.proven, ==, proven);
+
+    /* The VM's DATA: proof with a key (each frame), none without. */
+    send_many(10, 10);
+    run(100);
+    assert_in_order(&ep, 10);
+    if (!key) {
+        g_assert_cmpuint(admit.proven, ==, 1);
+    } else {
+        const uint8_t *last = NULL;
         uint8_t buf[256], pl[64];
         size_t n = ctrl_payload(pl, ENCAP_CTRL_HELLO, true);
         int len = forge(buf, sizeof(buf), ep_mac, vm_mac, 2,
                         ENCAP_FRAME_CTRL, 0, 77, 0, pl, n);
+        size_t last_len = 0;
 
+        g_assert_cmpuint(admit.proven, >, proven);
+        proven = admit.proven;
         g_assert_cmpint(encap_link_input(ep.l, buf, len, now), ==,
                         -ENCAP_E_AUTH);
-        g_assert_cmpuint(admit.accepted, ==, 1);
+        /* The last sealed DATA frame the VM sent, again, then damaged. */
+        for (guint i = 0; i < chan.log->len; i++) {
+            gsize sz;
+            const uint8_t *f = g_bytes_get_data(chan.log->pdata[i], &sz);
+
+            if (!memcmp(f, ep_mac, 6) && f[ENCAP_ETH_HLEN + 1] ==
+                ENCAP_FRAME_DATA) {
+                last = f;
+                last_len = sz;
+            }
+        }
+        g_assert_nonnull(last);
+        g_assert_cmpint(encap_link_input(ep.l, last, last_len, now), ==,
+                        -ENCAP_E_REPLAY);
+        memcpy(buf, last, MIN(last_len, sizeof(buf)));
+        buf[last_len - 8] ^= 1;
+        g_assert_cmpint(encap_link_input(ep.l, buf, last_len, now), <, 0);
+        g_assert_cmpuint(admit.proven, ==, proven);
     }
+    proven = admit.proven;
 
     /*
      * Another VM behind the same MAC (over udp every vrc has the same
@@ -2751,16 +2787,23 @@ static void test_hello_accepted(gconstpointer p)
     encap_link_get_stats(ep.l, &est);
     g_assert_cmpuint(est.hello_refused, >=, 1);
     g_assert_cmpuint(est.hello_probes, >=, 1);
-    g_assert_cmpuint(admit.accepted, ==, 1);
+    if (!key) {
+        /* (with one, the live VM's PONGs are sealed: each is a proof) */
+        g_assert_cmpuint(admit.proven, ==, proven);
+    }
 
     /* The session ends: the other VM's next HELLO opens one. */
     encap_link_close(ep.l, now);
     ep.peer = &vm2;
     encap_link_close(vm2.l, now);
+    proven = admit.proven;
     g_assert_cmpint(encap_link_connect(vm2.l, now), ==, 0);
     run(100);
     g_assert_cmpint(encap_link_state(vm2.l), ==, ENCAP_LINK_UP);
-    g_assert_cmpuint(admit.accepted, ==, 2);
+    g_assert_cmpuint(admit.proven, >, proven);
+    if (!key) {
+        g_assert_cmpuint(admit.proven, ==, proven + 1);
+    }
     free_vm2(&vm2);
     g_free(hello->buf);
     g_free(hello);
@@ -3188,10 +3231,10 @@ int main(int argc, char **argv)
     g_test_add_data_func("/link/hello/restarted-vrc-timers", GINT_TO_POINTER(2),
                          test_hello_restarted);
     g_test_add_func("/link/hello/allowed", test_hello_allowed);
-    g_test_add_data_func("/link/hello/accepted", GINT_TO_POINTER(0),
-                         test_hello_accepted);
-    g_test_add_data_func("/link/hello/accepted-keyed", GINT_TO_POINTER(1),
-                         test_hello_accepted);
+    g_test_add_data_func("/link/hello/peer-proven", GINT_TO_POINTER(0),
+                         test_peer_proven);
+    g_test_add_data_func("/link/hello/peer-proven-keyed", GINT_TO_POINTER(1),
+                         test_peer_proven);
     g_test_add_data_func("/link/ep-restarted/sending", GINT_TO_POINTER(0),
                          test_ep_restarted);
     g_test_add_data_func("/link/ep-restarted/idle", GINT_TO_POINTER(1),

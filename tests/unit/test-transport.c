@@ -21,6 +21,7 @@
 #include "encap/frame.h"
 #include "encap/gro.h"
 #include "encap/packet-ring.h"
+#include "encap/seal.h"
 #include "encap/transport.h"
 
 #define WAIT_MS 5000            /* generous: only a broken test waits long */
@@ -1059,18 +1060,31 @@ static void fill_hello(uint8_t *f, size_t len, bool resp)
     f[ENCAP_ETH_HLEN + ENCAP_HDR_LEN] = ENCAP_CTRL_HELLO;
 }
 
+/* A frame of @len bytes that reads as a sealed DATA frame (keyed). */
+static void fill_sealed(uint8_t *f, size_t len, bool resp)
+{
+    fill(f, len, 0);
+    f[ENCAP_ETH_HLEN] = ENCAP_VERSION_KEYED;
+    f[ENCAP_ETH_HLEN + 1] = ENCAP_FRAME_DATA;
+    f[ENCAP_ETH_HLEN + 2] = 0;
+    f[ENCAP_ETH_HLEN + 3] = ENCAP_F_SEALED | ENCAP_F_SEQ |
+                            (resp ? ENCAP_F_RESP : 0);
+}
+
 /*
- * A listener's peer and a stranger: the stranger's HELLOs reach the link,
- * its other frames do not, and the peer stays until the link takes such a
- * HELLO (encap_transport_adopt_peer() with the HELLO's slot): then the
- * stranger is the peer, and the old peer the stranger.
+ * A listener's peer and a stranger: the stranger's HELLOs and sealed
+ * frames reach the link, its other frames do not, and the peer stays
+ * until the link proves such a frame the peer's
+ * (encap_transport_adopt_peer() with its slot): then the stranger is the
+ * peer, and the old peer the stranger.
  */
 static void test_udp_adopt_peer(void)
 {
     struct encap_transport *l, *c, *c2;
     struct encap_transport_stats s;
     struct encap_rx_frame rx[4];
-    uint8_t out[64], hello[64], resp_hello[64], in[4 * 64];
+    uint8_t out[64], hello[64], resp_hello[64], sealed[64], resp_sealed[64];
+    uint8_t in[4 * 64];
     char spec[64];
 
     udp_pair("127.0.0.1", &l, &c);
@@ -1079,6 +1093,8 @@ static void test_udp_adopt_peer(void)
     fill(out, sizeof(out), 1);
     fill_hello(hello, sizeof(hello), false);
     fill_hello(resp_hello, sizeof(resp_hello), true);
+    fill_sealed(sealed, sizeof(sealed), false);
+    fill_sealed(resp_sealed, sizeof(resp_sealed), true);
     /* No peer yet: the first frame's sender is the peer. */
     g_assert_cmpint(encap_transport_send(c, out, 64), ==, 0);
     g_assert_cmpint(recv_wait(l, in, sizeof(in)), ==, 64);
@@ -1087,9 +1103,13 @@ static void test_udp_adopt_peer(void)
     encap_transport_adopt_peer(l, 0);
     g_assert_cmpuint(udp_port(l, true), ==, udp_port(c, false));
 
-    /* A stranger's HELLOs come through, nothing else of its. */
+    /* A stranger's HELLOs and sealed frames come through, nothing else. */
     expect_dropped(l, c2, out, 64);
     expect_dropped(l, c2, resp_hello, 64);
+    expect_dropped(l, c2, resp_sealed, 64);
+    g_assert_cmpint(encap_transport_send(c2, sealed, 64), ==, 0);
+    g_assert_cmpint(recv_wait(l, in, sizeof(in)), ==, 64);
+    g_assert_cmpmem(in, 64, sealed, 64);
     g_assert_cmpint(encap_transport_send(c2, hello, 64), ==, 0);
     g_assert_cmpint(recv_wait(l, in, sizeof(in)), ==, 64);
     g_assert_cmpmem(in, 64, hello, 64);
@@ -1123,7 +1143,7 @@ static void test_udp_adopt_peer(void)
     /* The old peer is the stranger now. */
     expect_dropped(l, c, out, 64);
     encap_transport_get_stats(l, &s);
-    g_assert_cmpuint(s.rx_stray, ==, 3);
+    g_assert_cmpuint(s.rx_stray, ==, 4);
 
     /* A connecting transport's peer is its listener, whatever it is told. */
     g_assert_cmpint(encap_transport_send(l, hello, 64), ==, 0);

@@ -188,12 +188,16 @@ struct encap_link_ops {
      */
     bool (*hello_allowed)(void *opaque, const uint8_t mac[6], uint16_t rc_id);
     /*
-     * Optional, responder: the HELLO being input opens a new session (with
-     * a key: it verified), before anything is sent in it.  A
-     * transport that learns its peer from what it receives takes the
-     * HELLO's sender as the peer here (encap_transport_adopt_peer()).
+     * Optional, responder: the frame being input proves its sender to be
+     * the peer: a HELLO that opens a new session (with a key: it
+     * verified), before anything is sent in that session; with a key also
+     * each sealed frame of the session that opens and is not a replay,
+     * before it is acted on.  A transport that learns its peer from what
+     * it receives takes that frame's sender as the peer here
+     * (encap_transport_adopt_peer()): a keyed session follows a VM whose
+     * address changes (a NAT rebinding).
      */
-    void (*hello_accepted)(void *opaque);
+    void (*peer_proven)(void *opaque);
 };
 
 struct encap_link_stats {

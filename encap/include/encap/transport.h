@@ -227,10 +227,11 @@ int encap_transport_open_unix(const char *path, bool listener,
  * encap_transport_address()).  The sender of the first frame that arrives
  * becomes the peer; from then on datagrams from anyone else are ignored
  * (counted in rx_stray), except a HELLO (a CTRL frame, op 1, from the
- * initiator's side), which is returned so that the link can decide: its
- * sender becomes the peer when the link opens a session on it
- * (encap_transport_adopt_peer(); docs/protocol.md, section 8).  Until there
- * is a peer, send returns -ENOTCONN.
+ * initiator's side) or a sealed frame (version 2) from that side, which
+ * are returned so that the link can decide: their sender becomes the peer
+ * when the link opens a session on the HELLO or the sealed frame opens
+ * in its session (encap_transport_adopt_peer(); docs/protocol.md, section
+ * 8).  Until there is a peer, send returns -ENOTCONN.
  *
  * A listener on every address answers from the address its route to the
  * peer picks: on a host with several addresses, bind the one the peer
@@ -319,15 +320,16 @@ int encap_transport_recv_burst(struct encap_transport *t,
                                struct encap_rx_frame *f, unsigned n);
 
 /*
- * Frame @slot of the burst last received (0 for encap_transport_recv) is a
- * HELLO on which the link opens a session: where the transport learns its
- * peer from the frames it receives (a udp listener) and the frame came from
- * another sender than the peer, that sender becomes the peer, and every
- * answer goes to it.  So the peer is the sender of the HELLO that opened
- * the session, never the sender of a frame the link refused.  Nothing
- * changes where the peer is configured, is a connection (unix), or is
- * named by every frame (raw Ethernet).  Only from the thread that
- * received the burst, before it receives again.
+ * Frame @slot of the burst last received (0 for encap_transport_recv)
+ * proved its sender to be the peer (the link said so: a HELLO on which it
+ * opens a session, or a sealed frame of a keyed session): where the
+ * transport learns its peer from the frames it receives (a udp listener)
+ * and the frame came from another sender than the peer, that sender
+ * becomes the peer, and every answer goes to it.  So the peer is never
+ * the sender of a frame the link refused.  Nothing changes where the peer
+ * is configured, is a connection (unix), or is named by every frame (raw
+ * Ethernet).  Only from the thread that received the burst, before it
+ * receives again.
  */
 void encap_transport_adopt_peer(struct encap_transport *t, unsigned slot);
 
