@@ -653,19 +653,22 @@ static bool frame_is_ours(struct encap_link *l, const struct encap_frame_view *v
 }
 
 /*
- * Responder, unkeyed: a frame to our MAC of a session we are not up in (a
- * VM's session from before this endpoint restarted, or one that ended
- * here while the VM still holds it).  Answer with a BYE in that session,
- * as TCP answers with RST: the VM ends it and says HELLO now, instead of
- * when its keepalive runs out (3 s with vrc's defaults).  Never for a
- * HELLO, HELLO_ACK or BYE, nor for a frame from an endpoint, nor for the
- * session we are up in (from another MAC: it is not gone); once per
- * session every ENCAP_LINK_STRANGER_BYE_NS (a window of frames comes at
- * once).  A keyed side cannot seal in a session whose keys it lacks, and
- * an unsealed BYE means nothing there: the VM's keepalive finds out.
+ * Responder: a frame to our MAC of a session we are not up in (a VM's
+ * session from before this endpoint restarted, or one that ended here
+ * while the VM still holds it).  Answer with a BYE in that session, as TCP
+ * answers with RST, so that the VM need not wait for its keepalive (3 s
+ * with vrc's defaults) to find out.  Without a key the VM ends the
+ * session and says HELLO.  With one the BYE cannot be sealed (we lack
+ * the session's keys) and so proves nothing: it goes unsealed, and the
+ * VM only asks its session at once (a PING, answered within the probe
+ * time or the session ends; docs/protocol.md section 4).  Never for a
+ * HELLO, HELLO_ACK or BYE (@op, 0 if unknown), nor for a frame from an
+ * endpoint, nor for the session we are up in (from another MAC: it is
+ * not gone); once per session every ENCAP_LINK_STRANGER_BYE_NS (a window
+ * of frames comes at once).  @hdr: the frame's header.
  */
-static void bye_stranger(struct encap_link *l, const struct encap_frame_view *v,
-                         uint64_t now)
+static void bye_stranger(struct encap_link *l, const struct encap_frame_hdr *hdr,
+                         uint8_t op, uint64_t now)
 {
     struct encap_ctrl bye = {
         .op = ENCAP_CTRL_BYE, .max_frame = l->max_frame, .mps = l->mps,
@@ -674,39 +677,51 @@ static void bye_stranger(struct encap_link *l, const struct encap_frame_view *v,
     struct encap_frame_builder b;
     struct encap_frame_hdr h;
     uint8_t body[ENCAP_CTRL_LEN];
-    uint8_t op = v->hdr.type == ENCAP_FRAME_CTRL && v->payload_len ?
-                 v->payload[0] : 0;
+    size_t len;
 
-    if (l->cfg.initiator || l->keyed || (v->hdr.flags & ENCAP_F_RESP) ||
-        memcmp(v->hdr.dst, l->cfg.own_mac, 6) ||
-        (v->hdr.type != ENCAP_FRAME_DATA && v->hdr.type != ENCAP_FRAME_CTRL) ||
+    if (l->cfg.initiator || (hdr->flags & ENCAP_F_RESP) ||
+        memcmp(hdr->dst, l->cfg.own_mac, 6) ||
+        (hdr->type != ENCAP_FRAME_DATA && hdr->type != ENCAP_FRAME_CTRL) ||
         op == ENCAP_CTRL_HELLO || op == ENCAP_CTRL_HELLO_ACK ||
         op == ENCAP_CTRL_BYE) {
         return;
     }
-    if (l->state == ENCAP_LINK_UP && v->hdr.session == l->cfg.session &&
-        v->hdr.epoch == l->epoch && v->hdr.rc_id == l->cfg.rc_id) {
+    if (l->state == ENCAP_LINK_UP && hdr->session == l->cfg.session &&
+        hdr->epoch == l->epoch && hdr->rc_id == l->cfg.rc_id) {
         return;     /* ours, from another MAC: it is not gone */
     }
-    if (v->hdr.session == l->bye_session && v->hdr.epoch == l->bye_epoch &&
-        v->hdr.rc_id == l->bye_rc_id && l->bye_ns &&
+    if (hdr->session == l->bye_session && hdr->epoch == l->bye_epoch &&
+        hdr->rc_id == l->bye_rc_id && l->bye_ns &&
         now - l->bye_ns < ENCAP_LINK_STRANGER_BYE_NS) {
         return;
     }
-    l->bye_session = v->hdr.session;
-    l->bye_epoch = v->hdr.epoch;
-    l->bye_rc_id = v->hdr.rc_id;
+    l->bye_session = hdr->session;
+    l->bye_epoch = hdr->epoch;
+    l->bye_rc_id = hdr->rc_id;
     l->bye_ns = now ?: 1;
     link_fill_hdr(l, &h, ENCAP_FRAME_CTRL);
-    memcpy(h.dst, v->hdr.src, 6);
-    h.rc_id = v->hdr.rc_id;
-    h.session = v->hdr.session;
-    h.epoch = v->hdr.epoch;
+    memcpy(h.dst, hdr->src, 6);
+    h.rc_id = hdr->rc_id;
+    h.session = hdr->session;
+    h.epoch = hdr->epoch;
     encap_ctrl_encode(&bye, body, sizeof(body));
     encap_frame_begin(&b, l->ctrl_buf, sizeof(l->ctrl_buf), &h);
     encap_frame_add_payload(&b, body, sizeof(body));
+    len = encap_frame_finish(&b);
+    if (l->keyed) {
+        /* Version 2, not sealed: a hint, not a proof. */
+        l->ctrl_buf[ENCAP_ETH_HLEN] = ENCAP_VERSION_KEYED;
+        wire_put32(l->ctrl_buf + len - ENCAP_CRC_LEN,
+                   encap_crc32c(0, l->ctrl_buf, len - ENCAP_CRC_LEN));
+    }
     l->stats.byes_stranger++;
-    send_plain(l, l->ctrl_buf, encap_frame_finish(&b), false);
+    send_plain(l, l->ctrl_buf, len, false);
+}
+
+static uint8_t ctrl_op(const struct encap_frame_view *v)
+{
+    return v->hdr.type == ENCAP_FRAME_CTRL && v->payload_len ? v->payload[0]
+                                                             : 0;
 }
 
 static int drop_bad(struct encap_link *l, int r)
@@ -721,6 +736,38 @@ static int drop_counted(struct encap_link *l, uint64_t *counter, int r)
     l->stats.drops++;
     (*counter)++;
     return r;
+}
+
+/*
+ * Keyed, @f framing checked and not sealed: an endpoint's unsealed BYE
+ * (bye_stranger())?  0 if not.  One in the session we are up in, as the
+ * initiator: ask the session at once, as a HELLO's challenge does on the
+ * endpoint (a PING, and the session ends unless something of it comes
+ * back within the probe time), and 1.  Anyone can send such a BYE; it
+ * costs a live session a PING and its answer.  Any other: dropped.
+ */
+static int bye_unsealed(struct encap_link *l, const uint8_t *f, uint64_t now)
+{
+    const uint8_t *h = f + ENCAP_ETH_HLEN;
+
+    if (h[1] != ENCAP_FRAME_CTRL || !(wire_get16(h + 2) & ENCAP_F_RESP) ||
+        wire_get16(h + 20) != ENCAP_CTRL_LEN ||
+        h[ENCAP_HDR_LEN] != ENCAP_CTRL_BYE) {
+        return 0;
+    }
+    if (!l->cfg.initiator || l->state != ENCAP_LINK_UP ||
+        memcmp(f, l->cfg.own_mac, 6) || memcmp(f + 6, l->cfg.peer_mac, 6) ||
+        wire_get16(h + 4) != l->cfg.rc_id ||
+        wire_get16(h + 6) != l->cfg.session || wire_get32(h + 8) != l->epoch) {
+        return drop_counted(l, &l->stats.drops_session, -ENCAP_E_FIELD);
+    }
+    l->stats.byes_unsealed++;
+    if (l->cfg.keepalive_ns && !l->probe_deadline) {
+        l->probe_deadline = now + l->probe_ns;
+        link_send_ctrl(l, ENCAP_CTRL_PING, 0);
+        l->ping_deadline = now + l->cfg.keepalive_ns;
+    }
+    return 1;
 }
 
 /* The frame is version 2 (keyed), or the other way round. */
@@ -788,7 +835,8 @@ static int keyed_hello(struct encap_link *l, const uint8_t *f, size_t len,
 /*
  * A keyed link's first look at a frame, before anything else: open it
  * (sealed: tag, then replay window) or check its MAC (HELLO, HELLO_ACK).
- * 0 and @v set, 1 for a DISC frame (not the session's), or the reason it
+ * 0 and @v set, 1 for a DISC frame (not the session's) or an unsealed BYE
+ * acted on (bye_unsealed()), or the reason it
  * was dropped (counted).
  */
 static int keyed_input(struct encap_link *l, const uint8_t *f, size_t len,
@@ -813,11 +861,21 @@ static int keyed_input(struct encap_link *l, const uint8_t *f, size_t len,
         return drop_bad(l, r);
     }
     if (!(wire_get16(h + 2) & ENCAP_F_SEALED)) {
-        return keyed_hello(l, f, len, v);
+        r = bye_unsealed(l, f, now);
+        return r ? r : keyed_hello(l, f, len, v);
     }
     if (!l->have_keys || wire_get16(h + 4) != l->cfg.rc_id ||
         wire_get16(h + 6) != l->cfg.session || wire_get32(h + 8) != l->epoch) {
         /* Not this session's keys: another epoch's, or none yet. */
+        struct encap_frame_hdr hdr = {
+            .type = h[1], .flags = wire_get16(h + 2),
+            .rc_id = wire_get16(h + 4), .session = wire_get16(h + 6),
+            .epoch = wire_get32(h + 8),
+        };
+
+        memcpy(hdr.dst, f, 6);
+        memcpy(hdr.src, f + 6, 6);
+        bye_stranger(l, &hdr, 0, now);
         return drop_counted(l, &l->stats.drops_session, -ENCAP_E_FIELD);
     }
     r = encap_frame_open(l->rx_aead, rx_dir(l), f, len, l->open_buf,
@@ -873,7 +931,7 @@ static int link_input(struct encap_link *l, const uint8_t *frame, size_t len,
     if (!frame_is_ours(l, &v)) {
         l->stats.drops++;
         l->stats.drops_not_ours++;
-        bye_stranger(l, &v, now);
+        bye_stranger(l, &v.hdr, ctrl_op(&v), now);
         return -ENCAP_E_FIELD;
     }
     if (v.hdr.type == ENCAP_FRAME_CTRL) {
@@ -904,7 +962,7 @@ static int link_input(struct encap_link *l, const uint8_t *frame, size_t len,
             link_send_ctrl(l, ENCAP_CTRL_PONG, c.cookie);
             if (l->state != ENCAP_LINK_UP || v.hdr.session != l->cfg.session ||
                 v.hdr.epoch != l->epoch || v.hdr.rc_id != l->cfg.rc_id) {
-                bye_stranger(l, &v, now);
+                bye_stranger(l, &v.hdr, ctrl_op(&v), now);
             }
             return 0;
         }
@@ -919,7 +977,7 @@ static int link_input(struct encap_link *l, const uint8_t *frame, size_t len,
         v.hdr.rc_id != l->cfg.rc_id) {
         l->stats.drops++;
         l->stats.drops_session++;
-        bye_stranger(l, &v, now);
+        bye_stranger(l, &v.hdr, ctrl_op(&v), now);
         return -ENCAP_E_FIELD;
     }
     if (v.hdr.type == ENCAP_FRAME_CTRL && c.op == ENCAP_CTRL_HELLO_ACK) {
@@ -939,7 +997,7 @@ static int link_input(struct encap_link *l, const uint8_t *frame, size_t len,
         l->stats.drops++;
         l->stats.drops_state++;
         if (!l->confirming) {
-            bye_stranger(l, &v, now);
+            bye_stranger(l, &v.hdr, ctrl_op(&v), now);
         }
         return -ENCAP_E_FIELD;
     }

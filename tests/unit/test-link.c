@@ -1900,8 +1900,12 @@ static void test_keyed_stranger(void)
     run(1000);
     encap_link_get_stats(ep.l, &est);
     encap_link_get_stats(vm.l, &st);
+    /* (and the endpoint's unsealed BYEs in the old epoch, at the VM) */
+    g_assert_cmpuint(est.byes_stranger - est0.byes_stranger, >=, 1);
     g_assert_cmpuint(est.drops_session + st.drops_session -
-                     est0.drops_session - st0.drops_session, ==, captured->len);
+                     est0.drops_session - st0.drops_session, ==,
+                     captured->len + est.byes_stranger - est0.byes_stranger);
+    g_assert_cmpuint(st.byes_unsealed, ==, 0);
     g_assert_cmpuint(ep.ups, ==, 2);
     g_assert_cmpint(encap_link_state(vm.l), ==, ENCAP_LINK_UP);
     g_assert_cmpint(encap_link_state(ep.l), ==, ENCAP_LINK_UP);
@@ -2552,8 +2556,16 @@ static void test_ep_restarted(gconstpointer p)
                    "from the endpoint", (vm.down_at - t0) / 1e9,
                    (unsigned)est.byes_stranger);
     if (key) {
-        g_assert_cmpuint(est.byes_stranger, ==, 0);
-        g_assert_cmpuint(vm.down_at - t0, >=, ka * 5);     /* keepalive */
+        /*
+         * Unsealed BYEs answer the VM's sealed frames (its keepalive PING,
+         * or its DATA): each asks the session, which ends one probe time
+         * (2 keepalive intervals) after the first, not at the keepalive
+         * limit (6).
+         */
+        g_assert_cmpuint(est.byes_stranger, >=, 1);
+        g_assert_cmpuint(vst.byes_unsealed, >=, 1);
+        g_assert_cmpuint(vm.down_at - t0, <=,
+                         (mode == 0 ? 0 : ka) + 2 * ka + 10 * MS);
         g_assert_cmpuint(vst.keepalive_downs, ==, 1);
     } else {
         g_assert_cmpuint(est.byes_stranger, ==, 1);
@@ -2564,6 +2576,77 @@ static void test_ep_restarted(gconstpointer p)
     }
     /* The VM says HELLO again (vrc does, from its state callback). */
     connect_up();
+    send_many(10, 10);
+    run(10);
+    assert_in_order(&ep, 10);
+    teardown();
+}
+
+/*
+ * Keyed: an unsealed BYE in the VM's live session, as a stranger can send
+ * it: the VM asks the session (a PING), the endpoint answers, and the
+ * session goes on.  One for another session, or to the endpoint, changes
+ * nothing.
+ */
+static void test_bye_unsealed(void)
+{
+    struct encap_link_stats vst, vst0;
+    struct encap_frame_builder b;
+    struct encap_frame_hdr h = {
+        .type = ENCAP_FRAME_CTRL, .flags = ENCAP_F_RESP, .rc_id = 7,
+    };
+    struct encap_ctrl bye = { .op = ENCAP_CTRL_BYE, .max_frame = 1514 };
+    uint8_t body[ENCAP_CTRL_LEN], f[128];
+    size_t len;
+
+    tune.vm_keepalive_ns = KA;
+    setup_keys(KEY, KEY);
+    chan.log = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+    connect_up();
+    run(10);
+    encap_link_get_stats(vm.l, &vst0);
+    memcpy(h.dst, vm_mac, 6);
+    memcpy(h.src, ep_mac, 6);
+    h.session = 0x1234;
+    {
+        const uint8_t *hello = g_bytes_get_data(chan.log->pdata[0], NULL);
+
+        h.epoch = hello[22] << 24 | hello[23] << 16 | hello[24] << 8 |
+                  hello[25];
+    }
+    encap_ctrl_encode(&bye, body, sizeof(body));
+    for (int k = 0; k < 3; k++) {
+        /* our session; another session; (to the endpoint below) */
+        if (k == 1) {
+            h.session ^= 1;
+        }
+        encap_frame_begin(&b, f, sizeof(f), &h);
+        encap_frame_add_payload(&b, body, sizeof(body));
+        len = encap_frame_finish(&b);
+        f[ENCAP_ETH_HLEN] = ENCAP_VERSION_KEYED;
+        {
+            uint32_t crc = encap_crc32c(0, f, len - 4);
+
+            f[len - 4] = crc >> 24;
+            f[len - 3] = crc >> 16;
+            f[len - 2] = crc >> 8;
+            f[len - 1] = crc;
+        }
+        if (k < 2) {
+            g_assert_cmpint(encap_link_input(vm.l, f, len, now), ==,
+                            k == 0 ? 0 : -ENCAP_E_FIELD);
+        } else {
+            g_assert_cmpint(encap_link_input(ep.l, f, len, now), <, 0);
+        }
+        run(3 * KA / MS);       /* past the probe time */
+    }
+    g_assert_cmpint(encap_link_state(vm.l), ==, ENCAP_LINK_UP);
+    g_assert_cmpint(encap_link_state(ep.l), ==, ENCAP_LINK_UP);
+    g_assert_cmpuint(vm.downs, ==, 0);
+    encap_link_get_stats(vm.l, &vst);
+    g_assert_cmpuint(vst.byes_unsealed, ==, 1);
+    g_assert_cmpuint(vst.hello_refused_live - vst0.hello_refused_live, ==, 1);
+    g_assert_cmpuint(vst.auth_fail, ==, 0);
     send_many(10, 10);
     run(10);
     assert_in_order(&ep, 10);
@@ -3239,6 +3322,7 @@ int main(int argc, char **argv)
                          test_ep_restarted);
     g_test_add_data_func("/link/ep-restarted/idle", GINT_TO_POINTER(1),
                          test_ep_restarted);
+    g_test_add_func("/link/keyed/bye-unsealed", test_bye_unsealed);
     g_test_add_data_func("/link/ep-restarted/keyed", GINT_TO_POINTER(2),
                          test_ep_restarted);
     g_test_add_func("/link/bye-stranger", test_bye_stranger);

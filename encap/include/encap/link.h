@@ -248,7 +248,11 @@ struct encap_link_stats {
                                    probe unanswered (not a drop reason) */
     uint64_t byes_stranger;     /* responder: BYEs answering frames of a
                                    session it is not up in (not a drop
-                                   reason; the frames are counted above) */
+                                   reason; the frames are counted above);
+                                   with a key, unsealed */
+    uint64_t byes_unsealed;     /* keyed initiator: an endpoint's unsealed
+                                   BYE in our session, which asked the
+                                   session at once (not a drop reason) */
     uint64_t ups;
     uint64_t downs;
     uint64_t rtt_samples;
