@@ -858,6 +858,7 @@ void vrc_link_get_stats(VRCLink *l, VRCLinkStats *s)
     s->hello_challenges = es.hello_probes;
     s->hello_refused_live = es.hello_refused_live;
     s->byes_stranger = es.byes_stranger;
+    s->byes_unsealed = es.byes_unsealed;
     s->request_backlog = es.credit_backlog;
     s->request_backlog_max = es.credit_backlog_max;
     s->request_credit = l->cfg.request_credit;

@@ -152,6 +152,7 @@ typedef struct VRCLinkStats {
     uint64_t hello_challenges;  /* HELLOs held back while the session was asked */
     uint64_t hello_refused_live;        /* ... that the live session answered */
     uint64_t byes_stranger;     /* BYEs for frames of a session not ours */
+    uint64_t byes_unsealed;     /* keyed: the endpoint's unsealed BYEs */
     uint64_t requests_queued_max;       /* the most requests waiting to run */
     uint64_t credit_waits;      /* our requests the peer's credit held back */
     uint64_t request_backlog;   /* the peer's requests received, not yet run */

@@ -82,6 +82,7 @@ static VrcInfo *vrc_link_info(char *id, char *peer, const VRCLinkConf *conf,
     info->hello_challenges = st.hello_challenges;
     info->hello_refused_live = st.hello_refused_live;
     info->byes_stranger = st.byes_stranger;
+    info->byes_unsealed = st.byes_unsealed;
     info->requests_queued_max = st.requests_queued_max;
     info->credit_waits = st.credit_waits;
     info->request_credit = st.request_credit;
@@ -300,9 +301,11 @@ void hmp_info_vrc(Monitor *mon, const QDict *qdict)
         monitor_printf(mon, "    sessions ended for silence %" PRIu64
                        ", HELLOs of another session held back %" PRIu64
                        " (%" PRIu64 " refused: the session answered), BYEs "
-                       "for a session not ours %" PRIu64 "\n",
+                       "for a session not ours %" PRIu64 ", unsealed BYEs "
+                       "%" PRIu64 "\n",
                        i->keepalive_downs, i->hello_challenges,
-                       i->hello_refused_live, i->byes_stranger);
+                       i->hello_refused_live, i->byes_stranger,
+                       i->byes_unsealed);
         monitor_printf(mon, "    tail-loss probes %" PRIu64 ", requests that "
                        "waited for credit %" PRIu64 ", requests not yet run %"
                        PRIu64 " (at most %" PRIu64 ")", i->tail_probes,

@@ -154,7 +154,8 @@ def try_use(q):
 
 
 def ep_stats(sock):
-    """The endpoint's query-vrc entry, or {} if it cannot be asked."""
+    """The first query-vrc entry of the QEMU at QMP @sock (the endpoint's
+    link, a VM's vrc0), or {} if it cannot be asked."""
     r = subprocess.run([sys.executable, QMP, sock, "query-vrc"],
                        capture_output=True, text=True)
     return json.loads(r.stdout)[0] if r.returncode == 0 else {}
@@ -330,7 +331,10 @@ def case(a, name, ep_link, vm_link, keyed, logdir):
         key_opt = ",secret=k0"
     # The default completion timeout, so the default wait for the endpoint
     # at start (2 s): a restarted VM must get its function within it.
-    vm_args = key_obj + ["-device", f"vrc,id=vrc0,{vm_link},chassis=1,addr=02.0{key_opt}"]
+    # One QMP socket for the VMs: the latest started owns it.
+    vmqmp = os.path.join(logdir, f"{name}-vm.qmp")
+    vm_args = key_obj + ["-qmp", f"unix:{vmqmp},server=on,wait=off",
+                         "-device", f"vrc,id=vrc0,{vm_link},chassis=1,addr=02.0{key_opt}"]
     eplog = open(os.path.join(logdir, f"{name}-ep.log"), "w")
     qmp = os.path.join(logdir, f"{name}-ep.qmp")
     ep_extra = key_obj + ["-qmp", f"unix:{qmp},server=on,wait=off"]
@@ -438,6 +442,9 @@ def case(a, name, ep_link, vm_link, keyed, logdir):
         byes = ep_stats(qmp).get("byes-stranger")
         if why is None and not byes:
             why = f"the restarted endpoint sent no BYE for the old session ({byes})"
+        vst = ep_stats(vmqmp)
+        if why is None and keyed and not vst.get("byes-unsealed"):
+            why = f"the VM counts no unsealed BYE ({vst})"
         tap(why is None, f"{name}: the endpoint killed and started again, the VM's slot gets the function back"
             + (f" in {time.monotonic() - t0:.1f} s" if why is None else f" ({why})"))
     finally:
