@@ -528,6 +528,21 @@ static void agree_sizes(struct encap_link *l, const struct encap_ctrl *c)
 }
 
 /*
+ * Ask the session we are up in whether the peer is still there (keepalive
+ * on): a PING now, and unless a frame of the session comes back within
+ * probe_ns (heard()), encap_link_poll() takes it down.  Once: a pending
+ * question is not asked again.
+ */
+static void challenge(struct encap_link *l, uint64_t now)
+{
+    if (!l->probe_deadline) {
+        l->probe_deadline = now + l->probe_ns;
+        link_send_ctrl(l, ENCAP_CTRL_PING, 0);
+        l->ping_deadline = now + l->cfg.keepalive_ns;
+    }
+}
+
+/*
  * A HELLO that would open a new session: may it?  The endpoint's rules
  * (ops->hello_allowed) first.  Then, while a session is up (and keepalive
  * is on), that session must be dead: the HELLO is held back, and the
@@ -550,11 +565,7 @@ static bool hello_admitted(struct encap_link *l,
     }
     l->stats.drops++;
     l->stats.hello_probes++;
-    if (!l->probe_deadline) {
-        l->probe_deadline = now + l->probe_ns;
-        link_send_ctrl(l, ENCAP_CTRL_PING, 0);
-        l->ping_deadline = now + l->cfg.keepalive_ns;
-    }
+    challenge(l, now);
     return false;
 }
 
@@ -762,10 +773,8 @@ static int bye_unsealed(struct encap_link *l, const uint8_t *f, uint64_t now)
         return drop_counted(l, &l->stats.drops_session, -ENCAP_E_FIELD);
     }
     l->stats.byes_unsealed++;
-    if (l->cfg.keepalive_ns && !l->probe_deadline) {
-        l->probe_deadline = now + l->probe_ns;
-        link_send_ctrl(l, ENCAP_CTRL_PING, 0);
-        l->ping_deadline = now + l->cfg.keepalive_ns;
+    if (l->cfg.keepalive_ns) {
+        challenge(l, now);
     }
     return 1;
 }

@@ -189,6 +189,14 @@ while True:
 """
 
 
+def key_object(logdir, name):
+    """-object arguments of a fresh random key, secret k0."""
+    key = os.path.join(logdir, f"{name}.key")
+    with open(key, "w") as f:
+        f.write(subprocess.check_output(["base64"], input=os.urandom(32)).decode())
+    return ["-object", f"secret,id=k0,file={key},format=base64"]
+
+
 def start_stranger(a, target):
     """Forged HELLOs to udp HOST:PORT @target from the VM's namespace."""
     host, port = target.rsplit(":", 1)
@@ -241,10 +249,7 @@ def port_of(spec):
 
 def nat_case(a, logdir):
     name = "udp6-keyed-nat"
-    key = os.path.join(logdir, f"{name}.key")
-    with open(key, "w") as f:
-        f.write(subprocess.check_output(["base64"], input=os.urandom(32)).decode())
-    key_obj = ["-object", f"secret,id=k0,file={key},format=base64"]
+    key_obj = key_object(logdir, name)
     eplog = open(os.path.join(logdir, f"{name}-ep.log"), "w")
     qmp = os.path.join(logdir, f"{name}-ep.qmp")
     vmqmp = os.path.join(logdir, f"{name}-vm.qmp")
@@ -322,13 +327,7 @@ def vm_uses(a, vm_args, log, what):
 
 def case(a, name, ep_link, vm_link, keyed, logdir):
     stranger = None
-    key_obj, key_opt = [], ""
-    if keyed:
-        key = os.path.join(logdir, f"{name}.key")
-        with open(key, "w") as f:
-            f.write(subprocess.check_output(["base64"], input=os.urandom(32)).decode())
-        key_obj = ["-object", f"secret,id=k0,file={key},format=base64"]
-        key_opt = ",secret=k0"
+    key_obj, key_opt = (key_object(logdir, name), ",secret=k0") if keyed else ([], "")
     # The default completion timeout, so the default wait for the endpoint
     # at start (2 s): a restarted VM must get its function within it.
     # One QMP socket for the VMs: the latest started owns it.
@@ -411,7 +410,10 @@ def case(a, name, ep_link, vm_link, keyed, logdir):
             stranger = start_stranger(a, vm_link.split("udp:", 1)[1].split(",")[0])
             why = wait_for("the endpoint to end the killed VM's session",
                            lambda: ep_stats(qmp).get("keepalive-downs", 0) > downs, 10)
-            time.sleep(0.1)     # the stranger's HELLOs after it
+            # ... and to refuse the stranger's HELLOs after it.
+            fails1 = ep_stats(qmp).get("auth-fails", 0)
+            why = why or wait_for("a forged HELLO after the session ended",
+                                  lambda: ep_stats(qmp).get("auth-fails", 0) > fails1, 10)
             vm4 = None
             if why is None:
                 vm4 = start_vm(a, vm_args, open(os.path.join(logdir, f"{name}-vm5.log"), "w"))
