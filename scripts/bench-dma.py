@@ -144,6 +144,8 @@ def main():
     ap.add_argument("--regreads", type=int, default=0, metavar="N",
                     help="first time N reads of the function's ID register through "
                          "qtest (one JSON line; local mode gives qtest's own cost)")
+    ap.add_argument("--directions", default="read,write",
+                    help="which to run, in this order (to profile one of them)")
     ap.add_argument("--log", default=os.devnull)
     a = ap.parse_args()
 
@@ -194,7 +196,7 @@ def main():
             print(json.dumps(r), flush=True)
         for size in (int(x) for x in a.sizes.split(",") if x):
             batch = max(1, a.batch_bytes // size)
-            for direction in ("read", "write"):
+            for direction in a.directions.split(","):
                 r = run(q, pids, direction, size, a.runs, batch)
                 r.update(info)
                 print(json.dumps(r), flush=True)
