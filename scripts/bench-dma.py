@@ -11,6 +11,9 @@ qtest round trips are not in the figures.
   --mode remote   vrc-dma-bench hosted by a vrc-endpoint QEMU, reached
                   through -device vrc over --vm-if/--ep-if (two network
                   namespaces and a veth pair set up by the caller)
+  --pin           remote, and each QEMU on a CPU of its own, as on two hosts
+                  (on one machine the kernel may stack a frame's sender and
+                  its receiver on one CPU: docs/performance.md)
 
 For each direction (read: the function reads guest memory; write: it writes
 it) and each transfer size, prints one JSON line: per-transfer time (median,
@@ -146,11 +149,21 @@ def main():
                          "qtest (one JSON line; local mode gives qtest's own cost)")
     ap.add_argument("--directions", default="read,write",
                     help="which to run, in this order (to profile one of them)")
+    ap.add_argument("--pin", action="store_true",
+                    help="remote: each QEMU on a CPU of its own (the VM's on the first "
+                         "CPU this may use, the endpoint's on the second), as two hosts "
+                         "are; without it the kernel places their threads")
     ap.add_argument("--log", default=os.devnull)
     a = ap.parse_args()
 
     log = open(a.log, "ab")
     ep = None
+    vm_cpu = ep_cpu = None
+    if a.pin:
+        cpus = sorted(os.sched_getaffinity(0))
+        if a.mode != "remote" or len(cpus) < 2:
+            sys.exit(f"bench-dma: --pin needs --mode remote and two CPUs (have {len(cpus)})")
+        vm_cpu, ep_cpu = cpus[0], cpus[1]
     if a.mode == "local":
         vm_args = ["-device", "pcie-root-port,id=rp0,chassis=1,addr=02.0",
                    "-device", "vrc-dma-bench,bus=rp0"]
@@ -176,11 +189,12 @@ def main():
             ep_link = "transport=udp::5551"
             vm_link = "transport=udp:10.79.0.2:5551"
         ep = start_endpoint(a.qemu, a.ep_ns, a.ep_if, log,
-                            f",mtu={mtu}{key_opt}{a.ep_opts}", key_obj, link=ep_link)
+                            f",mtu={mtu}{key_opt}{a.ep_opts}", key_obj, link=ep_link,
+                            cpu=ep_cpu)
         vm_args = key_obj + vrc_device(a.vm_if, a.ep_mac, f",mtu={mtu}{key_opt}",
                                        link=vm_link)
         pids = [ep.pid]
-    q = QTest(a.qemu, vm_args, a.vm_ns if a.mode == "remote" else None, log)
+    q = QTest(a.qemu, vm_args, a.vm_ns if a.mode == "remote" else None, log, cpu=vm_cpu)
     pids.append(q.proc.pid)
     try:
         q.setup_function(BAR0)
@@ -189,7 +203,8 @@ def main():
             sys.exit(f"bench-dma: no vrc-dma-bench at 01:00.0 (read {ident:#x})")
         info = dict(mode=a.mode, mtu=a.mtu if a.mode == "remote" else None,
                     ep_opts=a.ep_opts or None, keyed=bool(a.key),
-                    transport=a.transport if a.mode == "remote" else None)
+                    transport=a.transport if a.mode == "remote" else None,
+                    pinned=a.pin)
         if a.regreads:
             r = regreads(q, a.regreads)
             r.update(info)

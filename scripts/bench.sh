@@ -22,7 +22,8 @@
 #   7. each transport side by side (pcap, packet, udp): raw round trips and
 #      streams beside the kernel's TCP over the same veth (iperf3, the second
 #      floor; scripts/bench-transports.sh), and register read, DMA by size
-#      and CPU per GB through each (bench-dma.py --transport);
+#      and CPU per GB through each (bench-dma.py --transport), and 1 MiB
+#      reads with each QEMU on a CPU of its own (--pin, as on two hosts);
 #   8. ping, five separate guest runs, each with a remote and a local NIC
 #      of the same model pinged by turns (e1000e, virtio-net-pci); an NVMe disk, sequential write and read in the
 #      guest, remote and local (scripts/compat.sh nvme, three runs each).
@@ -124,6 +125,21 @@ for t in pcap packet udp; do
 done
 python3 "$top/scripts/bench-dma.py" --qemu "$qemu" --mode local --sizes "" \
     --regreads $((dma_runs * 100)) --log "$work/dma-local.log" >> "$work/dma-transports.jsonl"
+
+step "1 MiB DMA reads through each transport, each QEMU on a CPU of its own"
+# As on two hosts: on one machine the kernel may queue a frame's receiver on
+# its sender's CPU while the other idles (docs/performance.md). One transfer
+# a run, then back to back; side by side with the unpinned rows above.
+for t in pcap packet udp; do
+    vrc_netns_up "vrcbench$$"
+    for batch in 1048576 $((16 << 20)); do
+        python3 "$top/scripts/bench-dma.py" --qemu "$qemu" --mode remote --transport "$t" \
+            --pin --runs "$dma_runs" --sizes 1048576 --batch-bytes "$batch" --directions read \
+            --vm-ns "$VM_NS" --ep-ns "$EP_NS" --vm-if "$VM_IF" --ep-if "$EP_IF" \
+            --ep-mac "$EP_MAC" --log "$work/dma-pinned-$t.log" >> "$work/dma-pinned.jsonl"
+    done
+    vrc_netns_down
+done
 
 step "transports side by side: raw frames and the kernel's TCP (iperf3)"
 if [ "$quick" = 1 ]; then

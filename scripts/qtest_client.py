@@ -26,16 +26,24 @@ DB_ID = 0x76726364
 DB_CMD_READ, DB_CMD_WRITE = 1, 2
 
 
-def start_endpoint(qemu, netns, ifname, log, machine_opts="", extra=(), link=None):
+def on_cpu(cpu):
+    """A preexec_fn that keeps the child (all its threads) on CPU @cpu; None: no."""
+    return None if cpu is None else (lambda: os.sched_setaffinity(0, {cpu}))
+
+
+def start_endpoint(qemu, netns, ifname, log, machine_opts="", extra=(), link=None,
+                   cpu=None):
     """A vrc-endpoint QEMU hosting vrc-dma-bench on @ifname in @netns.
 
-    @link replaces ifname=@ifname, e.g. "transport=udp::5551"."""
+    @link replaces ifname=@ifname, e.g. "transport=udp::5551"; @cpu: the
+    one CPU it runs on (default: any)."""
     link = link or f"ifname={ifname}"
     return subprocess.Popen(
         ["ip", "netns", "exec", netns, qemu,
          "-machine", f"vrc-endpoint,{link}{machine_opts}",
          "-nodefaults", "-display", "none", "-monitor", "none",
-         "-device", "vrc-dma-bench"] + list(extra), stdout=log, stderr=log)
+         "-device", "vrc-dma-bench"] + list(extra), stdout=log, stderr=log,
+        preexec_fn=on_cpu(cpu))
 
 
 def vrc_device(ifname, peer, opts="", link=None):
@@ -50,7 +58,7 @@ def vrc_device(ifname, peer, opts="", link=None):
 class QTest:
     """A QEMU under the qtest accelerator, driven over its qtest socket."""
 
-    def __init__(self, qemu, args, netns, log):
+    def __init__(self, qemu, args, netns, log, cpu=None):
         self.dir = tempfile.mkdtemp(prefix="vrc-bench-")
         path = os.path.join(self.dir, "qtest.sock")
         srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -61,7 +69,7 @@ class QTest:
                 "-qtest", "unix:" + path] + args)
         if netns:
             cmd = ["ip", "netns", "exec", netns] + cmd
-        self.proc = subprocess.Popen(cmd, stdout=log, stderr=log)
+        self.proc = subprocess.Popen(cmd, stdout=log, stderr=log, preexec_fn=on_cpu(cpu))
         srv.settimeout(30)
         try:
             self.sock, _ = srv.accept()
