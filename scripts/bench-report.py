@@ -130,6 +130,12 @@ dma_pin = jsonl("dma-pinned.jsonl")
 pin_by = {(d.get("transport"), d.get("run_bytes", 0) >= SUSTAINED): d for d in dma_pin}
 
 
+def read_vs_raw(d, t):
+    """A 1 MiB DMA read @d against @t's raw stream: (the ratio, whether it is at least 80%)."""
+    mb, rw = d and d["MBps_median"], raw_by_transport.get(t)
+    return ratio(mb, rw, "{:.0%}"), (mb / rw >= 0.8 if mb and rw else None)
+
+
 def ping_pairs(path):
     """A VRC_PING_PAIRS run of remote-nic.sh: (remote, local) median ms."""
     t = open(path).read() if os.path.exists(path) else ""
@@ -389,8 +395,7 @@ md.append("| CPU per GB, DMA ≥ 140 KB, a run at a time (with qtest's round tri
 md.append("| CPU per GB, DMA back to back (16 MiB a run), median of read and write, s | | " +
           " | ".join(f"{cpu_tr[t]:.1f}" if cpu_tr[t] else "n/a" for t in transports) + " |")
 md.append("| 1 MiB DMA read / raw stream (burst 32) | | " + " | ".join(
-    ratio((tr_by.get((t, "read", 1048576)) or {}).get("MBps_median"), raw_by_transport.get(t),
-          "{:.0%}") for t in transports) + " |")
+    read_vs_raw(tr_by.get((t, "read", 1048576)), t)[0] for t in transports) + " |")
 for sus, label in ((False, "one at a time"), (True, "back to back, 16 MiB a run")):
     cells = []
     for t in transports:
@@ -399,8 +404,7 @@ for sus, label in ((False, "one at a time"), (True, "back to back, 16 MiB a run"
     md.append(f"| DMA read 1 MiB, {label}, each QEMU on a CPU of its own | | " +
               " | ".join(cells) + " |")
 md.append("| 1 MiB DMA read / raw stream, each QEMU on a CPU of its own | | " + " | ".join(
-    ratio((pin_by.get((t, False)) or {}).get("MBps_median"), raw_by_transport.get(t), "{:.0%}")
-    for t in transports) + " |")
+    read_vs_raw(pin_by.get((t, False)), t)[0] for t in transports) + " |")
 
 # ---- 9. targets ----
 md += ["", "## 9. Targets of this run", "", "| target | figure | met |", "|---|---|---|"]
@@ -416,18 +420,12 @@ target("raw link at MTU 1500 ≥ 0.6x the kernel's TCP",
        f"{tcp_1500 or 0:.0f} MB/s); " + ", ".join(f"{t} {ratio(raw_by_transport[t], tcp_1500)}"
                                                 for t in transports),
        bool(best_raw[0] and tcp_1500) and best_raw[0] / tcp_1500 >= 0.6)
-for t in transports:
-    d = tr_by.get((t, "read", 1048576))
-    rw = raw_by_transport.get(t)
-    target(f"1 MB DMA read ≥ 80% of the raw throughput, {t}",
-           ratio(d and d["MBps_median"], rw, "{:.0%}"),
-           bool(d and rw) and d["MBps_median"] / rw >= 0.8 if d and rw else None)
-for t in transports:
-    d = pin_by.get((t, False))
-    rw = raw_by_transport.get(t)
-    target(f"the same, each QEMU on a CPU of its own (as two hosts), {t}",
-           ratio(d and d["MBps_median"], rw, "{:.0%}"),
-           d["MBps_median"] / rw >= 0.8 if d and rw else None)
+for name, by in (("1 MB DMA read ≥ 80% of the raw throughput",
+                  lambda t: tr_by.get((t, "read", 1048576))),
+                 ("the same, each QEMU on a CPU of its own (as two hosts)",
+                  lambda t: pin_by.get((t, False)))):
+    for t in transports:
+        target(f"{name}, {t}", *read_vs_raw(by(t), t))
 for t in transports:
     target(f"host CPU ≤ 2 s per GB at MTU 1500, {t} (DMA back to back)",
            f"{cpu_tr[t]:.1f} s" if cpu_tr[t] else "n/a",
